@@ -1,0 +1,152 @@
+//! API keys: generation, hashing, and the extractor that authenticates a request.
+//!
+//! A key is `bk_` followed by 32 random bytes in URL-safe base64 (256 bits of entropy). It is
+//! shown once, when created, and stored only as its SHA-256 hash: with that much entropy a
+//! fast hash is safe (nothing to brute-force), and lets every request find its key with one
+//! indexed lookup. A request presents the key as `Authorization: Bearer <key>` or `x-api-key`.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::domain::CustomerId;
+use crate::error::ApiError;
+
+/// Every key starts with this, so a leaked key is recognisable (secret scanners, logs).
+pub const KEY_PREFIX: &str = "bk_";
+/// How many characters of a key are kept to show it later ("bk_Xy3f…").
+const SHOWN_PREFIX_LEN: usize = 10;
+
+/// A freshly generated key: the secret (shown once) and what is stored.
+pub struct NewApiKey {
+    pub id: Uuid,
+    pub secret: String,
+    pub hash: Vec<u8>,
+    pub shown_prefix: String,
+}
+
+impl NewApiKey {
+    pub fn generate() -> NewApiKey {
+        let bytes: [u8; 32] = rand::random();
+        let secret = format!(
+            "{KEY_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        );
+        NewApiKey {
+            id: Uuid::new_v4(),
+            hash: hash_key(&secret),
+            shown_prefix: secret[..SHOWN_PREFIX_LEN].to_string(),
+            secret,
+        }
+    }
+
+    /// Stores the key (its hash) for a customer.
+    pub async fn insert(
+        &self,
+        conn: &mut PgConnection,
+        customer: CustomerId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO api_keys (id, customer_id, key_hash, key_prefix, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(self.id)
+            .bind(customer.0)
+            .bind(&self.hash)
+            .bind(&self.shown_prefix)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+pub fn hash_key(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// The customer (and key) a request authenticated as.
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated {
+    pub customer: CustomerId,
+    pub key_id: Uuid,
+}
+
+const MISSING_KEY: &str =
+    "no API key: send it as `Authorization: Bearer <key>` or `x-api-key: <key>`";
+const UNKNOWN_KEY: &str = "the API key is not valid or has been revoked: create a new one, or sign up with POST /api/v1/customers";
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let secret =
+            presented_key(parts).ok_or_else(|| ApiError::Unauthorized(MISSING_KEY.into()))?;
+        if !secret.starts_with(KEY_PREFIX) {
+            return Err(ApiError::Unauthorized(UNKNOWN_KEY.into()));
+        }
+        let row = sqlx::query(
+            "SELECT id, customer_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(hash_key(secret))
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized(UNKNOWN_KEY.into()))?;
+        Ok(Authenticated {
+            key_id: row.try_get("id")?,
+            customer: CustomerId(row.try_get("customer_id")?),
+        })
+    }
+}
+
+fn presented_key(parts: &Parts) -> Option<&str> {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+    };
+    if let Some(authorization) = header("authorization") {
+        let (scheme, token) = authorization.trim().split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim())
+            .filter(|t| !t.is_empty());
+    }
+    header("x-api-key")
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_long_random_and_prefixed() {
+        let a = NewApiKey::generate();
+        let b = NewApiKey::generate();
+        assert!(a.secret.starts_with(KEY_PREFIX));
+        assert_eq!(a.secret.len(), KEY_PREFIX.len() + 43);
+        assert_ne!(a.secret, b.secret);
+        assert!(a.secret.starts_with(&a.shown_prefix));
+    }
+
+    #[test]
+    fn the_hash_is_sha256_of_the_key_and_not_the_key() {
+        let key = NewApiKey::generate();
+        assert_eq!(key.hash.len(), 32);
+        assert_eq!(key.hash, hash_key(&key.secret));
+        assert_ne!(hash_key("bk_a"), hash_key("bk_b"));
+        assert!(
+            !key.hash
+                .windows(8)
+                .any(|w| key.secret.as_bytes().windows(8).any(|s| s == w))
+        );
+    }
+}

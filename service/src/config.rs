@@ -1,0 +1,84 @@
+//! Configuration: one typed struct, read once at start-up.
+//!
+//! Every setting is an environment variable with a documented default, and also a flag of the
+//! `billing-service` binary (`billing-service --help` lists them all). Tests build a `Config`
+//! directly with [`Config::for_tests`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "billing-service",
+    version,
+    about = "Reference usage-billing service on PostgreSQL and Stripe"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: SocketAddr,
+
+    /// PostgreSQL connection URL. Migrations are applied at start-up.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+
+    /// Most connections in the database pool.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+
+    /// Base URL of the Stripe API (point it at the Stripe fake in tests).
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: String,
+
+    /// Stripe secret key (`sk_test_…` or `sk_live_…`). Never logged.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: String,
+
+    /// Timeout of one Stripe API call, in milliseconds.
+    #[arg(long, env = "STRIPE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub stripe_timeout_ms: u64,
+
+    /// Largest request body accepted, in bytes (larger → 413).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// A balance at or below this many credits raises the `low_credits` warning.
+    #[arg(long, env = "LOW_CREDIT_THRESHOLD", default_value_t = 2)]
+    pub low_credit_threshold: i32,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+impl Config {
+    /// Reads the configuration from the environment (and the process's flags).
+    pub fn from_env() -> Config {
+        Config::parse()
+    }
+
+    /// A configuration for tests: the given database and Stripe, everything else default.
+    pub fn for_tests(database_url: &str, stripe_api_base: &str) -> Config {
+        Config {
+            bind_addr: "127.0.0.1:0".parse().expect("a literal address"),
+            database_url: database_url.to_string(),
+            db_max_connections: 10,
+            stripe_api_base: stripe_api_base.to_string(),
+            stripe_secret_key: "sk_test_billing_service".to_string(),
+            stripe_timeout_ms: 5_000,
+            max_body_bytes: 64 * 1024,
+            low_credit_threshold: 2,
+            log_format: "text".to_string(),
+        }
+    }
+
+    pub fn stripe_timeout(&self) -> Duration {
+        Duration::from_millis(self.stripe_timeout_ms)
+    }
+}

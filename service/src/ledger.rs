@@ -1,0 +1,199 @@
+//! The credit ledger: append-only, one row per change, balance never negative.
+//!
+//! The balance is the `balance_after` of a customer's newest entry. Appending locks the
+//! customer's row (`SELECT … FOR UPDATE`) for the rest of the transaction, so concurrent
+//! requests for one customer queue up and each sees the balance the previous one left; the
+//! schema's `CHECK (balance_after >= 0)` and an append-only trigger back this up.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, Row};
+
+use crate::domain::CustomerId;
+
+/// Why credits moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreditSource {
+    /// The 5 free credits on signup.
+    TrialSignup,
+    /// One credit consumed by a fix.
+    Fix,
+    /// Credits granted for a paid Pro invoice.
+    ProInvoice,
+}
+
+impl CreditSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CreditSource::TrialSignup => "trial_signup",
+            CreditSource::Fix => "fix",
+            CreditSource::ProInvoice => "pro_invoice",
+        }
+    }
+}
+
+/// Credits granted on signup.
+pub const TRIAL_CREDITS: i32 = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error("not enough credits: the balance is {balance}, the change is {delta}")]
+    InsufficientCredits { balance: i32, delta: i32 },
+    #[error("a balance change of {delta} on {balance} overflows")]
+    Overflow { balance: i32, delta: i32 },
+}
+
+/// The balance after applying `delta`: never negative, never overflowing.
+pub fn next_balance(balance: i32, delta: i32) -> Result<i32, LedgerError> {
+    let next = balance
+        .checked_add(delta)
+        .ok_or(LedgerError::Overflow { balance, delta })?;
+    if next < 0 {
+        return Err(LedgerError::InsufficientCredits { balance, delta });
+    }
+    Ok(next)
+}
+
+/// One ledger row, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub delta: i32,
+    pub balance_after: i32,
+    pub source: String,
+    pub reference: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl LedgerEntry {
+    fn from_row(row: &sqlx::postgres::PgRow) -> Result<LedgerEntry, sqlx::Error> {
+        Ok(LedgerEntry {
+            id: row.try_get("id")?,
+            delta: row.try_get("delta")?,
+            balance_after: row.try_get("balance_after")?,
+            source: row.try_get("source")?,
+            reference: row.try_get("reference")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// Locks the customer's row until the transaction ends: the way every balance change for one
+/// customer is serialized.
+pub async fn lock_customer(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1 FROM customers WHERE id = $1 FOR UPDATE")
+        .bind(customer.0)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn balance(conn: &mut PgConnection, customer: CustomerId) -> Result<i32, sqlx::Error> {
+    let balance: Option<i32> = sqlx::query_scalar(
+        "SELECT balance_after FROM ledger_entries WHERE customer_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(customer.0)
+    .fetch_optional(conn)
+    .await?;
+    Ok(balance.unwrap_or(0))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Appends one entry inside the caller's transaction (locking the customer first).
+pub async fn append(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+    delta: i32,
+    source: CreditSource,
+    reference: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<LedgerEntry, AppendError> {
+    lock_customer(conn, customer).await?;
+    let current = balance(conn, customer).await?;
+    let balance_after = next_balance(current, delta)?;
+    let row = sqlx::query(
+        "INSERT INTO ledger_entries (customer_id, delta, balance_after, source, reference, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, delta, balance_after, source, reference, created_at",
+    )
+    .bind(customer.0)
+    .bind(delta)
+    .bind(balance_after)
+    .bind(source.as_str())
+    .bind(reference)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(LedgerEntry::from_row(&row)?)
+}
+
+/// A page of a customer's entries, newest first, older than `before_id` when given.
+pub async fn entries(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+    limit: i64,
+    before_id: Option<i64>,
+) -> Result<Vec<LedgerEntry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, delta, balance_after, source, reference, created_at FROM ledger_entries
+         WHERE customer_id = $1 AND ($2::bigint IS NULL OR id < $2)
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(customer.0)
+    .bind(before_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(LedgerEntry::from_row).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_balance_moves_by_the_delta() {
+        assert_eq!(next_balance(5, -1), Ok(4));
+        assert_eq!(next_balance(0, 60), Ok(60));
+        assert_eq!(next_balance(1, -1), Ok(0));
+    }
+
+    #[test]
+    fn a_balance_never_goes_negative() {
+        assert_eq!(
+            next_balance(0, -1),
+            Err(LedgerError::InsufficientCredits {
+                balance: 0,
+                delta: -1
+            })
+        );
+        assert_eq!(
+            next_balance(3, -4),
+            Err(LedgerError::InsufficientCredits {
+                balance: 3,
+                delta: -4
+            })
+        );
+    }
+
+    #[test]
+    fn a_balance_never_overflows() {
+        assert_eq!(
+            next_balance(i32::MAX, 1),
+            Err(LedgerError::Overflow {
+                balance: i32::MAX,
+                delta: 1
+            })
+        );
+    }
+}

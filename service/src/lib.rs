@@ -1,0 +1,24 @@
+//! The reference billing service: customer onboarding, API keys, a credit ledger, fixes paid
+//! with credits, and a usage summary, on axum + sqlx + PostgreSQL with Stripe behind it.
+//!
+//! Start it with [`app::Application`]; every route is in [`app::router`].
+
+pub mod api_keys;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod fixes;
+pub mod health;
+pub mod ledger;
+pub mod metrics;
+pub mod onboarding;
+pub mod outbox;
+pub mod request;
+pub mod stripe;
+pub mod telemetry;
+pub mod usage;
+
+pub use app::{AppState, Application, StartupError};
+pub use config::Config;

@@ -1,0 +1,195 @@
+//! Prometheus metrics, served as text on `/metrics`.
+//!
+//! HTTP requests by route (the route template, never the raw path, so ids don't explode the
+//! series count), method and status; a latency histogram by route; and business counters.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::app::AppState;
+use crate::ledger::CreditSource;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: HistogramFamily,
+    onboardings: Family<OutcomeLabels, Counter>,
+    fixes: Family<OutcomeLabels, Counter>,
+    credits_granted: Family<SourceLabels, Counter>,
+    credits_consumed: Counter,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms … ~8 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("billing");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        let onboardings = Family::<OutcomeLabels, Counter>::default();
+        let fixes = Family::<OutcomeLabels, Counter>::default();
+        let credits_granted = Family::<SourceLabels, Counter>::default();
+        let credits_consumed = Counter::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            http_duration.clone(),
+        );
+        registry.register(
+            "onboardings",
+            "Signups by outcome (created, duplicate, invalid, stripe_failed, failed)",
+            onboardings.clone(),
+        );
+        registry.register(
+            "fixes",
+            "Fixes by outcome (credit, charge, refused, declined, failed)",
+            fixes.clone(),
+        );
+        registry.register(
+            "credits_granted",
+            "Credits granted, by ledger source",
+            credits_granted.clone(),
+        );
+        registry.register(
+            "credits_consumed",
+            "Credits consumed by fixes",
+            credits_consumed.clone(),
+        );
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            onboardings,
+            fixes,
+            credits_granted,
+            credits_consumed,
+        }
+    }
+
+    pub fn onboarding(&self, outcome: &str) {
+        self.onboardings
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    pub fn fix(&self, outcome: &str) {
+        self.fixes
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    pub fn credits_granted(&self, source: CreditSource, credits: i32) {
+        self.credits_granted
+            .get_or_create(&SourceLabels {
+                source: source.as_str().into(),
+            })
+            .inc_by(u64::try_from(credits).unwrap_or(0));
+    }
+
+    pub fn credits_consumed(&self, credits: u64) {
+        self.credits_consumed.inc_by(credits);
+    }
+
+    /// The registry in Prometheus/OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// `GET /metrics`.
+pub async fn serve_metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Middleware: counts and times every request.
+pub async fn track_requests(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .http_requests
+        .get_or_create(&HttpLabels {
+            method,
+            route: route.clone(),
+            status,
+        })
+        .inc();
+    state
+        .metrics
+        .http_duration
+        .get_or_create(&RouteLabels { route })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,150 @@
+//! The usage summary: `GET /api/v1/usage`.
+//!
+//! Balance, plan, the price of a fix beyond the credits, the newest ledger entries (paginated
+//! with `limit` and `before`), and warnings a dashboard can show as they are.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::api_keys::Authenticated;
+use crate::app::AppState;
+use crate::domain::{Cents, CustomerId, Plan};
+use crate::error::ApiError;
+use crate::ledger::{self, LedgerEntry};
+
+/// Price of a fix beyond the credits, on pay-as-you-go (and the rate a trial moves to once a
+/// payment method is added).
+pub const PAYG_FIX_PRICE: Cents = Cents(2_900);
+/// Price of a fix beyond the credits, on Pro.
+pub const PRO_FIX_PRICE: Cents = Cents(1_500);
+
+pub fn fix_price(plan: Plan) -> Cents {
+    match plan {
+        Plan::Pro => PRO_FIX_PRICE,
+        Plan::Trial | Plan::PayAsYouGo => PAYG_FIX_PRICE,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UsageQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Warning {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UsageSummary {
+    pub customer_id: CustomerId,
+    pub email: String,
+    pub source: String,
+    pub plan: Plan,
+    pub credit_balance: i32,
+    pub per_fix_rate_cents: Cents,
+    pub has_payment_method: bool,
+    pub transactions: Vec<LedgerEntry>,
+    /// Pass as `before` to get the next (older) page; absent on the last page.
+    pub next_before: Option<i64>,
+    pub warnings: Vec<Warning>,
+}
+
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 200;
+
+pub async fn usage_summary(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<UsageSummary>, ApiError> {
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::field(
+            "query",
+            format!(
+                "{}; `limit` and `before` must be whole numbers",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let mut conn = state.pool.acquire().await?;
+    let row = sqlx::query("SELECT email, source, plan FROM customers WHERE id = $1")
+        .bind(auth.customer.0)
+        .fetch_one(&mut *conn)
+        .await?;
+    let plan = Plan::from_db(row.try_get("plan")?);
+    let balance = ledger::balance(&mut conn, auth.customer).await?;
+    let transactions = ledger::entries(&mut conn, auth.customer, limit + 1, query.before).await?;
+    let has_more = transactions.len() as i64 > limit;
+    let transactions: Vec<LedgerEntry> = transactions.into_iter().take(limit as usize).collect();
+    let has_payment_method = false;
+    Ok(Json(UsageSummary {
+        customer_id: auth.customer,
+        email: row.try_get("email")?,
+        source: row.try_get("source")?,
+        plan,
+        credit_balance: balance,
+        per_fix_rate_cents: fix_price(plan),
+        has_payment_method,
+        next_before: if has_more {
+            transactions.last().map(|entry| entry.id)
+        } else {
+            None
+        },
+        transactions,
+        warnings: warnings(
+            balance,
+            has_payment_method,
+            state.config.low_credit_threshold,
+        ),
+    }))
+}
+
+/// `critical` when nothing can pay for the next fix; `low_credits` when the balance is at or
+/// below the threshold.
+pub fn warnings(balance: i32, has_payment_method: bool, low_threshold: i32) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    if balance == 0 && !has_payment_method {
+        warnings.push(Warning {
+            code: "critical",
+            message: "no credits left and no payment method: fixes are refused until you add a payment method or subscribe to Pro".into(),
+        });
+    } else if balance <= low_threshold {
+        warnings.push(Warning {
+            code: "low_credits",
+            message: format!("{balance} credit(s) left"),
+        });
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_follow_the_balance_and_the_payment_method() {
+        let codes = |b, pm| {
+            warnings(b, pm, 2)
+                .iter()
+                .map(|w| w.code)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(codes(5, false), Vec::<&str>::new());
+        assert_eq!(codes(2, false), ["low_credits"]);
+        assert_eq!(codes(0, false), ["critical"]);
+        assert_eq!(codes(0, true), ["low_credits"]);
+        assert_eq!(codes(3, true), Vec::<&str>::new());
+    }
+}
