@@ -1,0 +1,95 @@
+//! What the provider chain looks at, read from the environment once into one typed value. Tests build their own
+//! [`ProviderConfig`] instead of mutating the process environment, which other tests share.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::TestDbError;
+
+/// Forces one provider: `url`, `docker` or `local`.
+pub const PROVIDER_ENV: &str = "BILLING_TESTDB_PROVIDER";
+/// The image the Docker provider runs.
+pub const IMAGE_ENV: &str = "BILLING_TESTDB_IMAGE";
+/// A directory holding `initdb` and `postgres`; when set, only it is searched.
+pub const PG_BIN_ENV: &str = "BILLING_TESTDB_PG_BIN";
+/// The image used when [`IMAGE_ENV`] is unset.
+pub const DEFAULT_IMAGE: &str = "postgres:16-alpine";
+
+/// A provider named by [`PROVIDER_ENV`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderChoice {
+    /// `url`: the server in `DATABASE_URL`.
+    Url,
+    /// `docker`: a container.
+    Docker,
+    /// `local`: a throw-away cluster from installed binaries.
+    Local,
+}
+
+impl FromStr for ProviderChoice {
+    type Err = TestDbError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "url" => Ok(Self::Url),
+            "docker" => Ok(Self::Docker),
+            "local" => Ok(Self::Local),
+            _ => Err(TestDbError::UnknownProvider {
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Everything the chain decides on. [`ProviderConfig::from_env`] is what [`crate::PgServer::start`] uses.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// A forced provider ([`PROVIDER_ENV`]); `None` runs the chain.
+    pub provider: Option<ProviderChoice>,
+    /// `DATABASE_URL`; an empty value counts as unset.
+    pub database_url: Option<String>,
+    /// `DOCKER_HOST`, passed on to the `docker` client.
+    pub docker_host: Option<String>,
+    /// The local Docker socket, looked at when `docker_host` is unset.
+    pub docker_socket: PathBuf,
+    /// The `docker` client to run.
+    pub docker_client: PathBuf,
+    /// The PostgreSQL image ([`IMAGE_ENV`]).
+    pub docker_image: String,
+    /// A directory with `initdb` and `postgres` ([`PG_BIN_ENV`]); when set, `PATH` and `pg_versions_root` are not searched.
+    pub pg_bin_dir: Option<PathBuf>,
+    /// The `PATH` searched for `initdb` and `postgres`.
+    pub search_path: Option<OsString>,
+    /// Where distributions install server versions side by side (`/usr/lib/postgresql/<version>/bin`); the newest wins.
+    pub pg_versions_root: PathBuf,
+    /// The folder holding throw-away clusters (`$TMPDIR/billing-testdb`); stale ones in it are swept.
+    pub tmp_root: PathBuf,
+}
+
+impl ProviderConfig {
+    /// Reads the environment. Fails only on an unknown `BILLING_TESTDB_PROVIDER`.
+    pub fn from_env() -> Result<Self, TestDbError> {
+        let non_empty = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        Ok(Self {
+            provider: non_empty(PROVIDER_ENV)
+                .map(|value| value.parse())
+                .transpose()?,
+            database_url: non_empty("DATABASE_URL"),
+            docker_host: non_empty("DOCKER_HOST"),
+            docker_socket: PathBuf::from("/var/run/docker.sock"),
+            docker_client: PathBuf::from("docker"),
+            docker_image: non_empty(IMAGE_ENV).unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
+            pg_bin_dir: std::env::var_os(PG_BIN_ENV)
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from),
+            search_path: std::env::var_os("PATH"),
+            pg_versions_root: PathBuf::from("/usr/lib/postgresql"),
+            tmp_root: std::env::temp_dir().join("billing-testdb"),
+        })
+    }
+}

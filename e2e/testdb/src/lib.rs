@@ -1,0 +1,29 @@
+//! Where the test database comes from. One provider chain, tried in order:
+//!
+//! 1. `DATABASE_URL` is set: use that server.
+//! 2. a Docker engine answers: run PostgreSQL in a container (`BILLING_TESTDB_IMAGE`, default `postgres:16-alpine`).
+//! 3. the PostgreSQL server binaries are installed: a throw-away cluster in a temporary directory, tuned for tests.
+//! 4. none: one error naming the three fixes.
+//!
+//! `BILLING_TESTDB_PROVIDER=url|docker|local` forces one. On the server, each test gets its own database cloned from
+//! a migrated template ([`PgServer::template`], [`PgServer::database_from_template`]), so tests run in parallel and
+//! never see each other's rows.
+
+mod config;
+mod databases;
+mod docker;
+mod error;
+mod local;
+mod postgres_url;
+mod ready;
+mod server;
+mod spawner;
+mod sweep;
+
+pub use config::{
+    DEFAULT_IMAGE, IMAGE_ENV, PG_BIN_ENV, PROVIDER_ENV, ProviderChoice, ProviderConfig,
+};
+pub use databases::TestDatabase;
+pub use error::TestDbError;
+pub use server::{PgServer, ProviderKind};
+pub use sweep::sweep_stale_clusters;

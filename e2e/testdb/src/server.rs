@@ -1,0 +1,179 @@
+//! [`PgServer`]: a PostgreSQL server tests can create databases on, and the provider chain that finds one —
+//! `DATABASE_URL`, then Docker, then installed binaries — unless `BILLING_TESTDB_PROVIDER` forces one.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use sqlx::Connection;
+use tokio::sync::OnceCell;
+
+use crate::TestDbError;
+use crate::config::{ProviderChoice, ProviderConfig};
+use crate::docker::{self, DockerContainer};
+use crate::local::{self, LocalCluster};
+use crate::postgres_url::redacted;
+use crate::ready::connect;
+
+/// Where a [`PgServer`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// The server in `DATABASE_URL`; owned by someone else, never stopped by us.
+    DatabaseUrl,
+    /// A container we started; removed on drop.
+    Docker,
+    /// A throw-away cluster from the installed binaries; stopped and deleted on drop.
+    LocalBinaries,
+}
+
+/// A running PostgreSQL server. If this value started it, dropping it stops it and removes its data.
+///
+/// It holds no connection pool: every operation opens and closes its own connection, so one server (see
+/// [`PgServer::shared`]) can serve tests that each run on their own tokio runtime.
+#[derive(Debug)]
+pub struct PgServer {
+    kind: ProviderKind,
+    pub(crate) admin_url: String,
+    /// One cell per template name, so concurrent callers in this process run `prepare` once.
+    pub(crate) templates: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
+    // Last: the server must outlive nothing else here, and dropping it is what stops it.
+    owned: Owned,
+}
+
+#[derive(Debug)]
+enum Owned {
+    Nothing,
+    Container(#[allow(dead_code)] DockerContainer),
+    Cluster(LocalCluster),
+}
+
+static SHARED: OnceCell<PgServer> = OnceCell::const_new();
+
+impl PgServer {
+    /// Finds or starts a server with the chain, configured from the environment. The caller owns it.
+    pub async fn start() -> Result<PgServer, TestDbError> {
+        Self::start_with(&ProviderConfig::from_env()?).await
+    }
+
+    /// The process-wide server, started on first use. Safe to call from many `#[tokio::test]`s at once, each on its
+    /// own runtime. It is never dropped: a local cluster dies with the process and its directory is swept by a later
+    /// run; a container is removed by its reaper.
+    pub async fn shared() -> Result<&'static PgServer, TestDbError> {
+        SHARED.get_or_try_init(Self::start).await
+    }
+
+    /// Runs the chain with an explicit configuration instead of the environment.
+    pub async fn start_with(config: &ProviderConfig) -> Result<PgServer, TestDbError> {
+        match config.provider {
+            Some(ProviderChoice::Url) => match &config.database_url {
+                Some(url) => Self::use_database_url(url).await,
+                None => Err(forced("url", "DATABASE_URL is not set")),
+            },
+            Some(ProviderChoice::Docker) => {
+                docker::engine_reachable(config)
+                    .await
+                    .map_err(|reason| forced("docker", reason))?;
+                Self::start_container(config).await
+            }
+            Some(ProviderChoice::Local) => {
+                let binaries =
+                    local::find_binaries(config).map_err(|reason| forced("local", reason))?;
+                Self::start_cluster(&binaries, config).await
+            }
+            None => Self::run_chain(config).await,
+        }
+    }
+
+    async fn run_chain(config: &ProviderConfig) -> Result<PgServer, TestDbError> {
+        if let Some(url) = &config.database_url {
+            return Self::use_database_url(url).await;
+        }
+        let docker_missing = match docker::engine_reachable(config).await {
+            Ok(()) => return Self::start_container(config).await,
+            Err(reason) => reason,
+        };
+        let binaries_missing = match local::find_binaries(config) {
+            Ok(binaries) => return Self::start_cluster(&binaries, config).await,
+            Err(reason) => reason,
+        };
+        Err(TestDbError::NoPostgres {
+            checked: format!(
+                "DATABASE_URL is unset; Docker: {docker_missing}; local: {binaries_missing}"
+            ),
+        })
+    }
+
+    async fn use_database_url(url: &str) -> Result<PgServer, TestDbError> {
+        let unreachable = |source| TestDbError::DatabaseUrlUnreachable {
+            url: redacted(url),
+            source,
+        };
+        connect(url)
+            .await
+            .map_err(unreachable)?
+            .close()
+            .await
+            .map_err(unreachable)?;
+        Ok(Self::new(
+            ProviderKind::DatabaseUrl,
+            url.to_owned(),
+            Owned::Nothing,
+        ))
+    }
+
+    async fn start_container(config: &ProviderConfig) -> Result<PgServer, TestDbError> {
+        let (container, url) = DockerContainer::start(config).await?;
+        Ok(Self::new(
+            ProviderKind::Docker,
+            url,
+            Owned::Container(container),
+        ))
+    }
+
+    async fn start_cluster(
+        binaries: &local::PgBinaries,
+        config: &ProviderConfig,
+    ) -> Result<PgServer, TestDbError> {
+        let (cluster, url) = LocalCluster::start(binaries, &config.tmp_root).await?;
+        Ok(Self::new(
+            ProviderKind::LocalBinaries,
+            url,
+            Owned::Cluster(cluster),
+        ))
+    }
+
+    fn new(kind: ProviderKind, admin_url: String, owned: Owned) -> Self {
+        Self {
+            kind,
+            admin_url,
+            templates: Mutex::default(),
+            owned,
+        }
+    }
+
+    /// Where this server came from.
+    pub fn kind(&self) -> ProviderKind {
+        self.kind
+    }
+
+    /// A URL with rights to create databases: the `postgres` database as superuser for servers we started,
+    /// `DATABASE_URL` as given otherwise.
+    pub fn admin_url(&self) -> String {
+        self.admin_url.clone()
+    }
+
+    /// For a local cluster, the directory holding it (`data/`, `postgres.log`, the socket); removed on drop.
+    pub fn cluster_dir(&self) -> Option<&Path> {
+        match &self.owned {
+            Owned::Cluster(cluster) => Some(cluster.dir()),
+            Owned::Nothing | Owned::Container(_) => None,
+        }
+    }
+}
+
+fn forced(provider: &'static str, reason: impl Into<String>) -> TestDbError {
+    TestDbError::ForcedProviderUnavailable {
+        provider,
+        reason: reason.into(),
+    }
+}

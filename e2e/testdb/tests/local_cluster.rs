@@ -1,0 +1,144 @@
+//! The throw-away local cluster: it starts as whoever runs the tests (as root, by switching to the `postgres` user),
+//! answers queries, and leaves nothing behind once dropped.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use billing_testdb::{PgServer, ProviderChoice, ProviderConfig, ProviderKind};
+use sqlx::{Connection, PgConnection};
+
+fn local_config() -> ProviderConfig {
+    ProviderConfig {
+        provider: Some(ProviderChoice::Local),
+        ..ProviderConfig::from_env().expect("environment")
+    }
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Polls `condition` until it holds or `deadline` passes.
+async fn eventually(deadline: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while !condition() {
+        if started.elapsed() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
+async fn select_one(url: &str) -> i32 {
+    let mut connection = PgConnection::connect(url).await.expect("connect");
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut connection)
+        .await
+        .expect("select 1");
+    connection.close().await.expect("close");
+    one
+}
+
+fn owner_uid(path: &Path) -> u32 {
+    std::fs::metadata(path).expect("metadata").uid()
+}
+
+#[tokio::test]
+async fn a_local_cluster_answers_belongs_to_the_server_user_and_is_removed_on_drop() {
+    let started = Instant::now();
+    let server = PgServer::start_with(&local_config())
+        .await
+        .expect("local cluster");
+    eprintln!(
+        "local cluster (initdb + start + first connection) ready in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.kind(), ProviderKind::LocalBinaries);
+    assert_eq!(select_one(&server.admin_url()).await, 1);
+
+    let dir = server
+        .cluster_dir()
+        .expect("a local cluster has a directory")
+        .to_path_buf();
+    let expected_owner = if euid() == 0 { postgres_uid() } else { euid() };
+    assert_eq!(
+        owner_uid(&dir.join("data")),
+        expected_owner,
+        "data dir owner"
+    );
+
+    drop(server);
+    assert!(
+        eventually(Duration::from_secs(10), || !dir.exists()).await,
+        "{} still exists after drop",
+        dir.display()
+    );
+}
+
+#[tokio::test]
+async fn the_shared_server_is_started_once_and_serves_every_caller() {
+    let (first, second) = tokio::join!(PgServer::shared(), PgServer::shared());
+    let (first, second) = (
+        first.expect("shared server"),
+        second.expect("shared server"),
+    );
+    assert!(std::ptr::eq(first, second));
+    assert_eq!(select_one(&first.admin_url()).await, 1);
+}
+
+/// Run by the test below as the `postgres` user: no uid switch happens when we are not root.
+#[tokio::test]
+#[ignore = "run as the postgres user by as_an_ordinary_user_the_cluster_starts_without_switching_users"]
+async fn starts_as_an_ordinary_user() {
+    assert_ne!(euid(), 0, "this test must run as an ordinary user");
+    let server = PgServer::start_with(&local_config())
+        .await
+        .expect("local cluster as an ordinary user");
+    assert_eq!(select_one(&server.admin_url()).await, 1);
+    let dir = server.cluster_dir().expect("cluster dir").to_path_buf();
+    assert_eq!(owner_uid(&dir.join("data")), euid());
+    drop(server);
+    assert!(eventually(Duration::from_secs(10), || !dir.exists()).await);
+}
+
+#[test]
+fn as_an_ordinary_user_the_cluster_starts_without_switching_users() {
+    if euid() != 0 {
+        eprintln!("not root: the other tests already run as an ordinary user");
+        return;
+    }
+    let test_binary = std::env::current_exe().expect("test binary path");
+    let output = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(&test_binary)
+        .args([
+            "--exact",
+            "starts_as_an_ordinary_user",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("TMPDIR", "/tmp")
+        .output()
+        .expect("runuser (util-linux) must be installed to run this test");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "the run as postgres failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+}
+
+fn postgres_uid() -> u32 {
+    let output = std::process::Command::new("id")
+        .args(["-u", "postgres"])
+        .output()
+        .expect("id");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("postgres uid")
+}
