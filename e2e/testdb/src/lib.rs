@@ -26,4 +26,4 @@ pub use config::{
 pub use databases::TestDatabase;
 pub use error::TestDbError;
 pub use server::{PgServer, ProviderKind};
-pub use sweep::sweep_stale_clusters;
+pub use sweep::{process_is_alive, sweep_stale_clusters};

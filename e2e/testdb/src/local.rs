@@ -277,7 +277,9 @@ fn make_cluster_dir(root: &Path, run_as: Option<RunAs>) -> Result<tempfile::Temp
     let owner = dir.path().join(OWNER_FILE);
     std::fs::write(&owner, format!("{}\n", std::process::id()))
         .map_err(|e| TestDbError::io(format!("cannot write {}", owner.display()), e))?;
-    // tempfile made it 0700; it must belong to whoever runs initdb and postgres.
+    // Private to whoever runs initdb and postgres: the data and the socket live here.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| TestDbError::io(format!("cannot make {} private", dir.path().display()), e))?;
     if let Some(run_as) = run_as {
         std::os::unix::fs::chown(dir.path(), Some(run_as.uid), Some(run_as.gid)).map_err(|e| {
             TestDbError::io(

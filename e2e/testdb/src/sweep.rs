@@ -69,12 +69,25 @@ fn is_stale(dir: &Path) -> bool {
     !pids.into_iter().flatten().any(process_is_alive)
 }
 
-/// Whether a process with this pid exists (`EPERM` means it does, owned by someone else).
-pub(crate) fn process_is_alive(pid: i32) -> bool {
+/// Whether a process with this pid is running (`EPERM` means it is, owned by someone else). A zombie is not: an
+/// orphaned postmaster may stay unreaped where PID 1 does not reap.
+pub fn process_is_alive(pid: i32) -> bool {
     if pid <= 0 {
         return false;
     }
     // SAFETY: signal 0 only checks for existence and permission.
     let result = unsafe { libc::kill(pid, 0) };
-    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let exists = result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    exists && !is_zombie(pid)
+}
+
+fn is_zombie(pid: i32) -> bool {
+    // The state follows the parenthesised command name, which may itself contain spaces or parentheses.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }

@@ -2,7 +2,7 @@
 //! answers queries, and leaves nothing behind once dropped.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use billing_testdb::{PgServer, ProviderChoice, ProviderConfig, ProviderKind};
@@ -141,4 +141,59 @@ fn postgres_uid() -> u32 {
         .trim()
         .parse()
         .expect("postgres uid")
+}
+
+/// Run by the test below in a child process: starts the process-wide cluster, reports it, and exits without any
+/// destructor running (statics are never dropped).
+#[tokio::test]
+#[ignore = "run in a child process by a_shared_cluster_dies_with_its_process_and_is_swept_later"]
+async fn holds_the_shared_cluster_and_exits() {
+    let server = PgServer::shared().await.expect("shared server");
+    let dir = server.cluster_dir().expect("local cluster");
+    let pid = std::fs::read_to_string(dir.join("data/postmaster.pid")).expect("postmaster.pid");
+    println!(
+        "CLUSTER {} {}",
+        pid.lines().next().expect("pid line"),
+        dir.display()
+    );
+}
+
+#[tokio::test]
+async fn a_shared_cluster_dies_with_its_process_and_is_swept_later() {
+    let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "holds_the_shared_cluster_and_exits",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("BILLING_TESTDB_PROVIDER", "local")
+        .output()
+        .expect("run the child test");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("CLUSTER "))
+        .expect("the child reports its cluster");
+    let (pid, dir) = line.split_once(' ').expect("pid and dir");
+    let (pid, dir): (i32, PathBuf) = (pid.parse().expect("pid"), PathBuf::from(dir));
+
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            !billing_testdb::process_is_alive(pid)
+        })
+        .await,
+        "postmaster {pid} outlived its process"
+    );
+    assert!(dir.exists(), "nothing removed the directory yet");
+    billing_testdb::sweep_stale_clusters(dir.parent().expect("root"));
+    assert!(
+        !dir.exists(),
+        "the sweep removes the directory of the dead cluster"
+    );
 }

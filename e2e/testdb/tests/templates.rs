@@ -136,3 +136,60 @@ where
     }
     outputs
 }
+
+/// Run by the test below in two child processes at once, against the same server (`DATABASE_URL`).
+#[tokio::test]
+#[ignore = "run in child processes by two_processes_asking_for_one_template_prepare_it_once"]
+async fn asks_for_the_template_named_in_the_environment() {
+    let server = PgServer::start().await.expect("server from DATABASE_URL");
+    let fingerprint = std::env::var("TEMPLATE_FINGERPRINT").expect("TEMPLATE_FINGERPRINT");
+    let template = server
+        .template(&fingerprint, |url| async move {
+            println!("PREPARED");
+            migrate(url).await
+        })
+        .await
+        .expect("template");
+    let database = server
+        .database_from_template(&template)
+        .await
+        .expect("clone");
+    assert!(invoice_customers(&database).await.is_empty());
+    database.drop_database().await.expect("drop");
+}
+
+#[tokio::test]
+async fn two_processes_asking_for_one_template_prepare_it_once() {
+    let server = PgServer::shared().await.expect("server");
+    let fingerprint = format!("cross-process-{}", uuid::Uuid::new_v4());
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(std::env::current_exe().expect("test binary"))
+                .args([
+                    "--exact",
+                    "asks_for_the_template_named_in_the_environment",
+                    "--ignored",
+                    "--nocapture",
+                ])
+                .env("BILLING_TESTDB_PROVIDER", "url")
+                .env("DATABASE_URL", server.admin_url())
+                .env("TEMPLATE_FINGERPRINT", &fingerprint)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn child")
+        })
+        .collect();
+    let mut prepared = 0;
+    for child in children {
+        let output = child.wait_with_output().expect("child output");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "child failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        prepared += stdout.lines().filter(|line| *line == "PREPARED").count();
+    }
+    assert_eq!(prepared, 1, "exactly one process runs prepare");
+}
