@@ -2,7 +2,7 @@
 //! [`ProviderConfig`] instead of mutating the process environment, which other tests share.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::TestDbError;
@@ -63,7 +63,8 @@ pub struct ProviderConfig {
     pub search_path: Option<OsString>,
     /// Where distributions install server versions side by side (`/usr/lib/postgresql/<version>/bin`); the newest wins.
     pub pg_versions_root: PathBuf,
-    /// The folder holding throw-away clusters (`$TMPDIR/billing-testdb`); stale ones in it are swept.
+    /// The folder holding throw-away clusters (`$TMPDIR/billing-testdb`, else `/dev/shm/billing-testdb` when roomy,
+    /// else `/tmp/billing-testdb`); stale ones in it are swept.
     pub tmp_root: PathBuf,
 }
 
@@ -89,7 +90,39 @@ impl ProviderConfig {
                 .map(PathBuf::from),
             search_path: std::env::var_os("PATH"),
             pg_versions_root: PathBuf::from("/usr/lib/postgresql"),
-            tmp_root: std::env::temp_dir().join("billing-testdb"),
+            tmp_root: default_tmp_root(),
         })
     }
+}
+
+/// `$TMPDIR/billing-testdb` when `TMPDIR` is set; otherwise `/dev/shm/billing-testdb` when that is a roomy tmpfs,
+/// because `initdb` on this VM's ext4 takes 1.1 s and on tmpfs 0.4 s; otherwise `/tmp/billing-testdb`.
+fn default_tmp_root() -> PathBuf {
+    let base = match std::env::var_os("TMPDIR").filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None if is_roomy_tmpfs(Path::new("/dev/shm")) => PathBuf::from("/dev/shm"),
+        None => std::env::temp_dir(),
+    };
+    base.join("billing-testdb")
+}
+
+/// A RAM-backed file system with at least 1 GiB free (containers often mount a 64 MiB /dev/shm).
+fn is_roomy_tmpfs(dir: &Path) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const ENOUGH: u64 = 1 << 30;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: all-zero is a valid `statfs`, which the call fills in; `path` is a valid C string.
+    let mut stats: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(path.as_ptr(), &mut stats) } != 0 {
+        return false;
+    }
+    // The field types differ between architectures, hence the casts.
+    #[allow(clippy::unnecessary_cast)]
+    let (kind, free) = (
+        stats.f_type as i64,
+        stats.f_bavail as u64 * stats.f_bsize as u64,
+    );
+    kind == TMPFS_MAGIC && free >= ENOUGH
 }

@@ -120,7 +120,6 @@ fn as_an_ordinary_user_the_cluster_starts_without_switching_users() {
             "--ignored",
             "--nocapture",
         ])
-        .env("TMPDIR", "/tmp")
         .output()
         .expect("runuser (util-linux) must be installed to run this test");
     let stdout = String::from_utf8_lossy(&output.stdout);
