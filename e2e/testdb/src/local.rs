@@ -219,6 +219,15 @@ impl LocalCluster {
     pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// For a cluster that is never dropped (the shared one), at process exit: stop the server, remove the directory.
+    pub(crate) fn stop_and_remove(&self) {
+        // try_lock: at exit, never wait on a thread that may be gone.
+        if let Ok(mut postmaster) = self.postmaster.try_lock() {
+            stop(&mut postmaster);
+            let _ = std::fs::remove_dir_all(self.dir.path());
+        }
+    }
 }
 
 impl Drop for LocalCluster {

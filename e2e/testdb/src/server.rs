@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 use sqlx::Connection;
 use tokio::sync::OnceCell;
@@ -56,10 +56,17 @@ impl PgServer {
     }
 
     /// The process-wide server, started on first use. Safe to call from many `#[tokio::test]`s at once, each on its
-    /// own runtime. It is never dropped: a local cluster dies with the process and its directory is swept by a later
-    /// run; a container is removed by its reaper.
+    /// own runtime. It is never dropped, so: a local cluster is stopped and removed by an `atexit` hook when the
+    /// process exits normally, and otherwise (abort, kill) dies with the process and its directory is swept by the
+    /// next cluster start; a container is removed by its reaper.
     pub async fn shared() -> Result<&'static PgServer, TestDbError> {
-        SHARED.get_or_try_init(Self::start).await
+        let server = SHARED.get_or_try_init(Self::start).await?;
+        static CLEAN_UP_AT_EXIT: Once = Once::new();
+        CLEAN_UP_AT_EXIT.call_once(|| {
+            // SAFETY: registers a plain function; it only touches the static.
+            unsafe { libc::atexit(clean_up_shared_at_exit) };
+        });
+        Ok(server)
     }
 
     /// Runs the chain with an explicit configuration instead of the environment.
@@ -168,6 +175,16 @@ impl PgServer {
             Owned::Cluster(cluster) => Some(cluster.dir()),
             Owned::Nothing | Owned::Container(_) => None,
         }
+    }
+}
+
+extern "C" fn clean_up_shared_at_exit() {
+    if let Some(PgServer {
+        owned: Owned::Cluster(cluster),
+        ..
+    }) = SHARED.get()
+    {
+        cluster.stop_and_remove();
     }
 }
 

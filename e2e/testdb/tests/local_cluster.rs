@@ -142,10 +142,10 @@ fn postgres_uid() -> u32 {
         .expect("postgres uid")
 }
 
-/// Run by the test below in a child process: starts the process-wide cluster, reports it, and exits without any
-/// destructor running (statics are never dropped).
+/// Run by the tests below in a child process: starts the process-wide cluster, reports it, and ends the process
+/// either normally (statics are never dropped, the `atexit` hook runs) or by `abort` (nothing of ours runs).
 #[tokio::test]
-#[ignore = "run in a child process by a_shared_cluster_dies_with_its_process_and_is_swept_later"]
+#[ignore = "run in a child process by the two tests below"]
 async fn holds_the_shared_cluster_and_exits() {
     let server = PgServer::shared().await.expect("shared server");
     let dir = server.cluster_dir().expect("local cluster");
@@ -155,24 +155,34 @@ async fn holds_the_shared_cluster_and_exits() {
         pid.lines().next().expect("pid line"),
         dir.display()
     );
+    if std::env::var_os("ABORT_AFTERWARDS").is_some() {
+        use std::io::Write;
+        std::io::stdout().flush().expect("flush");
+        std::process::abort();
+    }
 }
 
-#[tokio::test]
-async fn a_shared_cluster_dies_with_its_process_and_is_swept_later() {
-    let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+/// Runs `holds_the_shared_cluster_and_exits` in a child process; returns the postmaster's pid and the cluster dir.
+fn run_child_holding_the_shared_cluster(abort: bool) -> (i32, PathBuf) {
+    let mut command = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    command
         .args([
             "--exact",
             "holds_the_shared_cluster_and_exits",
             "--ignored",
             "--nocapture",
         ])
-        .env("BILLING_TESTDB_PROVIDER", "local")
-        .output()
-        .expect("run the child test");
+        .env("BILLING_TESTDB_PROVIDER", "local");
+    if abort {
+        command.env("ABORT_AFTERWARDS", "1");
+    }
+    let output = command.output().expect("run the child test");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
+    assert_eq!(
         output.status.success(),
-        "child failed:\n{stdout}\n{}",
+        !abort,
+        "child ended unexpectedly ({}):\n{stdout}\n{}",
+        output.status,
         String::from_utf8_lossy(&output.stderr)
     );
     let line = stdout
@@ -180,8 +190,22 @@ async fn a_shared_cluster_dies_with_its_process_and_is_swept_later() {
         .find_map(|line| line.strip_prefix("CLUSTER "))
         .expect("the child reports its cluster");
     let (pid, dir) = line.split_once(' ').expect("pid and dir");
-    let (pid, dir): (i32, PathBuf) = (pid.parse().expect("pid"), PathBuf::from(dir));
+    (pid.parse().expect("pid"), PathBuf::from(dir))
+}
 
+#[tokio::test]
+async fn a_shared_cluster_is_stopped_and_removed_when_its_process_exits() {
+    let (pid, dir) = run_child_holding_the_shared_cluster(false);
+    assert!(
+        !billing_testdb::process_is_alive(pid),
+        "postmaster {pid} outlived its process"
+    );
+    assert!(!dir.exists(), "{} outlived its process", dir.display());
+}
+
+#[tokio::test]
+async fn a_shared_cluster_dies_with_an_aborted_process_and_is_swept_later() {
+    let (pid, dir) = run_child_holding_the_shared_cluster(true);
     assert!(
         eventually(Duration::from_secs(10), || {
             !billing_testdb::process_is_alive(pid)
@@ -189,7 +213,10 @@ async fn a_shared_cluster_dies_with_its_process_and_is_swept_later() {
         .await,
         "postmaster {pid} outlived its process"
     );
-    assert!(dir.exists(), "nothing removed the directory yet");
+    assert!(
+        dir.exists(),
+        "nothing of ours ran at abort, so the directory is still there"
+    );
     billing_testdb::sweep_stale_clusters(dir.parent().expect("root"));
     assert!(
         !dir.exists(),
