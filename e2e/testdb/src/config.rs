@@ -35,9 +35,7 @@ impl FromStr for ProviderChoice {
             "url" => Ok(Self::Url),
             "docker" => Ok(Self::Docker),
             "local" => Ok(Self::Local),
-            _ => Err(TestDbError::UnknownProvider {
-                value: value.to_owned(),
-            }),
+            _ => Err(TestDbError::UnknownProvider { value: value.to_owned() }),
         }
     }
 }
@@ -71,23 +69,15 @@ pub struct ProviderConfig {
 impl ProviderConfig {
     /// Reads the environment. Fails only on an unknown `BILLING_TESTDB_PROVIDER`.
     pub fn from_env() -> Result<Self, TestDbError> {
-        let non_empty = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|value| !value.trim().is_empty())
-        };
+        let non_empty = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
         Ok(Self {
-            provider: non_empty(PROVIDER_ENV)
-                .map(|value| value.parse())
-                .transpose()?,
+            provider: non_empty(PROVIDER_ENV).map(|value| value.parse()).transpose()?,
             database_url: non_empty("DATABASE_URL"),
             docker_host: non_empty("DOCKER_HOST"),
             docker_socket: PathBuf::from("/var/run/docker.sock"),
             docker_client: PathBuf::from("docker"),
             docker_image: non_empty(IMAGE_ENV).unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
-            pg_bin_dir: std::env::var_os(PG_BIN_ENV)
-                .filter(|dir| !dir.is_empty())
-                .map(PathBuf::from),
+            pg_bin_dir: std::env::var_os(PG_BIN_ENV).filter(|dir| !dir.is_empty()).map(PathBuf::from),
             search_path: std::env::var_os("PATH"),
             pg_versions_root: PathBuf::from("/usr/lib/postgresql"),
             tmp_root: default_tmp_root(),
@@ -120,9 +110,6 @@ fn is_roomy_tmpfs(dir: &Path) -> bool {
     }
     // The field types differ between architectures, hence the casts.
     #[allow(clippy::unnecessary_cast)]
-    let (kind, free) = (
-        stats.f_type as i64,
-        stats.f_bavail as u64 * stats.f_bsize as u64,
-    );
+    let (kind, free) = (stats.f_type as i64, stats.f_bavail as u64 * stats.f_bsize as u64);
     kind == TMPFS_MAGIC && free >= ENOUGH
 }

@@ -47,34 +47,22 @@ impl PgServer {
     ///
     /// `prepare` must close what it opened on the template before returning; sessions still open afterwards are
     /// terminated, because nobody may be connected to a template while it is cloned.
-    pub async fn template<F, Fut>(
-        &self,
-        fingerprint: &str,
-        prepare: F,
-    ) -> Result<String, TestDbError>
+    pub async fn template<F, Fut>(&self, fingerprint: &str, prepare: F) -> Result<String, TestDbError>
     where
         F: FnOnce(String) -> Fut,
         Fut: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>,
     {
         let name = template_name(fingerprint);
         let cell = {
-            let mut templates = self
-                .templates
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut templates = self.templates.lock().unwrap_or_else(PoisonError::into_inner);
             Arc::clone(templates.entry(name.clone()).or_default())
         };
-        let made = cell
-            .get_or_try_init(|| make_template(self.admin_url.clone(), name, prepare))
-            .await?;
+        let made = cell.get_or_try_init(|| make_template(self.admin_url.clone(), name, prepare)).await?;
         Ok(made.clone())
     }
 
     /// A fresh database cloned from `template` (a name returned by [`PgServer::template`]).
-    pub async fn database_from_template(
-        &self,
-        template: &str,
-    ) -> Result<TestDatabase, TestDbError> {
+    pub async fn database_from_template(&self, template: &str) -> Result<TestDatabase, TestDbError> {
         self.create_database(Some(template)).await
     }
 
@@ -90,16 +78,10 @@ impl PgServer {
             sql.push_str(&format!(" TEMPLATE {}", quote_ident(template)));
         }
         let mut admin = admin_connection(&self.admin_url).await?;
-        let result =
-            create_retrying_while_template_busy(&mut admin, &sql, template.unwrap_or("template1"))
-                .await;
+        let result = create_retrying_while_template_busy(&mut admin, &sql, template.unwrap_or("template1")).await;
         let _ = admin.close().await;
         result?;
-        Ok(TestDatabase {
-            url: with_database(&self.admin_url, &name),
-            name,
-            admin_url: self.admin_url.clone(),
-        })
+        Ok(TestDatabase { url: with_database(&self.admin_url, &name), name, admin_url: self.admin_url.clone() })
     }
 }
 
@@ -111,17 +93,11 @@ async fn create_retrying_while_template_busy(
     let started = Instant::now();
     let mut pause = Duration::from_millis(10);
     loop {
-        match sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-            .execute(&mut *admin)
-            .await
-        {
+        match sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).execute(&mut *admin).await {
             Ok(_) => return Ok(()),
             Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some(OBJECT_IN_USE) => {
                 if started.elapsed() >= TEMPLATE_BUSY_DEADLINE {
-                    return Err(TestDbError::TemplateBusy {
-                        template: template.to_owned(),
-                        waited: started.elapsed(),
-                    });
+                    return Err(TestDbError::TemplateBusy { template: template.to_owned(), waited: started.elapsed() });
                 }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(200));
@@ -131,11 +107,7 @@ async fn create_retrying_while_template_busy(
     }
 }
 
-async fn make_template<F, Fut>(
-    admin_url: String,
-    name: String,
-    prepare: F,
-) -> Result<String, TestDbError>
+async fn make_template<F, Fut>(admin_url: String, name: String, prepare: F) -> Result<String, TestDbError>
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>,
@@ -147,17 +119,9 @@ where
         .bind(lock_key)
         .execute(&mut admin)
         .await
-        .map_err(|e| {
-            TestDbError::sql(
-                format!("cannot take the advisory lock for template {name}"),
-                e,
-            )
-        })?;
+        .map_err(|e| TestDbError::sql(format!("cannot take the advisory lock for template {name}"), e))?;
     let result = make_template_locked(&mut admin, &admin_url, &name, prepare).await;
-    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(lock_key)
-        .execute(&mut admin)
-        .await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(lock_key).execute(&mut admin).await;
     let _ = admin.close().await;
     result.map(|()| name)
 }
@@ -172,12 +136,11 @@ where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>,
 {
-    let marked: Option<bool> =
-        sqlx::query_scalar("SELECT datistemplate FROM pg_database WHERE datname = $1")
-            .bind(name)
-            .fetch_optional(&mut *admin)
-            .await
-            .map_err(|e| TestDbError::sql(format!("cannot look for template {name}"), e))?;
+    let marked: Option<bool> = sqlx::query_scalar("SELECT datistemplate FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(&mut *admin)
+        .await
+        .map_err(|e| TestDbError::sql(format!("cannot look for template {name}"), e))?;
     match marked {
         Some(true) => return Ok(()),
         Some(false) => drop_database(admin, name).await?,
@@ -186,33 +149,18 @@ where
     execute(admin, format!("CREATE DATABASE {}", quote_ident(name))).await?;
     if let Err(source) = prepare(with_database(admin_url, name)).await {
         let _ = drop_database(admin, name).await;
-        return Err(TestDbError::Prepare {
-            template: name.to_owned(),
-            source,
-        });
+        return Err(TestDbError::Prepare { template: name.to_owned(), source });
     }
     let quoted = quote_ident(name);
     // Refuse new sessions first, so a pool `prepare` forgot to close cannot reconnect after we end its sessions.
-    execute(
-        admin,
-        format!("ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false"),
-    )
-    .await?;
+    execute(admin, format!("ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false")).await?;
     terminate_sessions(admin, name).await?;
-    execute(
-        admin,
-        format!("ALTER DATABASE {quoted} WITH IS_TEMPLATE true"),
-    )
-    .await
+    execute(admin, format!("ALTER DATABASE {quoted} WITH IS_TEMPLATE true")).await
 }
 
 async fn drop_database(admin: &mut PgConnection, name: &str) -> Result<(), TestDbError> {
     // WITH (FORCE) ends other sessions first (PostgreSQL 13+).
-    execute(
-        admin,
-        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)),
-    )
-    .await
+    execute(admin, format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name))).await
 }
 
 async fn terminate_sessions(admin: &mut PgConnection, name: &str) -> Result<(), TestDbError> {
@@ -225,38 +173,23 @@ async fn terminate_sessions(admin: &mut PgConnection, name: &str) -> Result<(), 
 }
 
 async fn execute(admin: &mut PgConnection, sql: String) -> Result<(), TestDbError> {
-    match sqlx::raw_sql(AssertSqlSafe(sql.clone()))
-        .execute(admin)
-        .await
-    {
+    match sqlx::raw_sql(AssertSqlSafe(sql.clone())).execute(admin).await {
         Ok(_) => Ok(()),
         Err(error) => Err(TestDbError::sql(format!("{sql} failed"), error)),
     }
 }
 
 async fn admin_connection(admin_url: &str) -> Result<PgConnection, TestDbError> {
-    connect(admin_url).await.map_err(|e| {
-        TestDbError::sql(
-            format!(
-                "cannot connect to {}",
-                crate::postgres_url::redacted(admin_url)
-            ),
-            e,
-        )
-    })
+    connect(admin_url)
+        .await
+        .map_err(|e| TestDbError::sql(format!("cannot connect to {}", crate::postgres_url::redacted(admin_url)), e))
 }
 
 /// `test_tpl_<readable part of the fingerprint>_<hash>`: stable across processes, within PostgreSQL's 63 bytes.
 fn template_name(fingerprint: &str) -> String {
     let readable: String = fingerprint
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
         .take(24)
         .collect();
     format!("test_tpl_{readable}_{:016x}", stable_hash(fingerprint))
@@ -264,9 +197,7 @@ fn template_name(fingerprint: &str) -> String {
 
 /// FNV-1a: the same in every process and Rust version, unlike `DefaultHasher`.
 fn stable_hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -279,9 +210,6 @@ mod tests {
         assert_eq!(name, template_name("migrations: 0001..0042 / sha 9f8e"));
         assert_ne!(name, template_name("migrations: 0001..0043 / sha 9f8e"));
         assert!(name.len() <= 63, "{name}");
-        assert!(
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-            "{name}"
-        );
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{name}");
     }
 }

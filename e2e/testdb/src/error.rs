@@ -28,9 +28,7 @@ pub enum TestDbError {
     },
 
     /// `BILLING_TESTDB_PROVIDER` forces a provider that is not available here.
-    #[error(
-        "BILLING_TESTDB_PROVIDER={provider} but {reason}: fix that, or unset BILLING_TESTDB_PROVIDER"
-    )]
+    #[error("BILLING_TESTDB_PROVIDER={provider} but {reason}: fix that, or unset BILLING_TESTDB_PROVIDER")]
     ForcedProviderUnavailable {
         /// `url`, `docker` or `local`.
         provider: &'static str,
@@ -154,16 +152,10 @@ pub enum TestDbError {
 
 impl TestDbError {
     pub(crate) fn io(action: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io {
-            action: action.into(),
-            source,
-        }
+        Self::Io { action: action.into(), source }
     }
 
     pub(crate) fn sql(action: impl Into<String>, source: sqlx::Error) -> Self {
-        Self::Sql {
-            action: action.into(),
-            source,
-        }
+        Self::Sql { action: action.into(), source }
     }
 }

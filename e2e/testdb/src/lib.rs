@@ -20,9 +20,7 @@ mod server;
 mod spawner;
 mod sweep;
 
-pub use config::{
-    DEFAULT_IMAGE, IMAGE_ENV, PG_BIN_ENV, PROVIDER_ENV, ProviderChoice, ProviderConfig,
-};
+pub use config::{DEFAULT_IMAGE, IMAGE_ENV, PG_BIN_ENV, PROVIDER_ENV, ProviderChoice, ProviderConfig};
 pub use databases::TestDatabase;
 pub use error::TestDbError;
 pub use server::{PgServer, ProviderKind};

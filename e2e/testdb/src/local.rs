@@ -52,21 +52,14 @@ pub(crate) fn find_binaries(config: &ProviderConfig) -> Result<PgBinaries, Strin
     let in_dir = |dir: &Path| {
         let initdb = dir.join("initdb");
         let postgres = dir.join("postgres");
-        (is_executable(&initdb) && is_executable(&postgres))
-            .then_some(PgBinaries { initdb, postgres })
+        (is_executable(&initdb) && is_executable(&postgres)).then_some(PgBinaries { initdb, postgres })
     };
     if let Some(dir) = &config.pg_bin_dir {
-        return in_dir(dir).ok_or_else(|| {
-            format!(
-                "no initdb and postgres in {} (BILLING_TESTDB_PG_BIN)",
-                dir.display()
-            )
-        });
+        return in_dir(dir)
+            .ok_or_else(|| format!("no initdb and postgres in {} (BILLING_TESTDB_PG_BIN)", dir.display()));
     }
-    if let Some(found) = config
-        .search_path
-        .as_ref()
-        .and_then(|path| std::env::split_paths(path).find_map(|dir| in_dir(&dir)))
+    if let Some(found) =
+        config.search_path.as_ref().and_then(|path| std::env::split_paths(path).find_map(|dir| in_dir(&dir)))
     {
         return Ok(found);
     }
@@ -89,17 +82,11 @@ pub(crate) fn find_binaries(config: &ProviderConfig) -> Result<PgBinaries, Strin
         .iter()
         .rev()
         .find_map(|(_, dir)| in_dir(dir))
-        .ok_or_else(|| {
-            format!(
-                "no initdb and postgres on PATH or under {}/*/bin",
-                config.pg_versions_root.display()
-            )
-        })
+        .ok_or_else(|| format!("no initdb and postgres on PATH or under {}/*/bin", config.pg_versions_root.display()))
 }
 
 fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path)
-        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
 /// The unprivileged user the server programs run as when we are root.
@@ -116,9 +103,7 @@ impl RunAs {
         if unsafe { libc::geteuid() } != 0 {
             return Ok(None);
         }
-        lookup_user(SUPERUSER)
-            .map(Some)
-            .ok_or(TestDbError::RootWithoutPostgresUser)
+        lookup_user(SUPERUSER).map(Some).ok_or(TestDbError::RootWithoutPostgresUser)
     }
 
     fn apply(self, command: &mut Command) {
@@ -133,19 +118,8 @@ fn lookup_user(name: &str) -> Option<RunAs> {
     let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
     let mut found: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: pointers are valid for the stated sizes; getpwnam_r is the thread-safe variant.
-    let status = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut entry,
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        )
-    };
-    (status == 0 && !found.is_null()).then_some(RunAs {
-        uid: entry.pw_uid,
-        gid: entry.pw_gid,
-    })
+    let status = unsafe { libc::getpwnam_r(name.as_ptr(), &mut entry, buffer.as_mut_ptr(), buffer.len(), &mut found) };
+    (status == 0 && !found.is_null()).then_some(RunAs { uid: entry.pw_uid, gid: entry.pw_gid })
 }
 
 /// A running throw-away cluster. Dropping it stops the postmaster and removes the directory.
@@ -158,10 +132,7 @@ pub(crate) struct LocalCluster {
 
 impl LocalCluster {
     /// Makes and starts a cluster; returns it with the URL of its `postgres` database.
-    pub(crate) async fn start(
-        binaries: &PgBinaries,
-        tmp_root: &Path,
-    ) -> Result<(Self, String), TestDbError> {
+    pub(crate) async fn start(binaries: &PgBinaries, tmp_root: &Path) -> Result<(Self, String), TestDbError> {
         let started = Instant::now();
         let run_as = RunAs::for_this_process()?;
         prepare_root(tmp_root)?;
@@ -179,32 +150,19 @@ impl LocalCluster {
             let mut child = spawn_postmaster(binaries, dir.path(), &data, &log, port, run_as)?;
             let url = format!("postgres://{SUPERUSER}@127.0.0.1:{port}/postgres");
             let still_running = || match child.try_wait() {
-                Ok(Some(status)) => Err(TestDbError::ServerExited {
-                    status,
-                    log_tail: log_tail(&log),
-                }),
+                Ok(Some(status)) => Err(TestDbError::ServerExited { status, log_tail: log_tail(&log) }),
                 _ => Ok(()),
             };
             match wait_until_ready(&url, READY_DEADLINE, still_running, || log_tail(&log)).await {
                 Ok(()) => {
                     tracing::info!(elapsed = ?started.elapsed(), dir = %dir.path().display(), port, "local PostgreSQL test cluster is ready");
-                    return Ok((
-                        Self {
-                            postmaster: Mutex::new(child),
-                            dir,
-                        },
-                        url,
-                    ));
+                    return Ok((Self { postmaster: Mutex::new(child), dir }, url));
                 }
                 Err(TestDbError::ServerExited { log_tail, .. })
                     if attempt < PORT_ATTEMPTS
-                        && (log_tail.contains("could not bind")
-                            || log_tail.contains("already in use")) =>
+                        && (log_tail.contains("could not bind") || log_tail.contains("already in use")) =>
                 {
-                    tracing::debug!(
-                        port,
-                        "port taken before postgres could bind it; trying another"
-                    );
+                    tracing::debug!(port, "port taken before postgres could bind it; trying another");
                 }
                 Err(error) => {
                     stop(&mut child);
@@ -232,11 +190,7 @@ impl LocalCluster {
 
 impl Drop for LocalCluster {
     fn drop(&mut self) {
-        stop(
-            self.postmaster
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        stop(self.postmaster.get_mut().unwrap_or_else(PoisonError::into_inner));
         // `self.dir` (a TempDir) removes the directory once the server no longer writes into it.
     }
 }
@@ -257,17 +211,11 @@ fn prepare_root(root: &Path) -> Result<(), TestDbError> {
             .map_err(|e| TestDbError::io(format!("cannot create {}", parent.display()), e))?;
     }
     match std::fs::create_dir(root) {
-        Ok(()) => {
-            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o1777)).map_err(|e| {
-                TestDbError::io(format!("cannot make {} world-writable", root.display()), e)
-            })
-        }
+        Ok(()) => std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o1777))
+            .map_err(|e| TestDbError::io(format!("cannot make {} world-writable", root.display()), e)),
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(error) => Err(TestDbError::io(
-            format!(
-                "cannot create {} (set TMPDIR to a writable directory)",
-                root.display()
-            ),
+            format!("cannot create {} (set TMPDIR to a writable directory)", root.display()),
             error,
         )),
     }
@@ -277,12 +225,7 @@ fn make_cluster_dir(root: &Path, run_as: Option<RunAs>) -> Result<tempfile::Temp
     let dir = tempfile::Builder::new()
         .prefix(CLUSTER_PREFIX)
         .tempdir_in(root)
-        .map_err(|e| {
-            TestDbError::io(
-                format!("cannot create a cluster directory in {}", root.display()),
-                e,
-            )
-        })?;
+        .map_err(|e| TestDbError::io(format!("cannot create a cluster directory in {}", root.display()), e))?;
     let owner = dir.path().join(OWNER_FILE);
     std::fs::write(&owner, format!("{}\n", std::process::id()))
         .map_err(|e| TestDbError::io(format!("cannot write {}", owner.display()), e))?;
@@ -290,35 +233,18 @@ fn make_cluster_dir(root: &Path, run_as: Option<RunAs>) -> Result<tempfile::Temp
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
         .map_err(|e| TestDbError::io(format!("cannot make {} private", dir.path().display()), e))?;
     if let Some(run_as) = run_as {
-        std::os::unix::fs::chown(dir.path(), Some(run_as.uid), Some(run_as.gid)).map_err(|e| {
-            TestDbError::io(
-                format!("cannot hand {} to the postgres user", dir.path().display()),
-                e,
-            )
-        })?;
+        std::os::unix::fs::chown(dir.path(), Some(run_as.uid), Some(run_as.gid))
+            .map_err(|e| TestDbError::io(format!("cannot hand {} to the postgres user", dir.path().display()), e))?;
     }
     Ok(dir)
 }
 
-async fn initdb(
-    binaries: &PgBinaries,
-    data: &Path,
-    run_as: Option<RunAs>,
-) -> Result<(), TestDbError> {
+async fn initdb(binaries: &PgBinaries, data: &Path, run_as: Option<RunAs>) -> Result<(), TestDbError> {
     let mut command = Command::new(&binaries.initdb);
     command
         .arg("-D")
         .arg(data)
-        .args([
-            "-U",
-            SUPERUSER,
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        ])
+        .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
         .current_dir(data.parent().unwrap_or(Path::new("/")))
         .env_remove("PGDATA")
         .stdin(Stdio::null());
@@ -334,10 +260,7 @@ async fn initdb(
     }
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
-    Err(TestDbError::Initdb {
-        status: output.status,
-        output: text.trim().to_owned(),
-    })
+    Err(TestDbError::Initdb { status: output.status, output: text.trim().to_owned() })
 }
 
 fn spawn_postmaster(
@@ -349,26 +272,14 @@ fn spawn_postmaster(
     run_as: Option<RunAs>,
 ) -> Result<Child, TestDbError> {
     let log_file = open_log(log)?;
-    let log_err = log_file
-        .try_clone()
-        .map_err(|e| TestDbError::io(format!("cannot open {}", log.display()), e))?;
+    let log_err = log_file.try_clone().map_err(|e| TestDbError::io(format!("cannot open {}", log.display()), e))?;
     let mut command = Command::new(&binaries.postgres);
-    command
-        .arg("-D")
-        .arg(data)
-        .arg("-c")
-        .arg(format!("port={port}"));
-    command
-        .arg("-c")
-        .arg(format!("unix_socket_directories={}", dir.display()));
+    command.arg("-D").arg(data).arg("-c").arg(format!("port={port}"));
+    command.arg("-c").arg(format!("unix_socket_directories={}", dir.display()));
     for (name, value) in TEST_SETTINGS {
         command.arg("-c").arg(format!("{name}={value}"));
     }
-    command
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(log_file)
-        .stderr(log_err);
+    command.current_dir(dir).stdin(Stdio::null()).stdout(log_file).stderr(log_err);
     if let Some(run_as) = run_as {
         run_as.apply(&mut command);
     }
@@ -395,9 +306,7 @@ fn free_loopback_port() -> Result<u16, TestDbError> {
 
 /// The last lines of the server log, for error messages.
 fn log_tail(log: &Path) -> String {
-    let text = std::fs::read(log)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default();
+    let text = std::fs::read(log).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
 }

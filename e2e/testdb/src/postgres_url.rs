@@ -7,9 +7,7 @@ pub(crate) fn with_database(url: &str, database: &str) -> String {
         None => (url, None),
     };
     let authority_start = base.find("://").map_or(0, |index| index + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |index| authority_start + index);
+    let path_start = base[authority_start..].find('/').map_or(base.len(), |index| authority_start + index);
     let mut result = format!("{}/{}", &base[..path_start], database);
     if let Some(query) = query {
         result.push('?');
@@ -23,9 +21,7 @@ pub(crate) fn redacted(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|index| index + 3) else {
         return url.to_owned();
     };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?'])
-        .map_or(url.len(), |index| scheme_end + index);
+    let authority_end = url[scheme_end..].find(['/', '?']).map_or(url.len(), |index| scheme_end + index);
     let authority = &url[scheme_end..authority_end];
     let Some((user_info, host)) = authority.rsplit_once('@') else {
         return url.to_owned();
@@ -33,11 +29,7 @@ pub(crate) fn redacted(url: &str) -> String {
     let Some((user, _password)) = user_info.split_once(':') else {
         return url.to_owned();
     };
-    format!(
-        "{}{user}:***@{host}{}",
-        &url[..scheme_end],
-        &url[authority_end..]
-    )
+    format!("{}{user}:***@{host}{}", &url[..scheme_end], &url[authority_end..])
 }
 
 /// `name` as a quoted SQL identifier.
@@ -55,19 +47,13 @@ mod tests {
             with_database("postgres://u:p@h:5432/app?sslmode=disable", "t1"),
             "postgres://u:p@h:5432/t1?sslmode=disable"
         );
-        assert_eq!(
-            with_database("postgres://u@h:5432", "t1"),
-            "postgres://u@h:5432/t1"
-        );
+        assert_eq!(with_database("postgres://u@h:5432", "t1"), "postgres://u@h:5432/t1");
         assert_eq!(with_database("postgresql://h/", "t1"), "postgresql://h/t1");
     }
 
     #[test]
     fn redacted_hides_only_the_password() {
-        assert_eq!(
-            redacted("postgres://u:secret@h:1/db?x=1"),
-            "postgres://u:***@h:1/db?x=1"
-        );
+        assert_eq!(redacted("postgres://u:secret@h:1/db?x=1"), "postgres://u:***@h:1/db?x=1");
         assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
     }
 

@@ -38,11 +38,7 @@ pub(crate) async fn wait_until_ready(
             Err(error) => error.to_string(),
         };
         if started.elapsed() >= deadline {
-            return Err(TestDbError::NotReady {
-                waited: started.elapsed(),
-                last_error,
-                log_tail: log_tail(),
-            });
+            return Err(TestDbError::NotReady { waited: started.elapsed(), last_error, log_tail: log_tail() });
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(100));

@@ -77,14 +77,11 @@ impl PgServer {
                 None => Err(forced("url", "DATABASE_URL is not set")),
             },
             Some(ProviderChoice::Docker) => {
-                docker::engine_reachable(config)
-                    .await
-                    .map_err(|reason| forced("docker", reason))?;
+                docker::engine_reachable(config).await.map_err(|reason| forced("docker", reason))?;
                 Self::start_container(config).await
             }
             Some(ProviderChoice::Local) => {
-                let binaries =
-                    local::find_binaries(config).map_err(|reason| forced("local", reason))?;
+                let binaries = local::find_binaries(config).map_err(|reason| forced("local", reason))?;
                 Self::start_cluster(&binaries, config).await
             }
             None => Self::run_chain(config).await,
@@ -104,58 +101,28 @@ impl PgServer {
             Err(reason) => reason,
         };
         Err(TestDbError::NoPostgres {
-            checked: format!(
-                "DATABASE_URL is unset; Docker: {docker_missing}; local: {binaries_missing}"
-            ),
+            checked: format!("DATABASE_URL is unset; Docker: {docker_missing}; local: {binaries_missing}"),
         })
     }
 
     async fn use_database_url(url: &str) -> Result<PgServer, TestDbError> {
-        let unreachable = |source| TestDbError::DatabaseUrlUnreachable {
-            url: redacted(url),
-            source,
-        };
-        connect(url)
-            .await
-            .map_err(unreachable)?
-            .close()
-            .await
-            .map_err(unreachable)?;
-        Ok(Self::new(
-            ProviderKind::DatabaseUrl,
-            url.to_owned(),
-            Owned::Nothing,
-        ))
+        let unreachable = |source| TestDbError::DatabaseUrlUnreachable { url: redacted(url), source };
+        connect(url).await.map_err(unreachable)?.close().await.map_err(unreachable)?;
+        Ok(Self::new(ProviderKind::DatabaseUrl, url.to_owned(), Owned::Nothing))
     }
 
     async fn start_container(config: &ProviderConfig) -> Result<PgServer, TestDbError> {
         let (container, url) = DockerContainer::start(config).await?;
-        Ok(Self::new(
-            ProviderKind::Docker,
-            url,
-            Owned::Container(container),
-        ))
+        Ok(Self::new(ProviderKind::Docker, url, Owned::Container(container)))
     }
 
-    async fn start_cluster(
-        binaries: &local::PgBinaries,
-        config: &ProviderConfig,
-    ) -> Result<PgServer, TestDbError> {
+    async fn start_cluster(binaries: &local::PgBinaries, config: &ProviderConfig) -> Result<PgServer, TestDbError> {
         let (cluster, url) = LocalCluster::start(binaries, &config.tmp_root).await?;
-        Ok(Self::new(
-            ProviderKind::LocalBinaries,
-            url,
-            Owned::Cluster(cluster),
-        ))
+        Ok(Self::new(ProviderKind::LocalBinaries, url, Owned::Cluster(cluster)))
     }
 
     fn new(kind: ProviderKind, admin_url: String, owned: Owned) -> Self {
-        Self {
-            kind,
-            admin_url,
-            templates: Mutex::default(),
-            owned,
-        }
+        Self { kind, admin_url, templates: Mutex::default(), owned }
     }
 
     /// Where this server came from.
@@ -179,18 +146,11 @@ impl PgServer {
 }
 
 extern "C" fn clean_up_shared_at_exit() {
-    if let Some(PgServer {
-        owned: Owned::Cluster(cluster),
-        ..
-    }) = SHARED.get()
-    {
+    if let Some(PgServer { owned: Owned::Cluster(cluster), .. }) = SHARED.get() {
         cluster.stop_and_remove();
     }
 }
 
 fn forced(provider: &'static str, reason: impl Into<String>) -> TestDbError {
-    TestDbError::ForcedProviderUnavailable {
-        provider,
-        reason: reason.into(),
-    }
+    TestDbError::ForcedProviderUnavailable { provider, reason: reason.into() }
 }

@@ -22,22 +22,12 @@ static SPAWNER: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
 ///
 /// Any `uid`/`gid` set on `command` is applied by std before the `pre_exec` hook, which matters: a credential change
 /// clears the parent-death signal, so it is set afterwards.
-pub(crate) fn spawn_tied_to_process(
-    mut command: Command,
-    death_signal: libc::c_int,
-) -> io::Result<Child> {
+pub(crate) fn spawn_tied_to_process(mut command: Command, death_signal: libc::c_int) -> io::Result<Child> {
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: the hook only makes async-signal-safe system calls (prctl, getppid, _exit).
     unsafe {
         command.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                death_signal as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) == -1
-            {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, death_signal as libc::c_ulong, 0, 0, 0) == -1 {
                 return Err(io::Error::last_os_error());
             }
             // The parent may have died between fork and prctl; then no signal will ever come.
@@ -64,7 +54,5 @@ pub(crate) fn spawn_tied_to_process(
     spawner
         .send(SpawnRequest { command, reply })
         .map_err(|_| io::Error::other("the billing-testdb spawner thread is gone"))?;
-    answer
-        .recv()
-        .map_err(|_| io::Error::other("the billing-testdb spawner thread dropped a request"))?
+    answer.recv().map_err(|_| io::Error::other("the billing-testdb spawner thread dropped a request"))?
 }

@@ -21,10 +21,7 @@ pub fn sweep_stale_clusters(root: &Path) -> usize {
     let mut removed = 0;
     for entry in entries.flatten() {
         let path = entry.path();
-        let is_cluster = entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(CLUSTER_PREFIX);
+        let is_cluster = entry.file_name().to_string_lossy().starts_with(CLUSTER_PREFIX);
         if !is_cluster || !path.is_dir() || !is_stale(&path) {
             continue;
         }
@@ -43,16 +40,9 @@ pub fn sweep_stale_clusters(root: &Path) -> usize {
 
 fn is_stale(dir: &Path) -> bool {
     let mut pids = Vec::new();
-    for file in [
-        dir.join(OWNER_FILE),
-        dir.join("data").join("postmaster.pid"),
-    ] {
+    for file in [dir.join(OWNER_FILE), dir.join("data").join("postmaster.pid")] {
         match std::fs::read_to_string(&file) {
-            Ok(text) => pids.push(
-                text.lines()
-                    .next()
-                    .and_then(|line| line.trim().parse::<i32>().ok()),
-            ),
+            Ok(text) => pids.push(text.lines().next().and_then(|line| line.trim().parse::<i32>().ok())),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             // Unreadable (someone else's cluster): not ours to judge.
             Err(_) => return false,
@@ -85,9 +75,6 @@ fn is_zombie(pid: i32) -> bool {
     // The state follows the parenthesised command name, which may itself contain spaces or parentheses.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
         .unwrap_or(false)
 }

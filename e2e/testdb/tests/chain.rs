@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use billing_testdb::{
-    PgServer, ProviderChoice, ProviderConfig, ProviderKind, TestDbError, sweep_stale_clusters,
-};
+use billing_testdb::{PgServer, ProviderChoice, ProviderConfig, ProviderKind, TestDbError, sweep_stale_clusters};
 use sqlx::{Connection, PgConnection};
 
 fn config() -> ProviderConfig {
@@ -25,12 +23,9 @@ fn nothing_available(empty_dir: PathBuf) -> ProviderConfig {
 
 #[tokio::test]
 async fn with_database_url_forced_the_chain_uses_that_server() {
-    let local = PgServer::start_with(&ProviderConfig {
-        provider: Some(ProviderChoice::Local),
-        ..config()
-    })
-    .await
-    .expect("local cluster to point DATABASE_URL at");
+    let local = PgServer::start_with(&ProviderConfig { provider: Some(ProviderChoice::Local), ..config() })
+        .await
+        .expect("local cluster to point DATABASE_URL at");
     let via_url = PgServer::start_with(&ProviderConfig {
         provider: Some(ProviderChoice::Url),
         database_url: Some(local.admin_url()),
@@ -41,16 +36,11 @@ async fn with_database_url_forced_the_chain_uses_that_server() {
     assert_eq!(via_url.kind(), ProviderKind::DatabaseUrl);
     assert!(via_url.cluster_dir().is_none());
 
-    let database = via_url
-        .empty_database()
-        .await
-        .expect("database on the DATABASE_URL server");
+    let database = via_url.empty_database().await.expect("database on the DATABASE_URL server");
     assert!(database.name.starts_with("test_"));
     let mut connection = PgConnection::connect(&database.url).await.expect("connect");
-    let current: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&mut connection)
-        .await
-        .expect("select");
+    let current: String =
+        sqlx::query_scalar("SELECT current_database()").fetch_one(&mut connection).await.expect("select");
     assert_eq!(current, database.name);
     connection.close().await.expect("close");
     database.drop_database().await.expect("drop");
@@ -58,12 +48,9 @@ async fn with_database_url_forced_the_chain_uses_that_server() {
 
 #[tokio::test]
 async fn a_set_database_url_comes_first_in_the_chain() {
-    let local = PgServer::start_with(&ProviderConfig {
-        provider: Some(ProviderChoice::Local),
-        ..config()
-    })
-    .await
-    .expect("local cluster");
+    let local = PgServer::start_with(&ProviderConfig { provider: Some(ProviderChoice::Local), ..config() })
+        .await
+        .expect("local cluster");
     let empty = tempfile::tempdir().expect("tempdir");
     let chosen = PgServer::start_with(&ProviderConfig {
         database_url: Some(local.admin_url()),
@@ -77,9 +64,7 @@ async fn a_set_database_url_comes_first_in_the_chain() {
 #[tokio::test]
 async fn with_nothing_available_the_error_names_all_three_fixes() {
     let empty = tempfile::tempdir().expect("tempdir");
-    let error = PgServer::start_with(&nothing_available(empty.path().to_path_buf()))
-        .await
-        .expect_err("nothing to use");
+    let error = PgServer::start_with(&nothing_available(empty.path().to_path_buf())).await.expect_err("nothing to use");
     assert!(matches!(error, TestDbError::NoPostgres { .. }), "{error:?}");
     let message = error.to_string();
     for fix in ["DATABASE_URL", "Docker", "apt-get install postgresql"] {
@@ -90,11 +75,9 @@ async fn with_nothing_available_the_error_names_all_three_fixes() {
 #[tokio::test]
 async fn a_forced_provider_that_is_missing_says_so() {
     let empty = tempfile::tempdir().expect("tempdir");
-    for (choice, name) in [
-        (ProviderChoice::Url, "url"),
-        (ProviderChoice::Docker, "docker"),
-        (ProviderChoice::Local, "local"),
-    ] {
+    for (choice, name) in
+        [(ProviderChoice::Url, "url"), (ProviderChoice::Docker, "docker"), (ProviderChoice::Local, "local")]
+    {
         let error = PgServer::start_with(&ProviderConfig {
             provider: Some(choice),
             ..nothing_available(empty.path().to_path_buf())
@@ -102,65 +85,39 @@ async fn a_forced_provider_that_is_missing_says_so() {
         .await
         .expect_err("forced provider is missing");
         let message = error.to_string();
-        assert!(
-            message.contains(&format!("BILLING_TESTDB_PROVIDER={name}")),
-            "{message}"
-        );
+        assert!(message.contains(&format!("BILLING_TESTDB_PROVIDER={name}")), "{message}");
     }
 }
 
 #[test]
 fn an_unknown_provider_value_is_refused_with_the_valid_ones() {
-    let error = "podman"
-        .parse::<ProviderChoice>()
-        .expect_err("not a provider");
+    let error = "podman".parse::<ProviderChoice>().expect_err("not a provider");
     let message = error.to_string();
-    assert!(
-        message.contains("\"podman\"") && message.contains("`url`, `docker` or `local`"),
-        "{message}"
-    );
-    assert_eq!(
-        " Local "
-            .parse::<ProviderChoice>()
-            .expect("case and spaces are forgiven"),
-        ProviderChoice::Local
-    );
+    assert!(message.contains("\"podman\"") && message.contains("`url`, `docker` or `local`"), "{message}");
+    assert_eq!(" Local ".parse::<ProviderChoice>().expect("case and spaces are forgiven"), ProviderChoice::Local);
 }
 
 #[test]
 fn the_sweep_removes_clusters_of_dead_processes_and_keeps_live_ones() {
     let root = tempfile::tempdir().expect("tempdir");
     let dead_pid = {
-        let mut child = std::process::Command::new("true")
-            .spawn()
-            .expect("spawn true");
+        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
         let pid = child.id();
         child.wait().expect("wait");
         pid
     };
     let stale = root.path().join("cluster-stale");
     std::fs::create_dir_all(stale.join("data")).expect("mkdir");
-    std::fs::write(
-        stale.join("data/postmaster.pid"),
-        format!("{dead_pid}\n/some/data\n"),
-    )
-    .expect("write");
+    std::fs::write(stale.join("data/postmaster.pid"), format!("{dead_pid}\n/some/data\n")).expect("write");
 
     let live = root.path().join("cluster-live");
     std::fs::create_dir_all(live.join("data")).expect("mkdir");
-    std::fs::write(
-        live.join("data/postmaster.pid"),
-        format!("{}\n", std::process::id()),
-    )
-    .expect("write");
+    std::fs::write(live.join("data/postmaster.pid"), format!("{}\n", std::process::id())).expect("write");
 
     let not_ours = root.path().join("something-else");
     std::fs::create_dir_all(&not_ours).expect("mkdir");
 
     assert_eq!(sweep_stale_clusters(root.path()), 1);
     assert!(!stale.exists(), "the dead cluster's directory is gone");
-    assert!(
-        live.exists() && not_ours.exists(),
-        "live and foreign directories are kept"
-    );
+    assert!(live.exists() && not_ours.exists(), "live and foreign directories are kept");
 }

@@ -43,22 +43,12 @@ async fn eventually(deadline: Duration, mut condition: impl FnMut() -> bool) -> 
 
 fn port_of(url: &str) -> u16 {
     let after_host = url.rsplit_once(':').expect("port").1;
-    after_host
-        .split('/')
-        .next()
-        .expect("port")
-        .parse()
-        .expect("numeric port")
+    after_host.split('/').next().expect("port").parse().expect("numeric port")
 }
 
 async fn local_server() -> PgServer {
-    let config = ProviderConfig {
-        provider: Some(ProviderChoice::Local),
-        ..ProviderConfig::from_env().expect("env")
-    };
-    PgServer::start_with(&config)
-        .await
-        .expect("local cluster standing in for the container")
+    let config = ProviderConfig { provider: Some(ProviderChoice::Local), ..ProviderConfig::from_env().expect("env") };
+    PgServer::start_with(&config).await.expect("local cluster standing in for the container")
 }
 
 #[tokio::test]
@@ -74,46 +64,23 @@ async fn the_docker_provider_runs_the_image_on_loopback_and_removes_the_containe
         ..ProviderConfig::from_env().expect("env")
     };
 
-    let server = PgServer::start_with(&config)
-        .await
-        .expect("docker provider");
+    let server = PgServer::start_with(&config).await.expect("docker provider");
     assert_eq!(server.kind(), ProviderKind::Docker);
-    let mut connection = PgConnection::connect(&server.admin_url())
-        .await
-        .expect("connect");
-    let one: i32 = sqlx::query_scalar("SELECT 1")
-        .fetch_one(&mut connection)
-        .await
-        .expect("select 1");
+    let mut connection = PgConnection::connect(&server.admin_url()).await.expect("connect");
+    let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut connection).await.expect("select 1");
     assert_eq!(one, 1);
     connection.close().await.expect("close");
 
     let log = calls(dir.path());
     assert!(log.contains("info --format"), "{log}");
-    let run = log
-        .lines()
-        .find(|line| line.starts_with("run "))
-        .expect("docker run");
-    for expected in [
-        "-d --rm",
-        "-p 127.0.0.1::5432",
-        "postgres:16-alpine",
-        "-c fsync=off",
-        "POSTGRES_PASSWORD=",
-    ] {
+    let run = log.lines().find(|line| line.starts_with("run ")).expect("docker run");
+    for expected in ["-d --rm", "-p 127.0.0.1::5432", "postgres:16-alpine", "-c fsync=off", "POSTGRES_PASSWORD="] {
         assert!(run.contains(expected), "{expected:?} missing from: {run}");
     }
-    assert!(
-        log.contains(&format!("port {CONTAINER_ID} 5432/tcp")),
-        "{log}"
-    );
+    assert!(log.contains(&format!("port {CONTAINER_ID} 5432/tcp")), "{log}");
 
     drop(server);
-    assert!(
-        calls(dir.path()).contains(&format!("rm -f {CONTAINER_ID}")),
-        "{}",
-        calls(dir.path())
-    );
+    assert!(calls(dir.path()).contains(&format!("rm -f {CONTAINER_ID}")), "{}", calls(dir.path()));
 }
 
 /// Run by the test below in a child process whose PATH starts with the fake client: holds the process-wide server
@@ -131,17 +98,13 @@ async fn a_container_is_removed_when_its_process_exits() {
     let stand_in = local_server().await;
     let dir = tempfile::tempdir().expect("tempdir");
     fake_docker(dir.path(), port_of(&stand_in.admin_url()));
-    let path = std::env::join_paths(std::iter::once(dir.path().to_path_buf()).chain(
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-    ))
+    let path = std::env::join_paths(
+        std::iter::once(dir.path().to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
     .expect("PATH");
     let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "holds_a_shared_container_and_exits",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args(["--exact", "holds_a_shared_container_and_exits", "--ignored", "--nocapture"])
         .env("PATH", path)
         .env("BILLING_TESTDB_PROVIDER", "docker")
         .env("DOCKER_HOST", "tcp://fake-engine:2375")
@@ -156,9 +119,7 @@ async fn a_container_is_removed_when_its_process_exits() {
     );
     let removed = format!("rm -f {CONTAINER_ID}");
     assert!(
-        eventually(Duration::from_secs(10), || calls(dir.path())
-            .contains(&removed))
-        .await,
+        eventually(Duration::from_secs(10), || calls(dir.path()).contains(&removed)).await,
         "the reaper did not remove the container: {}",
         calls(dir.path())
     );

@@ -9,10 +9,7 @@ use billing_testdb::{PgServer, ProviderChoice, ProviderConfig, ProviderKind};
 use sqlx::{Connection, PgConnection};
 
 fn local_config() -> ProviderConfig {
-    ProviderConfig {
-        provider: Some(ProviderChoice::Local),
-        ..ProviderConfig::from_env().expect("environment")
-    }
+    ProviderConfig { provider: Some(ProviderChoice::Local), ..ProviderConfig::from_env().expect("environment") }
 }
 
 fn euid() -> u32 {
@@ -34,10 +31,7 @@ async fn eventually(deadline: Duration, mut condition: impl FnMut() -> bool) -> 
 
 async fn select_one(url: &str) -> i32 {
     let mut connection = PgConnection::connect(url).await.expect("connect");
-    let one: i32 = sqlx::query_scalar("SELECT 1")
-        .fetch_one(&mut connection)
-        .await
-        .expect("select 1");
+    let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut connection).await.expect("select 1");
     connection.close().await.expect("close");
     one
 }
@@ -49,42 +43,23 @@ fn owner_uid(path: &Path) -> u32 {
 #[tokio::test]
 async fn a_local_cluster_answers_belongs_to_the_server_user_and_is_removed_on_drop() {
     let started = Instant::now();
-    let server = PgServer::start_with(&local_config())
-        .await
-        .expect("local cluster");
-    eprintln!(
-        "local cluster (initdb + start + first connection) ready in {:?}",
-        started.elapsed()
-    );
+    let server = PgServer::start_with(&local_config()).await.expect("local cluster");
+    eprintln!("local cluster (initdb + start + first connection) ready in {:?}", started.elapsed());
     assert_eq!(server.kind(), ProviderKind::LocalBinaries);
     assert_eq!(select_one(&server.admin_url()).await, 1);
 
-    let dir = server
-        .cluster_dir()
-        .expect("a local cluster has a directory")
-        .to_path_buf();
+    let dir = server.cluster_dir().expect("a local cluster has a directory").to_path_buf();
     let expected_owner = if euid() == 0 { postgres_uid() } else { euid() };
-    assert_eq!(
-        owner_uid(&dir.join("data")),
-        expected_owner,
-        "data dir owner"
-    );
+    assert_eq!(owner_uid(&dir.join("data")), expected_owner, "data dir owner");
 
     drop(server);
-    assert!(
-        eventually(Duration::from_secs(10), || !dir.exists()).await,
-        "{} still exists after drop",
-        dir.display()
-    );
+    assert!(eventually(Duration::from_secs(10), || !dir.exists()).await, "{} still exists after drop", dir.display());
 }
 
 #[tokio::test]
 async fn the_shared_server_is_started_once_and_serves_every_caller() {
     let (first, second) = tokio::join!(PgServer::shared(), PgServer::shared());
-    let (first, second) = (
-        first.expect("shared server"),
-        second.expect("shared server"),
-    );
+    let (first, second) = (first.expect("shared server"), second.expect("shared server"));
     assert!(std::ptr::eq(first, second));
     assert_eq!(select_one(&first.admin_url()).await, 1);
 }
@@ -94,9 +69,7 @@ async fn the_shared_server_is_started_once_and_serves_every_caller() {
 #[ignore = "run as the postgres user by as_an_ordinary_user_the_cluster_starts_without_switching_users"]
 async fn starts_as_an_ordinary_user() {
     assert_ne!(euid(), 0, "this test must run as an ordinary user");
-    let server = PgServer::start_with(&local_config())
-        .await
-        .expect("local cluster as an ordinary user");
+    let server = PgServer::start_with(&local_config()).await.expect("local cluster as an ordinary user");
     assert_eq!(select_one(&server.admin_url()).await, 1);
     let dir = server.cluster_dir().expect("cluster dir").to_path_buf();
     assert_eq!(owner_uid(&dir.join("data")), euid());
@@ -114,12 +87,7 @@ fn as_an_ordinary_user_the_cluster_starts_without_switching_users() {
     let output = std::process::Command::new("runuser")
         .args(["-u", "postgres", "--"])
         .arg(&test_binary)
-        .args([
-            "--exact",
-            "starts_as_an_ordinary_user",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args(["--exact", "starts_as_an_ordinary_user", "--ignored", "--nocapture"])
         .output()
         .expect("runuser (util-linux) must be installed to run this test");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -132,63 +100,46 @@ fn as_an_ordinary_user_the_cluster_starts_without_switching_users() {
 }
 
 fn postgres_uid() -> u32 {
-    let output = std::process::Command::new("id")
-        .args(["-u", "postgres"])
-        .output()
-        .expect("id");
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .expect("postgres uid")
+    let output = std::process::Command::new("id").args(["-u", "postgres"]).output().expect("id");
+    String::from_utf8_lossy(&output.stdout).trim().parse().expect("postgres uid")
 }
 
 /// Run by the tests below in a child process: starts the process-wide cluster, reports it, and ends the process
-/// either normally (statics are never dropped, the `atexit` hook runs) or by `abort` (nothing of ours runs).
+/// either normally (statics are never dropped, the `atexit` hook runs) or killed (nothing of ours runs).
 #[tokio::test]
 #[ignore = "run in a child process by the two tests below"]
 async fn holds_the_shared_cluster_and_exits() {
     let server = PgServer::shared().await.expect("shared server");
     let dir = server.cluster_dir().expect("local cluster");
     let pid = std::fs::read_to_string(dir.join("data/postmaster.pid")).expect("postmaster.pid");
-    println!(
-        "CLUSTER {} {}",
-        pid.lines().next().expect("pid line"),
-        dir.display()
-    );
-    if std::env::var_os("ABORT_AFTERWARDS").is_some() {
+    println!("CLUSTER {} {}", pid.lines().next().expect("pid line"), dir.display());
+    if std::env::var_os("KILL_AFTERWARDS").is_some() {
         use std::io::Write;
         std::io::stdout().flush().expect("flush");
-        std::process::abort();
+        // SAFETY: ends this process the way the OOM killer would; no core file, unlike abort().
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     }
 }
 
 /// Runs `holds_the_shared_cluster_and_exits` in a child process; returns the postmaster's pid and the cluster dir.
-fn run_child_holding_the_shared_cluster(abort: bool) -> (i32, PathBuf) {
+fn run_child_holding_the_shared_cluster(killed: bool) -> (i32, PathBuf) {
     let mut command = std::process::Command::new(std::env::current_exe().expect("test binary"));
     command
-        .args([
-            "--exact",
-            "holds_the_shared_cluster_and_exits",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args(["--exact", "holds_the_shared_cluster_and_exits", "--ignored", "--nocapture"])
         .env("BILLING_TESTDB_PROVIDER", "local");
-    if abort {
-        command.env("ABORT_AFTERWARDS", "1");
+    if killed {
+        command.env("KILL_AFTERWARDS", "1");
     }
     let output = command.output().expect("run the child test");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.success(),
-        !abort,
+        !killed,
         "child ended unexpectedly ({}):\n{stdout}\n{}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    let line = stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("CLUSTER "))
-        .expect("the child reports its cluster");
+    let line = stdout.lines().find_map(|line| line.strip_prefix("CLUSTER ")).expect("the child reports its cluster");
     let (pid, dir) = line.split_once(' ').expect("pid and dir");
     (pid.parse().expect("pid"), PathBuf::from(dir))
 }
@@ -196,30 +147,18 @@ fn run_child_holding_the_shared_cluster(abort: bool) -> (i32, PathBuf) {
 #[tokio::test]
 async fn a_shared_cluster_is_stopped_and_removed_when_its_process_exits() {
     let (pid, dir) = run_child_holding_the_shared_cluster(false);
-    assert!(
-        !billing_testdb::process_is_alive(pid),
-        "postmaster {pid} outlived its process"
-    );
+    assert!(!billing_testdb::process_is_alive(pid), "postmaster {pid} outlived its process");
     assert!(!dir.exists(), "{} outlived its process", dir.display());
 }
 
 #[tokio::test]
-async fn a_shared_cluster_dies_with_an_aborted_process_and_is_swept_later() {
+async fn a_shared_cluster_dies_with_a_killed_process_and_is_swept_later() {
     let (pid, dir) = run_child_holding_the_shared_cluster(true);
     assert!(
-        eventually(Duration::from_secs(10), || {
-            !billing_testdb::process_is_alive(pid)
-        })
-        .await,
+        eventually(Duration::from_secs(10), || { !billing_testdb::process_is_alive(pid) }).await,
         "postmaster {pid} outlived its process"
     );
-    assert!(
-        dir.exists(),
-        "nothing of ours ran at abort, so the directory is still there"
-    );
+    assert!(dir.exists(), "nothing of ours ran at SIGKILL, so the directory is still there");
     billing_testdb::sweep_stale_clusters(dir.parent().expect("root"));
-    assert!(
-        !dir.exists(),
-        "the sweep removes the directory of the dead cluster"
-    );
+    assert!(!dir.exists(), "the sweep removes the directory of the dead cluster");
 }

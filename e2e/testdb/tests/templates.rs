@@ -45,10 +45,7 @@ async fn twenty_concurrent_clones_are_distinct_isolated_and_share_one_prepare() 
                 })
                 .await
                 .expect("template");
-            server
-                .database_from_template(&template)
-                .await
-                .expect("clone")
+            server.database_from_template(&template).await.expect("clone")
         }
     });
     let databases = futures_join_all(clones).await;
@@ -61,16 +58,10 @@ async fn twenty_concurrent_clones_are_distinct_isolated_and_share_one_prepare() 
 
     let (first, second) = (&databases[0], &databases[1]);
     let mut connection = PgConnection::connect(&first.url).await.expect("connect");
-    sqlx::query("INSERT INTO invoices (customer) VALUES ('cus_first')")
-        .execute(&mut connection)
-        .await
-        .expect("insert");
+    sqlx::query("INSERT INTO invoices (customer) VALUES ('cus_first')").execute(&mut connection).await.expect("insert");
     connection.close().await.expect("close");
     assert_eq!(invoice_customers(first).await, vec!["cus_first".to_owned()]);
-    assert!(
-        invoice_customers(second).await.is_empty(),
-        "a row written in one clone is visible in another"
-    );
+    assert!(invoice_customers(second).await.is_empty(), "a row written in one clone is visible in another");
 
     for database in databases {
         database.drop_database().await.expect("drop");
@@ -82,24 +73,13 @@ async fn a_failed_prepare_is_reported_and_retried_by_the_next_caller() {
     let server = PgServer::shared().await.expect("server");
     let fingerprint = format!("failing-{}", uuid::Uuid::new_v4());
     let error = server
-        .template(&fingerprint, |_url| async {
-            Err::<(), BoxError>("migration 0002 is broken".into())
-        })
+        .template(&fingerprint, |_url| async { Err::<(), BoxError>("migration 0002 is broken".into()) })
         .await
         .expect_err("prepare failed");
-    assert!(
-        error.to_string().contains("migration 0002 is broken"),
-        "{error}"
-    );
+    assert!(error.to_string().contains("migration 0002 is broken"), "{error}");
 
-    let template = server
-        .template(&fingerprint, migrate)
-        .await
-        .expect("second attempt");
-    let database = server
-        .database_from_template(&template)
-        .await
-        .expect("clone");
+    let template = server.template(&fingerprint, migrate).await.expect("second attempt");
+    let database = server.database_from_template(&template).await.expect("clone");
     assert!(invoice_customers(&database).await.is_empty());
     database.drop_database().await.expect("drop");
 }
@@ -112,9 +92,7 @@ async fn an_empty_database_can_be_dropped() {
     let name = database.name.clone();
     database.drop_database().await.expect("drop");
 
-    let mut admin = PgConnection::connect(&server.admin_url())
-        .await
-        .expect("connect");
+    let mut admin = PgConnection::connect(&server.admin_url()).await.expect("connect");
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
         .bind(&name)
         .fetch_one(&mut admin)
@@ -150,10 +128,7 @@ async fn asks_for_the_template_named_in_the_environment() {
         })
         .await
         .expect("template");
-    let database = server
-        .database_from_template(&template)
-        .await
-        .expect("clone");
+    let database = server.database_from_template(&template).await.expect("clone");
     assert!(invoice_customers(&database).await.is_empty());
     database.drop_database().await.expect("drop");
 }
@@ -165,12 +140,7 @@ async fn two_processes_asking_for_one_template_prepare_it_once() {
     let children: Vec<_> = (0..2)
         .map(|_| {
             std::process::Command::new(std::env::current_exe().expect("test binary"))
-                .args([
-                    "--exact",
-                    "asks_for_the_template_named_in_the_environment",
-                    "--ignored",
-                    "--nocapture",
-                ])
+                .args(["--exact", "asks_for_the_template_named_in_the_environment", "--ignored", "--nocapture"])
                 .env("BILLING_TESTDB_PROVIDER", "url")
                 .env("DATABASE_URL", server.admin_url())
                 .env("TEMPLATE_FINGERPRINT", &fingerprint)
@@ -184,11 +154,7 @@ async fn two_processes_asking_for_one_template_prepare_it_once() {
     for child in children {
         let output = child.wait_with_output().expect("child output");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "child failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
         prepared += stdout.lines().filter(|line| *line == "PREPARED").count();
     }
     assert_eq!(prepared, 1, "exactly one process runs prepare");
