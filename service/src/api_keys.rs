@@ -32,10 +32,7 @@ pub struct NewApiKey {
 impl NewApiKey {
     pub fn generate() -> NewApiKey {
         let bytes: [u8; 32] = rand::random();
-        let secret = format!(
-            "{KEY_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-        );
+        let secret = format!("{KEY_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
         NewApiKey {
             id: Uuid::new_v4(),
             hash: hash_key(&secret),
@@ -51,14 +48,16 @@ impl NewApiKey {
         customer: CustomerId,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO api_keys (id, customer_id, key_hash, key_prefix, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(self.id)
-            .bind(customer.0)
-            .bind(&self.hash)
-            .bind(&self.shown_prefix)
-            .bind(now)
-            .execute(conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, customer_id, key_hash, key_prefix, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(self.id)
+        .bind(customer.0)
+        .bind(&self.hash)
+        .bind(&self.shown_prefix)
+        .bind(now)
+        .execute(conn)
+        .await?;
         Ok(())
     }
 }
@@ -74,53 +73,34 @@ pub struct Authenticated {
     pub key_id: Uuid,
 }
 
-const MISSING_KEY: &str =
-    "no API key: send it as `Authorization: Bearer <key>` or `x-api-key: <key>`";
-const UNKNOWN_KEY: &str = "the API key is not valid or has been revoked: create a new one, or sign up with POST /api/v1/customers";
+const MISSING_KEY: &str = "no API key: send it as `Authorization: Bearer <key>` or `x-api-key: <key>`";
+const UNKNOWN_KEY: &str =
+    "the API key is not valid or has been revoked: create a new one, or sign up with POST /api/v1/customers";
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let secret =
-            presented_key(parts).ok_or_else(|| ApiError::Unauthorized(MISSING_KEY.into()))?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let secret = presented_key(parts).ok_or_else(|| ApiError::Unauthorized(MISSING_KEY.into()))?;
         if !secret.starts_with(KEY_PREFIX) {
             return Err(ApiError::Unauthorized(UNKNOWN_KEY.into()));
         }
-        let row = sqlx::query(
-            "SELECT id, customer_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(hash_key(secret))
-        .fetch_optional(&state.pool)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized(UNKNOWN_KEY.into()))?;
-        Ok(Authenticated {
-            key_id: row.try_get("id")?,
-            customer: CustomerId(row.try_get("customer_id")?),
-        })
+        let row = sqlx::query("SELECT id, customer_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+            .bind(hash_key(secret))
+            .fetch_optional(&state.pool)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized(UNKNOWN_KEY.into()))?;
+        Ok(Authenticated { key_id: row.try_get("id")?, customer: CustomerId(row.try_get("customer_id")?) })
     }
 }
 
 fn presented_key(parts: &Parts) -> Option<&str> {
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-    };
+    let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
     if let Some(authorization) = header("authorization") {
         let (scheme, token) = authorization.trim().split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim())
-            .filter(|t| !t.is_empty());
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty());
     }
-    header("x-api-key")
-        .map(str::trim)
-        .filter(|key| !key.is_empty())
+    header("x-api-key").map(str::trim).filter(|key| !key.is_empty())
 }
 
 #[cfg(test)]
@@ -143,10 +123,6 @@ mod tests {
         assert_eq!(key.hash.len(), 32);
         assert_eq!(key.hash, hash_key(&key.secret));
         assert_ne!(hash_key("bk_a"), hash_key("bk_b"));
-        assert!(
-            !key.hash
-                .windows(8)
-                .any(|w| key.secret.as_bytes().windows(8).any(|s| s == w))
-        );
+        assert!(!key.hash.windows(8).any(|w| key.secret.as_bytes().windows(8).any(|s| s == w)));
     }
 }

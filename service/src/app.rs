@@ -19,12 +19,13 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::billing::pro_price::ProPrice;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::stripe::StripeClient;
-use crate::{fixes, health, metrics, onboarding, usage};
+use crate::{billing, fixes, health, metrics, onboarding, usage, webhooks};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -34,6 +35,7 @@ pub struct AppState {
     pub stripe: StripeClient,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
+    pub pro_price: Arc<ProPrice>,
 }
 
 /// Why the service could not start.
@@ -44,10 +46,9 @@ pub enum StartupError {
     #[error("cannot apply the database migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot listen on {addr} (is another process using it? set BIND_ADDR): {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("invalid configuration: {0}")]
+    Config(String),
     #[error("cannot set up the Stripe client: {0}")]
     Stripe(#[from] crate::stripe::StripeError),
 }
@@ -62,11 +63,7 @@ pub fn migrator() -> sqlx::migrate::Migrator {
 pub fn migrations_fingerprint() -> String {
     let mut digest = String::new();
     for migration in migrator().iter() {
-        digest.push_str(&format!(
-            "{}-{}",
-            migration.version,
-            hex::encode(&migration.checksum[..8])
-        ));
+        digest.push_str(&format!("{}-{}", migration.version, hex::encode(&migration.checksum[..8])));
     }
     digest
 }
@@ -93,41 +90,41 @@ impl Application {
         Application::build_with_clock(config, Arc::new(SystemClock)).await
     }
 
-    pub async fn build_with_clock(
-        config: Config,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Application, StartupError> {
-        let pool = connect(&config.database_url, config.db_max_connections).await?;
-        migrator().run(&pool).await?;
-        let stripe = StripeClient::new(
-            &config.stripe_api_base,
-            &config.stripe_secret_key,
-            config.stripe_timeout(),
-        )?;
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Application, StartupError> {
         let listener = TcpListener::bind(config.bind_addr)
             .await
-            .map_err(|source| StartupError::Bind {
-                addr: config.bind_addr,
-                source,
-            })?;
+            .map_err(|source| StartupError::Bind { addr: config.bind_addr, source })?;
+        Application::build_on(config, clock, listener).await
+    }
+
+    /// Builds the service on a listener bound by the caller (who needed the port first, for
+    /// example to register the webhook URL with Stripe).
+    pub async fn build_on(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        listener: TcpListener,
+    ) -> Result<Application, StartupError> {
+        if config.stripe_test_clock.is_some() && !config.stripe_secret_key.starts_with("sk_test_") {
+            return Err(StartupError::Config(
+                "STRIPE_TEST_CLOCK is for test mode only: unset it, or use an sk_test_ key".into(),
+            ));
+        }
+        let pool = connect(&config.database_url, config.db_max_connections).await?;
+        migrator().run(&pool).await?;
+        let stripe = StripeClient::new(&config.stripe_api_base, &config.stripe_secret_key, config.stripe_timeout())?;
         let state = AppState {
             pool,
-            config: Arc::new(config),
             stripe,
             metrics: Arc::new(Metrics::new()),
             clock,
+            pro_price: Arc::new(ProPrice::preset(config.stripe_pro_price_id.clone())),
+            config: Arc::new(config),
         };
-        Ok(Application {
-            listener,
-            router: router(state.clone()),
-            state,
-        })
+        Ok(Application { listener, router: router(state.clone()), state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -135,16 +132,14 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr(), "billing service listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
 }
+
+/// Largest webhook body accepted.
+const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Every route of the service.
 pub fn router(state: AppState) -> Router {
@@ -153,29 +148,31 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/customers", post(onboarding::create_customer))
         .route("/api/v1/usage", get(usage::usage_summary))
         .route("/api/v1/fixes", post(fixes::record_fix))
+        .route("/api/v1/billing/payment-method", post(billing::payment_method::add_payment_method))
+        .route(
+            "/api/v1/billing/subscription",
+            post(billing::subscription::subscribe).delete(billing::subscription::cancel),
+        )
+        .route(
+            "/api/webhooks/stripe",
+            // Stripe's events (an invoice with its lines) can outgrow the API's body limit.
+            post(webhooks::receive_stripe_event).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::serve_metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track_requests,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_requests))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                ApiError::Internal("a handler panicked".into()).into_response()
-            },
-        ))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::Internal("a handler panicked".into()).into_response()
+        }))
         .with_state(state)
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound(format!(
-        "no route for {method} {}: see the README for the API",
-        uri.path()
-    ))
+    ApiError::NotFound(format!("no route for {method} {}: see the README for the API", uri.path()))
 }
 
 async fn method_not_allowed(method: Method) -> Response {

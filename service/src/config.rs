@@ -10,11 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 
 #[derive(Debug, Clone, Parser)]
-#[command(
-    name = "billing-service",
-    version,
-    about = "Reference usage-billing service on PostgreSQL and Stripe"
-)]
+#[command(name = "billing-service", version, about = "Reference usage-billing service on PostgreSQL and Stripe")]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
@@ -29,11 +25,7 @@ pub struct Config {
     pub db_max_connections: u32,
 
     /// Base URL of the Stripe API (point it at the Stripe fake in tests).
-    #[arg(
-        long,
-        env = "STRIPE_API_BASE",
-        default_value = "https://api.stripe.com"
-    )]
+    #[arg(long, env = "STRIPE_API_BASE", default_value = "https://api.stripe.com")]
     pub stripe_api_base: String,
 
     /// Stripe secret key (`sk_test_…` or `sk_live_…`). Never logged.
@@ -43,6 +35,24 @@ pub struct Config {
     /// Timeout of one Stripe API call, in milliseconds.
     #[arg(long, env = "STRIPE_TIMEOUT_MS", default_value_t = 10_000)]
     pub stripe_timeout_ms: u64,
+
+    /// Signing secrets of the Stripe webhook endpoint (`whsec_…`), comma-separated; several
+    /// while a secret is being rotated. Never logged.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRETS", value_delimiter = ',', hide_env_values = true)]
+    pub stripe_webhook_secrets: Vec<String>,
+
+    /// How far a webhook signature's timestamp may be from now, in seconds.
+    #[arg(long, env = "STRIPE_WEBHOOK_TOLERANCE_SECS", default_value_t = 300)]
+    pub webhook_tolerance_secs: i64,
+
+    /// The Stripe price of Pro; when unset it is found by lookup key `pro_monthly`, or created.
+    #[arg(long, env = "STRIPE_PRO_PRICE_ID")]
+    pub stripe_pro_price_id: Option<String>,
+
+    /// Test mode only: create every Stripe customer on this Stripe test clock (`clock_…`), so
+    /// a test harness can move their billing time. Refused with a live key.
+    #[arg(long, env = "STRIPE_TEST_CLOCK")]
+    pub stripe_test_clock: Option<String>,
 
     /// Largest request body accepted, in bytes (larger → 413).
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
@@ -72,6 +82,10 @@ impl Config {
             stripe_api_base: stripe_api_base.to_string(),
             stripe_secret_key: "sk_test_billing_service".to_string(),
             stripe_timeout_ms: 5_000,
+            stripe_webhook_secrets: Vec::new(),
+            webhook_tolerance_secs: 300,
+            stripe_pro_price_id: None,
+            stripe_test_clock: None,
             max_body_bytes: 64 * 1024,
             low_credit_threshold: 2,
             log_format: "text".to_string(),

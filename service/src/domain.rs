@@ -33,13 +33,8 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && domain
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-        let valid_local = !local.is_empty()
-            && !local
-                .chars()
-                .any(|c| c.is_whitespace() || c == '@' || c.is_control());
+            && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        let valid_local = !local.is_empty() && !local.chars().any(|c| c.is_whitespace() || c == '@' || c.is_control());
         if !valid_local || !valid_domain {
             return Err("must be an e-mail address like name@example.com".into());
         }
@@ -102,17 +97,11 @@ impl SignupSource {
         let valid = !raw.is_empty()
             && raw.len() <= 40
             && raw.starts_with(|c: char| c.is_ascii_lowercase())
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if valid {
             Ok(SignupSource(raw.into()))
         } else {
-            Err(format!(
-                "must be a lowercase identifier such as `{}` or `{}`",
-                Self::DIRECT,
-                Self::GITHUB_MARKETPLACE
-            ))
+            Err(format!("must be a lowercase identifier such as `{}` or `{}`", Self::DIRECT, Self::GITHUB_MARKETPLACE))
         }
     }
 
@@ -181,10 +170,7 @@ mod tests {
 
     #[test]
     fn an_email_is_trimmed_and_needs_a_local_part_and_a_dotted_domain() {
-        assert_eq!(
-            Email::parse("  ada@example.com ").unwrap().as_str(),
-            "ada@example.com"
-        );
+        assert_eq!(Email::parse("  ada@example.com ").unwrap().as_str(), "ada@example.com");
         for bad in [
             "",
             "ada",

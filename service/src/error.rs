@@ -28,6 +28,8 @@ pub enum ApiError {
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
+    BadSignature(String),
+    #[error("{0}")]
     Unauthorized(String),
     #[error("{message}")]
     PaymentRequired { code: &'static str, message: String },
@@ -55,7 +57,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::MalformedJson(_) | ApiError::BadSignature(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -74,6 +76,7 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::BadSignature(_) => "invalid_signature",
             ApiError::Validation(_) => "validation_failed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -95,7 +98,10 @@ impl ApiError {
                 format!("invalid fields: {}; see `fields` for what to change", names.join(", "))
             }
             ApiError::Stripe(err) if err.is_card_error() => err.decline_message(),
-            ApiError::Stripe(_) => "the payment provider (Stripe) did not answer properly; nothing was changed, please retry in a moment".into(),
+            ApiError::Stripe(_) => {
+                "the payment provider (Stripe) did not answer properly; nothing was changed, please retry in a moment"
+                    .into()
+            }
             ApiError::Database(_) | ApiError::Internal(_) => {
                 "an internal error happened; nothing was changed, please retry, and report it if it persists".into()
             }
@@ -120,9 +126,7 @@ impl IntoResponse for ApiError {
         }
         let mut response = (status, Json(json!({ "error": error }))).into_response();
         if let ApiError::RateLimited { retry_after_secs } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response
     }

@@ -45,9 +45,7 @@ pub enum LedgerError {
 
 /// The balance after applying `delta`: never negative, never overflowing.
 pub fn next_balance(balance: i32, delta: i32) -> Result<i32, LedgerError> {
-    let next = balance
-        .checked_add(delta)
-        .ok_or(LedgerError::Overflow { balance, delta })?;
+    let next = balance.checked_add(delta).ok_or(LedgerError::Overflow { balance, delta })?;
     if next < 0 {
         return Err(LedgerError::InsufficientCredits { balance, delta });
     }
@@ -80,24 +78,17 @@ impl LedgerEntry {
 
 /// Locks the customer's row until the transaction ends: the way every balance change for one
 /// customer is serialized.
-pub async fn lock_customer(
-    conn: &mut PgConnection,
-    customer: CustomerId,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1 FROM customers WHERE id = $1 FOR UPDATE")
-        .bind(customer.0)
-        .execute(conn)
-        .await?;
+pub async fn lock_customer(conn: &mut PgConnection, customer: CustomerId) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1 FROM customers WHERE id = $1 FOR UPDATE").bind(customer.0).execute(conn).await?;
     Ok(())
 }
 
 pub async fn balance(conn: &mut PgConnection, customer: CustomerId) -> Result<i32, sqlx::Error> {
-    let balance: Option<i32> = sqlx::query_scalar(
-        "SELECT balance_after FROM ledger_entries WHERE customer_id = $1 ORDER BY id DESC LIMIT 1",
-    )
-    .bind(customer.0)
-    .fetch_optional(conn)
-    .await?;
+    let balance: Option<i32> =
+        sqlx::query_scalar("SELECT balance_after FROM ledger_entries WHERE customer_id = $1 ORDER BY id DESC LIMIT 1")
+            .bind(customer.0)
+            .fetch_optional(conn)
+            .await?;
     Ok(balance.unwrap_or(0))
 }
 
@@ -170,30 +161,12 @@ mod tests {
 
     #[test]
     fn a_balance_never_goes_negative() {
-        assert_eq!(
-            next_balance(0, -1),
-            Err(LedgerError::InsufficientCredits {
-                balance: 0,
-                delta: -1
-            })
-        );
-        assert_eq!(
-            next_balance(3, -4),
-            Err(LedgerError::InsufficientCredits {
-                balance: 3,
-                delta: -4
-            })
-        );
+        assert_eq!(next_balance(0, -1), Err(LedgerError::InsufficientCredits { balance: 0, delta: -1 }));
+        assert_eq!(next_balance(3, -4), Err(LedgerError::InsufficientCredits { balance: 3, delta: -4 }));
     }
 
     #[test]
     fn a_balance_never_overflows() {
-        assert_eq!(
-            next_balance(i32::MAX, 1),
-            Err(LedgerError::Overflow {
-                balance: i32::MAX,
-                delta: 1
-            })
-        );
+        assert_eq!(next_balance(i32::MAX, 1), Err(LedgerError::Overflow { balance: i32::MAX, delta: 1 }));
     }
 }

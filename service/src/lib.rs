@@ -5,6 +5,7 @@
 
 pub mod api_keys;
 pub mod app;
+pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -19,6 +20,7 @@ pub mod request;
 pub mod stripe;
 pub mod telemetry;
 pub mod usage;
+pub mod webhooks;
 
 pub use app::{AppState, Application, StartupError};
 pub use config::Config;

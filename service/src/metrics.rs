@@ -50,6 +50,7 @@ pub struct Metrics {
     fixes: Family<OutcomeLabels, Counter>,
     credits_granted: Family<SourceLabels, Counter>,
     credits_consumed: Counter,
+    webhooks: Family<OutcomeLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -72,35 +73,21 @@ impl Metrics {
         let fixes = Family::<OutcomeLabels, Counter>::default();
         let credits_granted = Family::<SourceLabels, Counter>::default();
         let credits_consumed = Counter::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests by route, method and status",
-            http_requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency by route",
-            http_duration.clone(),
-        );
+        let webhooks = Family::<OutcomeLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests by route, method and status", http_requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency by route", http_duration.clone());
         registry.register(
             "onboardings",
             "Signups by outcome (created, duplicate, invalid, stripe_failed, failed)",
             onboardings.clone(),
         );
+        registry.register("fixes", "Fixes by outcome (credit, charge, refused, declined, failed)", fixes.clone());
+        registry.register("credits_granted", "Credits granted, by ledger source", credits_granted.clone());
+        registry.register("credits_consumed", "Credits consumed by fixes", credits_consumed.clone());
         registry.register(
-            "fixes",
-            "Fixes by outcome (credit, charge, refused, declined, failed)",
-            fixes.clone(),
-        );
-        registry.register(
-            "credits_granted",
-            "Credits granted, by ledger source",
-            credits_granted.clone(),
-        );
-        registry.register(
-            "credits_consumed",
-            "Credits consumed by fixes",
-            credits_consumed.clone(),
+            "webhooks",
+            "Stripe webhooks by outcome (applied, duplicate, ignored, bad_signature, failed)",
+            webhooks.clone(),
         );
         Metrics {
             registry,
@@ -110,30 +97,25 @@ impl Metrics {
             fixes,
             credits_granted,
             credits_consumed,
+            webhooks,
         }
     }
 
     pub fn onboarding(&self, outcome: &str) {
-        self.onboardings
-            .get_or_create(&OutcomeLabels {
-                outcome: outcome.into(),
-            })
-            .inc();
+        self.onboardings.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
+    }
+
+    pub fn webhook(&self, outcome: &str) {
+        self.webhooks.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
     }
 
     pub fn fix(&self, outcome: &str) {
-        self.fixes
-            .get_or_create(&OutcomeLabels {
-                outcome: outcome.into(),
-            })
-            .inc();
+        self.fixes.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
     }
 
     pub fn credits_granted(&self, source: CreditSource, credits: i32) {
         self.credits_granted
-            .get_or_create(&SourceLabels {
-                source: source.as_str().into(),
-            })
+            .get_or_create(&SourceLabels { source: source.as_str().into() })
             .inc_by(u64::try_from(credits).unwrap_or(0));
     }
 
@@ -152,22 +134,12 @@ impl Metrics {
 
 /// `GET /metrics`.
 pub async fn serve_metrics(State(state): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.encode(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
         .into_response()
 }
 
 /// Middleware: counts and times every request.
-pub async fn track_requests(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn track_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
     let route = request
@@ -177,19 +149,7 @@ pub async fn track_requests(
         .unwrap_or_else(|| "unmatched".into());
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    state
-        .metrics
-        .http_requests
-        .get_or_create(&HttpLabels {
-            method,
-            route: route.clone(),
-            status,
-        })
-        .inc();
-    state
-        .metrics
-        .http_duration
-        .get_or_create(&RouteLabels { route })
-        .observe(started.elapsed().as_secs_f64());
+    state.metrics.http_requests.get_or_create(&HttpLabels { method, route: route.clone(), status }).inc();
+    state.metrics.http_duration.get_or_create(&RouteLabels { route }).observe(started.elapsed().as_secs_f64());
     response
 }

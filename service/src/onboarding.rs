@@ -45,11 +45,7 @@ impl SignupRequest {
         };
         fields.finish()?;
         match (email, name, source) {
-            (Some(email), Some(name), Some(source)) => Ok(SignupRequest {
-                email,
-                name,
-                source,
-            }),
+            (Some(email), Some(name), Some(source)) => Ok(SignupRequest { email, name, source }),
             _ => Err(ApiError::Internal("field errors were not reported".into())),
         }
     }
@@ -100,9 +96,7 @@ pub async fn create_customer(
             return Err(err);
         }
     };
-    let client_key = headers
-        .get("idempotency-key")
-        .and_then(|value| value.to_str().ok());
+    let client_key = headers.get("idempotency-key").and_then(|value| value.to_str().ok());
     let result = onboard(&state, &request, client_key).await;
     state.metrics.onboarding(match &result {
         Ok(_) => "created",
@@ -124,9 +118,8 @@ pub async fn onboard(
     let digest = request.idempotency_digest(client_key);
     // The id is derived from the request too, so that a retry sends Stripe identical
     // parameters (Stripe refuses a reused key with different ones).
-    let customer = CustomerId(
-        uuid::Builder::from_random_bytes(digest[..16].try_into().unwrap_or_default()).into_uuid(),
-    );
+    let customer =
+        CustomerId(uuid::Builder::from_random_bytes(digest[..16].try_into().unwrap_or_default()).into_uuid());
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
 
@@ -141,18 +134,16 @@ pub async fn onboard(
     .execute(&mut *tx)
     .await;
     if let Err(err) = inserted {
-        return Err(
-            match err.as_database_error().and_then(|db| db.constraint()) {
-                Some("customers_email_unique" | "customers_pkey") => ApiError::Conflict {
-                    code: "email_taken",
-                    message: format!(
-                        "a customer with the e-mail {} already exists: use its API key, or sign up with another address",
-                        request.email
-                    ),
-                },
-                _ => err.into(),
+        return Err(match err.as_database_error().and_then(|db| db.constraint()) {
+            Some("customers_email_unique" | "customers_pkey") => ApiError::Conflict {
+                code: "email_taken",
+                message: format!(
+                    "a customer with the e-mail {} already exists: use its API key, or sign up with another address",
+                    request.email
+                ),
             },
-        );
+            _ => err.into(),
+        });
     }
 
     let form = Form::new()
@@ -160,6 +151,10 @@ pub async fn onboard(
         .set("name", request.name.as_str())
         .metadata("customer_id", customer)
         .metadata("source", request.source.as_str());
+    let form = match &state.config.stripe_test_clock {
+        Some(clock) => form.set("test_clock", clock),
+        None => form,
+    };
     let stripe_key = format!("onboarding-{}", hex::encode(&digest[..20]));
     let stripe_customer = state.stripe.create_customer(form, &stripe_key).await?;
 
@@ -170,21 +165,12 @@ pub async fn onboard(
         .await?;
     let key = NewApiKey::generate();
     key.insert(&mut tx, customer, now).await?;
-    let grant = ledger::append(
-        &mut tx,
-        customer,
-        TRIAL_CREDITS,
-        CreditSource::TrialSignup,
-        None,
-        now,
-    )
-    .await
-    .map_err(|err| ApiError::Internal(err.to_string()))?;
+    let grant = ledger::append(&mut tx, customer, TRIAL_CREDITS, CreditSource::TrialSignup, None, now)
+        .await
+        .map_err(|err| ApiError::Internal(err.to_string()))?;
     outbox::schedule_welcome_sequence(&mut tx, customer, now).await?;
     tx.commit().await?;
-    state
-        .metrics
-        .credits_granted(CreditSource::TrialSignup, TRIAL_CREDITS);
+    state.metrics.credits_granted(CreditSource::TrialSignup, TRIAL_CREDITS);
 
     Ok(OnboardedCustomer {
         customer_id: customer,

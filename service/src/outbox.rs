@@ -9,13 +9,8 @@ use uuid::Uuid;
 use crate::domain::CustomerId;
 
 /// The welcome sequence: template name and days after signup.
-pub const WELCOME_SEQUENCE: [(&str, i64); 5] = [
-    ("welcome", 0),
-    ("getting_started", 1),
-    ("setup_verification", 3),
-    ("feature_discovery", 5),
-    ("feedback", 7),
-];
+pub const WELCOME_SEQUENCE: [(&str, i64); 5] =
+    [("welcome", 0), ("getting_started", 1), ("setup_verification", 3), ("feature_discovery", 5), ("feedback", 7)];
 
 /// Schedules the whole welcome sequence for a new customer.
 pub async fn schedule_welcome_sequence(
@@ -24,15 +19,13 @@ pub async fn schedule_welcome_sequence(
     signup_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     for (template, days) in WELCOME_SEQUENCE {
-        sqlx::query(
-            "INSERT INTO email_outbox (id, customer_id, template, send_after) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(Uuid::new_v4())
-        .bind(customer.0)
-        .bind(template)
-        .bind(signup_at + Duration::days(days))
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query("INSERT INTO email_outbox (id, customer_id, template, send_after) VALUES ($1, $2, $3, $4)")
+            .bind(Uuid::new_v4())
+            .bind(customer.0)
+            .bind(template)
+            .bind(signup_at + Duration::days(days))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

@@ -23,11 +23,8 @@ impl FromRequest<AppState> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_ascii_lowercase);
+        let content_type =
+            req.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).map(str::to_ascii_lowercase);
         if let Some(content_type) = &content_type {
             let essence = content_type.split(';').next().unwrap_or_default().trim();
             if essence != "application/json" && !essence.ends_with("+json") {
@@ -54,10 +51,7 @@ fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(ApiError::MalformedJson(format!(
-            "expected a JSON object, got {}",
-            json_type(&other)
-        ))),
+        Ok(other) => Err(ApiError::MalformedJson(format!("expected a JSON object, got {}", json_type(&other)))),
         Err(err) => Err(ApiError::MalformedJson(err.to_string())),
     }
 }
@@ -82,11 +76,7 @@ pub struct Fields {
 
 impl Fields {
     pub fn new(body: JsonObject) -> Fields {
-        Fields {
-            map: body.0,
-            taken: BTreeSet::new(),
-            errors: FieldErrors::new(),
-        }
+        Fields { map: body.0, taken: BTreeSet::new(), errors: FieldErrors::new() }
     }
 
     fn take(&mut self, name: &str) -> Option<&Value> {
@@ -95,9 +85,7 @@ impl Fields {
     }
 
     pub fn error(&mut self, name: &str, problem: impl Into<String>) {
-        self.errors
-            .entry(name.to_string())
-            .or_insert_with(|| problem.into());
+        self.errors.entry(name.to_string()).or_insert_with(|| problem.into());
     }
 
     /// A string field that must be present.
@@ -125,10 +113,7 @@ impl Fields {
             None => None,
             Some(Value::Bool(b)) => Some(b),
             Some(other) => {
-                self.error(
-                    name,
-                    format!("must be true or false, not {}", json_type(&other)),
-                );
+                self.error(name, format!("must be true or false, not {}", json_type(&other)));
                 None
             }
         }
@@ -139,10 +124,7 @@ impl Fields {
             None => None,
             Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
             Some(other) => {
-                self.error(
-                    name,
-                    format!("must be a whole number ≥ 0, not {}", json_type(&other)),
-                );
+                self.error(name, format!("must be a whole number ≥ 0, not {}", json_type(&other)));
                 None
             }
         }
@@ -152,20 +134,15 @@ impl Fields {
         match self.take(name).cloned() {
             None => None,
             Some(Value::Array(items)) => {
-                let strings: Option<Vec<String>> = items
-                    .into_iter()
-                    .map(|item| item.as_str().map(str::to_string))
-                    .collect();
+                let strings: Option<Vec<String>> =
+                    items.into_iter().map(|item| item.as_str().map(str::to_string)).collect();
                 if strings.is_none() {
                     self.error(name, "must be a list of strings");
                 }
                 strings
             }
             Some(other) => {
-                self.error(
-                    name,
-                    format!("must be a list of strings, not {}", json_type(&other)),
-                );
+                self.error(name, format!("must be a list of strings, not {}", json_type(&other)));
                 None
             }
         }
@@ -189,20 +166,11 @@ impl Fields {
 
     /// Ends reading: fails with every problem found, including fields nobody asked for.
     pub fn finish(mut self) -> Result<(), ApiError> {
-        let unknown: Vec<String> = self
-            .map
-            .keys()
-            .filter(|key| !self.taken.contains(*key))
-            .cloned()
-            .collect();
+        let unknown: Vec<String> = self.map.keys().filter(|key| !self.taken.contains(*key)).cloned().collect();
         for key in unknown {
             self.error(&key, "is not a known field");
         }
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.errors))
-        }
+        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(self.errors)) }
     }
 }
 
@@ -212,9 +180,7 @@ mod tests {
     use serde_json::json;
 
     fn fields(value: Value) -> Fields {
-        let Value::Object(map) = value else {
-            panic!("test body must be an object")
-        };
+        let Value::Object(map) = value else { panic!("test body must be an object") };
         Fields::new(JsonObject(map))
     }
 
@@ -223,9 +189,7 @@ mod tests {
         let mut f = fields(json!({"email": 5, "extra": true}));
         assert!(f.required_str("email").is_none());
         assert!(f.required_str("name").is_none());
-        let Err(ApiError::Validation(errors)) = f.finish() else {
-            panic!("expected 422")
-        };
+        let Err(ApiError::Validation(errors)) = f.finish() else { panic!("expected 422") };
         assert_eq!(errors["email"], "must be a string, not a number");
         assert_eq!(errors["name"], "is required");
         assert_eq!(errors["extra"], "is not a known field");
@@ -240,14 +204,8 @@ mod tests {
 
     #[test]
     fn malformed_and_non_object_bodies_are_400() {
-        assert!(matches!(
-            parse_object(b"{\"a\":"),
-            Err(ApiError::MalformedJson(_))
-        ));
-        assert!(matches!(
-            parse_object(b"[1]"),
-            Err(ApiError::MalformedJson(_))
-        ));
+        assert!(matches!(parse_object(b"{\"a\":"), Err(ApiError::MalformedJson(_))));
+        assert!(matches!(parse_object(b"[1]"), Err(ApiError::MalformedJson(_))));
         assert!(parse_object(b"  ").unwrap().is_empty());
     }
 }

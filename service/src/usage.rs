@@ -10,6 +10,7 @@ use sqlx::Row;
 
 use crate::api_keys::Authenticated;
 use crate::app::AppState;
+use crate::billing::subscription::live_subscription;
 use crate::domain::{Cents, CustomerId, Plan};
 use crate::error::ApiError;
 use crate::ledger::{self, LedgerEntry};
@@ -39,6 +40,15 @@ pub struct Warning {
     pub message: String,
 }
 
+/// The customer's live Pro subscription, as far as the service knows.
+#[derive(Debug, Serialize)]
+pub struct SubscriptionState {
+    pub stripe_subscription_id: String,
+    pub status: String,
+    pub cancel_at_period_end: bool,
+    pub current_period_end: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct UsageSummary {
     pub customer_id: CustomerId,
@@ -48,6 +58,7 @@ pub struct UsageSummary {
     pub credit_balance: i32,
     pub per_fix_rate_cents: Cents,
     pub has_payment_method: bool,
+    pub subscription: Option<SubscriptionState>,
     pub transactions: Vec<LedgerEntry>,
     /// Pass as `before` to get the next (older) page; absent on the last page.
     pub next_before: Option<i64>,
@@ -63,23 +74,14 @@ pub async fn usage_summary(
     query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<UsageSummary>, ApiError> {
     let Query(query) = query.map_err(|rejection| {
-        ApiError::field(
-            "query",
-            format!(
-                "{}; `limit` and `before` must be whole numbers",
-                rejection.body_text()
-            ),
-        )
+        ApiError::field("query", format!("{}; `limit` and `before` must be whole numbers", rejection.body_text()))
     })?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::field(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
+        return Err(ApiError::field("limit", format!("must be between 1 and {MAX_PAGE}")));
     }
     let mut conn = state.pool.acquire().await?;
-    let row = sqlx::query("SELECT email, source, plan FROM customers WHERE id = $1")
+    let row = sqlx::query("SELECT email, source, plan, default_payment_method IS NOT NULL AS has_payment_method FROM customers WHERE id = $1")
         .bind(auth.customer.0)
         .fetch_one(&mut *conn)
         .await?;
@@ -88,7 +90,22 @@ pub async fn usage_summary(
     let transactions = ledger::entries(&mut conn, auth.customer, limit + 1, query.before).await?;
     let has_more = transactions.len() as i64 > limit;
     let transactions: Vec<LedgerEntry> = transactions.into_iter().take(limit as usize).collect();
-    let has_payment_method = false;
+    let has_payment_method: bool = row.try_get("has_payment_method")?;
+    let subscription = live_subscription(&mut conn, auth.customer).await?.map(
+        |(stripe_subscription_id, status, cancel_at_period_end, current_period_end)| SubscriptionState {
+            stripe_subscription_id,
+            status,
+            cancel_at_period_end,
+            current_period_end,
+        },
+    );
+    let mut warnings = warnings(balance, has_payment_method, state.config.low_credit_threshold);
+    if subscription.as_ref().is_some_and(|s| s.status == "past_due") {
+        warnings.push(Warning {
+            code: "payment_failed",
+            message: "the last Pro renewal payment failed and the subscription is past due: update the payment method with POST /api/v1/billing/payment-method".into(),
+        });
+    }
     Ok(Json(UsageSummary {
         customer_id: auth.customer,
         email: row.try_get("email")?,
@@ -97,17 +114,10 @@ pub async fn usage_summary(
         credit_balance: balance,
         per_fix_rate_cents: fix_price(plan),
         has_payment_method,
-        next_before: if has_more {
-            transactions.last().map(|entry| entry.id)
-        } else {
-            None
-        },
+        subscription,
+        next_before: if has_more { transactions.last().map(|entry| entry.id) } else { None },
         transactions,
-        warnings: warnings(
-            balance,
-            has_payment_method,
-            state.config.low_credit_threshold,
-        ),
+        warnings,
     }))
 }
 
@@ -121,10 +131,7 @@ pub fn warnings(balance: i32, has_payment_method: bool, low_threshold: i32) -> V
             message: "no credits left and no payment method: fixes are refused until you add a payment method or subscribe to Pro".into(),
         });
     } else if balance <= low_threshold {
-        warnings.push(Warning {
-            code: "low_credits",
-            message: format!("{balance} credit(s) left"),
-        });
+        warnings.push(Warning { code: "low_credits", message: format!("{balance} credit(s) left") });
     }
     warnings
 }
@@ -135,12 +142,7 @@ mod tests {
 
     #[test]
     fn warnings_follow_the_balance_and_the_payment_method() {
-        let codes = |b, pm| {
-            warnings(b, pm, 2)
-                .iter()
-                .map(|w| w.code)
-                .collect::<Vec<_>>()
-        };
+        let codes = |b, pm| warnings(b, pm, 2).iter().map(|w| w.code).collect::<Vec<_>>();
         assert_eq!(codes(5, false), Vec::<&str>::new());
         assert_eq!(codes(2, false), ["low_credits"]);
         assert_eq!(codes(0, false), ["critical"]);

@@ -1,0 +1,133 @@
+//! A typed client of the billing service's HTTP API, as a customer's code would use it.
+//!
+//! Each call returns the parsed answer on success, or an [`ApiFailure`] carrying the status
+//! and the JSON error body, so a test can assert on either.
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// An answer that was not a success.
+#[derive(Debug, thiserror::Error)]
+#[error("{method} {path} answered {status}: {body}")]
+pub struct ApiFailure {
+    pub method: String,
+    pub path: String,
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl ApiFailure {
+    /// `error.code` of the JSON error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+}
+
+/// A signup's answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Signup {
+    pub customer_id: String,
+    pub email: String,
+    pub source: String,
+    pub plan: String,
+    pub credit_balance: i64,
+    pub stripe_customer_id: String,
+    pub api_key: String,
+    pub api_key_id: String,
+}
+
+#[derive(Clone)]
+pub struct ApiClient {
+    base_url: String,
+    http: reqwest::Client,
+    api_key: Option<String>,
+}
+
+impl ApiClient {
+    pub fn new(base_url: &str, http: reqwest::Client) -> ApiClient {
+        ApiClient { base_url: base_url.trim_end_matches('/').to_string(), http, api_key: None }
+    }
+
+    /// The same client, authenticating with `api_key`.
+    pub fn with_key(&self, api_key: &str) -> ApiClient {
+        ApiClient { api_key: Some(api_key.to_string()), ..self.clone() }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Any request, with a JSON body when given; the raw status and body back.
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<(StatusCode, Value)> {
+        self.send_with_headers(method, path, body, &[]).await
+    }
+
+    /// Like [`ApiClient::send`], with extra headers.
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base_url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Ok((status, body))
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Result<T, ApiFailure>> {
+        let (status, body) = self.send(method.clone(), path, body).await?;
+        if status.is_success() {
+            Ok(Ok(serde_json::from_value(body)?))
+        } else {
+            Ok(Err(ApiFailure { method: method.to_string(), path: path.to_string(), status, body }))
+        }
+    }
+
+    /// `POST /api/v1/customers`.
+    pub async fn signup(
+        &self,
+        email: &str,
+        name: &str,
+        source: Option<&str>,
+    ) -> anyhow::Result<Result<Signup, ApiFailure>> {
+        let mut body = json!({ "email": email, "name": name });
+        if let Some(source) = source {
+            body["source"] = json!(source);
+        }
+        self.call(Method::POST, "/api/v1/customers", Some(body)).await
+    }
+
+    /// `GET /api/v1/usage`.
+    pub async fn usage(&self) -> anyhow::Result<Result<Value, ApiFailure>> {
+        self.call(Method::GET, "/api/v1/usage", None).await
+    }
+
+    /// `POST /api/v1/fixes`.
+    pub async fn record_fix(&self, description: &str) -> anyhow::Result<Result<Value, ApiFailure>> {
+        self.call(Method::POST, "/api/v1/fixes", Some(json!({ "description": description }))).await
+    }
+}

@@ -1,0 +1,51 @@
+//! Billing: payment methods (with recorded consent), one-off charges for fixes beyond the
+//! credits, and the Pro subscription.
+//!
+//! Stripe is the source of truth for money; this module keeps the service's view of each
+//! customer (plan, default payment method, subscription state) in step with it. Plan changes
+//! that Stripe decides later (a renewal paid, a subscription ending at its period end) arrive
+//! through [`crate::webhooks`].
+
+pub mod charges;
+pub mod payment_method;
+pub mod pro_price;
+pub mod subscription;
+
+use sqlx::{PgConnection, Row};
+
+use crate::domain::{CustomerId, Plan};
+use crate::error::ApiError;
+
+/// What billing needs to know about a customer.
+#[derive(Debug, Clone)]
+pub struct BillingProfile {
+    pub plan: Plan,
+    pub stripe_customer_id: String,
+    pub default_payment_method: Option<String>,
+}
+
+impl BillingProfile {
+    pub async fn load(conn: &mut PgConnection, customer: CustomerId) -> Result<BillingProfile, ApiError> {
+        let row = sqlx::query("SELECT plan, stripe_customer_id, default_payment_method FROM customers WHERE id = $1")
+            .bind(customer.0)
+            .fetch_one(conn)
+            .await?;
+        let stripe_customer_id: Option<String> = row.try_get("stripe_customer_id")?;
+        Ok(BillingProfile {
+            plan: Plan::from_db(row.try_get("plan")?),
+            stripe_customer_id: stripe_customer_id
+                .ok_or_else(|| ApiError::Internal(format!("customer {customer} has no Stripe customer")))?,
+            default_payment_method: row.try_get("default_payment_method")?,
+        })
+    }
+}
+
+/// Sets a customer's plan.
+pub async fn set_plan(conn: &mut PgConnection, customer: CustomerId, plan: Plan) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE customers SET plan = $2 WHERE id = $1")
+        .bind(customer.0)
+        .bind(plan.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! The Pro subscription: `POST /api/v1/billing/subscription` and
+//! `DELETE /api/v1/billing/subscription?at_period_end=true|false`.
+//!
+//! Subscribing creates a Stripe subscription on the Pro price with the default payment
+//! method. Credits are not granted here: 60 arrive with each paid invoice, through the
+//! `invoice.paid` webhook. Cancelling immediately downgrades to pay-as-you-go at once;
+//! cancelling at period end keeps Pro until Stripe says the subscription is deleted.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use super::pro_price::pro_price_id;
+use super::{BillingProfile, set_plan};
+use crate::api_keys::Authenticated;
+use crate::app::AppState;
+use crate::domain::{CustomerId, Plan};
+use crate::error::ApiError;
+use crate::ledger;
+use crate::request::{Fields, JsonObject};
+use crate::stripe::{Form, StripeSubscription, path_segment};
+
+/// Statuses in which a subscription counts as the customer's live one.
+pub const LIVE_STATUSES: [&str; 4] = ["active", "past_due", "trialing", "unpaid"];
+
+#[derive(Debug, Serialize)]
+pub struct SubscriptionView {
+    pub stripe_subscription_id: String,
+    pub status: String,
+    pub cancel_at_period_end: bool,
+    pub current_period_end: Option<DateTime<Utc>>,
+    pub plan: Plan,
+    pub note: String,
+}
+
+/// The customer's live subscription: (stripe id, status, cancel_at_period_end, period end).
+pub async fn live_subscription(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+) -> Result<Option<(String, String, bool, Option<DateTime<Utc>>)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT stripe_subscription_id, status, cancel_at_period_end, current_period_end FROM subscriptions
+         WHERE customer_id = $1 AND status = ANY($2) ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(customer.0)
+    .bind(&LIVE_STATUSES[..])
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok((
+            row.try_get("stripe_subscription_id")?,
+            row.try_get("status")?,
+            row.try_get("cancel_at_period_end")?,
+            row.try_get("current_period_end")?,
+        ))
+    })
+    .transpose()
+}
+
+pub fn from_unix(seconds: Option<i64>) -> Option<DateTime<Utc>> {
+    seconds.and_then(|s| Utc.timestamp_opt(s, 0).single())
+}
+
+pub async fn subscribe(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    body: JsonObject,
+) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
+    let mut fields = Fields::new(body);
+    let plan = fields.required_str("plan");
+    if plan.as_deref().is_some_and(|plan| plan != "pro") {
+        fields.error("plan", "must be \"pro\", the only plan with a subscription");
+    }
+    fields.finish()?;
+
+    let mut tx = state.pool.begin().await?;
+    ledger::lock_customer(&mut tx, auth.customer).await?;
+    if live_subscription(&mut tx, auth.customer).await?.is_some() {
+        return Err(ApiError::Conflict {
+            code: "already_subscribed",
+            message: "this customer already has a Pro subscription: see GET /api/v1/usage; cancel it with DELETE /api/v1/billing/subscription".into(),
+        });
+    }
+    let profile = BillingProfile::load(&mut tx, auth.customer).await?;
+    let earlier: i64 = sqlx::query_scalar("SELECT count(*) FROM subscriptions WHERE customer_id = $1")
+        .bind(auth.customer.0)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.rollback().await?;
+    let Some(payment_method) = profile.default_payment_method else {
+        return Err(ApiError::PaymentRequired {
+            code: "payment_method_required",
+            message: "Pro needs a payment method: add one with POST /api/v1/billing/payment-method (with \"billing_consent\": true) first".into(),
+        });
+    };
+
+    let price = pro_price_id(&state).await?;
+    let form = Form::new()
+        .set("customer", &profile.stripe_customer_id)
+        .set("items[0][price]", &price)
+        .set("default_payment_method", &payment_method)
+        .set("expand[0]", "latest_invoice")
+        .metadata("customer_id", auth.customer);
+    // Same customer, same count of earlier subscriptions → same key: a retry replays.
+    let key = format!("subscribe-{}-{earlier}", auth.customer);
+    let subscription: StripeSubscription = state.stripe.post("/v1/subscriptions", form, &key).await?;
+
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    ledger::lock_customer(&mut tx, auth.customer).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO subscriptions (id, customer_id, stripe_subscription_id, status, cancel_at_period_end, current_period_end, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (stripe_subscription_id) DO NOTHING",
+    )
+    .bind(Uuid::new_v4())
+    .bind(auth.customer.0)
+    .bind(&subscription.id)
+    .bind(&subscription.status)
+    .bind(subscription.cancel_at_period_end)
+    .bind(from_unix(subscription.period_end()))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let active = LIVE_STATUSES.contains(&subscription.status.as_str());
+    let plan = if active {
+        set_plan(&mut tx, auth.customer, Plan::Pro).await?;
+        Plan::Pro
+    } else {
+        profile.plan
+    };
+    tx.commit().await?;
+
+    if !active {
+        return Err(ApiError::PaymentRequired {
+            code: "subscription_payment_failed",
+            message: format!(
+                "the first payment for Pro failed (subscription {} is `{}`): add another payment method with POST /api/v1/billing/payment-method and subscribe again",
+                subscription.id, subscription.status
+            ),
+        });
+    }
+    let status = if inserted.rows_affected() == 1 { StatusCode::CREATED } else { StatusCode::OK };
+    tracing::info!(customer = %auth.customer, subscription = %subscription.id, "subscribed to Pro");
+    Ok((
+        status,
+        Json(SubscriptionView {
+            stripe_subscription_id: subscription.id.clone(),
+            status: subscription.status.clone(),
+            cancel_at_period_end: subscription.cancel_at_period_end,
+            current_period_end: from_unix(subscription.period_end()),
+            plan,
+            note: "60 credits are granted when each invoice is paid".into(),
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CancelQuery {
+    at_period_end: Option<String>,
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    query: Result<Query<CancelQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SubscriptionView>, ApiError> {
+    let at_period_end = match query.ok().and_then(|Query(q)| q.at_period_end).as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::field("at_period_end", "must be true or false")),
+    };
+    let live = live_subscription(&mut *state.pool.acquire().await?, auth.customer).await?;
+    let Some((subscription_id, _, _, _)) = live else {
+        return Err(ApiError::NotFound("this customer has no live subscription to cancel".into()));
+    };
+
+    let now = state.clock.now();
+    if at_period_end {
+        let form = Form::new().set("cancel_at_period_end", "true");
+        let key = format!("cancel-at-period-end-{subscription_id}");
+        let updated: StripeSubscription =
+            state.stripe.post(&format!("/v1/subscriptions/{}", path_segment(&subscription_id)), form, &key).await?;
+        sqlx::query(
+            "UPDATE subscriptions SET cancel_at_period_end = true, updated_at = $2 WHERE stripe_subscription_id = $1",
+        )
+        .bind(&subscription_id)
+        .bind(now)
+        .execute(&state.pool)
+        .await?;
+        tracing::info!(customer = %auth.customer, subscription = %subscription_id, "Pro cancelled at period end");
+        return Ok(Json(SubscriptionView {
+            stripe_subscription_id: subscription_id,
+            status: updated.status.clone(),
+            cancel_at_period_end: true,
+            current_period_end: from_unix(updated.period_end()),
+            plan: Plan::Pro,
+            note: "Pro pricing stays until the period ends, then pay-as-you-go".into(),
+        }));
+    }
+
+    let cancelled: StripeSubscription =
+        state.stripe.delete(&format!("/v1/subscriptions/{}", path_segment(&subscription_id))).await?;
+    let mut tx = state.pool.begin().await?;
+    ledger::lock_customer(&mut tx, auth.customer).await?;
+    mark_canceled(&mut tx, &subscription_id, now).await?;
+    let plan = downgrade_after_pro(&mut tx, auth.customer).await?;
+    tx.commit().await?;
+    tracing::info!(customer = %auth.customer, subscription = %subscription_id, "Pro cancelled now");
+    Ok(Json(SubscriptionView {
+        stripe_subscription_id: subscription_id,
+        status: cancelled.status.clone(),
+        cancel_at_period_end: false,
+        current_period_end: from_unix(cancelled.period_end()),
+        plan,
+        note: "cancelled now: fixes beyond the credits are charged at the pay-as-you-go rate".into(),
+    }))
+}
+
+/// Marks a subscription canceled (terminal: nothing moves it back).
+pub async fn mark_canceled(
+    conn: &mut PgConnection,
+    stripe_subscription_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE subscriptions SET status = 'canceled', updated_at = $2 WHERE stripe_subscription_id = $1")
+        .bind(stripe_subscription_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// After Pro ends: pay-as-you-go with a payment method on file, else back to trial pricing.
+/// A customer who still has another live subscription stays Pro.
+pub async fn downgrade_after_pro(conn: &mut PgConnection, customer: CustomerId) -> Result<Plan, ApiError> {
+    if live_subscription(conn, customer).await?.is_some() {
+        return Ok(Plan::Pro);
+    }
+    let profile = BillingProfile::load(conn, customer).await?;
+    let plan = if profile.default_payment_method.is_some() { Plan::PayAsYouGo } else { Plan::Trial };
+    set_plan(conn, customer, plan).await?;
+    Ok(plan)
+}

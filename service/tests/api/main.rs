@@ -1,0 +1,8 @@
+//! Integration tests of the billing service: real HTTP over loopback, a real PostgreSQL
+//! database per test, and the stateful Stripe fake. One test binary (one link step).
+
+mod errors;
+mod fixes;
+mod health;
+mod onboarding;
+mod usage;
