@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::TestDbError;
@@ -125,9 +125,30 @@ fn lookup_user(name: &str) -> Option<RunAs> {
 /// A running throw-away cluster. Dropping it stops the postmaster and removes the directory.
 #[derive(Debug)]
 pub(crate) struct LocalCluster {
-    postmaster: Mutex<Child>,
-    // Declared after `postmaster` only for readability: `Drop` stops the server explicitly before this is removed.
+    // Field order matters: fields drop in order, and the server must stop before its directory is removed.
+    postmaster: Mutex<Postmaster>,
     dir: tempfile::TempDir,
+}
+
+/// The postmaster process; stopped when dropped, including when a start-up is abandoned half-way.
+#[derive(Debug)]
+struct Postmaster(Child);
+
+impl Postmaster {
+    /// Immediate shutdown (SIGQUIT: the data is thrown away anyway), then reap it.
+    fn stop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            // SAFETY: the pid is our unreaped child, so it cannot have been reused.
+            unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGQUIT) };
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl Drop for Postmaster {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl LocalCluster {
@@ -147,16 +168,17 @@ impl LocalCluster {
         let log = dir.path().join("postgres.log");
         for attempt in 1..=PORT_ATTEMPTS {
             let port = free_loopback_port()?;
-            let mut child = spawn_postmaster(binaries, dir.path(), &data, &log, port, run_as)?;
+            let mut postmaster = Postmaster(spawn_postmaster(binaries, dir.path(), &data, &log, port, run_as)?);
             let url = format!("postgres://{SUPERUSER}@127.0.0.1:{port}/postgres");
-            let still_running = || match child.try_wait() {
+            let still_running = || match postmaster.0.try_wait() {
                 Ok(Some(status)) => Err(TestDbError::ServerExited { status, log_tail: log_tail(&log) }),
                 _ => Ok(()),
             };
             match wait_until_ready(&url, READY_DEADLINE, still_running, || log_tail(&log)).await {
                 Ok(()) => {
-                    tracing::info!(elapsed = ?started.elapsed(), dir = %dir.path().display(), port, "local PostgreSQL test cluster is ready");
-                    return Ok((Self { postmaster: Mutex::new(child), dir }, url));
+                    let elapsed = started.elapsed();
+                    tracing::info!(?elapsed, dir = %dir.path().display(), port, "local PostgreSQL test cluster is ready");
+                    return Ok((Self { postmaster: Mutex::new(postmaster), dir }, url));
                 }
                 Err(TestDbError::ServerExited { log_tail, .. })
                     if attempt < PORT_ATTEMPTS
@@ -164,10 +186,8 @@ impl LocalCluster {
                 {
                     tracing::debug!(port, "port taken before postgres could bind it; trying another");
                 }
-                Err(error) => {
-                    stop(&mut child);
-                    return Err(error);
-                }
+                // Dropping `postmaster`, then `dir`, cleans up.
+                Err(error) => return Err(error),
             }
         }
         unreachable!("the last attempt returns")
@@ -182,25 +202,9 @@ impl LocalCluster {
     pub(crate) fn stop_and_remove(&self) {
         // try_lock: at exit, never wait on a thread that may be gone.
         if let Ok(mut postmaster) = self.postmaster.try_lock() {
-            stop(&mut postmaster);
+            postmaster.stop();
             let _ = std::fs::remove_dir_all(self.dir.path());
         }
-    }
-}
-
-impl Drop for LocalCluster {
-    fn drop(&mut self) {
-        stop(self.postmaster.get_mut().unwrap_or_else(PoisonError::into_inner));
-        // `self.dir` (a TempDir) removes the directory once the server no longer writes into it.
-    }
-}
-
-/// Immediate shutdown (SIGQUIT: the data is thrown away anyway), then reap it.
-fn stop(child: &mut Child) {
-    if matches!(child.try_wait(), Ok(None)) {
-        // SAFETY: the pid is our unreaped child, so it cannot have been reused.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGQUIT) };
-        let _ = child.wait();
     }
 }
 

@@ -43,6 +43,7 @@ pub struct PgServer {
 #[derive(Debug)]
 enum Owned {
     Nothing,
+    // Never read: held so that dropping the server removes the container.
     Container(#[allow(dead_code)] DockerContainer),
     Cluster(LocalCluster),
 }

@@ -1,5 +1,6 @@
 //! The provider chain: what it picks, what it says when nothing is there, and the sweep of stale clusters.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use billing_testdb::{PgServer, ProviderChoice, ProviderConfig, ProviderKind, TestDbError, sweep_stale_clusters};
@@ -67,6 +68,7 @@ async fn with_nothing_available_the_error_names_all_three_fixes() {
     let error = PgServer::start_with(&nothing_available(empty.path().to_path_buf())).await.expect_err("nothing to use");
     assert!(matches!(error, TestDbError::NoPostgres { .. }), "{error:?}");
     let message = error.to_string();
+    eprintln!("{message}");
     for fix in ["DATABASE_URL", "Docker", "apt-get install postgresql"] {
         assert!(message.contains(fix), "{fix:?} missing from: {message}");
     }
@@ -120,4 +122,37 @@ fn the_sweep_removes_clusters_of_dead_processes_and_keeps_live_ones() {
     assert_eq!(sweep_stale_clusters(root.path()), 1);
     assert!(!stale.exists(), "the dead cluster's directory is gone");
     assert!(live.exists() && not_ours.exists(), "live and foreign directories are kept");
+}
+
+#[tokio::test]
+async fn when_postgres_exits_during_start_up_the_error_shows_its_log() {
+    let bin = tempfile::tempdir().expect("tempdir");
+    // Traversable by the postgres user, which runs these programs when we are root.
+    std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let real_initdb = which("initdb");
+    std::os::unix::fs::symlink(&real_initdb, bin.path().join("initdb")).expect("symlink initdb");
+    let postgres = bin.path().join("postgres");
+    std::fs::write(&postgres, "#!/bin/sh\necho 'FATAL:  simulated start-up failure' >&2\nexit 1\n").expect("write");
+    std::fs::set_permissions(&postgres, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    let error = PgServer::start_with(&ProviderConfig {
+        provider: Some(ProviderChoice::Local),
+        pg_bin_dir: Some(bin.path().to_path_buf()),
+        ..config()
+    })
+    .await
+    .expect_err("postgres exits at once");
+    eprintln!("{error}");
+    assert!(matches!(error, TestDbError::ServerExited { .. }), "{error:?}");
+    assert!(error.to_string().contains("simulated start-up failure"), "{error}");
+}
+
+/// The real `initdb`, wherever the chain would find it.
+fn which(program: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(std::fs::read_dir("/usr/lib/postgresql").into_iter().flatten().flatten().map(|v| v.path().join("bin")))
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.exists())
+        .expect("PostgreSQL server binaries are installed")
 }
