@@ -1,5 +1,5 @@
 //! A throw-away PostgreSQL cluster made from the installed server binaries: `initdb` into a fresh directory under
-//! `$TMPDIR/billing-testdb/`, then `postgres` on a free loopback port, tuned for tests (no fsync, trust auth).
+//! the test root ([`ProviderConfig::tmp_root`]), then `postgres` on a free loopback port, tuned for tests (no fsync, trust auth).
 //!
 //! `initdb` and `postgres` refuse to run as root, so as root both run as the `postgres` system user and the cluster
 //! directory belongs to it. The postmaster is our direct child (no `pg_ctl`), forked by the `spawner` thread with a

@@ -36,7 +36,7 @@ pub struct PgServer {
     pub(crate) admin_url: String,
     /// One cell per template name, so concurrent callers in this process run `prepare` once.
     pub(crate) templates: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
-    // Last: the server must outlive nothing else here, and dropping it is what stops it.
+    /// What we started, if anything; dropping it stops the server and removes its data.
     owned: Owned,
 }
 
