@@ -1,0 +1,49 @@
+//! `stripe-fake`: the Stripe fake as a standalone server. Flags (or env vars) choose the address,
+//! request logging and a webhook endpoint registered at start; it prints the bound URL and runs
+//! until Ctrl-C.
+
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::Context;
+use billing_fakes::StripeFake;
+use clap::Parser;
+
+/// A stateful fake of the Stripe API.
+#[derive(Debug, Parser)]
+#[command(name = "stripe-fake", version, about)]
+struct Args {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "STRIPE_FAKE_PORT", default_value_t = 12111)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, env = "STRIPE_FAKE_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Log every request to stderr (costs throughput).
+    #[arg(long, env = "STRIPE_FAKE_LOG_REQUESTS")]
+    log_requests: bool,
+    /// Register a webhook endpoint for all events at start.
+    #[arg(long, env = "STRIPE_FAKE_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// Signing secret for --webhook-url (whsec_...); generated if absent.
+    #[arg(long, env = "STRIPE_FAKE_WEBHOOK_SECRET", requires = "webhook_url")]
+    webhook_secret: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.log_requests {
+        tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    }
+    let fake = StripeFake::start_on(SocketAddr::new(args.host, args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}; is the port taken? try --port 0", args.host, args.port))?;
+    fake.set_log_requests(args.log_requests);
+    if let Some(url) = &args.webhook_url {
+        let endpoint = fake.add_webhook_endpoint_with_secret(url, args.webhook_secret.as_deref());
+        println!("stripe-fake webhook endpoint {} -> {} (secret {})", endpoint.id, endpoint.url, endpoint.secret);
+    }
+    println!("stripe-fake listening on {}", fake.base_url());
+    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Stripe's test payment-method tokens (`pm_card_visa`, `pm_card_chargeDeclined`, …) and how each
+//! card behaves when charged.
+//!
+//! As in Stripe test mode, a declining card attaches fine and only fails when money moves. The
+//! behaviour travels with the card's `last4` (Stripe's own test numbers end in these digits), so a
+//! stored `pm_...` object is all the fake needs to decide a charge's outcome.
+
+use serde_json::{Value, json};
+
+/// What happens when a card is charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    /// The charge succeeds.
+    Succeeds,
+    /// The issuer declines with this `decline_code`.
+    Declines(&'static str),
+    /// 3-D Secure is needed; off-session charges fail with `authentication_required`.
+    RequiresAuthentication,
+}
+
+/// A test card a token stands for.
+#[derive(Debug, Clone, Copy)]
+pub struct TestCard {
+    /// The token clients send (`pm_card_visa`).
+    pub token: &'static str,
+    /// Card brand (`visa`, `mastercard`).
+    pub brand: &'static str,
+    /// Last four digits of Stripe's test number.
+    pub last4: &'static str,
+    /// Funding type.
+    pub funding: &'static str,
+}
+
+const CARDS: &[TestCard] = &[
+    TestCard { token: "pm_card_visa", brand: "visa", last4: "4242", funding: "credit" },
+    TestCard { token: "pm_card_mastercard", brand: "mastercard", last4: "4444", funding: "credit" },
+    TestCard { token: "pm_card_visa_debit", brand: "visa", last4: "5556", funding: "debit" },
+    TestCard { token: "pm_card_chargeDeclined", brand: "visa", last4: "0002", funding: "credit" },
+    TestCard { token: "pm_card_chargeDeclinedInsufficientFunds", brand: "visa", last4: "9995", funding: "credit" },
+    TestCard { token: "pm_card_authenticationRequired", brand: "visa", last4: "3184", funding: "credit" },
+];
+
+/// The test card for a token, if it is one the fake knows.
+pub fn card_for_token(token: &str) -> Option<&'static TestCard> {
+    CARDS.iter().find(|card| card.token == token)
+}
+
+/// How a stored payment method behaves when charged, read from its `card.last4`.
+pub fn outcome_of(payment_method: &Value) -> ChargeOutcome {
+    match payment_method.pointer("/card/last4").and_then(Value::as_str) {
+        Some("0002") => ChargeOutcome::Declines("generic_decline"),
+        Some("9995") => ChargeOutcome::Declines("insufficient_funds"),
+        Some("3184") => ChargeOutcome::RequiresAuthentication,
+        _ => ChargeOutcome::Succeeds,
+    }
+}
+
+/// The `card` hash of a payment method made from this test card.
+pub fn card_details(card: &TestCard) -> Value {
+    json!({
+        "brand": card.brand,
+        "checks": {"address_line1_check": null, "address_postal_code_check": null, "cvc_check": "pass"},
+        "country": "US",
+        "display_brand": card.brand,
+        "exp_month": 12,
+        "exp_year": 2034,
+        "fingerprint": format!("fake{}{}", card.brand, card.last4),
+        "funding": card.funding,
+        "generated_from": null,
+        "last4": card.last4,
+        "networks": {"available": [card.brand], "preferred": null},
+        "three_d_secure_usage": {"supported": true},
+        "wallet": null,
+        "regulated_status": "unregulated",
+    })
+}
+
+/// Stripe's message for a decline code.
+pub fn decline_message(decline_code: &str) -> &'static str {
+    match decline_code {
+        "insufficient_funds" => "Your card has insufficient funds.",
+        _ => "Your card was declined.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_declining_token_maps_to_a_declining_card() {
+        let card = card_for_token("pm_card_chargeDeclinedInsufficientFunds").expect("known token");
+        let pm = json!({ "card": card_details(card) });
+        assert_eq!(outcome_of(&pm), ChargeOutcome::Declines("insufficient_funds"));
+    }
+
+    #[test]
+    fn the_visa_token_succeeds() {
+        let card = card_for_token("pm_card_visa").expect("known token");
+        assert_eq!(outcome_of(&json!({ "card": card_details(card) })), ChargeOutcome::Succeeds);
+    }
+}

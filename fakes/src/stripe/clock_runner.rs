@@ -1,0 +1,33 @@
+//! Runs a test clock's advance: everything that falls due between the clock's old and new time
+//! (renewals, cancellations at period end), then marks the clock `ready`.
+//!
+//! The API answers `advance` at once with `status: "advancing"` and this runs right after in a
+//! task, as Stripe's clocks finish in the background; the Rust helper runs it inline instead.
+
+use std::sync::Arc;
+
+use super::context::{Ctx, Followup};
+use super::resources::test_clocks;
+use super::shared::Shared;
+
+/// Starts the follow-up in a background task.
+pub fn spawn(shared: Arc<Shared>, followup: Followup) {
+    tokio::spawn(async move {
+        // Let the `advancing` response reach the client first.
+        tokio::task::yield_now().await;
+        run(&shared, followup);
+    });
+}
+
+/// Runs the follow-up now and queues the events it emitted.
+pub fn run(shared: &Shared, followup: Followup) {
+    let events = {
+        let mut store = shared.lock();
+        let mut ctx = Ctx::background(&mut store);
+        match followup {
+            Followup::AdvanceClock { clock_id, to } => test_clocks::finish_advance(&mut ctx, &clock_id, to),
+        }
+        std::mem::take(&mut store.outbox)
+    };
+    shared.webhooks.enqueue(events);
+}

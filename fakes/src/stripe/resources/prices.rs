@@ -1,0 +1,157 @@
+//! `/v1/prices`: one-off and recurring prices, with `lookup_key` (and `lookup_keys[]` on list)
+//! so services can find "pro_monthly" without storing price ids.
+
+use serde_json::{Value, json};
+
+use super::products;
+use crate::stripe::context::{Ctx, expand, unix_now};
+use crate::stripe::error::ApiError;
+use crate::stripe::ids::new_id;
+use crate::stripe::params::{Page, Params};
+
+const INTERVALS: [&str; 4] = ["day", "week", "month", "year"];
+
+/// `POST /v1/prices`
+pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
+    let currency = p.required_string("currency")?.to_ascii_lowercase();
+    let unit_amount = p.integer("unit_amount")?;
+    let product = p.string("product")?.filter(|s| !s.is_empty());
+    let product_data = match p.object("product_data")? {
+        Some(mut data) => {
+            let name = data.required_string("name")?;
+            let metadata = data.metadata()?;
+            data.finish()?;
+            Some((name, metadata))
+        }
+        None => None,
+    };
+    let recurring = match p.object("recurring")? {
+        Some(mut recurring) => {
+            let interval = recurring.required_string("interval")?;
+            if !INTERVALS.contains(&interval.as_str()) {
+                return Err(ApiError::param(
+                    "recurring[interval]",
+                    format!("Invalid recurring[interval]: must be one of day, week, month, or year (got {interval})."),
+                ));
+            }
+            let interval_count = recurring.integer("interval_count")?.unwrap_or(1);
+            if interval_count < 1 {
+                return Err(ApiError::param("recurring[interval_count]", "Invalid recurring[interval_count]: must be at least 1."));
+            }
+            let usage_type = recurring.string("usage_type")?.unwrap_or_else(|| "licensed".into());
+            recurring.finish()?;
+            Some(json!({ "interval": interval, "interval_count": interval_count, "meter": null, "usage_type": usage_type, "trial_period_days": null }))
+        }
+        None => None,
+    };
+    let lookup_key = p.string("lookup_key")?.filter(|s| !s.is_empty());
+    let transfer_lookup_key = p.boolean("transfer_lookup_key")?.unwrap_or(false);
+    let nickname = p.clearable_string("nickname")?.flatten();
+    let active = p.boolean("active")?.unwrap_or(true);
+    let metadata = p.metadata()?;
+    let expansions = p.expand()?;
+    p.finish()?;
+
+    let Some(unit_amount) = unit_amount else { return Err(ApiError::missing("unit_amount")) };
+    if unit_amount < 0 {
+        return Err(ApiError::param("unit_amount", "Invalid unit_amount: must be greater than or equal to 0."));
+    }
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(ApiError::param("currency", format!("Invalid currency: {currency}.")));
+    }
+    let product_id = match (product, product_data) {
+        (Some(id), None) => {
+            products::require(ctx.store, &id, "product")?;
+            id
+        }
+        (None, Some((name, metadata))) => {
+            let mut meta = json!({ "metadata": {} });
+            if let Some(metadata) = metadata {
+                metadata.apply(&mut meta);
+            }
+            let product = products::insert(ctx, name, None, true, meta["metadata"].take());
+            product["id"].as_str().unwrap_or_default().to_string()
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::param("product_data", "You may only specify one of these parameters: product, product_data."));
+        }
+        (None, None) => return Err(ApiError::missing("product")),
+    };
+    if let Some(key) = &lookup_key {
+        let taken: Vec<String> = ctx
+            .store
+            .all("price")
+            .iter()
+            .filter(|price| price["lookup_key"] == key.as_str())
+            .filter_map(|price| price["id"].as_str().map(str::to_string))
+            .collect();
+        if !taken.is_empty() && !transfer_lookup_key {
+            return Err(ApiError::param(
+                "lookup_key",
+                format!("A price (`{}`) already uses that lookup key.", taken[0]),
+            ));
+        }
+        for id in taken {
+            if let Some(price) = ctx.store.get_mut(&id) {
+                price["lookup_key"] = Value::Null;
+            }
+        }
+    }
+    let now = unix_now();
+    let mut price = json!({
+        "id": new_id("price"),
+        "object": "price",
+        "active": active,
+        "billing_scheme": "per_unit",
+        "created": now,
+        "currency": currency,
+        "custom_unit_amount": null,
+        "livemode": false,
+        "lookup_key": lookup_key,
+        "metadata": {},
+        "nickname": nickname,
+        "product": product_id,
+        "recurring": recurring,
+        "tax_behavior": "unspecified",
+        "tiers_mode": null,
+        "transform_quantity": null,
+        "type": if recurring.is_some() { "recurring" } else { "one_time" },
+        "unit_amount": unit_amount,
+        "unit_amount_decimal": unit_amount.to_string(),
+    });
+    if let Some(metadata) = metadata {
+        metadata.apply(&mut price);
+    }
+    ctx.store.insert("price", price.clone());
+    ctx.emit("price.created", &price, None, now);
+    expand(ctx.store, &mut price, &expansions);
+    Ok(price)
+}
+
+/// `GET /v1/prices/{id}`
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
+    let expansions = p.expand()?;
+    p.finish()?;
+    let mut price = ctx.store.get_kind("price", "price", id, "id")?.clone();
+    expand(ctx.store, &mut price, &expansions);
+    Ok(price)
+}
+
+/// `GET /v1/prices` with `lookup_keys[]`, `product`, `active`, `type`.
+pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
+    let page = Page::take(&mut p)?;
+    let lookup_keys = p.string_array("lookup_keys")?;
+    let product = p.string("product")?;
+    let active = p.boolean("active")?;
+    let kind = p.string("type")?;
+    let expansions = p.expand()?;
+    p.finish()?;
+    let mut list = ctx.store.list("price", "/v1/prices", &page, |price| {
+        lookup_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| price["lookup_key"] == k.as_str()))
+            && product.as_ref().is_none_or(|id| price["product"] == id.as_str())
+            && active.is_none_or(|a| price["active"] == a)
+            && kind.as_ref().is_none_or(|k| price["type"] == k.as_str())
+    })?;
+    expand(ctx.store, &mut list, &expansions);
+    Ok(list)
+}

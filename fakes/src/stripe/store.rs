@@ -1,0 +1,133 @@
+//! The fake's memory: every object by id, the creation order per object type, and what the
+//! control API reads back (request log, idempotency results, faults, delivery settings).
+//!
+//! Objects are kept as the JSON Stripe would return, so what a test reads with
+//! `StripeFake::object` is exactly what a client saw. One `std::sync::Mutex` guards the store;
+//! it is never held across an `.await`, which keeps the hot path short and deadlock-free.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::fault::Fault;
+use super::idempotency::StoredResponse;
+use super::params::Page;
+use super::request_log::RecordedRequest;
+
+/// All state of one Stripe fake.
+#[derive(Default)]
+pub struct Store {
+    objects: HashMap<String, Value>,
+    order: HashMap<&'static str, Vec<String>>,
+    deleted: HashSet<String>,
+    /// Every request, oldest first.
+    pub requests: Vec<RecordedRequest>,
+    /// Results of requests sent with an `Idempotency-Key`, by key.
+    pub idempotency: HashMap<String, StoredResponse>,
+    /// Faults still waiting for matching requests.
+    pub faults: Vec<Fault>,
+    /// Signing secrets of webhook endpoints, by endpoint id (Stripe shows them only once).
+    pub endpoint_secrets: HashMap<String, String>,
+    /// Events emitted by the current request, handed to the webhook worker afterwards.
+    pub outbox: Vec<Value>,
+}
+
+impl Store {
+    /// Forgets everything.
+    pub fn reset(&mut self) {
+        *self = Store::default();
+    }
+
+    /// Stores a new object of `kind` (its `object` field) under its id.
+    pub fn insert(&mut self, kind: &'static str, object: Value) {
+        let id = object["id"].as_str().unwrap_or_default().to_string();
+        self.order.entry(kind).or_default().push(id.clone());
+        self.objects.insert(id, object);
+    }
+
+    /// The object with this id, of any type.
+    pub fn get(&self, id: &str) -> Option<&Value> {
+        self.objects.get(id)
+    }
+
+    /// The object with this id if it is of `kind`, else 404 naming `kind` and `id`.
+    pub fn get_kind(&self, kind: &'static str, label: &'static str, id: &str, param: &str) -> Result<&Value, ApiError> {
+        match self.objects.get(id) {
+            Some(object) if object["object"] == kind => Ok(object),
+            _ => Err(ApiError::no_such_in(label, id, param)),
+        }
+    }
+
+    /// Mutable access for updates.
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut Value> {
+        self.objects.get_mut(id)
+    }
+
+    /// Removes an object for good, remembering that it existed (Stripe answers `deleted: true`).
+    pub fn remove(&mut self, kind: &'static str, id: &str) -> Option<Value> {
+        let removed = self.objects.remove(id)?;
+        if let Some(ids) = self.order.get_mut(kind) {
+            ids.retain(|other| other != id);
+        }
+        self.deleted.insert(id.to_string());
+        Some(removed)
+    }
+
+    /// Whether an object with this id was deleted.
+    pub fn was_deleted(&self, id: &str) -> bool {
+        self.deleted.contains(id)
+    }
+
+    /// All objects of `kind`, oldest first.
+    pub fn all(&self, kind: &str) -> Vec<&Value> {
+        self.order
+            .get(kind)
+            .map(|ids| ids.iter().filter_map(|id| self.objects.get(id)).collect())
+            .unwrap_or_default()
+    }
+
+    /// One page of a Stripe list (newest first), holding the objects of `kind` that pass `keep`.
+    pub fn list(&self, kind: &str, url: &str, page: &Page, keep: impl Fn(&Value) -> bool) -> Result<Value, ApiError> {
+        let newest_first: Vec<&Value> = self
+            .order
+            .get(kind)
+            .map(|ids| ids.iter().rev().filter_map(|id| self.objects.get(id)).filter(|o| keep(o)).collect())
+            .unwrap_or_default();
+        let position = |cursor: &str, param: &str| {
+            newest_first
+                .iter()
+                .position(|o| o["id"] == cursor)
+                .ok_or_else(|| ApiError::no_such_in(label_of(kind), cursor, param))
+        };
+        let (data, has_more): (Vec<&Value>, bool) = if let Some(cursor) = &page.starting_after {
+            let after = &newest_first[position(cursor, "starting_after")? + 1..];
+            (after.iter().take(page.limit).copied().collect(), after.len() > page.limit)
+        } else if let Some(cursor) = &page.ending_before {
+            let before = &newest_first[..position(cursor, "ending_before")?];
+            let start = before.len().saturating_sub(page.limit);
+            (before[start..].to_vec(), start > 0)
+        } else {
+            (newest_first.iter().take(page.limit).copied().collect(), newest_first.len() > page.limit)
+        };
+        Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": url }))
+    }
+}
+
+/// The word Stripe uses in "No such …" messages for an object type.
+pub fn label_of(kind: &str) -> &'static str {
+    match kind {
+        "customer" => "customer",
+        "payment_method" => "PaymentMethod",
+        "product" => "product",
+        "price" => "price",
+        "subscription" => "subscription",
+        "invoice" => "invoice",
+        "payment_intent" => "payment_intent",
+        "charge" => "charge",
+        "event" => "event",
+        "webhook_endpoint" => "webhook endpoint",
+        "test_helpers.test_clock" => "test clock",
+        _ => "object",
+    }
+}

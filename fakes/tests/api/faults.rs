@@ -1,0 +1,71 @@
+use std::time::{Duration, Instant};
+
+use billing_fakes::Fault;
+
+use crate::helpers::TestStripe;
+
+#[tokio::test]
+async fn a_status_fault_fails_the_next_matching_request_once_with_api_error() {
+    let stripe = TestStripe::start().await;
+    stripe.fake.inject_fault(Fault::on("POST", "/v1/customers").times(1).status(500));
+    let failed = stripe.post("/v1/customers", &[]).await;
+    assert_eq!(failed.status, 500);
+    assert_eq!(failed.body["error"]["type"], "api_error");
+    assert_eq!(stripe.post("/v1/customers", &[]).await.status, 200);
+    assert!(stripe.fake.events().len() == 1, "the failed request created nothing");
+}
+
+#[tokio::test]
+async fn a_stripe_error_fault_answers_with_that_type_and_code() {
+    let stripe = TestStripe::start().await;
+    stripe.fake.inject_fault(Fault::on("POST", "/v1/customers").stripe_error(402, "card_error", "card_declined"));
+    let failed = stripe.post("/v1/customers", &[]).await;
+    assert_eq!(failed.status, 402);
+    assert_eq!(failed.body["error"]["type"], "card_error");
+    assert_eq!(failed.body["error"]["code"], "card_declined");
+}
+
+#[tokio::test]
+async fn a_prefix_fault_with_any_method_matches_below_the_prefix_only() {
+    let stripe = TestStripe::start().await;
+    let id = stripe.customer("a@example.com").await;
+    stripe.fake.inject_fault(Fault::on("*", "/v1/customers/*").times(2).status(503));
+    assert_eq!(stripe.get("/v1/customers").await.status, 200);
+    assert_eq!(stripe.get(&format!("/v1/customers/{id}")).await.status, 503);
+    assert_eq!(stripe.post(&format!("/v1/customers/{id}"), &[]).await.status, 503);
+    assert_eq!(stripe.get(&format!("/v1/customers/{id}")).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_latency_fault_delays_then_answers_normally() {
+    let stripe = TestStripe::start().await;
+    stripe.fake.inject_fault(Fault::on("POST", "/v1/customers").latency(Duration::from_millis(300)));
+    let started = Instant::now();
+    let answer = stripe.post("/v1/customers", &[]).await;
+    assert_eq!(answer.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn a_dropped_connection_gives_the_client_a_transport_error() {
+    let stripe = TestStripe::start().await;
+    stripe.fake.inject_fault(Fault::on("POST", "/v1/customers").drop_connection());
+    let result = stripe.http.post(stripe.url("/v1/customers")).bearer_auth("sk_test_1").form(&[("a", "b")]).send().await;
+    assert!(result.is_err(), "expected a transport error, got {result:?}");
+    assert_eq!(stripe.fake.requests()[0].status, 0);
+    assert_eq!(stripe.post("/v1/customers", &[]).await.status, 200);
+}
+
+#[tokio::test]
+async fn faults_can_be_injected_over_the_control_api() {
+    let stripe = TestStripe::start().await;
+    let injected = stripe
+        .http
+        .post(stripe.url("/_fake/faults"))
+        .json(&serde_json::json!({"method": "POST", "path": "/v1/customers", "status": 502}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(injected.status(), 200);
+    assert_eq!(stripe.post("/v1/customers", &[]).await.status, 502);
+}
