@@ -73,6 +73,9 @@ impl Stack {
         // the endpoint's signing secret comes back into its configuration.
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let mut config = Config::for_tests(&database.url, &stripe.base_url());
+        config.email_api_base = Some(email.base_url());
+        // Short, so a test that moves the clock sees the next e-mails soon.
+        config.outbox_poll_ms = 25;
         (options.configure)(&mut config);
         let listener =
             if config.bind_addr.port() == 0 { listener } else { TcpListener::bind(config.bind_addr).await? };
@@ -115,7 +118,9 @@ impl Stack {
     /// Counts rows of a table (for "nothing was left behind" assertions).
     pub async fn count_rows(&self, table: &str) -> anyhow::Result<i64> {
         anyhow::ensure!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "not a table name: {table}");
-        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}"))).fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 
