@@ -5,4 +5,5 @@ mod errors;
 mod fixes;
 mod health;
 mod onboarding;
+mod outbox;
 mod usage;
