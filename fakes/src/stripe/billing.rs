@@ -95,6 +95,7 @@ pub fn invoice_period(ctx: &mut Ctx<'_>, request: InvoiceRequest<'_>) -> Invoice
         "currency": currency,
         "custom_fields": null,
         "customer": customer_id,
+        "customer_account": null,
         "customer_address": null,
         "customer_email": customer["email"],
         "customer_name": customer["name"],

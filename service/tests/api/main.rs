@@ -1,9 +1,11 @@
 //! Integration tests of the billing service: real HTTP over loopback, a real PostgreSQL
 //! database per test, and the stateful Stripe fake. One test binary (one link step).
 
+mod billing;
 mod errors;
 mod fixes;
 mod health;
 mod onboarding;
 mod outbox;
 mod usage;
+mod webhooks;

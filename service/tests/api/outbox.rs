@@ -34,9 +34,13 @@ fn seconds(n: i64) -> chrono::Duration {
 /// A stack on a manual clock, with `configure` applied to the service's configuration.
 async fn stack_on_manual_clock(configure: impl FnOnce(&mut Config) + Send + 'static) -> (Stack, ManualClock) {
     let clock = ManualClock::starting_at(monday_morning());
-    let stack = Stack::start_with(StackOptions { configure: Box::new(configure), clock: Arc::new(clock.clone()) })
-        .await
-        .unwrap();
+    let stack = Stack::start_with(StackOptions {
+        configure: Box::new(configure),
+        clock: Arc::new(clock.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     (stack, clock)
 }
 

@@ -28,6 +28,7 @@ pub fn resolve(ctx: &mut Ctx<'_>, id_or_token: &str, param: &str) -> Result<Stri
             "card": card_details(card),
             "created": unix_now(),
             "customer": null,
+            "customer_account": null,
             "livemode": false,
             "metadata": {},
             "type": "card",
