@@ -320,3 +320,44 @@ async fn a_graceful_shutdown_stops_the_dispatcher_too() {
     // run_until returns only once the dispatcher has stopped.
     tokio::time::timeout(DEADLINE, running).await.expect("the service stops").unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_send_repeated_after_a_lost_commit_delivers_no_second_email() {
+    let (stack, _clock) = stack_on_manual_clock(|config| config.outbox_poll_ms = 600_000).await;
+    stack.api().signup("ada@example.com", "Ada Lovelace", None).await.unwrap().unwrap();
+    stack.email.wait_for_messages(1, DEADLINE).await.unwrap();
+    wait_for_sent_rows(&stack, 1).await;
+
+    // As if the dispatcher had died after the send, before its commit recorded it.
+    sqlx::query("UPDATE email_outbox SET sent_at = NULL WHERE template = 'welcome'")
+        .execute(&stack.pool)
+        .await
+        .unwrap();
+    let report = dispatch_due(&stack.state).await.unwrap();
+
+    assert_eq!(report.sent, 1, "the row is sent again");
+    assert_eq!(stack.email.messages().len(), 1, "with the same idempotency key: one e-mail");
+    assert!(outbox_row(&stack, "welcome").await.sent_at.is_some());
+}
+
+#[tokio::test]
+async fn a_message_with_an_unknown_template_is_marked_failed_at_once() {
+    let (stack, _clock) = stack_on_manual_clock(|config| config.outbox_poll_ms = 600_000).await;
+    stack.api().signup("ada@example.com", "Ada Lovelace", None).await.unwrap().unwrap();
+    wait_for_sent_rows(&stack, 1).await;
+    sqlx::query(
+        "UPDATE email_outbox SET template = 'from_a_newer_version', send_after = $1 WHERE template = 'feedback'",
+    )
+    .bind(monday_morning())
+    .execute(&stack.pool)
+    .await
+    .unwrap();
+
+    let report = dispatch_due(&stack.state).await.unwrap();
+
+    assert_eq!((report.claimed, report.gave_up), (1, 1));
+    let failed = outbox_row(&stack, "from_a_newer_version").await;
+    assert_eq!((failed.attempts, failed.failed_at), (1, Some(monday_morning())));
+    assert!(failed.last_error.unwrap().contains("unknown e-mail template"));
+    assert_eq!(stack.email.messages().len(), 1, "only the welcome");
+}
