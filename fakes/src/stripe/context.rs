@@ -54,12 +54,7 @@ impl<'a> Ctx<'a> {
 
     /// Records an event of `kind` about `object` and queues it for webhook delivery.
     pub fn emit(&mut self, kind: &str, object: &Value, previous_attributes: Option<Value>, created: i64) {
-        let pending_webhooks = self
-            .store
-            .all("webhook_endpoint")
-            .iter()
-            .filter(|endpoint| endpoint_wants(endpoint, kind))
-            .count();
+        let pending_webhooks = self.store.count("webhook_endpoint", |endpoint| endpoint_wants(endpoint, kind));
         let mut data = json!({ "object": object });
         if let Some(previous) = previous_attributes {
             data["previous_attributes"] = previous;
@@ -76,8 +71,11 @@ impl<'a> Ctx<'a> {
             "request": { "id": request_id, "idempotency_key": self.idempotency_key },
             "type": kind,
         });
-        self.store.insert("event", event.clone());
-        self.store.outbox.push(event);
+        // Nothing to deliver without a subscribed endpoint: skip the worker (and a copy) entirely.
+        if pending_webhooks > 0 {
+            self.store.outbox.push(event.clone());
+        }
+        self.store.insert("event", event);
     }
 }
 

@@ -106,7 +106,7 @@ pub async fn handle(shared: &Shared, method: &str, path: &str, _query: &[u8], bo
             }
             Err(error) => bad_json(error),
         },
-        ("GET", "/_fake/requests") => answer(200, json!(shared.lock().requests)),
+        ("GET", "/_fake/requests") => answer(200, json!(shared.lock().requests.to_vec())),
         ("GET", "/_fake/events") => {
             let events: Vec<Value> = shared.lock().all("event").into_iter().cloned().collect();
             answer(200, json!(events))
