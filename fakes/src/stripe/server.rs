@@ -30,7 +30,7 @@ use super::params::Params;
 use super::request_log::RecordedRequest;
 use super::routes::dispatch;
 use super::shared::Shared;
-use super::{control, clock_runner};
+use super::{clock_runner, control};
 use crate::form;
 
 /// Largest request body accepted; Stripe's own limit is of the same order.
@@ -105,7 +105,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     let idempotency_key = header(&parts.headers, "idempotency-key").filter(|k| !k.is_empty());
     let raw = if method == "POST" && !body.is_empty() { &body } else { &query };
     let parsed = form::parse(raw);
-    let logged_params = parsed.as_ref().map(Value::clone).unwrap_or(Value::Null);
+    let logged_params = parsed.clone().unwrap_or(Value::Null);
 
     let fault = if shared.has_faults() { take_matching(&mut shared.lock().faults, &method, &path) } else { None };
     match fault {
@@ -134,11 +134,11 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             .and_then(|params| {
                 let key = idempotency_key.as_ref().filter(|_| method == "POST");
                 let route = key.map(|_| format!("{method} {path}")).unwrap_or_default();
-                if let Some(key) = key {
-                    if let Some(stored) = store.idempotency.get(key) {
-                        replayed = true;
-                        return stored.replay_for(key, &route, &params).map(|(s, b)| (s, Reply::Bytes(b)));
-                    }
+                if let Some(key) = key
+                    && let Some(stored) = store.idempotency.get(key)
+                {
+                    replayed = true;
+                    return stored.replay_for(key, &route, &params).map(|(s, b)| (s, Reply::Bytes(b)));
                 }
                 let mut ctx = Ctx {
                     store: &mut store,
@@ -159,7 +159,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
                     // Stored under the lock, so a concurrent retry with the same key sees it.
                     Some(key) if status < 500 => {
                         let body = to_bytes(&value);
-                        store.idempotency.insert(key.clone(), StoredResponse { route, params, status, body: body.clone() });
+                        store
+                            .idempotency
+                            .insert(key.clone(), StoredResponse { route, params, status, body: body.clone() });
                         Ok((status, Reply::Bytes(body)))
                     }
                     _ => Ok((status, Reply::Json(value))),
@@ -220,4 +222,3 @@ enum Reply {
 pub fn to_bytes(value: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(value).unwrap_or_default())
 }
-

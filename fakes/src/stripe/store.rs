@@ -108,10 +108,7 @@ impl Store {
 
     /// All objects of `kind`, oldest first.
     pub fn all(&self, kind: &str) -> Vec<&Value> {
-        self.order
-            .get(kind)
-            .map(|ids| ids.iter().filter_map(|id| self.get(id)).collect())
-            .unwrap_or_default()
+        self.order.get(kind).map(|ids| ids.iter().filter_map(|id| self.get(id)).collect()).unwrap_or_default()
     }
 
     /// How many objects of `kind` pass `keep` (without collecting them).
