@@ -119,10 +119,8 @@ fn expand_path(store: &Store, value: &mut Value, segments: &[&str]) {
         return;
     }
     let Some(field) = value.get_mut(*first) else { return };
-    if let Some(id) = field.as_str()
-        && let Some(object) = store.get(id)
-    {
-        *field = object.clone();
+    if let Some(object) = field.as_str().and_then(|id| store.get_owned(id)) {
+        *field = object;
     }
     if field.is_object() {
         expand_path(store, field, rest);

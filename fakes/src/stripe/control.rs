@@ -166,8 +166,8 @@ pub async fn handle(shared: &Shared, method: &str, path: &str, _query: &[u8], bo
         },
         ("GET", other) if other.starts_with("/_fake/objects/") => {
             let id = &other["/_fake/objects/".len()..];
-            match shared.lock().get(id) {
-                Some(object) => answer(200, object.clone()),
+            match shared.lock().get_owned(id) {
+                Some(object) => answer(200, object),
                 None => answer(
                     404,
                     json!({ "error": { "type": "invalid_request_error", "message": format!("No such object: '{id}'") } }),

@@ -135,7 +135,7 @@ impl StripeFake {
 
     /// Any stored object by id, as the API would return it.
     pub fn object(&self, id: &str) -> Option<Value> {
-        self.shared.lock().get(id).cloned()
+        self.shared.lock().get_owned(id)
     }
 
     /// Waits until no event is queued and no delivery or retry is pending.

@@ -3,6 +3,9 @@
 //! `decline_code` and the failed PaymentIntent in the error body, as Stripe does.
 //!
 //! [`charge`] is also how invoices are paid, so subscriptions and one-off charges decline alike.
+//! A confirmed intent emits only its outcome (`payment_intent.succeeded` or `.payment_failed`);
+//! Stripe's `payment_intent.created` and `charge.*` events are left out to keep the hot path lean
+//! (an unconfirmed intent does emit `payment_intent.created`).
 
 use serde_json::{Value, json};
 
@@ -87,15 +90,17 @@ pub fn charge(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Value, ApiErr
     if let Some(metadata) = request.metadata.clone() {
         metadata.apply(&mut intent);
     }
-    let method = request.payment_method.as_ref().and_then(|pm| ctx.store.get(pm)).cloned();
-    let created_event = intent.clone();
-    ctx.store.insert("payment_intent", intent.clone());
-    ctx.emit("payment_intent.created", &created_event, None, request.at);
-    let (true, Some(method)) = (request.confirm, method) else { return Ok(intent) };
+    let method = match (request.confirm, request.payment_method.as_deref().and_then(|pm| ctx.store.get(pm))) {
+        (true, Some(method)) => method,
+        _ => {
+            ctx.emit("payment_intent.created", &intent, None, request.at);
+            ctx.store.insert("payment_intent", intent.clone());
+            return Ok(intent);
+        }
+    };
 
-    let outcome = outcome_of(&method);
     let charge_id = new_id("ch");
-    let failure: Option<(&str, &str, &str)> = match outcome {
+    let failure: Option<(&str, &str, &str)> = match outcome_of(method) {
         ChargeOutcome::Succeeds => None,
         ChargeOutcome::Declines(code) => Some(("card_declined", code, decline_message(code))),
         ChargeOutcome::RequiresAuthentication if request.off_session => Some((
@@ -106,25 +111,19 @@ pub fn charge(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Value, ApiErr
         ChargeOutcome::RequiresAuthentication => {
             intent["status"] = json!("requires_action");
             intent["next_action"] = json!({ "type": "use_stripe_sdk", "use_stripe_sdk": {} });
-            store_intent(ctx, &intent);
             ctx.emit("payment_intent.requires_action", &intent, None, request.at);
+            ctx.store.insert("payment_intent", intent.clone());
             return Ok(intent);
         }
     };
-    let charge = charge_object(&charge_id, &request, &intent, &method, failure);
-    ctx.store.insert("charge", charge.clone());
+    let charge = charge_object(&charge_id, &request, &intent, method, failure);
+    // Only a decline needs its own copy of the payment method (for the error body).
+    let declined_method = failure.map(|_| method.clone());
     intent["latest_charge"] = json!(charge_id);
-    match failure {
-        None => {
-            intent["status"] = json!("succeeded");
-            intent["amount_received"] = json!(request.amount);
-            store_intent(ctx, &intent);
-            ctx.emit("charge.succeeded", &charge, None, request.at);
-            ctx.emit("payment_intent.succeeded", &intent, None, request.at);
-            Ok(intent)
-        }
-        Some((code, decline_code, message)) => {
-            let error_body = json!({
+    match (failure, declined_method) {
+        (Some((code, decline_code, message)), Some(method)) => {
+            intent["status"] = json!("requires_payment_method");
+            intent["last_payment_error"] = json!({
                 "type": "card_error",
                 "code": code,
                 "decline_code": decline_code,
@@ -132,12 +131,10 @@ pub fn charge(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Value, ApiErr
                 "charge": charge_id,
                 "payment_method": method,
             });
-            intent["status"] = json!("requires_payment_method");
-            intent["last_payment_error"] = error_body;
             intent["payment_method"] = Value::Null;
-            store_intent(ctx, &intent);
-            ctx.emit("charge.failed", &charge, None, request.at);
+            ctx.store.insert_frozen("charge", &charge);
             ctx.emit("payment_intent.payment_failed", &intent, None, request.at);
+            ctx.store.insert("payment_intent", intent.clone());
             Err(ApiError::Card {
                 code: code.to_string(),
                 decline_code: Some(decline_code.to_string()),
@@ -146,14 +143,14 @@ pub fn charge(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Value, ApiErr
                 payment_method: Some(Box::new(method)),
             })
         }
-    }
-}
-
-fn store_intent(ctx: &mut Ctx<'_>, intent: &Value) {
-    if let Some(id) = intent["id"].as_str()
-        && let Some(stored) = ctx.store.get_mut(id)
-    {
-        *stored = intent.clone();
+        _ => {
+            intent["status"] = json!("succeeded");
+            intent["amount_received"] = json!(request.amount);
+            ctx.store.insert_frozen("charge", &charge);
+            ctx.emit("payment_intent.succeeded", &intent, None, request.at);
+            ctx.store.insert("payment_intent", intent.clone());
+            Ok(intent)
+        }
     }
 }
 
