@@ -42,7 +42,11 @@ fn grow_heap_in_large_steps() {
 
 fn main() -> anyhow::Result<()> {
     grow_heap_in_large_steps();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?.block_on(run())
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {

@@ -12,6 +12,7 @@
 //! | `POST /_fake/settings` | `{"duplicate_deliveries", "shuffle_deliveries", "retry_backoff_ms", "max_attempts"}` |
 //! | `POST /_fake/webhook_endpoints` | `{"url", "secret"?}` → `{id, secret, url}` |
 //! | `GET /_fake/objects/{id}` | any stored object |
+//! | `POST /_fake/wait_for_deliveries` | `{"timeout_ms"}`: 200 once no delivery is pending, else 504 |
 
 use std::time::Duration;
 
@@ -70,6 +71,12 @@ struct SettingsRequest {
     max_attempts: Option<u32>,
     delivery_timeout_ms: Option<u64>,
     log_requests: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitRequest {
+    timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,6 +171,25 @@ pub async fn handle(shared: &Shared, method: &str, path: &str, _query: &[u8], bo
             }
             Err(error) => bad_json(error),
         },
+        ("POST", "/_fake/wait_for_deliveries") => {
+            match serde_json::from_slice::<WaitRequest>(if body.is_empty() { b"{}" } else { body }) {
+                Ok(request) => {
+                    let until =
+                        tokio::time::Instant::now() + Duration::from_millis(request.timeout_ms.unwrap_or(5_000));
+                    loop {
+                        let pending = shared.webhooks.in_flight();
+                        if pending == 0 {
+                            break answer(200, json!({ "pending": 0 }));
+                        }
+                        if tokio::time::Instant::now() >= until {
+                            break answer(504, json!({ "pending": pending }));
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+                Err(error) => bad_json(error),
+            }
+        }
         ("GET", other) if other.starts_with("/_fake/objects/") => {
             let id = &other["/_fake/objects/".len()..];
             match shared.lock().get_owned(id) {

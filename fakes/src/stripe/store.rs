@@ -11,8 +11,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::chunked::Chunked;
-use super::event_log::{EventLog, StoredEvent};
 use super::error::ApiError;
+use super::event_log::{EventLog, StoredEvent};
 use super::fault::Fault;
 use super::idempotency::StoredResponse;
 use super::params::Page;
@@ -158,7 +158,12 @@ impl Store {
 
 /// Cuts one page out of a newest-first list: `(page, has_more)`. An unknown cursor is a 404
 /// naming the cursor parameter, as Stripe answers.
-pub fn paginate<'l, T>(newest_first: &'l [T], id_of: impl Fn(&T) -> &str, page: &Page, kind: &str) -> Result<(&'l [T], bool), ApiError> {
+pub fn paginate<'l, T>(
+    newest_first: &'l [T],
+    id_of: impl Fn(&T) -> &str,
+    page: &Page,
+    kind: &str,
+) -> Result<(&'l [T], bool), ApiError> {
     let position = |cursor: &str, param: &str| {
         newest_first
             .iter()

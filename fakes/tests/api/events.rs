@@ -45,6 +45,18 @@ async fn the_control_api_mirrors_the_rust_methods() {
     assert_eq!(settings["duplicate_deliveries"], true);
     let deliveries = stripe.http.get(stripe.url("/_fake/deliveries")).send().await.unwrap();
     assert_eq!(deliveries.status(), 200);
+    let idle = stripe.http.post(stripe.url("/_fake/wait_for_deliveries")).send().await.unwrap();
+    assert_eq!(idle.status(), 200);
+    let object: serde_json::Value = stripe
+        .http
+        .get(stripe.url(&format!("/_fake/objects/{}", events[0]["data"]["object"]["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(object["object"], "customer");
     let reset = stripe.http.post(stripe.url("/_fake/reset")).send().await.unwrap();
     assert_eq!(reset.status(), 200);
     assert!(stripe.fake.events().is_empty());
