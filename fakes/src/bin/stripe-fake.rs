@@ -24,6 +24,9 @@ struct Args {
     /// Register a webhook endpoint for all events at start.
     #[arg(long, env = "STRIPE_FAKE_WEBHOOK_URL")]
     webhook_url: Option<String>,
+    /// Worker threads serving requests (default: one per CPU).
+    #[arg(long, env = "STRIPE_FAKE_THREADS")]
+    threads: Option<usize>,
     /// Signing secret for --webhook-url (whsec_...); generated if absent.
     #[arg(long, env = "STRIPE_FAKE_WEBHOOK_SECRET", requires = "webhook_url")]
     webhook_secret: Option<String>,

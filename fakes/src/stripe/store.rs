@@ -5,6 +5,7 @@
 //! `StripeFake::object` is exactly what a client saw. One `std::sync::Mutex` guards the store;
 //! it is never held across an `.await`, which keeps the hot path short and deadlock-free.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -84,17 +85,26 @@ impl Store {
     /// and a tree costs several times the memory and time of its text.
     pub fn insert_frozen(&mut self, kind: &'static str, object: &Value) {
         let id = object["id"].as_str().unwrap_or_default().to_string();
+        self.insert_frozen_text(kind, id, serde_json::to_string(object).unwrap_or_default());
+    }
+
+    /// Stores an object that never changes again, already serialized.
+    pub fn insert_frozen_text(&mut self, kind: &'static str, id: String, text: String) {
         self.order.entry(kind).or_default().push(id.clone());
-        let text = serde_json::to_string(object).unwrap_or_default().into_boxed_str();
-        self.frozen[shard_of(&id)].insert(id, text);
+        self.frozen[shard_of(&id)].insert(id, text.into_boxed_str());
+    }
+
+    /// Any object by id, frozen ones parsed back.
+    pub fn lookup(&self, id: &str) -> Option<Cow<'_, Value>> {
+        match self.get(id) {
+            Some(object) => Some(Cow::Borrowed(object)),
+            None => self.frozen[shard_of(id)].get(id).and_then(|text| serde_json::from_str(text).ok()).map(Cow::Owned),
+        }
     }
 
     /// Any object by id as an owned value, including frozen ones (for reads outside handlers).
     pub fn get_owned(&self, id: &str) -> Option<Value> {
-        match self.get(id) {
-            Some(object) => Some(object.clone()),
-            None => self.frozen[shard_of(id)].get(id).and_then(|text| serde_json::from_str(text).ok()),
-        }
+        self.lookup(id).map(Cow::into_owned)
     }
 
     /// The object with this id, of any type.
@@ -145,13 +155,13 @@ impl Store {
 
     /// One page of a Stripe list (newest first), holding the objects of `kind` that pass `keep`.
     pub fn list(&self, kind: &str, url: &str, page: &Page, keep: impl Fn(&Value) -> bool) -> Result<Value, ApiError> {
-        let newest_first: Vec<&Value> = self
+        let newest_first: Vec<Cow<'_, Value>> = self
             .order
             .get(kind)
-            .map(|ids| ids.iter().rev().filter_map(|id| self.get(id)).filter(|o| keep(o)).collect())
+            .map(|ids| ids.iter().rev().filter_map(|id| self.lookup(id)).filter(|o| keep(o)).collect())
             .unwrap_or_default();
         let (data, has_more) = paginate(&newest_first, |o| o["id"].as_str().unwrap_or_default(), page, kind)?;
-        let data: Vec<&Value> = data.to_vec();
+        let data: Vec<&Value> = data.iter().map(|o| o.as_ref()).collect();
         Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": url }))
     }
 }
