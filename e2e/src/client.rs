@@ -126,6 +126,22 @@ impl ApiClient {
         self.call(Method::GET, "/api/v1/usage", None).await
     }
 
+    /// `POST /api/v1/billing/payment-method` with consent given (or not).
+    pub async fn add_payment_method(&self, payment_method: &str, consent: bool) -> anyhow::Result<Result<Value, ApiFailure>> {
+        let body = json!({ "payment_method_id": payment_method, "billing_consent": consent });
+        self.call(Method::POST, "/api/v1/billing/payment-method", Some(body)).await
+    }
+
+    /// `POST /api/v1/billing/subscription` for Pro.
+    pub async fn subscribe_to_pro(&self) -> anyhow::Result<Result<Value, ApiFailure>> {
+        self.call(Method::POST, "/api/v1/billing/subscription", Some(json!({ "plan": "pro" }))).await
+    }
+
+    /// `DELETE /api/v1/billing/subscription?at_period_end=…`.
+    pub async fn cancel_subscription(&self, at_period_end: bool) -> anyhow::Result<Result<Value, ApiFailure>> {
+        self.call(Method::DELETE, &format!("/api/v1/billing/subscription?at_period_end={at_period_end}"), None).await
+    }
+
     /// `POST /api/v1/fixes`.
     pub async fn record_fix(&self, description: &str) -> anyhow::Result<Result<Value, ApiFailure>> {
         self.call(Method::POST, "/api/v1/fixes", Some(json!({ "description": description }))).await
