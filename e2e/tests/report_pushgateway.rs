@@ -216,9 +216,7 @@ fn assert_refused_credentials(error: ReportError) {
     let message = error.to_string();
     assert!(matches!(error, ReportError::Unauthorized { .. }), "{error:?}");
     assert!(
-        message.starts_with(
-            "the Pushgateway refused the credentials: set PUSHGATEWAY_USER and PUSHGATEWAY_PASSWORD"
-        ),
+        message.starts_with("the Pushgateway refused the credentials: set PUSHGATEWAY_USER and PUSHGATEWAY_PASSWORD"),
         "{message}"
     );
 }
@@ -239,10 +237,7 @@ async fn a_run_pushed_with_credentials_can_be_read_back_with_its_counts_duration
     assert_eq!(scrape.value("billing_e2e_journey_passed", &with(("journey", "pro_renewal"))), 0.0);
     assert!(scrape.values("billing_e2e_journey_passed", &with(("journey", "stripe_outage"))).is_empty());
     assert_eq!(scrape.value("billing_e2e_journey_skipped", &with(("journey", "stripe_outage"))), 1.0);
-    assert_eq!(
-        scrape.value("billing_e2e_journey_duration_seconds", &with(("journey", "trial_signup_first_fix"))),
-        1.5
-    );
+    assert_eq!(scrape.value("billing_e2e_journey_duration_seconds", &with(("journey", "trial_signup_first_fix"))), 1.5);
     assert_eq!(scrape.value("billing_e2e_journey_duration_seconds", &with(("journey", "pro_renewal"))), 2.25);
     assert_eq!(scrape.value("billing_e2e_run_duration_seconds", &ci), 7.25);
     assert_eq!(scrape.value("billing_e2e_run_timestamp_seconds", &ci), 1_764_072_000.0);
@@ -323,7 +318,8 @@ async fn a_push_without_credentials_is_refused_with_the_401_message() {
 #[tokio::test]
 async fn a_push_with_a_wrong_password_is_refused_with_the_401_message() {
     let gateway = RunningPushgateway::start().await;
-    let wrong = Pushgateway::from_credentials(&gateway.url, Some(USER.into()), Some("not-the-password".into())).unwrap();
+    let wrong =
+        Pushgateway::from_credentials(&gateway.url, Some(USER.into()), Some("not-the-password".into())).unwrap();
 
     let error = wrong.push_run(&three_journey_run("ci")).await.unwrap_err();
 
@@ -339,7 +335,10 @@ async fn a_push_to_a_pushgateway_that_is_not_running_says_it_could_not_reach_it(
 
     let message = error.to_string();
     assert!(matches!(error, ReportError::Unreachable { .. }), "{error:?}");
-    assert!(message.starts_with(&format!("could not reach the Pushgateway at {url}/metrics/job/billing_e2e")), "{message}");
+    assert!(
+        message.starts_with(&format!("could not reach the Pushgateway at {url}/metrics/job/billing_e2e")),
+        "{message}"
+    );
     assert!(message.to_lowercase().contains("connection refused"), "{message}");
     assert!(message.contains("check that it is running"), "{message}");
 }

@@ -31,9 +31,9 @@ pub enum ReportError {
     Unreachable { url: String, detail: String },
 
     #[error(
-        "the Pushgateway at {url} did not answer within {seconds} s: check that it is healthy and reachable from this machine"
+        "the Pushgateway at {url} did not answer within {timeout:?}: check that it is healthy and reachable from this machine"
     )]
-    Timeout { url: String, seconds: u64 },
+    Timeout { url: String, timeout: std::time::Duration },
 
     #[error(
         "the Pushgateway refused the credentials: set PUSHGATEWAY_USER and PUSHGATEWAY_PASSWORD (HTTP 401 from {url})"

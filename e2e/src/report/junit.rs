@@ -121,10 +121,7 @@ fn seconds(duration: std::time::Duration) -> String {
 }
 
 fn timestamp(unix_seconds: i64) -> String {
-    chrono::DateTime::from_timestamp(unix_seconds, 0)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S")
-        .to_string()
+    chrono::DateTime::from_timestamp(unix_seconds, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
 /// Whether XML 1.0 can hold the character at all (`Char` in the spec, minus what a Rust `str`
@@ -282,10 +279,7 @@ mod tests {
         let doc = parse(&xml);
         let failure = child(testcase(&doc, "pro_renewal"), "failure").unwrap();
         assert_eq!(failure.attribute("message"), Some("expected 60 credits, got 0"));
-        assert_eq!(
-            failure.text(),
-            Some("expected 60 credits, got 0\n\nCaused by:\n    webhook never arrived")
-        );
+        assert_eq!(failure.text(), Some("expected 60 credits, got 0\n\nCaused by:\n    webhook never arrived"));
     }
 
     #[test]

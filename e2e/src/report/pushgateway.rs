@@ -96,25 +96,19 @@ impl Pushgateway {
 
     /// What [`from_env`](Self::from_env) does, given the two variables' values: both set means
     /// basic auth, neither means none, one alone is an error. Empty counts as unset.
-    pub fn from_credentials(
-        url: &str,
-        user: Option<String>,
-        password: Option<String>,
-    ) -> Result<Self, ReportError> {
+    pub fn from_credentials(url: &str, user: Option<String>, password: Option<String>) -> Result<Self, ReportError> {
         let gateway = Self::new(url)?;
         let user = user.filter(|v| !v.is_empty());
         let password = password.filter(|v| !v.is_empty());
         match (user, password) {
             (Some(user), Some(password)) => Ok(gateway.with_basic_auth(user, password)),
             (None, None) => Ok(gateway),
-            (Some(_), None) => Err(ReportError::PartialCredentials {
-                set: "PUSHGATEWAY_USER",
-                missing: "PUSHGATEWAY_PASSWORD",
-            }),
-            (None, Some(_)) => Err(ReportError::PartialCredentials {
-                set: "PUSHGATEWAY_PASSWORD",
-                missing: "PUSHGATEWAY_USER",
-            }),
+            (Some(_), None) => {
+                Err(ReportError::PartialCredentials { set: "PUSHGATEWAY_USER", missing: "PUSHGATEWAY_PASSWORD" })
+            }
+            (None, Some(_)) => {
+                Err(ReportError::PartialCredentials { set: "PUSHGATEWAY_PASSWORD", missing: "PUSHGATEWAY_USER" })
+            }
         }
     }
 
@@ -150,11 +144,8 @@ impl Pushgateway {
     /// Replaces the environment's group on the Pushgateway with this run's metrics.
     pub async fn push_run(&self, report: &RunReport) -> Result<(), ReportError> {
         let url = self.group_url(&report.environment);
-        let mut request = self
-            .http
-            .put(&url)
-            .header(reqwest::header::CONTENT_TYPE, TEXT_FORMAT)
-            .body(to_prometheus_text(report));
+        let mut request =
+            self.http.put(&url).header(reqwest::header::CONTENT_TYPE, TEXT_FORMAT).body(to_prometheus_text(report));
         if let Some((user, password)) = &self.auth {
             request = request.basic_auth(user, Some(password));
         }
@@ -173,7 +164,7 @@ impl Pushgateway {
 
     fn send_failed(&self, url: &str, error: reqwest::Error) -> ReportError {
         if error.is_timeout() {
-            return ReportError::Timeout { url: url.to_string(), seconds: self.timeout.as_secs().max(1) };
+            return ReportError::Timeout { url: url.to_string(), timeout: self.timeout };
         }
         // reqwest's own message is just "error sending request"; the cause (e.g. "Connection
         // refused") is at the end of the source chain.
@@ -188,11 +179,7 @@ impl Pushgateway {
 }
 
 fn client(timeout: Duration) -> Result<reqwest::Client, ReportError> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .build()
-        .map_err(ReportError::HttpClient)
+    reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).build().map_err(ReportError::HttpClient)
 }
 
 /// One `label/value` pair of a Pushgateway path, base64-encoded when the value would not
