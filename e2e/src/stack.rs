@@ -85,6 +85,9 @@ impl Stack {
         // the endpoint's signing secret comes back into its configuration.
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let mut config = Config::for_tests(&database.url, &stripe.base_url());
+        config.email_api_base = Some(email.base_url());
+        // Short, so a test that moves the clock sees the next e-mails soon.
+        config.outbox_poll_ms = 25;
         (options.configure)(&mut config);
         let listener =
             if config.bind_addr.port() == 0 { listener } else { TcpListener::bind(config.bind_addr).await? };

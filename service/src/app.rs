@@ -17,13 +17,16 @@ use axum::routing::{get, post};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::billing::pro_price::ProPrice;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::email::EmailClient;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::outbox::OutboxWorker;
 use crate::stripe::StripeClient;
 use crate::{billing, fixes, health, metrics, onboarding, usage, webhooks};
 
@@ -36,6 +39,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     pub pro_price: Arc<ProPrice>,
+    /// The e-mail API, when `EMAIL_API_BASE` is set; without it the outbox only queues.
+    pub email: Option<EmailClient>,
+    /// Wakes the outbox dispatcher (after a commit that made an e-mail due now).
+    pub outbox_wake: Arc<Notify>,
 }
 
 /// Why the service could not start.
@@ -51,6 +58,8 @@ pub enum StartupError {
     Config(String),
     #[error("cannot set up the Stripe client: {0}")]
     Stripe(#[from] crate::stripe::StripeError),
+    #[error("cannot set up the e-mail API client: {0}")]
+    Email(#[from] crate::email::EmailError),
 }
 
 /// The embedded migrations (`service/migrations`).
@@ -112,6 +121,12 @@ impl Application {
         let pool = connect(&config.database_url, config.db_max_connections).await?;
         migrator().run(&pool).await?;
         let stripe = StripeClient::new(&config.stripe_api_base, &config.stripe_secret_key, config.stripe_timeout())?;
+        let email = match &config.email_api_base {
+            Some(base) => {
+                Some(EmailClient::new(base, config.email_api_key.clone(), &config.email_from, config.email_timeout())?)
+            }
+            None => None,
+        };
         let state = AppState {
             pool,
             stripe,
@@ -119,6 +134,8 @@ impl Application {
             clock,
             pro_price: Arc::new(ProPrice::preset(config.stripe_pro_price_id.clone())),
             config: Arc::new(config),
+            email,
+            outbox_wake: Arc::new(Notify::new()),
         };
         Ok(Application { listener, router: router(state.clone()), state })
     }
@@ -131,10 +148,16 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves until `shutdown` completes, then lets in-flight requests finish. The e-mail
+    /// outbox dispatcher runs alongside, and stops after the last request.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr(), "billing service listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let outbox = OutboxWorker::start(self.state.clone());
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        if let Some(outbox) = outbox {
+            outbox.stop().await;
+        }
+        served
     }
 }
 

@@ -9,6 +9,7 @@ pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod email;
 pub mod error;
 pub mod fixes;
 pub mod health;

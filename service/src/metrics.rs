@@ -36,6 +36,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TemplateLabels {
+    template: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabels {
     source: String,
 }
@@ -51,6 +56,8 @@ pub struct Metrics {
     credits_granted: Family<SourceLabels, Counter>,
     credits_consumed: Counter,
     webhooks: Family<OutcomeLabels, Counter>,
+    emails_sent: Family<TemplateLabels, Counter>,
+    email_send_failures: Family<TemplateLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -89,6 +96,14 @@ impl Metrics {
             "Stripe webhooks by outcome (applied, duplicate, ignored, bad_signature, failed)",
             webhooks.clone(),
         );
+        let emails_sent = Family::<TemplateLabels, Counter>::default();
+        let email_send_failures = Family::<TemplateLabels, Counter>::default();
+        registry.register("emails_sent", "Outbox e-mails sent and recorded, by template", emails_sent.clone());
+        registry.register(
+            "email_send_failures",
+            "Failed attempts at sending an outbox e-mail, by template",
+            email_send_failures.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -98,6 +113,8 @@ impl Metrics {
             credits_granted,
             credits_consumed,
             webhooks,
+            emails_sent,
+            email_send_failures,
         }
     }
 
@@ -121,6 +138,19 @@ impl Metrics {
 
     pub fn credits_consumed(&self, credits: u64) {
         self.credits_consumed.inc_by(credits);
+    }
+
+    pub fn email_sent(&self, template: &str) {
+        self.emails_sent.get_or_create(&TemplateLabels { template: template.into() }).inc();
+    }
+
+    pub fn email_send_failure(&self, template: &str) {
+        self.email_send_failures.get_or_create(&TemplateLabels { template: template.into() }).inc();
+    }
+
+    /// How many e-mails of `template` this instance has sent.
+    pub fn emails_sent_so_far(&self, template: &str) -> u64 {
+        self.emails_sent.get_or_create(&TemplateLabels { template: template.into() }).get()
     }
 
     /// The registry in Prometheus/OpenMetrics text format.

@@ -6,5 +6,6 @@ mod errors;
 mod fixes;
 mod health;
 mod onboarding;
+mod outbox;
 mod usage;
 mod webhooks;
