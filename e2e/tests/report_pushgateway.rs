@@ -37,13 +37,14 @@ impl RunningPushgateway {
         let web_config = dir.path().join("web-config.yml");
         std::fs::write(&web_config, format!("basic_auth_users:\n  {USER}: '{PASSWORD_BCRYPT}'\n")).unwrap();
         let log = dir.path().join("pushgateway.log");
+        let log_file = std::fs::File::create(&log).unwrap();
         let port = free_port();
         let child = Command::new(&binary)
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg(format!("--web.config.file={}", web_config.display()))
             .stdin(Stdio::null())
-            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap().try_clone().unwrap()))
+            .stdout(Stdio::from(log_file.try_clone().unwrap()))
+            .stderr(Stdio::from(log_file))
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {}: {e}; {INSTALL_HINT}", binary.display()));
         let mut gateway = Self { child, url: format!("http://127.0.0.1:{port}"), log, _dir: dir };
@@ -380,4 +381,18 @@ async fn a_pushgateway_rejection_other_than_401_carries_the_first_line_of_its_bo
     assert_eq!(*status, 400, "{error}");
     assert!(!first_line.is_empty() && !first_line.contains('\n'), "{error}");
     assert!(error.to_string().contains("rejected the push with HTTP 400"), "{error}");
+}
+
+#[tokio::test]
+async fn label_values_with_quotes_backslashes_and_newlines_arrive_intact() {
+    let gateway = RunningPushgateway::start().await;
+    let awkward = "C:\\runs \"nightly\"\nsecond line ✓";
+    let mut report = run_in("ci", vec![journey(awkward, Outcome::Passed, 10)]);
+    report.target = awkward.into();
+
+    gateway.with_credentials().push_run(&report).await.unwrap();
+
+    let scrape = gateway.scrape().await;
+    assert_eq!(scrape.value("billing_e2e_journey_passed", &[("environment", "ci"), ("journey", awkward)]), 1.0);
+    assert_eq!(scrape.value("billing_e2e_run_info", &[("environment", "ci"), ("target", awkward)]), 1.0);
 }

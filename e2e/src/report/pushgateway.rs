@@ -57,7 +57,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// A Pushgateway to push runs to, with optional basic-auth credentials.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Pushgateway {
     url: String,
     job: String,
@@ -175,6 +175,18 @@ impl Pushgateway {
             source = cause.source();
         }
         ReportError::Unreachable { url: url.to_string(), detail }
+    }
+}
+
+/// Shows the user but never the password, since runners log their configuration.
+impl std::fmt::Debug for Pushgateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pushgateway")
+            .field("url", &self.url)
+            .field("job", &self.job)
+            .field("user", &self.auth.as_ref().map(|(user, _)| user))
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -381,6 +393,14 @@ mod tests {
     fn empty_credentials_count_as_unset_like_a_missing_ci_secret() {
         let gateway = Pushgateway::from_credentials("http://localhost:9091", Some(String::new()), Some(String::new()));
         assert!(gateway.unwrap().auth.is_none());
+    }
+
+    #[test]
+    fn debug_output_names_the_user_but_never_the_password() {
+        let gateway = Pushgateway::new("http://localhost:9091").unwrap().with_basic_auth("ci-pusher", "hunter2");
+        let shown = format!("{gateway:?}");
+        assert!(shown.contains("ci-pusher"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]
