@@ -13,6 +13,9 @@ pub struct RunArgs {
     /// Base URL of a deployed service to validate (default: the local stack).
     #[arg(long, env = "E2E_TARGET")]
     pub target: Option<String>,
+    /// API key of an existing customer on the target (for the journeys that need one).
+    #[arg(long, env = "E2E_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// Only journeys whose name contains this (repeatable).
     #[arg(long = "filter")]
     pub filters: Vec<String>,
@@ -40,7 +43,9 @@ pub struct RunArgs {
 /// Runs the journeys; true when none failed.
 pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let target = match &args.target {
-        Some(url) if url != "local" => Target::Deployed { base_url: url.trim_end_matches('/').to_string() },
+        Some(url) if url != "local" => {
+            Target::Deployed { base_url: url.trim_end_matches('/').to_string(), api_key: args.api_key.clone() }
+        }
         _ => Target::Local,
     };
     let environment = args.environment.clone().unwrap_or_else(|| match target {

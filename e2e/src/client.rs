@@ -127,7 +127,11 @@ impl ApiClient {
     }
 
     /// `POST /api/v1/billing/payment-method` with consent given (or not).
-    pub async fn add_payment_method(&self, payment_method: &str, consent: bool) -> anyhow::Result<Result<Value, ApiFailure>> {
+    pub async fn add_payment_method(
+        &self,
+        payment_method: &str,
+        consent: bool,
+    ) -> anyhow::Result<Result<Value, ApiFailure>> {
         let body = json!({ "payment_method_id": payment_method, "billing_consent": consent });
         self.call(Method::POST, "/api/v1/billing/payment-method", Some(body)).await
     }

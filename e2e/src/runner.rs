@@ -17,8 +17,9 @@ use crate::stack::{Stack, StackOptions};
 pub enum Target {
     /// A fresh local stack per journey (PostgreSQL from the provider chain, the fakes, the service).
     Local,
-    /// A deployed service: only journeys that need nothing but its API run.
-    Deployed { base_url: String },
+    /// A deployed service: only journeys that need nothing but its API run (and those that
+    /// need an existing customer's key, when one is given).
+    Deployed { base_url: String, api_key: Option<String> },
 }
 
 #[derive(Debug, Clone)]
@@ -59,9 +60,9 @@ pub async fn run(options: &RunOptions) -> RunReport {
     let started_at = chrono::Utc::now().timestamp();
     let started = Instant::now();
     let journeys = select(&options.filters);
-    let mut results: Vec<JourneyResult> = futures_util::stream::iter(journeys.into_iter().map(|journey| async move {
-        run_journey(&journey, options).await
-    }))
+    let mut results: Vec<JourneyResult> = futures_util::stream::iter(
+        journeys.into_iter().map(|journey| async move { run_journey(&journey, options).await }),
+    )
     .buffer_unordered(options.concurrency.max(1))
     .collect()
     .await;
@@ -70,7 +71,7 @@ pub async fn run(options: &RunOptions) -> RunReport {
     RunReport {
         target: match &options.target {
             Target::Local => "local".into(),
-            Target::Deployed { base_url } => base_url.clone(),
+            Target::Deployed { base_url, .. } => base_url.clone(),
         },
         environment: options.environment.clone(),
         commit: options.commit.clone(),
@@ -114,23 +115,37 @@ async fn run_journey(journey: &Journey, options: &RunOptions) -> JourneyResult {
 async fn prepare_and_run(journey: &Journey, options: &RunOptions) -> anyhow::Result<Option<String>> {
     let run_id = uuid_like();
     let world = match &options.target {
-        Target::Deployed { base_url } => {
-            if !journey.runs_against_deployed_target() {
-                return Ok(Some(format!("needs {:?}, which only the local stack has", journey.needs)));
+        Target::Deployed { base_url, api_key } => {
+            if !journey.runs_against_deployed_target(api_key.is_some()) {
+                return Ok(Some(if journey.needs == [Need::ExistingApiKey] {
+                    "needs an existing customer's key: pass --api-key".to_string()
+                } else {
+                    format!("needs {:?}, which only the local stack has", journey.needs)
+                }));
             }
-            World { api: ApiClient::new(base_url, reqwest::Client::new()), stack: None, clock: None, run_id }
+            World {
+                api: ApiClient::new(base_url, reqwest::Client::new()),
+                stack: None,
+                clock: None,
+                run_id,
+                existing_api_key: api_key.clone(),
+            }
         }
         Target::Local => {
-            let clock = journey.needs.contains(&Need::ServiceClock).then(|| ManualClock::starting_at(chrono::Utc::now()));
-            let mut stack_options = StackOptions {
-                deliver_webhooks: !journey.needs.contains(&Need::ManualWebhooks),
-                ..Default::default()
-            };
+            let clock =
+                journey.needs.contains(&Need::ServiceClock).then(|| ManualClock::starting_at(chrono::Utc::now()));
+            let mut stack_options =
+                StackOptions { deliver_webhooks: !journey.needs.contains(&Need::ManualWebhooks), ..Default::default() };
             if let Some(clock) = &clock {
                 stack_options.clock = Arc::new(clock.clone());
             }
             let stack = Stack::start_with(stack_options).await?;
-            World { api: stack.api(), stack: Some(Arc::new(stack)), clock, run_id }
+            let existing_api_key = if journey.needs.contains(&Need::ExistingApiKey) {
+                Some(stack.signed_up_customer("existing@example.com").await?.0.api_key)
+            } else {
+                None
+            };
+            World { api: stack.api(), stack: Some(Arc::new(stack)), clock, run_id, existing_api_key }
         }
     };
     (journey.run)(&world).await?;

@@ -43,4 +43,5 @@ journey_tests! {
     api_key_rotation_and_revocation,
     credential_vending_and_its_rate_limit,
     the_welcome_sequence_follows_the_clock,
+    an_existing_customer_reads_usage_and_vends_credentials,
 }

@@ -39,7 +39,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {
-            billing_service::telemetry::init_with_default("text", "warn");
+            // The services' own logs would drown the summary; RUST_LOG brings them back.
+            billing_service::telemetry::init_with_default("text", "error");
             let all_passed = billing_e2e::cli::run(args).await?;
             std::process::exit(if all_passed { 0 } else { 1 });
         }

@@ -23,6 +23,19 @@ pub async fn api_key_rotation_and_revocation(w: &World) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn an_existing_customer_reads_usage_and_vends_credentials(w: &World) -> anyhow::Result<()> {
+    let key = w.existing_api_key.as_deref().context("this journey needs --api-key")?;
+    let customer = w.api.with_key(key);
+    let usage = customer.usage().await??;
+    check!(usage["plan"].is_string() && usage["credit_balance"].is_i64(), "{usage}");
+    let (status, vended) = customer
+        .send(Method::POST, "/api/v1/credentials/exchange", Some(json!({"providers": ["github"], "ttl_seconds": 60})))
+        .await?;
+    // A customer who can neither use credits nor pay is refused; anything else must vend.
+    check!(status == StatusCode::OK || status == StatusCode::PAYMENT_REQUIRED, "{status}: {vended}");
+    Ok(())
+}
+
 pub async fn credential_vending_and_its_rate_limit(w: &World) -> anyhow::Result<()> {
     let (_, customer) = w.signup("vending", None).await?;
     let body = json!({"providers": ["github"], "ttl_seconds": 300});
@@ -34,9 +47,8 @@ pub async fn credential_vending_and_its_rate_limit(w: &World) -> anyhow::Result<
 
     // Bounded: the limit must show within a few hundred requests.
     for _ in 0..500 {
-        let response = customer
-            .send_with_headers(Method::POST, "/api/v1/credentials/exchange", Some(body.clone()), &[])
-            .await?;
+        let response =
+            customer.send_with_headers(Method::POST, "/api/v1/credentials/exchange", Some(body.clone()), &[]).await?;
         if response.0 == StatusCode::TOO_MANY_REQUESTS {
             check!(response.1["error"]["code"] == "rate_limited", "{}", response.1);
             return Ok(());

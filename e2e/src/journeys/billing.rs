@@ -37,7 +37,8 @@ pub async fn payment_method_with_consent_is_accepted(w: &World) -> anyhow::Resul
 pub async fn payment_method_without_consent_is_rejected(w: &World) -> anyhow::Result<()> {
     let stack = w.stack()?;
     let (_, customer) = w.signup("noconsent", None).await?;
-    let refused = customer.add_payment_method("pm_card_visa", false).await?.err().context("accepted without consent")?;
+    let refused =
+        customer.add_payment_method("pm_card_visa", false).await?.err().context("accepted without consent")?;
     check!(refused.status == StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     check!(refused.body["error"]["fields"]["billing_consent"].is_string(), "{refused}");
     let stripe_calls = stack.stripe.requests().iter().filter(|r| r.path.starts_with("/v1/payment_methods")).count();
@@ -63,7 +64,8 @@ pub async fn pro_beyond_credits_costs_15_dollars(w: &World) -> anyhow::Result<()
     use_all_credits(&customer).await?;
     let fix = customer.record_fix("beyond Pro credits").await??;
     check!(fix["paid_with"] == "charge" && fix["charged_cents"] == 1500, "{fix}");
-    let intent = stack.stripe.object(fix["stripe_payment_intent_id"].as_str().unwrap_or_default()).context("no intent")?;
+    let intent =
+        stack.stripe.object(fix["stripe_payment_intent_id"].as_str().unwrap_or_default()).context("no intent")?;
     check!(intent["amount"] == 1500, "{intent}");
     Ok(())
 }

@@ -4,17 +4,17 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 
+use billing_fakes::SentEmail;
+
 use super::{EFFECT_DEADLINE, World};
 use crate::check;
+use crate::stack::Stack;
 
 pub async fn the_welcome_sequence_follows_the_clock(w: &World) -> anyhow::Result<()> {
     let stack = w.stack()?;
     let clock = w.clock.as_ref().context("this journey needs the service clock")?;
     let (signup, _) = w.signup("welcome", None).await?;
-    let mine = |n: usize| async move {
-        let all = stack.email.wait_for_messages(n, EFFECT_DEADLINE).await?;
-        Ok::<_, anyhow::Error>(all.into_iter().filter(|m| m.to == signup.email).collect::<Vec<_>>())
-    };
+    let mine = |n: usize| messages_to(stack, &signup.email, n);
     check!(mine(1).await?.iter().map(|m| m.template.as_str()).collect::<Vec<_>>() == ["welcome"], "day 0");
 
     let schedule = [(1, "getting_started"), (3, "setup_verification"), (5, "feature_discovery"), (7, "feedback")];
@@ -31,4 +31,10 @@ pub async fn the_welcome_sequence_follows_the_clock(w: &World) -> anyhow::Result
     }
     check!(counts.len() == 5 && counts.values().all(|n| *n == 1), "each e-mail once: {counts:?}");
     Ok(())
+}
+
+/// Waits until the inbox holds `n` messages, and returns those to `address`.
+async fn messages_to(stack: &Stack, address: &str, n: usize) -> anyhow::Result<Vec<SentEmail>> {
+    let all = stack.email.wait_for_messages(n, EFFECT_DEADLINE).await?;
+    Ok(all.into_iter().filter(|m| m.to == address).collect())
 }

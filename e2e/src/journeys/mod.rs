@@ -33,6 +33,9 @@ pub enum Need {
     EmailInbox,
     /// A service clock the journey moves (e-mail schedules).
     ServiceClock,
+    /// The API key of an existing customer (`--api-key` against a deployed target; a fresh
+    /// signup locally).
+    ExistingApiKey,
 }
 
 pub type JourneyFn = for<'a> fn(&'a World) -> BoxFuture<'a, anyhow::Result<()>>;
@@ -47,9 +50,10 @@ pub struct Journey {
 }
 
 impl Journey {
-    /// Whether it can run against a deployed target (needs nothing but the API).
-    pub fn runs_against_deployed_target(&self) -> bool {
-        self.needs.is_empty()
+    /// Whether it can run against a deployed target (needs nothing but the API, and an
+    /// existing key only if one was given).
+    pub fn runs_against_deployed_target(&self, has_api_key: bool) -> bool {
+        self.needs.iter().all(|need| *need == Need::ExistingApiKey && has_api_key)
     }
 }
 
@@ -63,6 +67,8 @@ pub struct World {
     pub clock: Option<ManualClock>,
     /// Makes e-mail addresses unique on a shared (deployed) target.
     pub run_id: String,
+    /// An existing customer's key ([`Need::ExistingApiKey`]).
+    pub existing_api_key: Option<String>,
 }
 
 /// How long a journey waits for an effect (a webhook, an e-mail) before failing.
@@ -151,4 +157,5 @@ journeys! {
     access::api_key_rotation_and_revocation(): "a second key works, the revoked first key gets 401 at once",
     access::credential_vending_and_its_rate_limit(): "API keys vend short-lived provider credentials, and too many requests get 429 with Retry-After",
     email::the_welcome_sequence_follows_the_clock(EmailInbox, ServiceClock): "the five welcome e-mails go out on days 0, 1, 3, 5 and 7, each once",
+    access::an_existing_customer_reads_usage_and_vends_credentials(ExistingApiKey): "an existing customer's key (--api-key) reads its usage summary and vends a credential",
 }
