@@ -15,7 +15,7 @@ async fn the_service_is_alive_and_ready_with_its_database() {
 #[tokio::test]
 async fn the_service_is_not_ready_when_its_database_is_gone() {
     let stack = Stack::start().await.unwrap();
-    sqlx::query(&format!("DROP DATABASE \"{}\" WITH (FORCE)", stack.database.name))
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE \"{}\" WITH (FORCE)", stack.database.name)))
         .execute(
             &billing_service::app::connect(&billing_testdb::PgServer::shared().await.unwrap().admin_url(), 1)
                 .await
