@@ -115,7 +115,9 @@ impl Stack {
     /// Counts rows of a table (for "nothing was left behind" assertions).
     pub async fn count_rows(&self, table: &str) -> anyhow::Result<i64> {
         anyhow::ensure!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "not a table name: {table}");
-        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}"))).fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 

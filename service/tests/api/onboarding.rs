@@ -71,8 +71,10 @@ async fn the_raw_api_key_is_nowhere_in_the_database() {
     .unwrap();
     assert!(tables.contains(&"api_keys".to_string()));
     for table in tables {
-        let rows: Vec<String> =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT t::text FROM {table} t"))).fetch_all(&stack.pool).await.unwrap();
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT t::text FROM {table} t")))
+            .fetch_all(&stack.pool)
+            .await
+            .unwrap();
         for row in rows {
             assert!(!row.contains(secret_part), "the API key is stored in {table}: {row}");
         }
