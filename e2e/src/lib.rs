@@ -6,6 +6,7 @@
 //! journey suite both start their world through [`Stack::start`].
 
 pub mod client;
+pub mod report;
 pub mod stack;
 pub mod stack_up;
 pub mod wait;

@@ -12,6 +12,11 @@ use billing_service::clock::{Clock, SystemClock};
 use billing_service::{AppState, Config};
 use billing_testdb::{PgServer, TestDatabase};
 use sqlx::PgPool;
+use std::time::Duration;
+
+use billing_service::billing::pro_price::{PRO_LOOKUP_KEY, PRO_MONTHLY_PRICE};
+use billing_service::webhooks::signature::sign;
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -22,11 +27,14 @@ pub struct StackOptions {
     /// Changes to the service's configuration before it starts.
     pub configure: Box<dyn FnOnce(&mut Config) + Send>,
     pub clock: Arc<dyn Clock>,
+    /// Register the service's webhook endpoint in the Stripe fake (default). Without it no
+    /// event reaches the service unless the test delivers it ([`Stack::deliver_event`]).
+    pub deliver_webhooks: bool,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
-        StackOptions { configure: Box::new(|_| {}), clock: Arc::new(SystemClock) }
+        StackOptions { configure: Box::new(|_| {}), clock: Arc::new(SystemClock), deliver_webhooks: true }
     }
 }
 
@@ -38,11 +46,15 @@ pub struct Stack {
     /// A pool on the stack's database, for assertions that need to look at rows.
     pub pool: PgPool,
     pub state: AppState,
+    /// The Stripe test clock every customer of this stack lives on.
+    pub stripe_clock: String,
+    /// The signing secret of the service's webhook endpoint.
+    pub webhook_secret: String,
     http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     /// The PostgreSQL server, when this stack owns it (`stack up`); tests share one per
     /// process. Last field: it is dropped after everything that uses it.
-    owned_server: Option<PgServer>,
+    _owned_server: Option<PgServer>,
 }
 
 impl Stack {
@@ -73,12 +85,25 @@ impl Stack {
         // the endpoint's signing secret comes back into its configuration.
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let mut config = Config::for_tests(&database.url, &stripe.base_url());
+        config.email_api_base = Some(email.base_url());
+        // Short, so a test that moves the clock sees the next e-mails soon.
+        config.outbox_poll_ms = 25;
         (options.configure)(&mut config);
         let listener =
             if config.bind_addr.port() == 0 { listener } else { TcpListener::bind(config.bind_addr).await? };
-        let webhook_url = format!("http://{}/api/webhooks/stripe", listener.local_addr()?);
-        let endpoint = stripe.add_webhook_endpoint(&webhook_url);
-        config.stripe_webhook_secrets = vec![endpoint.secret.clone()];
+        let http = reqwest::Client::new();
+        let stripe_clock = create_test_clock(&http, &stripe).await?;
+        config.stripe_test_clock = Some(stripe_clock.clone());
+        seed_pro_price(&http, &stripe).await?;
+        let webhook_secret = if options.deliver_webhooks {
+            let webhook_url = format!("http://{}/api/webhooks/stripe", listener.local_addr()?);
+            stripe.add_webhook_endpoint(&webhook_url).secret
+        } else {
+            // No endpoint in the fake: the test delivers events itself, signed with this.
+            "whsec_stack_manual_delivery".to_string()
+        };
+        // Added to any secrets the options configured (a test of secret rotation sets some).
+        config.stripe_webhook_secrets.push(webhook_secret.clone());
         let app = Application::build_on(config, options.clock, listener).await?;
         let service_url = format!("http://{}", app.local_addr());
         let state = app.state().clone();
@@ -89,13 +114,15 @@ impl Stack {
         let pool = connect(&database.url, 4).await?;
         Ok(Stack {
             service_url,
-            owned_server,
+            _owned_server: owned_server,
             stripe,
             email,
             database,
             pool,
             state,
-            http: reqwest::Client::new(),
+            stripe_clock,
+            webhook_secret,
+            http,
             shutdown: Some(shutdown),
         })
     }
@@ -112,12 +139,58 @@ impl Stack {
         Ok((signup, client))
     }
 
+    /// Moves the Stripe test clock forward (renewals, cancellations at period end…) and waits
+    /// until the events it caused have been delivered.
+    pub async fn advance_stripe_clock(&self, by: Duration) -> anyhow::Result<()> {
+        let clock = self.stripe.object(&self.stripe_clock).ok_or_else(|| anyhow::anyhow!("the test clock is gone"))?;
+        let now = clock["frozen_time"].as_i64().ok_or_else(|| anyhow::anyhow!("test clock without frozen_time"))?;
+        self.stripe.advance_clock(&self.stripe_clock, now + by.as_secs() as i64).await?;
+        crate::wait_until("the test clock to be ready", WAIT, || async {
+            Ok((self.stripe.object(&self.stripe_clock).is_some_and(|c| c["status"] == "ready")).then_some(()))
+        })
+        .await?;
+        self.wait_for_webhooks().await
+    }
+
+    /// Waits until the Stripe fake has no webhook delivery in flight.
+    pub async fn wait_for_webhooks(&self) -> anyhow::Result<()> {
+        self.stripe.wait_for_deliveries_idle(WAIT).await?;
+        Ok(())
+    }
+
+    /// POSTs an event to the service's webhook endpoint, signed as Stripe signs it.
+    pub async fn deliver_event(&self, event: &Value) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let payload = serde_json::to_vec(event)?;
+        let signature = sign(&payload, &self.webhook_secret, chrono::Utc::now().timestamp());
+        self.deliver_raw(payload, Some(&signature)).await
+    }
+
+    /// POSTs bytes to the webhook endpoint with the given `Stripe-Signature`.
+    pub async fn deliver_raw(
+        &self,
+        payload: Vec<u8>,
+        signature: Option<&str>,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let mut request = self.http.post(format!("{}/api/webhooks/stripe", self.service_url)).body(payload);
+        if let Some(signature) = signature {
+            request = request.header("stripe-signature", signature);
+        }
+        let response = request.header("content-type", "application/json").send().await?;
+        let status = response.status();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// The events the Stripe fake emitted, of one type, oldest first.
+    pub fn stripe_events(&self, kind: &str) -> Vec<Value> {
+        self.stripe.events().into_iter().filter(|event| event["type"] == kind).collect()
+    }
+
     /// Counts rows of a table (for "nothing was left behind" assertions).
     pub async fn count_rows(&self, table: &str) -> anyhow::Result<i64> {
         anyhow::ensure!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "not a table name: {table}");
-        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-            .fetch_one(&self.pool)
-            .await?)
+        // The name was checked above: only lowercase letters and underscores reach the SQL.
+        let sql = sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}"));
+        Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
     }
 }
 
@@ -127,6 +200,50 @@ impl Drop for Stack {
             let _ = shutdown.send(());
         }
     }
+}
+
+/// How long helpers wait for an effect before failing.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A Stripe test clock frozen at the current time.
+async fn create_test_clock(http: &reqwest::Client, stripe: &StripeFake) -> anyhow::Result<String> {
+    let now = chrono::Utc::now().timestamp().to_string();
+    let clock =
+        stripe_post(http, stripe, "/v1/test_helpers/test_clocks", &[("frozen_time", &now), ("name", "stack")]).await?;
+    clock["id"].as_str().map(str::to_string).ok_or_else(|| anyhow::anyhow!("the fake made a clock without id: {clock}"))
+}
+
+/// The Pro price, as an operator would have set it up: found by its lookup key.
+async fn seed_pro_price(http: &reqwest::Client, stripe: &StripeFake) -> anyhow::Result<()> {
+    let amount = PRO_MONTHLY_PRICE.0.to_string();
+    stripe_post(
+        http,
+        stripe,
+        "/v1/prices",
+        &[
+            ("currency", "usd"),
+            ("unit_amount", &amount),
+            ("recurring[interval]", "month"),
+            ("lookup_key", PRO_LOOKUP_KEY),
+            ("product_data[name]", "Pro"),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn stripe_post(
+    http: &reqwest::Client,
+    stripe: &StripeFake,
+    path: &str,
+    form: &[(&str, &str)],
+) -> anyhow::Result<Value> {
+    let response =
+        http.post(format!("{}{path}", stripe.base_url())).bearer_auth("sk_test_stack").form(form).send().await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    anyhow::ensure!(status.is_success(), "the Stripe fake answered {status} to POST {path}: {body}");
+    Ok(body)
 }
 
 /// A database of its own for one stack, cloned from the template migrated once per process.

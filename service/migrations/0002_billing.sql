@@ -34,9 +34,6 @@ CREATE TABLE subscriptions (
     status                 text        NOT NULL,
     cancel_at_period_end   boolean     NOT NULL DEFAULT false,
     current_period_end     timestamptz,
-    -- `created` of the newest Stripe event applied to this row: older events arriving late
-    -- must not overwrite newer state.
-    last_event_at          bigint      NOT NULL DEFAULT 0,
     created_at             timestamptz NOT NULL,
     updated_at             timestamptz NOT NULL
 );

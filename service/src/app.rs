@@ -17,6 +17,7 @@ use axum::routing::{delete, get, post};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::api_keys::cache::ApiKeyCache;
@@ -24,8 +25,10 @@ use crate::billing::pro_price::ProPrice;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::credentials::CredentialVending;
+use crate::email::EmailClient;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::outbox::OutboxWorker;
 use crate::stripe::StripeClient;
 use crate::{api_keys, billing, credentials, fixes, health, metrics, onboarding, usage, webhooks};
 
@@ -40,6 +43,10 @@ pub struct AppState {
     pub pro_price: Arc<ProPrice>,
     pub api_key_cache: Arc<ApiKeyCache>,
     pub credentials: Arc<CredentialVending>,
+    /// The e-mail API, when `EMAIL_API_BASE` is set; without it the outbox only queues.
+    pub email: Option<EmailClient>,
+    /// Wakes the outbox dispatcher (after a commit that made an e-mail due now).
+    pub outbox_wake: Arc<Notify>,
 }
 
 /// Why the service could not start.
@@ -55,6 +62,8 @@ pub enum StartupError {
     Config(String),
     #[error("cannot set up the Stripe client: {0}")]
     Stripe(#[from] crate::stripe::StripeError),
+    #[error("cannot set up the e-mail API client: {0}")]
+    Email(#[from] crate::email::EmailError),
 }
 
 /// The embedded migrations (`service/migrations`).
@@ -117,6 +126,12 @@ impl Application {
         migrator().run(&pool).await?;
         let stripe = StripeClient::new(&config.stripe_api_base, &config.stripe_secret_key, config.stripe_timeout())?;
         let credentials = CredentialVending::from_config(&config).map_err(StartupError::Config)?;
+        let email = match &config.email_api_base {
+            Some(base) => {
+                Some(EmailClient::new(base, config.email_api_key.clone(), &config.email_from, config.email_timeout())?)
+            }
+            None => None,
+        };
         let state = AppState {
             pool,
             stripe,
@@ -126,6 +141,8 @@ impl Application {
             api_key_cache: Arc::new(ApiKeyCache::new(config.api_key_cache_ttl())),
             credentials: Arc::new(credentials),
             config: Arc::new(config),
+            email,
+            outbox_wake: Arc::new(Notify::new()),
         };
         Ok(Application { listener, router: router(state.clone()), state })
     }
@@ -138,10 +155,16 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves until `shutdown` completes, then lets in-flight requests finish. The e-mail
+    /// outbox dispatcher runs alongside, and stops after the last request.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr(), "billing service listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let outbox = OutboxWorker::start(self.state.clone());
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        if let Some(outbox) = outbox {
+            outbox.stop().await;
+        }
+        served
     }
 }
 

@@ -97,6 +97,40 @@ pub struct Config {
     /// takes at most this long on the others.
     #[arg(long, env = "API_KEY_CACHE_TTL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub api_key_cache_ttl_ms: u64,
+    /// Base URL of the e-mail API that sends the outbox's messages (`POST {base}/v1/messages`).
+    /// When unset the outbox dispatcher is off: messages stay queued, and the log says so once.
+    #[arg(long, env = "EMAIL_API_BASE")]
+    pub email_api_base: Option<String>,
+
+    /// Bearer token of the e-mail API. Never logged.
+    #[arg(long, env = "EMAIL_API_KEY", hide_env_values = true)]
+    pub email_api_key: Option<String>,
+
+    /// Sender of the outbox's e-mails.
+    #[arg(long, env = "EMAIL_FROM", default_value = "Billing <billing@example.com>")]
+    pub email_from: String,
+
+    /// Timeout of one e-mail API call, in milliseconds.
+    #[arg(long, env = "EMAIL_TIMEOUT_MS", default_value_t = 10_000)]
+    pub email_timeout_ms: u64,
+
+    /// How often the outbox dispatcher looks for due e-mails, in milliseconds (a signup also
+    /// wakes it at once).
+    #[arg(long, env = "OUTBOX_POLL_MS", default_value_t = 1_000)]
+    pub outbox_poll_ms: u64,
+
+    /// Most e-mails one dispatcher claims (and sends) per round.
+    #[arg(long, env = "OUTBOX_BATCH", default_value_t = 20)]
+    pub outbox_batch: u32,
+
+    /// Attempts at sending one e-mail before it is marked failed and never tried again.
+    #[arg(long, env = "OUTBOX_MAX_ATTEMPTS", default_value_t = 8)]
+    pub outbox_max_attempts: u32,
+
+    /// Wait after the first failed attempt, in milliseconds; it doubles after each further
+    /// failure, up to an hour (30 s, 1 min, 2 min, … with the default).
+    #[arg(long, env = "OUTBOX_RETRY_BASE_MS", default_value_t = 30_000)]
+    pub outbox_retry_base_ms: u64,
 }
 
 impl Config {
@@ -128,6 +162,14 @@ impl Config {
             credential_rate_per_minute: 60,
             credential_burst: 10,
             api_key_cache_ttl_ms: 1000,
+            email_api_base: None,
+            email_api_key: Some("email_test_key".to_string()),
+            email_from: "Billing <billing@example.com>".to_string(),
+            email_timeout_ms: 5_000,
+            outbox_poll_ms: 1_000,
+            outbox_batch: 20,
+            outbox_max_attempts: 8,
+            outbox_retry_base_ms: 30_000,
         }
     }
 
@@ -137,5 +179,13 @@ impl Config {
 
     pub fn api_key_cache_ttl(&self) -> Duration {
         Duration::from_millis(self.api_key_cache_ttl_ms)
+    }
+
+    pub fn email_timeout(&self) -> Duration {
+        Duration::from_millis(self.email_timeout_ms)
+    }
+
+    pub fn outbox_poll_interval(&self) -> Duration {
+        Duration::from_millis(self.outbox_poll_ms.max(1))
     }
 }

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod domain;
+pub mod email;
 pub mod error;
 pub mod fixes;
 pub mod health;

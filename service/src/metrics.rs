@@ -41,6 +41,11 @@ struct ProviderLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TemplateLabels {
+    template: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabels {
     source: String,
 }
@@ -58,6 +63,8 @@ pub struct Metrics {
     webhooks: Family<OutcomeLabels, Counter>,
     credentials_vended: Family<ProviderLabels, Counter>,
     rate_limited: Counter,
+    emails_sent: Family<TemplateLabels, Counter>,
+    email_send_failures: Family<TemplateLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -100,6 +107,14 @@ impl Metrics {
         let rate_limited = Counter::default();
         registry.register("credentials_vended", "Credentials vended, by provider", credentials_vended.clone());
         registry.register("rate_limited", "Requests refused by a rate limit (429)", rate_limited.clone());
+        let emails_sent = Family::<TemplateLabels, Counter>::default();
+        let email_send_failures = Family::<TemplateLabels, Counter>::default();
+        registry.register("emails_sent", "Outbox e-mails sent and recorded, by template", emails_sent.clone());
+        registry.register(
+            "email_send_failures",
+            "Failed attempts at sending an outbox e-mail, by template",
+            email_send_failures.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -111,6 +126,8 @@ impl Metrics {
             webhooks,
             credentials_vended,
             rate_limited,
+            emails_sent,
+            email_send_failures,
         }
     }
 
@@ -142,6 +159,19 @@ impl Metrics {
 
     pub fn credits_consumed(&self, credits: u64) {
         self.credits_consumed.inc_by(credits);
+    }
+
+    pub fn email_sent(&self, template: &str) {
+        self.emails_sent.get_or_create(&TemplateLabels { template: template.into() }).inc();
+    }
+
+    pub fn email_send_failure(&self, template: &str) {
+        self.email_send_failures.get_or_create(&TemplateLabels { template: template.into() }).inc();
+    }
+
+    /// How many e-mails of `template` this instance has sent.
+    pub fn emails_sent_so_far(&self, template: &str) -> u64 {
+        self.emails_sent.get_or_create(&TemplateLabels { template: template.into() }).get()
     }
 
     /// The registry in Prometheus/OpenMetrics text format.

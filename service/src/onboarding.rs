@@ -170,6 +170,8 @@ pub async fn onboard(
         .map_err(|err| ApiError::Internal(err.to_string()))?;
     outbox::schedule_welcome_sequence(&mut tx, customer, now).await?;
     tx.commit().await?;
+    // The welcome e-mail is due now: wake the dispatcher rather than wait for its next poll.
+    state.outbox_wake.notify_one();
     state.metrics.credits_granted(CreditSource::TrialSignup, TRIAL_CREDITS);
 
     Ok(OnboardedCustomer {

@@ -1,6 +1,17 @@
 //! The e-mail outbox: messages scheduled in the same transaction as the change that causes
 //! them, and sent later by a dispatcher, so an e-mail is never sent for a signup that rolled
 //! back, nor lost for one that committed.
+//!
+//! This file schedules; [`dispatch`] sends what is due (exactly once, with retries), rendered
+//! by [`templates`], and [`worker`] runs it in the background.
+
+pub mod dispatch;
+pub mod retry;
+pub mod templates;
+pub mod worker;
+
+pub use dispatch::{DispatchError, DispatchReport, dispatch_due};
+pub use worker::OutboxWorker;
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::PgConnection;

@@ -84,7 +84,7 @@ impl StripeFake {
 
     /// Every request received, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.lock().requests.clone()
+        self.shared.lock().requests.to_vec()
     }
 
     /// Every event emitted, oldest first.

@@ -10,6 +10,7 @@
 mod auth;
 mod billing;
 mod cards;
+mod chunked;
 mod clock_runner;
 mod context;
 mod control;
@@ -29,10 +30,10 @@ mod store;
 mod webhooks;
 
 pub use context::API_VERSION;
-pub use ids::new_id;
 pub use error::ApiError;
 pub use fake::{StripeFake, WaitError};
 pub use fault::{Fault, FaultEffect};
+pub use ids::new_id;
 pub use request_log::RecordedRequest;
 pub use signature::stripe_signature;
 pub use webhooks::{Delivery, RetryPolicy, WebhookEndpointInfo};

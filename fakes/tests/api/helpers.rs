@@ -90,9 +90,8 @@ impl TestStripe {
         let pm = self.post(&format!("/v1/payment_methods/{token}/attach"), &[("customer", &customer)]).await;
         assert_eq!(pm.status, 200, "{}", pm.raw);
         let pm = pm.id();
-        let updated = self
-            .post(&format!("/v1/customers/{customer}"), &[("invoice_settings[default_payment_method]", &pm)])
-            .await;
+        let updated =
+            self.post(&format!("/v1/customers/{customer}"), &[("invoice_settings[default_payment_method]", &pm)]).await;
         assert_eq!(updated.status, 200, "{}", updated.raw);
         (customer, pm)
     }
@@ -117,5 +116,78 @@ impl TestStripe {
 
     pub fn event_types(&self) -> Vec<String> {
         self.fake.events().iter().map(|e| e["type"].as_str().unwrap_or_default().to_string()).collect()
+    }
+}
+
+/// A local HTTP server that records webhook deliveries, optionally failing the first few.
+pub struct WebhookReceiver {
+    pub url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    failures_left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WebhookReceiver {
+    pub async fn start() -> WebhookReceiver {
+        Self::failing_first(0).await
+    }
+
+    /// Answers 500 to the first `n` deliveries.
+    pub async fn failing_first(n: usize) -> WebhookReceiver {
+        use axum::http::{HeaderMap, StatusCode};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+
+        let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let failures_left = Arc::new(AtomicUsize::new(n));
+        let (log, failures) = (received.clone(), failures_left.clone());
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let (log, failures) = (log.clone(), failures.clone());
+                async move {
+                    let signature =
+                        headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                    log.lock().unwrap().push((signature, body));
+                    let fail = failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+                    if fail { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        WebhookReceiver { url, received, failures_left, task }
+    }
+
+    /// (Stripe-Signature header, raw body) of every delivery received, in arrival order.
+    pub fn received(&self) -> Vec<(String, String)> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn failures_left(&self) -> usize {
+        self.failures_left.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Polls `check` until it is true or `deadline` passes (no fixed sleeps in tests).
+pub async fn eventually(deadline: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + deadline;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

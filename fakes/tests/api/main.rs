@@ -3,6 +3,13 @@
 mod helpers;
 
 mod auth_and_input;
+mod catalog;
 mod customers;
+mod events;
 mod faults;
 mod idempotency;
+mod payment_intents;
+mod payment_methods;
+mod subscriptions;
+mod test_clocks;
+mod webhooks;

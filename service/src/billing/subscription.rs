@@ -91,7 +91,7 @@ pub async fn subscribe(
         .fetch_one(&mut *tx)
         .await?;
     tx.rollback().await?;
-    let Some(payment_method) = profile.default_payment_method else {
+    if profile.default_payment_method.is_none() {
         return Err(ApiError::PaymentRequired {
             code: "payment_method_required",
             message: "Pro needs a payment method: add one with POST /api/v1/billing/payment-method (with \"billing_consent\": true) first".into(),
@@ -102,7 +102,8 @@ pub async fn subscribe(
     let form = Form::new()
         .set("customer", &profile.stripe_customer_id)
         .set("items[0][price]", &price)
-        .set("default_payment_method", &payment_method)
+        // No `default_payment_method` on the subscription: renewals then charge the customer's
+        // default, so a card changed later (POST /billing/payment-method) is the one used.
         .set("expand[0]", "latest_invoice")
         .metadata("customer_id", auth.customer);
     // Same customer, same count of earlier subscriptions → same key: a retry replays.

@@ -1,12 +1,17 @@
 //! What each Stripe event does to the service's state.
 //!
-//! Every handler runs inside the transaction that records the event id, and is written to be
-//! safe in any order: a Pro grant is keyed by invoice (so `invoice.paid` and
-//! `invoice.payment_succeeded` for one invoice grant once), subscription updates older than
-//! the newest one applied are skipped, and a canceled subscription never comes back to life.
+//! Events are triggers, not state: Stripe delivers them at least once and in no guaranteed
+//! order, and their `created` has one-second resolution, so two updates of one subscription
+//! can't be ordered by it. So for any event about a subscription (its own events, and invoice
+//! events of a subscription) the subscription's *current* state is fetched from Stripe first,
+//! as Stripe recommends, and the stored copy is brought in line with it. Credits are keyed by
+//! invoice, so `invoice.paid` and `invoice.payment_succeeded` for one invoice grant once, and
+//! a canceled subscription never comes back to life.
+//!
+//! Every change runs inside the transaction that records the event id (see [`apply`]).
 
 use serde_json::Value;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use crate::app::AppState;
 use crate::billing::set_plan;
@@ -14,6 +19,7 @@ use crate::billing::subscription::{LIVE_STATUSES, downgrade_after_pro, from_unix
 use crate::domain::{CustomerId, Plan};
 use crate::error::ApiError;
 use crate::ledger::{self, CreditSource};
+use crate::stripe::{StripeError, StripeSubscription, path_segment};
 
 /// Credits granted for each paid Pro invoice.
 pub const PRO_CREDITS_PER_INVOICE: i32 = 60;
@@ -46,6 +52,17 @@ impl StripeEvent {
             )),
         }
     }
+
+    /// The subscription this event is about, if any.
+    fn subscription_id(&self) -> Option<&str> {
+        if self.kind.starts_with("customer.subscription.") {
+            self.object["id"].as_str()
+        } else if self.kind.starts_with("invoice.") {
+            invoice_subscription(&self.object)
+        } else {
+            None
+        }
+    }
 }
 
 /// An id field that may be a plain id or an expanded object.
@@ -58,8 +75,24 @@ fn invoice_subscription(invoice: &Value) -> Option<&str> {
     id_of(&invoice["subscription"]).or_else(|| id_of(&invoice["parent"]["subscription_details"]["subscription"]))
 }
 
+/// Applies an event at most once.
 pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, ApiError> {
     let now = state.clock.now();
+    if already_applied(state, &event.id).await? {
+        return Ok(Outcome::Duplicate);
+    }
+    let customer = customer_for(&mut *state.pool.acquire().await?, id_of(&event.object["customer"])).await?;
+    // Fetched before the transaction: no lock is held across a Stripe call. A failure here is
+    // an error answer, so Stripe delivers the event again later.
+    let subscription = match (customer, event.subscription_id()) {
+        (Some(_), Some(id)) => match fetch_subscription(state, id).await {
+            Ok(subscription) => Some(subscription),
+            Err(StripeError::Api { status: 404, .. }) => None,
+            Err(err) => return Err(err.into()),
+        },
+        _ => None,
+    };
+
     let mut tx = state.pool.begin().await?;
     let first_time = sqlx::query(
         "INSERT INTO stripe_events (event_id, type, outcome, received_at) VALUES ($1, $2, 'pending', $3)
@@ -75,17 +108,27 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
     if !first_time {
         return Ok(Outcome::Duplicate);
     }
-    let outcome = match event.kind.as_str() {
-        "invoice.paid" | "invoice.payment_succeeded" => grant_pro_credits_for_invoice(state, &mut tx, event).await?,
-        "invoice.payment_failed" => mark_subscription_past_due(&mut tx, event).await?,
-        "customer.subscription.created" | "customer.subscription.updated" => sync_subscription(&mut tx, event).await?,
-        "customer.subscription.deleted" => end_subscription(&mut tx, event).await?,
-        "payment_intent.succeeded" | "payment_intent.payment_failed" => {
-            // Charges are recorded when they are made (see billing::charges); the event is
-            // kept as a receipt.
-            Outcome::Applied
+    let outcome = match (customer, event.kind.as_str()) {
+        (None, kind) if kind.starts_with("invoice.") || kind.starts_with("customer.subscription.") => {
+            Outcome::Ignored("the event's customer is not ours".into())
         }
-        other => Outcome::Ignored(format!("event type {other} is not handled")),
+        (Some(customer), "invoice.paid" | "invoice.payment_succeeded") => {
+            let granted = grant_pro_credits_for_invoice(state, &mut tx, customer, event).await?;
+            if let Some(subscription) = &subscription {
+                sync_subscription(&mut tx, customer, subscription).await?;
+            }
+            granted
+        }
+        (Some(customer), kind) if kind == "invoice.payment_failed" || kind.starts_with("customer.subscription.") => {
+            match &subscription {
+                Some(subscription) => sync_subscription(&mut tx, customer, subscription).await?,
+                None => Outcome::Ignored("not a subscription invoice".into()),
+            }
+        }
+        // Charges are recorded when they are made (see billing::charges); the event is kept
+        // as a receipt.
+        (_, "payment_intent.succeeded" | "payment_intent.payment_failed") => Outcome::Applied,
+        (_, other) => Outcome::Ignored(format!("event type {other} is not handled")),
     };
     let label = match &outcome {
         Outcome::Applied => "applied",
@@ -99,6 +142,17 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
         .await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+async fn already_applied(state: &AppState, event_id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM stripe_events WHERE event_id = $1)")
+        .bind(event_id)
+        .fetch_one(&state.pool)
+        .await
+}
+
+async fn fetch_subscription(state: &AppState, id: &str) -> Result<StripeSubscription, StripeError> {
+    state.stripe.get(&format!("/v1/subscriptions/{}", path_segment(id))).await
 }
 
 async fn customer_for(
@@ -117,13 +171,11 @@ async fn customer_for(
 async fn grant_pro_credits_for_invoice(
     state: &AppState,
     conn: &mut PgConnection,
+    customer: CustomerId,
     event: &StripeEvent,
 ) -> Result<Outcome, ApiError> {
     let invoice = &event.object;
-    let Some(customer) = customer_for(conn, id_of(&invoice["customer"])).await? else {
-        return Ok(Outcome::Ignored("the invoice's customer is not ours".into()));
-    };
-    let (Some(invoice_id), Some(subscription)) = (invoice["id"].as_str(), invoice_subscription(invoice)) else {
+    let (Some(invoice_id), Some(_)) = (invoice["id"].as_str(), invoice_subscription(invoice)) else {
         return Ok(Outcome::Ignored("not a subscription invoice".into()));
     };
     if invoice["status"].as_str().is_some_and(|status| status != "paid") {
@@ -152,118 +204,63 @@ async fn grant_pro_credits_for_invoice(
     .await
     .map_err(|err| ApiError::Internal(err.to_string()))?;
     state.metrics.credits_granted(CreditSource::ProInvoice, PRO_CREDITS_PER_INVOICE);
-    // A paid invoice brings a past-due subscription back to active.
-    sqlx::query("UPDATE subscriptions SET status = 'active' WHERE stripe_subscription_id = $1 AND status = 'past_due'")
-        .bind(subscription)
-        .execute(&mut *conn)
-        .await?;
     tracing::info!(customer = %customer, invoice = invoice_id, credits = PRO_CREDITS_PER_INVOICE, "Pro credits granted");
     Ok(Outcome::Applied)
 }
 
-async fn mark_subscription_past_due(conn: &mut PgConnection, event: &StripeEvent) -> Result<Outcome, ApiError> {
-    let invoice = &event.object;
-    let Some(subscription) = invoice_subscription(invoice) else {
-        return Ok(Outcome::Ignored("not a subscription invoice".into()));
-    };
-    let updated = sqlx::query(
-        "UPDATE subscriptions SET status = 'past_due', last_event_at = greatest(last_event_at, $2)
-         WHERE stripe_subscription_id = $1 AND status <> 'canceled'",
-    )
-    .bind(subscription)
-    .bind(event.created)
-    .execute(conn)
-    .await?;
-    if updated.rows_affected() == 0 {
-        return Ok(Outcome::Ignored(format!("subscription {subscription} is unknown or canceled")));
-    }
-    tracing::warn!(subscription, "Pro renewal payment failed: subscription past due");
-    Ok(Outcome::Applied)
-}
-
-/// Brings the stored subscription in line with Stripe's, unless this event is older than the
-/// last one applied.
-async fn sync_subscription(conn: &mut PgConnection, event: &StripeEvent) -> Result<Outcome, ApiError> {
-    let subscription = &event.object;
-    let Some(subscription_id) = subscription["id"].as_str() else {
-        return Ok(Outcome::Ignored("subscription without id".into()));
-    };
-    let Some(customer) = customer_for(conn, id_of(&subscription["customer"])).await? else {
-        return Ok(Outcome::Ignored("the subscription's customer is not ours".into()));
-    };
+/// Brings the stored subscription, and the customer's plan, in line with Stripe's current
+/// state of it. A subscription stored as canceled stays canceled.
+async fn sync_subscription(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+    subscription: &StripeSubscription,
+) -> Result<Outcome, ApiError> {
     ledger::lock_customer(conn, customer).await?;
-    let status = subscription["status"].as_str().unwrap_or("incomplete");
-    let period_end = from_unix(
-        subscription["current_period_end"]
-            .as_i64()
-            .or_else(|| subscription["items"]["data"][0]["current_period_end"].as_i64()),
-    );
-    let cancel_at_period_end = subscription["cancel_at_period_end"].as_bool().unwrap_or(false);
-    if status == "canceled" {
-        mark_canceled(conn, subscription_id, chrono::Utc::now()).await?;
-        downgrade_after_pro(conn, customer).await?;
+    let now = chrono::Utc::now();
+    if subscription.status == "canceled" {
+        // Insert-if-missing first, so a cancellation learnt before the creation is kept.
+        upsert_subscription(conn, customer, subscription, now).await?;
+        mark_canceled(conn, &subscription.id, now).await?;
+        let plan = downgrade_after_pro(conn, customer).await?;
+        tracing::info!(customer = %customer, subscription = %subscription.id, plan = plan.as_str(), "Pro ended");
         return Ok(Outcome::Applied);
     }
-    let existing = sqlx::query("SELECT status, last_event_at FROM subscriptions WHERE stripe_subscription_id = $1")
-        .bind(subscription_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    match existing {
-        Some(row) => {
-            let stored_status: String = row.try_get("status")?;
-            let last_event_at: i64 = row.try_get("last_event_at")?;
-            if stored_status == "canceled" {
-                return Ok(Outcome::Ignored(format!("subscription {subscription_id} is already canceled")));
-            }
-            if event.created < last_event_at {
-                return Ok(Outcome::Ignored(format!("older than the last event applied to {subscription_id}")));
-            }
-            sqlx::query(
-                "UPDATE subscriptions SET status = $2, cancel_at_period_end = $3, current_period_end = $4, last_event_at = $5, updated_at = now()
-                 WHERE stripe_subscription_id = $1",
-            )
-            .bind(subscription_id)
-            .bind(status)
-            .bind(cancel_at_period_end)
-            .bind(period_end)
-            .bind(event.created)
-            .execute(&mut *conn)
-            .await?;
-        }
-        None => {
-            // The webhook can beat the API call that created the subscription.
-            sqlx::query(
-                "INSERT INTO subscriptions (id, customer_id, stripe_subscription_id, status, cancel_at_period_end, current_period_end, last_event_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now()) ON CONFLICT DO NOTHING",
-            )
-            .bind(uuid::Uuid::new_v4())
-            .bind(customer.0)
-            .bind(subscription_id)
-            .bind(status)
-            .bind(cancel_at_period_end)
-            .bind(period_end)
-            .bind(event.created)
-            .execute(&mut *conn)
-            .await?;
-        }
+    let updated = upsert_subscription(conn, customer, subscription, now).await?;
+    if !updated {
+        return Ok(Outcome::Ignored(format!("subscription {} is already canceled", subscription.id)));
     }
-    if LIVE_STATUSES.contains(&status) {
+    if LIVE_STATUSES.contains(&subscription.status.as_str()) {
         set_plan(conn, customer, Plan::Pro).await?;
+    }
+    if subscription.status == "past_due" {
+        tracing::warn!(customer = %customer, subscription = %subscription.id, "Pro renewal payment failed: past due");
     }
     Ok(Outcome::Applied)
 }
 
-async fn end_subscription(conn: &mut PgConnection, event: &StripeEvent) -> Result<Outcome, ApiError> {
-    let subscription = &event.object;
-    let Some(subscription_id) = subscription["id"].as_str() else {
-        return Ok(Outcome::Ignored("subscription without id".into()));
-    };
-    let Some(customer) = customer_for(conn, id_of(&subscription["customer"])).await? else {
-        return Ok(Outcome::Ignored("the subscription's customer is not ours".into()));
-    };
-    ledger::lock_customer(conn, customer).await?;
-    mark_canceled(conn, subscription_id, chrono::Utc::now()).await?;
-    let plan = downgrade_after_pro(conn, customer).await?;
-    tracing::info!(customer = %customer, subscription = subscription_id, plan = plan.as_str(), "Pro ended");
-    Ok(Outcome::Applied)
+/// Stores Stripe's state of a subscription; false when the stored one is canceled (terminal).
+async fn upsert_subscription(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+    subscription: &StripeSubscription,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, sqlx::Error> {
+    let changed = sqlx::query(
+        "INSERT INTO subscriptions (id, customer_id, stripe_subscription_id, status, cancel_at_period_end, current_period_end, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+         ON CONFLICT (stripe_subscription_id) DO UPDATE
+            SET status = EXCLUDED.status, cancel_at_period_end = EXCLUDED.cancel_at_period_end,
+                current_period_end = EXCLUDED.current_period_end, updated_at = EXCLUDED.updated_at
+            WHERE subscriptions.status <> 'canceled'",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(customer.0)
+    .bind(&subscription.id)
+    .bind(&subscription.status)
+    .bind(subscription.cancel_at_period_end)
+    .bind(from_unix(subscription.period_end()))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(changed.rows_affected() == 1)
 }

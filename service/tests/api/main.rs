@@ -2,9 +2,12 @@
 //! database per test, and the stateful Stripe fake. One test binary (one link step).
 
 mod api_keys;
+mod billing;
 mod credentials;
 mod errors;
 mod fixes;
 mod health;
 mod onboarding;
+mod outbox;
 mod usage;
+mod webhooks;

@@ -159,7 +159,7 @@ async fn when_stripe_drops_the_connection_nothing_is_left_behind() {
 }
 
 #[tokio::test]
-async fn when_stripe_times_out_nothing_is_left_behind_and_the_retry_reuses_the_stripe_idempotency_key() {
+async fn when_stripe_times_out_nothing_is_left_behind_and_a_retry_makes_one_stripe_customer() {
     let stack = billing_e2e::Stack::start_with(billing_e2e::StackOptions {
         configure: Box::new(|config| config.stripe_timeout_ms = 200),
         ..Default::default()
@@ -174,12 +174,7 @@ async fn when_stripe_times_out_nothing_is_left_behind_and_the_retry_reuses_the_s
 
     let signup = stack.api().signup("ada@example.com", "Ada", None).await.unwrap().unwrap();
 
-    let creates: Vec<_> =
-        stack.stripe.requests().into_iter().filter(|r| r.method == "POST" && r.path == "/v1/customers").collect();
-    assert_eq!(creates.len(), 2);
-    let first_key = creates[0].idempotency_key.clone().expect("the call carries an Idempotency-Key");
-    assert_eq!(creates[1].idempotency_key.as_deref(), Some(first_key.as_str()));
-    // Whatever the first (timed-out) call did in Stripe, there is one customer for this e-mail.
+    // Whatever the timed-out call did in Stripe, there is one customer for this e-mail.
     let listed: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/v1/customers?email=ada@example.com", stack.stripe.base_url()))
         .bearer_auth("sk_test_listing")
@@ -191,6 +186,22 @@ async fn when_stripe_times_out_nothing_is_left_behind_and_the_retry_reuses_the_s
         .unwrap();
     let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [signup.stripe_customer_id.as_str()]);
+}
+
+#[tokio::test]
+async fn a_retried_signup_sends_stripe_the_same_idempotency_key_and_parameters() {
+    let stack = Stack::start().await.unwrap();
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/customers").status(500));
+    stack.api().signup("ada@example.com", "Ada", None).await.unwrap().unwrap_err();
+
+    stack.api().signup("ada@example.com", "Ada", None).await.unwrap().unwrap();
+
+    let creates: Vec<_> =
+        stack.stripe.requests().into_iter().filter(|r| r.method == "POST" && r.path == "/v1/customers").collect();
+    assert_eq!(creates.len(), 2);
+    let first_key = creates[0].idempotency_key.clone().expect("the call carries an Idempotency-Key");
+    assert_eq!(creates[1].idempotency_key.as_deref(), Some(first_key.as_str()));
+    assert_eq!(creates[0].params, creates[1].params, "Stripe refuses a reused key with other parameters");
 }
 
 #[tokio::test]

@@ -1,0 +1,53 @@
+use crate::helpers::TestStripe;
+
+#[tokio::test]
+async fn events_are_listed_newest_first_filtered_by_type_and_retrievable() {
+    let stripe = TestStripe::start().await;
+    let customer = stripe.customer("a@example.com").await;
+    stripe.post(&format!("/v1/customers/{customer}"), &[("name", "Ada")]).await;
+    let all = stripe.get("/v1/events").await;
+    assert_eq!(all.body["data"][0]["type"], "customer.updated");
+    assert_eq!(all.body["data"][1]["type"], "customer.created");
+    let created = stripe.get("/v1/events?type=customer.created").await;
+    let data = created.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1);
+    let event = &data[0];
+    assert!(event["id"].as_str().unwrap().starts_with("evt_"));
+    assert_eq!(event["object"], "event");
+    assert_eq!(event["livemode"], false);
+    assert!(event["api_version"].is_string());
+    assert_eq!(event["data"]["object"]["id"], customer.as_str());
+    let id = event["id"].as_str().unwrap();
+    assert_eq!(stripe.get(&format!("/v1/events/{id}")).await.body, *event);
+    assert_eq!(stripe.get("/v1/events?type=customer.*").await.body["data"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_control_api_mirrors_the_rust_methods() {
+    let stripe = TestStripe::start().await;
+    stripe.customer("a@example.com").await;
+    let requests: serde_json::Value =
+        stripe.http.get(stripe.url("/_fake/requests")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(requests[0]["path"], "/v1/customers");
+    let events: serde_json::Value =
+        stripe.http.get(stripe.url("/_fake/events")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(events[0]["type"], "customer.created");
+    let settings: serde_json::Value = stripe
+        .http
+        .post(stripe.url("/_fake/settings"))
+        .json(&serde_json::json!({"duplicate_deliveries": true, "retry_backoff_ms": 10}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(settings["duplicate_deliveries"], true);
+    let deliveries = stripe.http.get(stripe.url("/_fake/deliveries")).send().await.unwrap();
+    assert_eq!(deliveries.status(), 200);
+    let reset = stripe.http.post(stripe.url("/_fake/reset")).send().await.unwrap();
+    assert_eq!(reset.status(), 200);
+    assert!(stripe.fake.events().is_empty());
+    let bad = stripe.http.post(stripe.url("/_fake/faults")).body("{not json").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+}

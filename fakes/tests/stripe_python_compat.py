@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Drives the Stripe fake with Stripe's official Python client (the `stripe` package).
+
+Usage: python3 stripe_python_compat.py http://127.0.0.1:PORT
+
+A journey a billing service makes: webhook endpoint, customer, card attached and set as
+default, a monthly Pro price found by lookup key, a subscription paid at once, a declined
+off-session charge raising stripe.CardError with its decline_code, idempotent retries,
+auto-pagination, a test clock advance, and every webhook verified with
+stripe.Webhook.construct_event. Exit 0 on success; 3 if the `stripe` module is missing.
+"""
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+PINNED = "16.1.0"
+
+try:
+    import stripe
+except ImportError:
+    print(f"the official Stripe Python client is missing: pip install stripe=={PINNED}", file=sys.stderr)
+    sys.exit(3)
+
+
+class Deliveries:
+    """Webhook deliveries received by the local endpoint."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.items = []
+
+    def add(self, payload, signature):
+        with self.lock:
+            self.items.append((payload, signature))
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.items)
+
+
+def start_receiver(deliveries):
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length", "0"))
+            payload = self.rfile.read(length).decode("utf-8")
+            deliveries.add(payload, self.headers.get("Stripe-Signature", ""))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/webhook"
+
+
+def check(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def wait_until(predicate, deadline_seconds, what):
+    until = time.monotonic() + deadline_seconds
+    while time.monotonic() < until:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def main(base_url):
+    if stripe.VERSION != PINNED:
+        print(f"note: stripe {stripe.VERSION} installed, the compatibility check pins {PINNED}", file=sys.stderr)
+    stripe.api_key = "sk_test_compat_123"
+    stripe.api_base = base_url
+    stripe.max_network_retries = 0
+
+    deliveries = Deliveries()
+    server, hook_url = start_receiver(deliveries)
+    endpoint = stripe.WebhookEndpoint.create(url=hook_url, enabled_events=["*"])
+    secret = endpoint.secret
+    check(secret.startswith("whsec_"), f"endpoint secret {secret!r}")
+
+    customer = stripe.Customer.create(email="ada@example.com", name="Ada", metadata={"app_customer": "42"})
+    check(customer.id.startswith("cus_") and customer.metadata["app_customer"] == "42", customer)
+    again = stripe.Customer.create(email="ada@example.com", name="Ada", metadata={"app_customer": "42"}, idempotency_key="signup-42")
+    replay = stripe.Customer.create(email="ada@example.com", name="Ada", metadata={"app_customer": "42"}, idempotency_key="signup-42")
+    check(again.id == replay.id, "idempotent retry returned another customer")
+
+    card = stripe.PaymentMethod.attach("pm_card_visa", customer=customer.id)
+    check(card.card.last4 == "4242" and card.customer == customer.id, card)
+    customer = stripe.Customer.modify(customer.id, invoice_settings={"default_payment_method": card.id})
+    check(customer.invoice_settings.default_payment_method == card.id, customer)
+    listed = stripe.Customer.list_payment_methods(customer.id)
+    check([m.id for m in listed.data] == [card.id], listed)
+
+    price = stripe.Price.create(
+        unit_amount=59900, currency="usd", recurring={"interval": "month"}, product_data={"name": "Pro"}, lookup_key="pro_monthly"
+    )
+    found = stripe.Price.list(lookup_keys=["pro_monthly"])
+    check([p.id for p in found.data] == [price.id], found)
+
+    subscription = stripe.Subscription.create(
+        customer=customer.id, items=[{"price": price.id}], expand=["latest_invoice.payment_intent"], metadata={"plan": "pro"}
+    )
+    check(subscription.status == "active", subscription.status)
+    check(subscription.latest_invoice.status == "paid", subscription.latest_invoice)
+    check(subscription.latest_invoice.amount_paid == 59900, subscription.latest_invoice.amount_paid)
+    item = subscription["items"].data[0]
+    check(item.current_period_end > item.current_period_start, item)
+    check(stripe.Subscription.retrieve(subscription.id).id == subscription.id, "retrieve")
+    updated = stripe.Subscription.modify(subscription.id, cancel_at_period_end=True)
+    check(updated.cancel_at_period_end is True, updated)
+
+    declining = stripe.Customer.create(email="broke@example.com")
+    bad_card = stripe.PaymentMethod.attach("pm_card_chargeDeclined", customer=declining.id)
+    try:
+        stripe.PaymentIntent.create(
+            amount=2900, currency="usd", customer=declining.id, payment_method=bad_card.id, confirm=True, off_session=True
+        )
+        raise AssertionError("a declined card did not raise")
+    except stripe.CardError as error:
+        check(error.code == "card_declined", error.code)
+        check(error.error.decline_code == "generic_decline", error.error.decline_code)
+        check(error.http_status == 402, error.http_status)
+        check(error.error.payment_intent.status == "requires_payment_method", error.error.payment_intent)
+
+    try:
+        stripe.Customer.retrieve("cus_does_not_exist")
+        raise AssertionError("an unknown customer did not raise")
+    except stripe.InvalidRequestError as error:
+        check(error.http_status == 404 and error.param == "id", error)
+
+    ids = [c.id for c in stripe.Customer.list(limit=1).auto_paging_iter()]
+    check(len(ids) == 3 and len(set(ids)) == 3, ids)
+
+    clock = stripe.test_helpers.TestClock.create(frozen_time=1767225600)
+    stripe.test_helpers.TestClock.advance(clock.id, frozen_time=1767225600 + 86400)
+    wait_until(lambda: stripe.test_helpers.TestClock.retrieve(clock.id).status == "ready", 10, "the test clock")
+
+    wanted = {"customer.created", "payment_method.attached", "invoice.paid", "payment_intent.payment_failed"}
+
+    def verified_types():
+        types = set()
+        for payload, signature in deliveries.snapshot():
+            event = stripe.Webhook.construct_event(payload, signature, secret)
+            types.add(event.type)
+        return types if wanted <= types else None
+
+    wait_until(verified_types, 10, f"webhooks {sorted(wanted)}")
+    try:
+        payload, signature = deliveries.snapshot()[0]
+        stripe.Webhook.construct_event(payload, signature, "whsec_wrong")
+        raise AssertionError("a wrong secret verified")
+    except stripe.SignatureVerificationError:
+        pass
+    server.shutdown()
+    print(f"OK: stripe-python {stripe.VERSION} ran the journey against {base_url}; {len(deliveries.snapshot())} webhooks verified")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print("usage: stripe_python_compat.py BASE_URL", file=sys.stderr)
+        sys.exit(2)
+    main(sys.argv[1].rstrip("/"))

@@ -1,0 +1,182 @@
+//! One dispatch round: claim the due e-mails, send them, record what happened.
+//!
+//! Exactly once with any number of service instances: the round claims up to `OUTBOX_BATCH`
+//! due rows with `SELECT … FOR UPDATE SKIP LOCKED` in one transaction, so two dispatchers
+//! never hold the same row, and records `sent_at` in that same transaction. If the process
+//! dies between the send and the commit, the row is claimed again later and sent again with
+//! the same idempotency key (the row's id), which the e-mail API delivers once.
+//!
+//! A failed send is tried again after a backoff ([`RetryPolicy`]); after the last attempt the
+//! row gets `failed_at` and is never tried again. "Now" is `state.clock`, so tests move time.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::retry::{AfterFailure, RetryPolicy};
+use super::templates::{Template, UnknownTemplate};
+use crate::app::AppState;
+use crate::email::{EmailClient, EmailError, OutgoingEmail};
+
+/// Why a round could not run. A failed send is not one of these: it is recorded on its row.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("the e-mail outbox dispatcher is off: set EMAIL_API_BASE to send e-mails")]
+    Disabled,
+    #[error("the e-mail outbox could not be read or updated: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    /// Due rows this round claimed.
+    pub claimed: usize,
+    /// Sent and recorded.
+    pub sent: usize,
+    /// Failed, to be tried again later.
+    pub retrying: usize,
+    /// Failed for the last time: marked failed.
+    pub gave_up: usize,
+}
+
+/// A due row, with what it takes to render and address it.
+#[derive(Debug, sqlx::FromRow)]
+struct DueEmail {
+    id: Uuid,
+    template: String,
+    attempts: i32,
+    email: String,
+    name: String,
+}
+
+/// Why one message was not sent.
+#[derive(Debug, thiserror::Error)]
+enum SendFailure {
+    #[error(transparent)]
+    Api(#[from] EmailError),
+    /// Retrying cannot help: give up at once.
+    #[error(transparent)]
+    Template(#[from] UnknownTemplate),
+}
+
+/// Sends every e-mail due now (one batch) and records the outcome of each.
+pub async fn dispatch_due(state: &AppState) -> Result<DispatchReport, DispatchError> {
+    let client = state.email.as_ref().ok_or(DispatchError::Disabled)?;
+    let policy = RetryPolicy::from_config(&state.config);
+    let batch = i64::from(state.config.outbox_batch.max(1));
+
+    let mut tx = state.pool.begin().await?;
+    let due: Vec<DueEmail> = sqlx::query_as(
+        "SELECT o.id, o.template, o.attempts, c.email, c.name
+         FROM email_outbox o JOIN customers c ON c.id = o.customer_id
+         WHERE o.sent_at IS NULL AND o.failed_at IS NULL
+           AND o.send_after <= $1 AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $1)
+         ORDER BY o.send_after
+         LIMIT $2
+         FOR UPDATE OF o SKIP LOCKED",
+    )
+    .bind(state.clock.now())
+    .bind(batch)
+    .fetch_all(&mut *tx)
+    .await?;
+    if due.is_empty() {
+        return Ok(DispatchReport::default());
+    }
+
+    // Sent side by side: the batch's locks are held for the slowest send, not the sum.
+    let outcomes = futures_util::future::join_all(due.iter().map(|row| send(client, row))).await;
+
+    let mut report = DispatchReport { claimed: due.len(), ..DispatchReport::default() };
+    let mut sent_templates = Vec::new();
+    let now = state.clock.now();
+    for (row, outcome) in due.iter().zip(outcomes) {
+        match outcome {
+            Ok(message_id) => {
+                record_sent(&mut tx, row, now).await?;
+                tracing::info!(outbox_id = %row.id, template = %row.template, message_id, "e-mail sent");
+                report.sent += 1;
+                sent_templates.push(row.template.as_str());
+            }
+            Err(failure) => {
+                state.metrics.email_send_failure(&row.template);
+                let decision = match failure {
+                    SendFailure::Template(_) => AfterFailure::GiveUp,
+                    SendFailure::Api(_) => policy.after_failure(attempts_after(row)),
+                };
+                record_failure(&mut tx, row, &failure, decision, now).await?;
+                match decision {
+                    AfterFailure::RetryIn(delay) => {
+                        report.retrying += 1;
+                        tracing::warn!(outbox_id = %row.id, template = %row.template, attempts = attempts_after(row),
+                            retry_in = ?delay, error = %failure, "e-mail not sent; will retry");
+                    }
+                    AfterFailure::GiveUp => {
+                        report.gave_up += 1;
+                        tracing::error!(outbox_id = %row.id, template = %row.template, attempts = attempts_after(row),
+                            error = %failure, "e-mail not sent; giving up, the message is marked failed");
+                    }
+                }
+            }
+        }
+    }
+    tx.commit().await?;
+    // Counted after the commit, so the counter matches the rows marked sent.
+    for template in sent_templates {
+        state.metrics.email_sent(template);
+    }
+    Ok(report)
+}
+
+async fn send(client: &EmailClient, row: &DueEmail) -> Result<String, SendFailure> {
+    let rendered = Template::parse(&row.template)?.render(&row.name);
+    let email = OutgoingEmail {
+        to: row.email.clone(),
+        template: row.template.clone(),
+        subject: rendered.subject,
+        body: rendered.body,
+        idempotency_key: row.id.to_string(),
+    };
+    Ok(client.send(&email).await?)
+}
+
+fn attempts_after(row: &DueEmail) -> u32 {
+    u32::try_from(row.attempts).unwrap_or(0).saturating_add(1)
+}
+
+async fn record_sent(conn: &mut PgConnection, row: &DueEmail, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE email_outbox SET sent_at = $2, attempts = attempts + 1, next_attempt_at = NULL WHERE id = $1")
+        .bind(row.id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn record_failure(
+    conn: &mut PgConnection,
+    row: &DueEmail,
+    failure: &SendFailure,
+    decision: AfterFailure,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let (next_attempt_at, failed_at) = match decision {
+        // The policy caps delays at an hour, so the conversion cannot fail in practice.
+        AfterFailure::RetryIn(delay) => {
+            (Some(now + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::hours(1))), None)
+        }
+        AfterFailure::GiveUp => (None, Some(now)),
+    };
+    sqlx::query(
+        "UPDATE email_outbox
+         SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, failed_at = $4
+         WHERE id = $1",
+    )
+    .bind(row.id)
+    .bind(failure.to_string())
+    .bind(next_attempt_at)
+    .bind(failed_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! Payment methods, charged fixes, and the Pro subscription.
+
+use std::time::Duration;
+
+use billing_e2e::{ApiClient, Stack, StackOptions, wait_until};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn add_card(customer: &ApiClient, token: &str) -> (StatusCode, Value) {
+    customer
+        .send(
+            Method::POST,
+            "/api/v1/billing/payment-method",
+            Some(json!({"payment_method_id": token, "billing_consent": true})),
+        )
+        .await
+        .unwrap()
+}
+
+async fn use_all_credits(customer: &ApiClient) {
+    let balance = customer.usage().await.unwrap().unwrap()["credit_balance"].as_i64().unwrap();
+    for _ in 0..balance {
+        assert_eq!(customer.record_fix("using credits").await.unwrap().unwrap()["paid_with"], "credit");
+    }
+}
+
+async fn balance_becomes(customer: &ApiClient, expected: i64) {
+    wait_until(&format!("a balance of {expected}"), Duration::from_secs(10), || async {
+        Ok((customer.usage().await?.map_err(anyhow::Error::from)?["credit_balance"] == expected).then_some(()))
+    })
+    .await
+    .unwrap();
+}
+
+fn stripe_calls(stack: &Stack, path_prefix: &str) -> usize {
+    stack.stripe.requests().iter().filter(|r| r.path.starts_with(path_prefix)).count()
+}
+
+#[tokio::test]
+async fn without_billing_consent_a_payment_method_is_refused_and_nothing_reaches_stripe() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+
+    for body in [
+        json!({"payment_method_id": "pm_card_visa"}),
+        json!({"payment_method_id": "pm_card_visa", "billing_consent": false}),
+        json!({"payment_method_id": "pm_card_visa", "billing_consent": "yes"}),
+    ] {
+        let (status, answer) =
+            customer.send(Method::POST, "/api/v1/billing/payment-method", Some(body.clone())).await.unwrap();
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(answer["error"]["fields"]["billing_consent"].is_string(), "{answer}");
+    }
+
+    assert_eq!(stripe_calls(&stack, "/v1/payment_methods"), 0);
+    assert_eq!(stack.count_rows("billing_consents").await.unwrap(), 0);
+    let usage = customer.usage().await.unwrap().unwrap();
+    assert_eq!((usage["plan"].as_str(), usage["has_payment_method"].as_bool()), (Some("trial"), Some(false)));
+}
+
+#[tokio::test]
+async fn with_consent_the_card_becomes_the_stripe_default_and_a_trial_becomes_pay_as_you_go() {
+    let stack = Stack::start().await.unwrap();
+    let (signup, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+
+    let (status, added) = add_card(&customer, "pm_card_visa").await;
+
+    assert_eq!(status, StatusCode::OK, "{added}");
+    assert_eq!(added["plan"], "payg");
+    assert_eq!((added["brand"].as_str(), added["last4"].as_str()), (Some("visa"), Some("4242")));
+    let pm = added["payment_method_id"].as_str().unwrap();
+    let stripe_customer = stack.stripe.object(&signup.stripe_customer_id).unwrap();
+    assert_eq!(stripe_customer["invoice_settings"]["default_payment_method"], pm);
+    let consent: (String, String) = sqlx::query_as("SELECT payment_method_id, consent_text FROM billing_consents")
+        .fetch_one(&stack.pool)
+        .await
+        .unwrap();
+    assert_eq!(consent.0, pm);
+    assert!(consent.1.contains("$29"));
+    let usage = customer.usage().await.unwrap().unwrap();
+    assert_eq!((usage["plan"].as_str(), usage["has_payment_method"].as_bool()), (Some("payg"), Some(true)));
+}
+
+#[tokio::test]
+async fn a_bad_payment_method_id_is_422_before_stripe_is_asked() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    let (status, answer) = add_card(&customer, "../v1/customers").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(answer["error"]["fields"]["payment_method_id"].is_string());
+    assert_eq!(stripe_calls(&stack, "/v1/payment_methods"), 0);
+}
+
+#[tokio::test]
+async fn an_unknown_payment_method_in_stripe_is_a_clear_error_and_stores_nothing() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    let (status, answer) = add_card(&customer, "pm_does_not_exist").await;
+    assert!(status.is_client_error() || status == StatusCode::BAD_GATEWAY, "{status} {answer}");
+    assert_eq!(stack.count_rows("billing_consents").await.unwrap(), 0);
+    assert_eq!(customer.usage().await.unwrap().unwrap()["plan"], "trial");
+}
+
+#[tokio::test]
+async fn pay_as_you_go_fixes_beyond_the_credits_are_charged_29_dollars_in_stripe() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    add_card(&customer, "pm_card_visa").await;
+    use_all_credits(&customer).await;
+
+    let fix = customer.record_fix("beyond the credits").await.unwrap().unwrap();
+
+    assert_eq!((fix["paid_with"].as_str(), fix["charged_cents"].as_i64()), (Some("charge"), Some(2900)));
+    let intent = stack.stripe.object(fix["stripe_payment_intent_id"].as_str().unwrap()).unwrap();
+    assert_eq!((intent["amount"].as_i64(), intent["status"].as_str()), (Some(2900), Some("succeeded")));
+    assert_eq!(intent["metadata"]["fix_id"], fix["fix_id"]);
+    let charged: i64 =
+        sqlx::query_scalar("SELECT sum(amount_cents)::bigint FROM charges").fetch_one(&stack.pool).await.unwrap();
+    assert_eq!(charged, 2900);
+    assert_eq!(customer.usage().await.unwrap().unwrap()["credit_balance"], 0);
+}
+
+#[tokio::test]
+async fn a_declined_card_on_a_pay_as_you_go_fix_is_402_with_the_reason_and_changes_nothing() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    add_card(&customer, "pm_card_chargeDeclinedInsufficientFunds").await;
+    use_all_credits(&customer).await;
+    let ledger_before = stack.count_rows("ledger_entries").await.unwrap();
+
+    let declined = customer.record_fix("declined").await.unwrap().unwrap_err();
+
+    assert_eq!(declined.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(declined.code(), "card_declined");
+    assert_eq!(declined.body["error"]["decline_code"], "insufficient_funds");
+    assert!(declined.body["error"]["message"].as_str().unwrap().contains("payment-method"));
+    assert_eq!(stack.count_rows("ledger_entries").await.unwrap(), ledger_before);
+    assert_eq!(stack.count_rows("charges").await.unwrap(), 0);
+    assert_eq!(stack.count_rows("fixes").await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn a_retried_fix_with_the_same_idempotency_key_is_charged_once() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    add_card(&customer, "pm_card_visa").await;
+    use_all_credits(&customer).await;
+    let send = || customer.send_with_headers(Method::POST, "/api/v1/fixes", None, &[("Idempotency-Key", "deploy-42")]);
+
+    let (first_status, first) = send().await.unwrap();
+    let (second_status, second) = send().await.unwrap();
+
+    assert_eq!((first_status, second_status), (StatusCode::CREATED, StatusCode::OK));
+    assert_eq!(first["fix_id"], second["fix_id"]);
+    assert_eq!(first["stripe_payment_intent_id"], second["stripe_payment_intent_id"]);
+    assert_eq!(stack.count_rows("charges").await.unwrap(), 1);
+    let intents = stack.stripe.requests().iter().filter(|r| r.path == "/v1/payment_intents" && r.status == 200).count();
+    assert!(intents <= 1, "Stripe was asked to charge {intents} times");
+}
+
+#[tokio::test]
+async fn pro_needs_a_payment_method_first() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    let (status, answer) =
+        customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(answer["error"]["code"], "payment_method_required");
+    assert_eq!(stripe_calls(&stack, "/v1/subscriptions"), 0);
+}
+
+#[tokio::test]
+async fn only_the_pro_plan_can_be_subscribed_to() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    let (status, answer) =
+        customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "gold"}))).await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(answer["error"]["fields"]["plan"].is_string());
+}
+
+#[tokio::test]
+async fn pro_credits_come_from_the_paid_invoice_webhook_not_from_subscribing() {
+    let stack = Stack::start_with(StackOptions { deliver_webhooks: false, ..Default::default() }).await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    add_card(&customer, "pm_card_visa").await;
+
+    let (status, subscribed) =
+        customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
+
+    assert_eq!(status, StatusCode::CREATED, "{subscribed}");
+    assert_eq!(subscribed["plan"], "pro");
+    let usage = customer.usage().await.unwrap().unwrap();
+    assert_eq!((usage["plan"].as_str(), usage["credit_balance"].as_i64()), (Some("pro"), Some(5)));
+    assert_eq!(usage["per_fix_rate_cents"], 1500);
+
+    let paid = stack.stripe_events("invoice.paid");
+    assert_eq!(paid.len(), 1, "Stripe paid the first invoice");
+    let (status, _) = stack.deliver_event(&paid[0]).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(customer.usage().await.unwrap().unwrap()["credit_balance"], 65);
+}
+
+#[tokio::test]
+async fn a_second_subscription_is_409() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    add_card(&customer, "pm_card_visa").await;
+    let subscribe = || customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"})));
+    assert_eq!(subscribe().await.unwrap().0, StatusCode::CREATED);
+    let (status, answer) = subscribe().await.unwrap();
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(answer["error"]["code"], "already_subscribed");
+}
+
+#[tokio::test]
+async fn pro_fixes_beyond_the_credits_cost_15_dollars() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    add_card(&customer, "pm_card_visa").await;
+    customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
+    balance_becomes(&customer, 65).await;
+    use_all_credits(&customer).await;
+
+    let fix = customer.record_fix("beyond Pro credits").await.unwrap().unwrap();
+
+    assert_eq!((fix["paid_with"].as_str(), fix["charged_cents"].as_i64()), (Some("charge"), Some(1500)));
+}
+
+#[tokio::test]
+async fn cancelling_pro_now_downgrades_to_pay_as_you_go_at_once() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    add_card(&customer, "pm_card_visa").await;
+    customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
+    balance_becomes(&customer, 65).await;
+
+    let (status, cancelled) =
+        customer.send(Method::DELETE, "/api/v1/billing/subscription?at_period_end=false", None).await.unwrap();
+
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!((cancelled["plan"].as_str(), cancelled["status"].as_str()), (Some("payg"), Some("canceled")));
+    let usage = customer.usage().await.unwrap().unwrap();
+    assert_eq!((usage["plan"].as_str(), usage["per_fix_rate_cents"].as_i64()), (Some("payg"), Some(2900)));
+    assert!(usage["subscription"].is_null());
+    // The deleted event arriving afterwards changes nothing.
+    stack.wait_for_webhooks().await.unwrap();
+    assert_eq!(customer.usage().await.unwrap().unwrap()["plan"], "payg");
+}
+
+#[tokio::test]
+async fn cancelling_at_period_end_keeps_pro_until_the_clock_passes_it() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    add_card(&customer, "pm_card_visa").await;
+    customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
+    balance_becomes(&customer, 65).await;
+
+    let (status, cancelled) =
+        customer.send(Method::DELETE, "/api/v1/billing/subscription?at_period_end=true", None).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!((cancelled["plan"].as_str(), cancelled["cancel_at_period_end"].as_bool()), (Some("pro"), Some(true)));
+    stack.wait_for_webhooks().await.unwrap();
+    let usage = customer.usage().await.unwrap().unwrap();
+    assert_eq!((usage["plan"].as_str(), usage["per_fix_rate_cents"].as_i64()), (Some("pro"), Some(1500)));
+    assert_eq!(usage["subscription"]["cancel_at_period_end"], true);
+
+    stack.advance_stripe_clock(Duration::from_secs(32 * 24 * 3600)).await.unwrap();
+
+    let usage = customer.usage().await.unwrap().unwrap();
+    assert_eq!((usage["plan"].as_str(), usage["per_fix_rate_cents"].as_i64()), (Some("payg"), Some(2900)));
+    assert_eq!(usage["credit_balance"], 65, "no renewal, so no new credits");
+}
+
+#[tokio::test]
+async fn the_at_period_end_flag_must_be_a_boolean_and_there_must_be_a_subscription() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    let (status, _) =
+        customer.send(Method::DELETE, "/api/v1/billing/subscription?at_period_end=maybe", None).await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = customer.send(Method::DELETE, "/api/v1/billing/subscription", None).await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_renewal_grants_another_60_credits_and_a_failed_renewal_is_past_due_with_a_warning() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    add_card(&customer, "pm_card_visa").await;
+    customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
+    balance_becomes(&customer, 65).await;
+
+    stack.advance_stripe_clock(Duration::from_secs(31 * 24 * 3600)).await.unwrap();
+    assert_eq!(customer.usage().await.unwrap().unwrap()["credit_balance"], 125);
+
+    // The card starts declining before the next renewal.
+    let (status, _) = add_card(&customer, "pm_card_chargeDeclined").await;
+    assert_eq!(status, StatusCode::OK);
+    stack.advance_stripe_clock(Duration::from_secs(31 * 24 * 3600)).await.unwrap();
+
+    let usage = customer.usage().await.unwrap().unwrap();
+    assert_eq!(usage["credit_balance"], 125, "no credits for an unpaid invoice");
+    assert_eq!(usage["subscription"]["status"], "past_due");
+    let codes: Vec<&str> = usage["warnings"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"payment_failed"), "{codes:?}");
+}

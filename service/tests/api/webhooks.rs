@@ -1,0 +1,172 @@
+//! Stripe webhooks: signed, applied at most once, in any order.
+
+use billing_e2e::{ApiClient, Stack, StackOptions};
+use billing_service::webhooks::signature::sign;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+/// A Pro customer whose first invoice was paid in Stripe, with no event delivered yet.
+async fn pro_customer_with_undelivered_events(stack: &Stack) -> ApiClient {
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    customer
+        .send(
+            Method::POST,
+            "/api/v1/billing/payment-method",
+            Some(json!({"payment_method_id": "pm_card_visa", "billing_consent": true})),
+        )
+        .await
+        .unwrap();
+    let (status, body) =
+        customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    customer
+}
+
+async fn manual_stack() -> Stack {
+    Stack::start_with(StackOptions { deliver_webhooks: false, ..Default::default() }).await.unwrap()
+}
+
+async fn balance(customer: &ApiClient) -> i64 {
+    customer.usage().await.unwrap().unwrap()["credit_balance"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn an_invoice_paid_event_delivered_five_times_at_once_grants_60_credits_once() {
+    let stack = manual_stack().await;
+    let customer = pro_customer_with_undelivered_events(&stack).await;
+    let paid = stack.stripe_events("invoice.paid").remove(0);
+
+    let deliveries = (0..5).map(|_| stack.deliver_event(&paid));
+    let results = futures_util::future::join_all(deliveries).await;
+
+    assert!(results.iter().all(|r| r.as_ref().unwrap().0 == StatusCode::OK), "{results:?}");
+    let outcomes: Vec<&str> = results.iter().map(|r| r.as_ref().unwrap().1["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == "applied").count(), 1, "{outcomes:?}");
+    assert_eq!(balance(&customer).await, 65);
+}
+
+#[tokio::test]
+async fn invoice_paid_and_invoice_payment_succeeded_for_one_invoice_grant_once() {
+    let stack = manual_stack().await;
+    let customer = pro_customer_with_undelivered_events(&stack).await;
+
+    for kind in ["invoice.payment_succeeded", "invoice.paid"] {
+        let event = stack.stripe_events(kind).remove(0);
+        assert_eq!(stack.deliver_event(&event).await.unwrap().0, StatusCode::OK);
+    }
+
+    assert_eq!(balance(&customer).await, 65);
+}
+
+#[tokio::test]
+async fn events_in_reverse_order_end_in_the_same_state() {
+    let stack = manual_stack().await;
+    let customer = pro_customer_with_undelivered_events(&stack).await;
+    customer.send(Method::DELETE, "/api/v1/billing/subscription?at_period_end=true", None).await.unwrap();
+
+    let mut events = stack.stripe.events();
+    events.reverse();
+    for event in &events {
+        let (status, body) = stack.deliver_event(event).await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{} → {body}", event["type"]);
+    }
+
+    let usage = customer.usage().await.unwrap().unwrap();
+    assert_eq!(usage["credit_balance"], 65);
+    assert_eq!(usage["plan"], "pro");
+    assert_eq!(usage["subscription"]["cancel_at_period_end"], true, "an older update must not undo the newer one");
+}
+
+#[tokio::test]
+async fn a_deleted_subscription_is_not_revived_by_a_late_update() {
+    let stack = manual_stack().await;
+    let customer = pro_customer_with_undelivered_events(&stack).await;
+    let created = stack.stripe_events("customer.subscription.created").remove(0);
+    customer.send(Method::DELETE, "/api/v1/billing/subscription", None).await.unwrap();
+    let deleted = stack.stripe_events("customer.subscription.deleted").remove(0);
+
+    stack.deliver_event(&deleted).await.unwrap();
+    let (status, body) = stack.deliver_event(&created).await.unwrap();
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let usage = customer.usage().await.unwrap().unwrap();
+    assert_eq!(usage["plan"], "payg");
+    assert!(usage["subscription"].is_null(), "{usage}");
+}
+
+#[tokio::test]
+async fn a_bad_stale_or_missing_signature_is_400_and_writes_nothing() {
+    let stack = manual_stack().await;
+    let customer = pro_customer_with_undelivered_events(&stack).await;
+    let paid = serde_json::to_vec(&stack.stripe_events("invoice.paid").remove(0)).unwrap();
+    let now = chrono::Utc::now().timestamp();
+
+    let cases = [
+        None,
+        Some(sign(&paid, "whsec_someone_else", now)),
+        Some(sign(&paid, &stack.webhook_secret, now - 301)),
+        Some("t=notatime,v1=abc".to_string()),
+    ];
+    for signature in cases {
+        let (status, body) = stack.deliver_raw(paid.clone(), signature.as_deref()).await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{signature:?}");
+        assert_eq!(body["error"]["code"], "invalid_signature");
+    }
+    // A payload changed after signing.
+    let signature = sign(&paid, &stack.webhook_secret, now);
+    let mut tampered = paid.clone();
+    tampered.extend_from_slice(b" ");
+    assert_eq!(stack.deliver_raw(tampered, Some(&signature)).await.unwrap().0, StatusCode::BAD_REQUEST);
+
+    assert_eq!(stack.count_rows("stripe_events").await.unwrap(), 0);
+    assert_eq!(balance(&customer).await, 5);
+}
+
+#[tokio::test]
+async fn during_a_secret_rotation_both_the_old_and_the_new_secret_are_accepted() {
+    let stack = Stack::start_with(StackOptions {
+        deliver_webhooks: false,
+        configure: Box::new(|config| config.stripe_webhook_secrets = vec!["whsec_old".into()]),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let event = |id: &str| {
+        serde_json::to_vec(&json!({"id": id, "type": "something.else", "created": 1, "data": {"object": {}}})).unwrap()
+    };
+
+    let old = event("evt_old");
+    assert_eq!(stack.deliver_raw(old.clone(), Some(&sign(&old, "whsec_old", now))).await.unwrap().0, StatusCode::OK);
+    let new = event("evt_new");
+    let signed_new = sign(&new, &stack.webhook_secret, now);
+    assert_eq!(stack.deliver_raw(new, Some(&signed_new)).await.unwrap().0, StatusCode::OK);
+    let other = event("evt_other");
+    let signed_other = sign(&other, "whsec_retired", now);
+    assert_eq!(stack.deliver_raw(other, Some(&signed_other)).await.unwrap().0, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn unknown_event_types_and_unknown_customers_are_accepted_and_ignored() {
+    let stack = manual_stack().await;
+    let unknown_type = json!({"id": "evt_unknown_type", "type": "charge.dispute.created", "created": 1, "data": {"object": {"id": "dp_1"}}});
+    let unknown_customer = json!({"id": "evt_unknown_customer", "type": "invoice.paid", "created": 1,
+        "data": {"object": {"id": "in_1", "object": "invoice", "customer": "cus_nobody", "subscription": "sub_1", "status": "paid"}}});
+
+    for event in [unknown_type, unknown_customer] {
+        let (status, body) = stack.deliver_event(&event).await.unwrap();
+        assert_eq!((status, body["outcome"].as_str()), (StatusCode::OK, Some("ignored")), "{event}");
+    }
+    let text = reqwest::get(format!("{}/metrics", stack.service_url)).await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"billing_webhooks_total{outcome="ignored"} 2"#), "{text}");
+}
+
+#[tokio::test]
+async fn a_signed_body_that_is_not_an_event_is_400() {
+    let stack = manual_stack().await;
+    for body in [json!({"hello": "world"}), json!({"id": "evt_1", "type": "x"})] {
+        let (status, answer) = stack.deliver_event(&body).await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(answer["error"]["code"], "malformed_json");
+    }
+}
