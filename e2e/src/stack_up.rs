@@ -28,7 +28,8 @@ pub struct StackUpArgs {
 pub async fn run(args: StackUpArgs) -> anyhow::Result<()> {
     let port = args.service_port;
     // Report a bad setting before starting anything.
-    service_config_from_env(&Config::for_tests("postgres://checking", "http://checking"))?;
+    service_config_from_env(&Config::for_tests("postgres://checking", "http://checking"))
+        .map_err(|err| anyhow::anyhow!("a billing-service setting in the environment is invalid: {err}"))?;
     let stack = Stack::start_owned(StackOptions {
         configure: Box::new(move |config| {
             config.bind_addr.set_port(port);
