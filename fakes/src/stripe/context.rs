@@ -2,10 +2,12 @@
 //! idempotency key (both copied into the events it emits), the time on the relevant clock, and
 //! work to start once the lock is released (a test clock advancing in the background).
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::event_log::{EventData, EventOut, EventRequest, StoredEvent};
 use super::ids::new_id;
 use super::store::Store;
 
@@ -55,27 +57,28 @@ impl<'a> Ctx<'a> {
     /// Records an event of `kind` about `object` and queues it for webhook delivery.
     pub fn emit(&mut self, kind: &str, object: &Value, previous_attributes: Option<Value>, created: i64) {
         let pending_webhooks = self.store.count("webhook_endpoint", |endpoint| endpoint_wants(endpoint, kind));
-        let mut data = json!({ "object": object });
-        if let Some(previous) = previous_attributes {
-            data["previous_attributes"] = previous;
-        }
-        let request_id = if self.request_id.is_empty() { Value::Null } else { json!(self.request_id) };
-        let event = json!({
-            "id": new_id("evt"),
-            "object": "event",
-            "api_version": API_VERSION,
-            "created": created,
-            "data": data,
-            "livemode": false,
-            "pending_webhooks": pending_webhooks,
-            "request": { "id": request_id, "idempotency_key": self.idempotency_key },
-            "type": kind,
-        });
-        // Nothing to deliver without a subscribed endpoint: skip the worker (and a copy) entirely.
+        let id = new_id("evt");
+        let event = EventOut {
+            id: &id,
+            object: "event",
+            api_version: API_VERSION,
+            created,
+            data: EventData { object, previous_attributes: previous_attributes.as_ref() },
+            livemode: false,
+            pending_webhooks,
+            request: EventRequest {
+                id: Some(self.request_id.as_str()).filter(|r| !r.is_empty()),
+                idempotency_key: self.idempotency_key.as_deref(),
+            },
+            kind,
+        };
+        let json = serde_json::to_string(&event).unwrap_or_default();
+        let stored = Arc::new(StoredEvent { id, kind: kind.to_string(), json });
+        // Nothing to deliver without a subscribed endpoint: the worker never sees it.
         if pending_webhooks > 0 {
-            self.store.outbox.push(event.clone());
+            self.store.outbox.push(stored.clone());
         }
-        self.store.insert("event", event);
+        self.store.events.push(stored);
     }
 }
 

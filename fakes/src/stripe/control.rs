@@ -111,7 +111,7 @@ pub async fn handle(shared: &Shared, method: &str, path: &str, _query: &[u8], bo
         },
         ("GET", "/_fake/requests") => answer(200, json!(shared.lock().requests.to_vec())),
         ("GET", "/_fake/events") => {
-            let events: Vec<Value> = shared.lock().all("event").into_iter().cloned().collect();
+            let events: Vec<Value> = shared.lock().events.iter().map(|e| e.value()).collect();
             answer(200, json!(events))
         }
         ("GET", "/_fake/deliveries") => answer(200, json!(shared.webhooks.deliveries())),

@@ -89,7 +89,7 @@ impl StripeFake {
 
     /// Every event emitted, oldest first.
     pub fn events(&self) -> Vec<Value> {
-        self.shared.lock().all("event").into_iter().cloned().collect()
+        self.shared.lock().events.iter().map(|e| e.value()).collect()
     }
 
     /// Every webhook delivery attempt, oldest first.

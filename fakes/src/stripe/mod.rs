@@ -15,6 +15,7 @@ mod clock_runner;
 mod context;
 mod control;
 mod error;
+mod event_log;
 mod fake;
 mod fault;
 mod idempotency;

@@ -6,10 +6,12 @@
 //! it is never held across an `.await`, which keeps the hot path short and deadlock-free.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::chunked::Chunked;
+use super::event_log::{EventLog, StoredEvent};
 use super::error::ApiError;
 use super::fault::Fault;
 use super::idempotency::StoredResponse;
@@ -29,8 +31,10 @@ pub struct Store {
     pub faults: Vec<Fault>,
     /// Signing secrets of webhook endpoints, by endpoint id (Stripe shows them only once).
     pub endpoint_secrets: HashMap<String, String>,
+    /// Every event, oldest first.
+    pub events: EventLog,
     /// Events emitted by the current request, handed to the webhook worker afterwards.
-    pub outbox: Vec<Value>,
+    pub outbox: Vec<Arc<StoredEvent>>,
 }
 
 /// Objects are spread over this many maps, so growing one rehashes only a small share of them
@@ -55,6 +59,7 @@ impl Default for Store {
             idempotency: HashMap::new(),
             faults: Vec::new(),
             endpoint_secrets: HashMap::new(),
+            events: EventLog::default(),
             outbox: Vec::new(),
         }
     }
@@ -126,23 +131,32 @@ impl Store {
             .get(kind)
             .map(|ids| ids.iter().rev().filter_map(|id| self.get(id)).filter(|o| keep(o)).collect())
             .unwrap_or_default();
-        let position = |cursor: &str, param: &str| {
-            newest_first
-                .iter()
-                .position(|o| o["id"] == cursor)
-                .ok_or_else(|| ApiError::no_such_in(label_of(kind), cursor, param))
-        };
-        let (data, has_more): (Vec<&Value>, bool) = if let Some(cursor) = &page.starting_after {
-            let after = &newest_first[position(cursor, "starting_after")? + 1..];
-            (after.iter().take(page.limit).copied().collect(), after.len() > page.limit)
-        } else if let Some(cursor) = &page.ending_before {
-            let before = &newest_first[..position(cursor, "ending_before")?];
-            let start = before.len().saturating_sub(page.limit);
-            (before[start..].to_vec(), start > 0)
-        } else {
-            (newest_first.iter().take(page.limit).copied().collect(), newest_first.len() > page.limit)
-        };
+        let (data, has_more) = paginate(&newest_first, |o| o["id"].as_str().unwrap_or_default(), page, kind)?;
+        let data: Vec<&Value> = data.to_vec();
         Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": url }))
+    }
+}
+
+/// Cuts one page out of a newest-first list: `(page, has_more)`. An unknown cursor is a 404
+/// naming the cursor parameter, as Stripe answers.
+pub fn paginate<'l, T>(newest_first: &'l [T], id_of: impl Fn(&T) -> &str, page: &Page, kind: &str) -> Result<(&'l [T], bool), ApiError> {
+    let position = |cursor: &str, param: &str| {
+        newest_first
+            .iter()
+            .position(|o| id_of(o) == cursor)
+            .ok_or_else(|| ApiError::no_such_in(label_of(kind), cursor, param))
+    };
+    if let Some(cursor) = &page.starting_after {
+        let after = &newest_first[position(cursor, "starting_after")? + 1..];
+        let end = after.len().min(page.limit);
+        Ok((&after[..end], after.len() > page.limit))
+    } else if let Some(cursor) = &page.ending_before {
+        let before = &newest_first[..position(cursor, "ending_before")?];
+        let start = before.len().saturating_sub(page.limit);
+        Ok((&before[start..], start > 0))
+    } else {
+        let end = newest_first.len().min(page.limit);
+        Ok((&newest_first[..end], newest_first.len() > page.limit))
     }
 }
 
