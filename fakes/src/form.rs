@@ -176,9 +176,7 @@ fn empty_container(next: &Segment<'_>) -> Value {
 fn conflict(param: &str) -> FormError {
     FormError {
         param: param.to_string(),
-        message: format!(
-            "Invalid parameter: {param} is sent both as a value and as a hash or array; send it one way."
-        ),
+        message: format!("Invalid parameter: {param} is sent both as a value and as a hash or array; send it one way."),
     }
 }
 
@@ -192,15 +190,13 @@ fn decode(raw: &[u8]) -> String {
     while i < raw.len() {
         match raw[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < raw.len() => {
-                match (hex_value(raw[i + 1]), hex_value(raw[i + 2])) {
-                    (Some(high), Some(low)) => {
-                        out.push(high << 4 | low);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < raw.len() => match (hex_value(raw[i + 1]), hex_value(raw[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             other => out.push(other),
         }
         i += 1;

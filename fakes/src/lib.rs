@@ -8,7 +8,6 @@
 // The large `json!` literals of Stripe objects need a deeper macro recursion limit.
 #![recursion_limit = "256"]
 
-
 pub mod email;
 pub mod form;
 pub mod stripe;

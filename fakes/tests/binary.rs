@@ -40,9 +40,22 @@ async fn the_binary_prints_its_address_and_serves_the_api() {
     assert!(endpoint_line.unwrap_or_default().contains("whsec_fixed"));
 
     let client = reqwest::Client::new();
-    let created = client.post(format!("{base_url}/v1/customers")).bearer_auth("sk_test_x").form(&[("email", "a@b.co")]).send().await.unwrap();
+    let created = client
+        .post(format!("{base_url}/v1/customers"))
+        .bearer_auth("sk_test_x")
+        .form(&[("email", "a@b.co")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), 200);
-    let endpoints: serde_json::Value =
-        client.get(format!("{base_url}/v1/webhook_endpoints")).bearer_auth("sk_test_x").send().await.unwrap().json().await.unwrap();
+    let endpoints: serde_json::Value = client
+        .get(format!("{base_url}/v1/webhook_endpoints"))
+        .bearer_auth("sk_test_x")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(endpoints["data"][0]["url"], "http://127.0.0.1:9/hook");
 }

@@ -91,7 +91,10 @@ fn compare(resource: &str, path: &str, fake: &Value, official: &Value, problems:
 async fn every_field_the_fake_returns_exists_in_stripes_object_with_the_same_type() {
     let path = fixtures_path();
     let Ok(text) = std::fs::read_to_string(&path) else {
-        println!("SKIPPED the Stripe shape check: {} is absent (it lives in ../shared beside the repository).", path.display());
+        println!(
+            "SKIPPED the Stripe shape check: {} is absent (it lives in ../shared beside the repository).",
+            path.display()
+        );
         return;
     };
     let fixtures: Value = serde_json::from_str(&text).expect("fixtures3.json is JSON");
@@ -99,23 +102,45 @@ async fn every_field_the_fake_returns_exists_in_stripes_object_with_the_same_typ
 
     let stripe = TestStripe::start().await;
     let receiver = WebhookReceiver::start().await;
-    let endpoint = stripe.post("/v1/webhook_endpoints", &[("url", receiver.url.as_str()), ("enabled_events[]", "*")]).await.body;
+    let endpoint =
+        stripe.post("/v1/webhook_endpoints", &[("url", receiver.url.as_str()), ("enabled_events[]", "*")]).await.body;
     let clock = stripe.post("/v1/test_helpers/test_clocks", &[("frozen_time", "1767225600")]).await;
     let customer = stripe
-        .post("/v1/customers", &[("email", "a@example.com"), ("name", "A"), ("test_clock", &clock.id()), ("payment_method", "pm_card_visa"), ("invoice_settings[default_payment_method]", "pm_card_visa")])
+        .post(
+            "/v1/customers",
+            &[
+                ("email", "a@example.com"),
+                ("name", "A"),
+                ("test_clock", &clock.id()),
+                ("payment_method", "pm_card_visa"),
+                ("invoice_settings[default_payment_method]", "pm_card_visa"),
+            ],
+        )
         .await;
     let pm_id = customer.body["invoice_settings"]["default_payment_method"].as_str().unwrap().to_string();
     let payment_method = stripe.get(&format!("/v1/payment_methods/{pm_id}")).await.body;
     let price = stripe.get(&format!("/v1/prices/{}", stripe.pro_price().await)).await.body;
     let product = stripe.get(&format!("/v1/products/{}", price["product"].as_str().unwrap())).await.body;
     let subscription = stripe
-        .post("/v1/subscriptions", &[("customer", customer.id().as_str()), ("items[0][price]", price["id"].as_str().unwrap())])
+        .post(
+            "/v1/subscriptions",
+            &[("customer", customer.id().as_str()), ("items[0][price]", price["id"].as_str().unwrap())],
+        )
         .await
         .body;
     let invoice = stripe.get(&format!("/v1/invoices/{}", subscription["latest_invoice"].as_str().unwrap())).await.body;
-    let payment_intent = stripe.get(&format!("/v1/payment_intents/{}", invoice["payment_intent"].as_str().unwrap())).await.body;
+    let payment_intent =
+        stripe.get(&format!("/v1/payment_intents/{}", invoice["payment_intent"].as_str().unwrap())).await.body;
     let declined = stripe
-        .post("/v1/payment_intents", &[("amount", "5000"), ("currency", "usd"), ("payment_method", "pm_card_chargeDeclined"), ("confirm", "true")])
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "5000"),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_chargeDeclined"),
+                ("confirm", "true"),
+            ],
+        )
         .await
         .body;
     let declined_intent = declined["error"]["payment_intent"].clone();

@@ -48,7 +48,8 @@ impl IntoResponse for EmailApiError {
             EmailApiError::InvalidField { field, .. } => json!(field),
             _ => serde_json::Value::Null,
         };
-        (status, Json(json!({ "error": { "code": code, "message": self.to_string(), "field": field } }))).into_response()
+        (status, Json(json!({ "error": { "code": code, "message": self.to_string(), "field": field } })))
+            .into_response()
     }
 }
 
@@ -131,7 +132,10 @@ async fn send(
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
 }
 
-async fn list(State(state): State<Arc<EmailState>>, headers: HeaderMap) -> Result<Json<serde_json::Value>, EmailApiError> {
+async fn list(
+    State(state): State<Arc<EmailState>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, EmailApiError> {
     authorized(&headers)?;
     let messages = state.lock().messages.clone();
     Ok(Json(json!({ "object": "list", "data": messages })))

@@ -55,7 +55,10 @@ impl NewMessage {
         let valid_address =
             to.split_once('@').is_some_and(|(user, host)| !user.is_empty() && !host.is_empty() && !host.contains('@'));
         if !valid_address {
-            return Err(EmailApiError::InvalidField { field: "to", reason: format!("'{to}' is not an e-mail address") });
+            return Err(EmailApiError::InvalidField {
+                field: "to",
+                reason: format!("'{to}' is not an e-mail address"),
+            });
         }
         let template = request.template.map(|s| s.trim().to_string()).unwrap_or_default();
         if template.is_empty() {

@@ -12,7 +12,8 @@ for details, or we can help at https://support.stripe.com/.";
 
 /// Accepts the request's `Authorization` header, or says why not.
 pub fn authenticate(header: Option<&str>) -> Result<(), ApiError> {
-    let header = header.map(str::trim).filter(|h| !h.is_empty()).ok_or_else(|| ApiError::Unauthenticated(NO_KEY.into()))?;
+    let header =
+        header.map(str::trim).filter(|h| !h.is_empty()).ok_or_else(|| ApiError::Unauthenticated(NO_KEY.into()))?;
     let key = if let Some(token) = strip_scheme(header, "bearer") {
         token.trim().to_string()
     } else if let Some(encoded) = strip_scheme(header, "basic") {

@@ -64,7 +64,9 @@ pub fn invoice_period(ctx: &mut Ctx<'_>, request: InvoiceRequest<'_>) -> Invoice
     let invoice_id = request.invoice_id.clone();
     let lines: Vec<Value> = subscription["items"]["data"]
         .as_array()
-        .map(|items| items.iter().map(|item| line_item(&invoice_id, subscription, item, request.service_period)).collect())
+        .map(|items| {
+            items.iter().map(|item| line_item(&invoice_id, subscription, item, request.service_period)).collect()
+        })
         .unwrap_or_default();
     let total: i64 = lines.iter().filter_map(|line| line["amount"].as_i64()).sum();
     let sequence = customer["next_invoice_sequence"].as_i64().unwrap_or(1);
@@ -233,10 +235,10 @@ fn mark_paid(ctx: &mut Ctx<'_>, invoice: &mut Value, at: i64) {
 }
 
 fn save(ctx: &mut Ctx<'_>, object: &Value) {
-    if let Some(id) = object["id"].as_str() {
-        if let Some(stored) = ctx.store.get_mut(id) {
-            *stored = object.clone();
-        }
+    if let Some(id) = object["id"].as_str()
+        && let Some(stored) = ctx.store.get_mut(id)
+    {
+        *stored = object.clone();
     }
 }
 

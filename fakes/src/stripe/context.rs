@@ -2,10 +2,12 @@
 //! idempotency key (both copied into the events it emits), the time on the relevant clock, and
 //! work to start once the lock is released (a test clock advancing in the background).
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::event_log::{EventData, EventOut, EventRequest, StoredEvent};
 use super::ids::new_id;
 use super::store::Store;
 
@@ -54,46 +56,46 @@ impl<'a> Ctx<'a> {
 
     /// Records an event of `kind` about `object` and queues it for webhook delivery.
     pub fn emit(&mut self, kind: &str, object: &Value, previous_attributes: Option<Value>, created: i64) {
-        let pending_webhooks = self
-            .store
-            .all("webhook_endpoint")
-            .iter()
-            .filter(|endpoint| endpoint_wants(endpoint, kind))
-            .count();
-        let mut data = json!({ "object": object });
-        if let Some(previous) = previous_attributes {
-            data["previous_attributes"] = previous;
+        let pending_webhooks = self.store.count("webhook_endpoint", |endpoint| endpoint_wants(endpoint, kind));
+        let id = new_id("evt");
+        let event = EventOut {
+            id: &id,
+            object: "event",
+            api_version: API_VERSION,
+            created,
+            data: EventData { object, previous_attributes: previous_attributes.as_ref() },
+            livemode: false,
+            pending_webhooks,
+            request: EventRequest {
+                id: Some(self.request_id.as_str()).filter(|r| !r.is_empty()),
+                idempotency_key: self.idempotency_key.as_deref(),
+            },
+            kind,
+        };
+        let json = serde_json::to_string(&event).unwrap_or_default();
+        let stored = Arc::new(StoredEvent { id, kind: kind.to_string(), json });
+        // Nothing to deliver without a subscribed endpoint: the worker never sees it.
+        if pending_webhooks > 0 {
+            self.store.outbox.push(stored.clone());
         }
-        let request_id = if self.request_id.is_empty() { Value::Null } else { json!(self.request_id) };
-        let event = json!({
-            "id": new_id("evt"),
-            "object": "event",
-            "api_version": API_VERSION,
-            "created": created,
-            "data": data,
-            "livemode": false,
-            "pending_webhooks": pending_webhooks,
-            "request": { "id": request_id, "idempotency_key": self.idempotency_key },
-            "type": kind,
-        });
-        self.store.insert("event", event.clone());
-        self.store.outbox.push(event);
+        self.store.events.push(stored);
     }
 }
 
 /// Whether an enabled endpoint subscribes to events of this type.
 pub fn endpoint_wants(endpoint: &Value, kind: &str) -> bool {
     endpoint["status"] == "enabled"
-        && endpoint["enabled_events"]
-            .as_array()
-            .is_some_and(|events| events.iter().any(|e| e == "*" || e == kind))
+        && endpoint["enabled_events"].as_array().is_some_and(|events| events.iter().any(|e| e == "*" || e == kind))
 }
 
 /// The fields of `before` whose values differ in `after` (Stripe's `previous_attributes`).
 pub fn previous_attributes(before: &Value, after: &Value) -> Option<Value> {
     let (Some(before), Some(after)) = (before.as_object(), after.as_object()) else { return None };
-    let changed: serde_json::Map<String, Value> =
-        before.iter().filter(|(key, value)| after.get(*key) != Some(*value)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let changed: serde_json::Map<String, Value> = before
+        .iter()
+        .filter(|(key, value)| after.get(*key) != Some(*value))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     if changed.is_empty() { None } else { Some(Value::Object(changed)) }
 }
 
@@ -108,19 +110,19 @@ pub fn expand(store: &Store, value: &mut Value, paths: &[String]) {
 
 fn expand_path(store: &Store, value: &mut Value, segments: &[&str]) {
     let Some((first, rest)) = segments.split_first() else { return };
-    if *first == "data" {
-        if let Some(items) = value.get_mut("data").and_then(Value::as_array_mut) {
-            for item in items {
-                expand_path(store, item, rest);
-            }
-            return;
+    if *first == "data"
+        && let Some(items) = value.get_mut("data").and_then(Value::as_array_mut)
+    {
+        for item in items {
+            expand_path(store, item, rest);
         }
+        return;
     }
     let Some(field) = value.get_mut(*first) else { return };
-    if let Some(id) = field.as_str() {
-        if let Some(object) = store.get(id) {
-            *field = object.clone();
-        }
+    if let Some(id) = field.as_str()
+        && let Some(object) = store.get(id)
+    {
+        *field = object.clone();
     }
     if field.is_object() {
         expand_path(store, field, rest);

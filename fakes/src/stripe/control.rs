@@ -84,7 +84,10 @@ fn answer(status: u16, value: Value) -> Response<Full<Bytes>> {
 }
 
 fn bad_json(error: serde_json::Error) -> Response<Full<Bytes>> {
-    answer(400, json!({ "error": { "type": "invalid_request_error", "message": format!("Invalid JSON body: {error}") } }))
+    answer(
+        400,
+        json!({ "error": { "type": "invalid_request_error", "message": format!("Invalid JSON body: {error}") } }),
+    )
 }
 
 /// Answers one control request.
@@ -106,9 +109,9 @@ pub async fn handle(shared: &Shared, method: &str, path: &str, _query: &[u8], bo
             }
             Err(error) => bad_json(error),
         },
-        ("GET", "/_fake/requests") => answer(200, json!(shared.lock().requests)),
+        ("GET", "/_fake/requests") => answer(200, json!(shared.lock().requests.to_vec())),
         ("GET", "/_fake/events") => {
-            let events: Vec<Value> = shared.lock().all("event").into_iter().cloned().collect();
+            let events: Vec<Value> = shared.lock().events.iter().map(|e| e.value()).collect();
             answer(200, json!(events))
         }
         ("GET", "/_fake/deliveries") => answer(200, json!(shared.webhooks.deliveries())),
@@ -150,8 +153,13 @@ pub async fn handle(shared: &Shared, method: &str, path: &str, _query: &[u8], bo
         ("POST", "/_fake/webhook_endpoints") => match serde_json::from_slice::<EndpointRequest>(body) {
             Ok(request) => {
                 let mut store = shared.lock();
-                let endpoint =
-                    webhook_endpoints::insert(&mut store, &request.url, vec!["*".into()], None, request.secret.as_deref());
+                let endpoint = webhook_endpoints::insert(
+                    &mut store,
+                    &request.url,
+                    vec!["*".into()],
+                    None,
+                    request.secret.as_deref(),
+                );
                 answer(200, json!({ "id": endpoint["id"], "secret": endpoint["secret"], "url": request.url }))
             }
             Err(error) => bad_json(error),
@@ -160,7 +168,10 @@ pub async fn handle(shared: &Shared, method: &str, path: &str, _query: &[u8], bo
             let id = &other["/_fake/objects/".len()..];
             match shared.lock().get(id) {
                 Some(object) => answer(200, object.clone()),
-                None => answer(404, json!({ "error": { "type": "invalid_request_error", "message": format!("No such object: '{id}'") } })),
+                None => answer(
+                    404,
+                    json!({ "error": { "type": "invalid_request_error", "message": format!("No such object: '{id}'") } }),
+                ),
             }
         }
         _ => answer(

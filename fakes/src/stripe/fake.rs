@@ -84,12 +84,12 @@ impl StripeFake {
 
     /// Every request received, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.lock().requests.clone()
+        self.shared.lock().requests.to_vec()
     }
 
     /// Every event emitted, oldest first.
     pub fn events(&self) -> Vec<Value> {
-        self.shared.lock().all("event").into_iter().cloned().collect()
+        self.shared.lock().events.iter().map(|e| e.value()).collect()
     }
 
     /// Every webhook delivery attempt, oldest first.

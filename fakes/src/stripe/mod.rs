@@ -10,10 +10,12 @@
 mod auth;
 mod billing;
 mod cards;
+mod chunked;
 mod clock_runner;
 mod context;
 mod control;
 mod error;
+mod event_log;
 mod fake;
 mod fault;
 mod idempotency;
@@ -29,10 +31,10 @@ mod store;
 mod webhooks;
 
 pub use context::API_VERSION;
-pub use ids::new_id;
 pub use error::ApiError;
 pub use fake::{StripeFake, WaitError};
 pub use fault::{Fault, FaultEffect};
+pub use ids::new_id;
 pub use request_log::RecordedRequest;
 pub use signature::stripe_signature;
 pub use webhooks::{Delivery, RetryPolicy, WebhookEndpointInfo};

@@ -208,10 +208,7 @@ impl Page {
             None => 10,
             Some(n) if (1..=100).contains(&n) => n as usize,
             Some(n) => {
-                return Err(ApiError::param(
-                    "limit",
-                    format!("Invalid limit: {n}; it must be between 1 and 100."),
-                ));
+                return Err(ApiError::param("limit", format!("Invalid limit: {n}; it must be between 1 and 100.")));
             }
         };
         let starting_after = params.string("starting_after")?.filter(|s| !s.is_empty());

@@ -30,7 +30,7 @@ use super::params::Params;
 use super::request_log::RecordedRequest;
 use super::routes::dispatch;
 use super::shared::Shared;
-use super::{control, clock_runner};
+use super::{clock_runner, control};
 use crate::form;
 
 /// Largest request body accepted; Stripe's own limit is of the same order.
@@ -105,7 +105,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     let idempotency_key = header(&parts.headers, "idempotency-key").filter(|k| !k.is_empty());
     let raw = if method == "POST" && !body.is_empty() { &body } else { &query };
     let parsed = form::parse(raw);
-    let logged_params = parsed.as_ref().map(Value::clone).unwrap_or(Value::Null);
+    let logged_params = parsed.clone().unwrap_or(Value::Null);
 
     let fault = if shared.has_faults() { take_matching(&mut shared.lock().faults, &method, &path) } else { None };
     match fault {
@@ -125,21 +125,20 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     }
 
     let authorization = header(&parts.headers, "authorization");
-    let (status, bytes, replayed, events, followups) = {
+    let (status, reply, replayed, events, followups) = {
         let mut store = shared.lock();
-        let route = format!("{method} {path}");
         let mut replayed = false;
         let mut followups = Vec::new();
-        let outcome: Result<(u16, Bytes), ApiError> = authenticate(authorization.as_deref())
+        let outcome: Result<(u16, Reply), ApiError> = authenticate(authorization.as_deref())
             .and_then(|()| parsed.map_err(|e| ApiError::param(e.param, e.message)))
             .and_then(|params| {
-                let previous = match (&idempotency_key, method.as_str()) {
-                    (Some(key), "POST") => store.idempotency.get(key).cloned(),
-                    _ => None,
-                };
-                if let (Some(stored), Some(key)) = (previous, &idempotency_key) {
+                let key = idempotency_key.as_ref().filter(|_| method == "POST");
+                let route = key.map(|_| format!("{method} {path}")).unwrap_or_default();
+                if let Some(key) = key
+                    && let Some(stored) = store.idempotency.get(key)
+                {
                     replayed = true;
-                    return stored.replay_for(key, &route, &params);
+                    return stored.replay_for(key, &route, &params).map(|(s, b)| (s, Reply::Bytes(b)));
                 }
                 let mut ctx = Ctx {
                     store: &mut store,
@@ -147,25 +146,32 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
                     idempotency_key: idempotency_key.clone(),
                     followups: Vec::new(),
                 };
-                let result = dispatch(&mut ctx, &method, &path, Params::new(params.clone()));
-                followups = std::mem::take(&mut ctx.followups);
-                let (status, bytes) = match result {
-                    Ok(value) => (200, to_bytes(&value)),
-                    Err(error) => (error.status(), to_bytes(&error.body(&request_id))),
+                let (result, params) = match key {
+                    Some(_) => (dispatch(&mut ctx, &method, &path, Params::new(params.clone())), params),
+                    None => (dispatch(&mut ctx, &method, &path, Params::new(params)), Value::Null),
                 };
-                if let (Some(key), "POST", true) = (&idempotency_key, method.as_str(), status < 500) {
-                    store.idempotency.insert(
-                        key.clone(),
-                        StoredResponse { route, params, status, body: bytes.clone() },
-                    );
+                followups = std::mem::take(&mut ctx.followups);
+                let (status, value) = match result {
+                    Ok(value) => (200, value),
+                    Err(error) => (error.status(), error.body(&request_id)),
+                };
+                match key {
+                    // Stored under the lock, so a concurrent retry with the same key sees it.
+                    Some(key) if status < 500 => {
+                        let body = to_bytes(&value);
+                        store
+                            .idempotency
+                            .insert(key.clone(), StoredResponse { route, params, status, body: body.clone() });
+                        Ok((status, Reply::Bytes(body)))
+                    }
+                    _ => Ok((status, Reply::Json(value))),
                 }
-                Ok((status, bytes))
             });
-        let (status, bytes) = match outcome {
+        let (status, reply) = match outcome {
             Ok(answer) => answer,
             Err(error) => {
                 replayed = false;
-                (error.status(), to_bytes(&error.body(&request_id)))
+                (error.status(), Reply::Json(error.body(&request_id)))
             }
         };
         store.requests.push(RecordedRequest {
@@ -176,13 +182,20 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             status,
         });
         let events = std::mem::take(&mut store.outbox);
-        (status, bytes, replayed, events, followups)
+        (status, reply, replayed, events, followups)
+    };
+    // Serializing outside the lock keeps the critical section short.
+    let bytes = match reply {
+        Reply::Bytes(bytes) => bytes,
+        Reply::Json(value) => to_bytes(&value),
     };
 
     if shared.log_requests() {
         tracing::info!(%method, %path, status, "stripe-fake request");
     }
-    shared.webhooks.enqueue(events);
+    if !events.is_empty() {
+        shared.webhooks.enqueue(events);
+    }
     for followup in followups {
         clock_runner::spawn(shared.clone(), followup);
     }
@@ -199,8 +212,13 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     Ok(response)
 }
 
+/// A response body, either already bytes (replays, stored responses) or still JSON.
+enum Reply {
+    Bytes(Bytes),
+    Json(Value),
+}
+
 /// Serializes a JSON value; serde_json cannot fail on `Value`.
 pub fn to_bytes(value: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(value).unwrap_or_default())
 }
-

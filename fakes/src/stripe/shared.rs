@@ -19,7 +19,12 @@ pub struct Shared {
 impl Shared {
     /// A fresh fake with an empty store.
     pub fn new(webhooks: WebhookHub) -> Shared {
-        Shared { store: Mutex::new(Store::default()), faults_armed: AtomicBool::new(false), log_requests: AtomicBool::new(false), webhooks }
+        Shared {
+            store: Mutex::new(Store::default()),
+            faults_armed: AtomicBool::new(false),
+            log_requests: AtomicBool::new(false),
+            webhooks,
+        }
     }
 
     /// Locks the store. A panic elsewhere cannot poison the fake for later requests.

@@ -6,9 +6,12 @@
 //! it is never held across an `.await`, which keeps the hot path short and deadlock-free.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::chunked::Chunked;
+use super::event_log::{EventLog, StoredEvent};
 use super::error::ApiError;
 use super::fault::Fault;
 use super::idempotency::StoredResponse;
@@ -16,21 +19,50 @@ use super::params::Page;
 use super::request_log::RecordedRequest;
 
 /// All state of one Stripe fake.
-#[derive(Default)]
 pub struct Store {
-    objects: HashMap<String, Value>,
-    order: HashMap<&'static str, Vec<String>>,
+    objects: Vec<HashMap<String, Value>>,
+    order: HashMap<&'static str, Chunked<String>>,
     deleted: HashSet<String>,
     /// Every request, oldest first.
-    pub requests: Vec<RecordedRequest>,
+    pub requests: Chunked<RecordedRequest>,
     /// Results of requests sent with an `Idempotency-Key`, by key.
     pub idempotency: HashMap<String, StoredResponse>,
     /// Faults still waiting for matching requests.
     pub faults: Vec<Fault>,
     /// Signing secrets of webhook endpoints, by endpoint id (Stripe shows them only once).
     pub endpoint_secrets: HashMap<String, String>,
+    /// Every event, oldest first.
+    pub events: EventLog,
     /// Events emitted by the current request, handed to the webhook worker afterwards.
-    pub outbox: Vec<Value>,
+    pub outbox: Vec<Arc<StoredEvent>>,
+}
+
+/// Objects are spread over this many maps, so growing one rehashes only a small share of them
+/// (a single map of 500 000 objects stalls the lock for tens of milliseconds when it grows).
+const SHARDS: usize = 64;
+
+fn shard_of(id: &str) -> usize {
+    // Ids end in random characters; the last two spread well.
+    let bytes = id.as_bytes();
+    let n = bytes.len();
+    let tail = if n >= 2 { (bytes[n - 1] as usize) * 31 + bytes[n - 2] as usize } else { n };
+    tail % SHARDS
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            objects: (0..SHARDS).map(|_| HashMap::new()).collect(),
+            order: HashMap::new(),
+            deleted: HashSet::new(),
+            requests: Chunked::default(),
+            idempotency: HashMap::new(),
+            faults: Vec::new(),
+            endpoint_secrets: HashMap::new(),
+            events: EventLog::default(),
+            outbox: Vec::new(),
+        }
+    }
 }
 
 impl Store {
@@ -43,17 +75,17 @@ impl Store {
     pub fn insert(&mut self, kind: &'static str, object: Value) {
         let id = object["id"].as_str().unwrap_or_default().to_string();
         self.order.entry(kind).or_default().push(id.clone());
-        self.objects.insert(id, object);
+        self.objects[shard_of(&id)].insert(id, object);
     }
 
     /// The object with this id, of any type.
     pub fn get(&self, id: &str) -> Option<&Value> {
-        self.objects.get(id)
+        self.objects[shard_of(id)].get(id)
     }
 
     /// The object with this id if it is of `kind`, else 404 naming `kind` and `id`.
     pub fn get_kind(&self, kind: &'static str, label: &'static str, id: &str, param: &str) -> Result<&Value, ApiError> {
-        match self.objects.get(id) {
+        match self.get(id) {
             Some(object) if object["object"] == kind => Ok(object),
             _ => Err(ApiError::no_such_in(label, id, param)),
         }
@@ -61,12 +93,12 @@ impl Store {
 
     /// Mutable access for updates.
     pub fn get_mut(&mut self, id: &str) -> Option<&mut Value> {
-        self.objects.get_mut(id)
+        self.objects[shard_of(id)].get_mut(id)
     }
 
     /// Removes an object for good, remembering that it existed (Stripe answers `deleted: true`).
     pub fn remove(&mut self, kind: &'static str, id: &str) -> Option<Value> {
-        let removed = self.objects.remove(id)?;
+        let removed = self.objects[shard_of(id)].remove(id)?;
         if let Some(ids) = self.order.get_mut(kind) {
             ids.retain(|other| other != id);
         }
@@ -81,9 +113,14 @@ impl Store {
 
     /// All objects of `kind`, oldest first.
     pub fn all(&self, kind: &str) -> Vec<&Value> {
+        self.order.get(kind).map(|ids| ids.iter().filter_map(|id| self.get(id)).collect()).unwrap_or_default()
+    }
+
+    /// How many objects of `kind` pass `keep` (without collecting them).
+    pub fn count(&self, kind: &str, keep: impl Fn(&Value) -> bool) -> usize {
         self.order
             .get(kind)
-            .map(|ids| ids.iter().filter_map(|id| self.objects.get(id)).collect())
+            .map(|ids| ids.iter().filter_map(|id| self.get(id)).filter(|o| keep(o)).count())
             .unwrap_or_default()
     }
 
@@ -92,25 +129,34 @@ impl Store {
         let newest_first: Vec<&Value> = self
             .order
             .get(kind)
-            .map(|ids| ids.iter().rev().filter_map(|id| self.objects.get(id)).filter(|o| keep(o)).collect())
+            .map(|ids| ids.iter().rev().filter_map(|id| self.get(id)).filter(|o| keep(o)).collect())
             .unwrap_or_default();
-        let position = |cursor: &str, param: &str| {
-            newest_first
-                .iter()
-                .position(|o| o["id"] == cursor)
-                .ok_or_else(|| ApiError::no_such_in(label_of(kind), cursor, param))
-        };
-        let (data, has_more): (Vec<&Value>, bool) = if let Some(cursor) = &page.starting_after {
-            let after = &newest_first[position(cursor, "starting_after")? + 1..];
-            (after.iter().take(page.limit).copied().collect(), after.len() > page.limit)
-        } else if let Some(cursor) = &page.ending_before {
-            let before = &newest_first[..position(cursor, "ending_before")?];
-            let start = before.len().saturating_sub(page.limit);
-            (before[start..].to_vec(), start > 0)
-        } else {
-            (newest_first.iter().take(page.limit).copied().collect(), newest_first.len() > page.limit)
-        };
+        let (data, has_more) = paginate(&newest_first, |o| o["id"].as_str().unwrap_or_default(), page, kind)?;
+        let data: Vec<&Value> = data.to_vec();
         Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": url }))
+    }
+}
+
+/// Cuts one page out of a newest-first list: `(page, has_more)`. An unknown cursor is a 404
+/// naming the cursor parameter, as Stripe answers.
+pub fn paginate<'l, T>(newest_first: &'l [T], id_of: impl Fn(&T) -> &str, page: &Page, kind: &str) -> Result<(&'l [T], bool), ApiError> {
+    let position = |cursor: &str, param: &str| {
+        newest_first
+            .iter()
+            .position(|o| id_of(o) == cursor)
+            .ok_or_else(|| ApiError::no_such_in(label_of(kind), cursor, param))
+    };
+    if let Some(cursor) = &page.starting_after {
+        let after = &newest_first[position(cursor, "starting_after")? + 1..];
+        let end = after.len().min(page.limit);
+        Ok((&after[..end], after.len() > page.limit))
+    } else if let Some(cursor) = &page.ending_before {
+        let before = &newest_first[..position(cursor, "ending_before")?];
+        let start = before.len().saturating_sub(page.limit);
+        Ok((&before[start..], start > 0))
+    } else {
+        let end = newest_first.len().min(page.limit);
+        Ok((&newest_first[..end], newest_first.len() > page.limit))
     }
 }
 

@@ -12,10 +12,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::seq::SliceRandom;
 use serde::Serialize;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::context::{endpoint_wants, unix_now};
+use super::event_log::StoredEvent;
 use super::shared::Shared;
 use super::signature::stripe_signature;
 
@@ -77,7 +77,7 @@ impl Default for RetryPolicy {
 
 /// The delivery side of one fake: queue, log and switches.
 pub struct WebhookHub {
-    queue: mpsc::UnboundedSender<Value>,
+    queue: mpsc::UnboundedSender<Arc<StoredEvent>>,
     in_flight: AtomicUsize,
     deliveries: Mutex<Vec<Delivery>>,
     duplicate: AtomicBool,
@@ -90,7 +90,7 @@ pub struct WebhookHub {
 
 impl WebhookHub {
     /// A hub and the receiving end its worker reads.
-    pub fn new() -> (WebhookHub, mpsc::UnboundedReceiver<Value>) {
+    pub fn new() -> (WebhookHub, mpsc::UnboundedReceiver<Arc<StoredEvent>>) {
         let (queue, receiver) = mpsc::unbounded_channel();
         let hub = WebhookHub {
             queue,
@@ -106,7 +106,7 @@ impl WebhookHub {
     }
 
     /// Queues events for delivery (called after the store lock is released).
-    pub fn enqueue(&self, events: Vec<Value>) {
+    pub fn enqueue(&self, events: Vec<Arc<StoredEvent>>) {
         for event in events {
             self.in_flight.fetch_add(1, Ordering::SeqCst);
             if self.queue.send(event).is_err() {
@@ -176,7 +176,7 @@ struct Target {
 }
 
 /// The delivery worker; runs until the fake is dropped.
-pub async fn run(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Value>) {
+pub async fn run(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Arc<StoredEvent>>) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while let Ok(event) = queue.try_recv() {
@@ -186,7 +186,7 @@ pub async fn run(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Value>)
             batch.shuffle(&mut rand::rng());
         }
         for event in batch {
-            let kind = event["type"].as_str().unwrap_or_default().to_string();
+            let kind = event.kind.clone();
             let targets: Vec<Target> = {
                 let store = shared.lock();
                 store
@@ -203,13 +203,12 @@ pub async fn run(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Value>)
                     })
                     .collect()
             };
-            let payload = Arc::new(serde_json::to_string_pretty(&event).unwrap_or_default());
             let copies = if shared.webhooks.duplicate() { 2 } else { 1 };
             for target in targets {
                 let target = Arc::new(target);
                 for _ in 0..copies {
                     shared.webhooks.in_flight.fetch_add(1, Ordering::SeqCst);
-                    deliver(shared.clone(), event.clone(), payload.clone(), target.clone()).await;
+                    deliver(shared.clone(), event.clone(), target.clone()).await;
                 }
             }
             shared.webhooks.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -218,9 +217,9 @@ pub async fn run(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Value>)
 }
 
 /// First attempt inline (keeps order when nothing fails); retries in their own task.
-async fn deliver(shared: Arc<Shared>, event: Value, payload: Arc<String>, target: Arc<Target>) {
+async fn deliver(shared: Arc<Shared>, event: Arc<StoredEvent>, target: Arc<Target>) {
     let epoch = shared.webhooks.epoch.load(Ordering::SeqCst);
-    if attempt(&shared, &event, &payload, &target, 1).await {
+    if attempt(&shared, &event, &target, 1).await {
         shared.webhooks.in_flight.fetch_sub(1, Ordering::SeqCst);
         return;
     }
@@ -233,7 +232,7 @@ async fn deliver(shared: Arc<Shared>, event: Value, payload: Arc<String>, target
             if shared.webhooks.epoch.load(Ordering::SeqCst) != epoch {
                 break;
             }
-            if attempt(&shared, &event, &payload, &target, number).await {
+            if attempt(&shared, &event, &target, number).await {
                 break;
             }
         }
@@ -241,7 +240,8 @@ async fn deliver(shared: Arc<Shared>, event: Value, payload: Arc<String>, target
     });
 }
 
-async fn attempt(shared: &Shared, event: &Value, payload: &str, target: &Target, number: u32) -> bool {
+async fn attempt(shared: &Shared, event: &StoredEvent, target: &Target, number: u32) -> bool {
+    let payload = event.json.as_str();
     let timeout = shared.webhooks.policy().timeout;
     let signature = stripe_signature(&target.secret, unix_now(), payload);
     let result = shared
@@ -260,8 +260,8 @@ async fn attempt(shared: &Shared, event: &Value, payload: &str, target: &Target,
         Err(error) => (None, Some(if error.is_timeout() { "timeout".to_string() } else { error.to_string() })),
     };
     let delivery = Delivery {
-        event_id: event["id"].as_str().unwrap_or_default().to_string(),
-        event_type: event["type"].as_str().unwrap_or_default().to_string(),
+        event_id: event.id.clone(),
+        event_type: event.kind.clone(),
         endpoint_id: target.endpoint_id.clone(),
         url: target.url.clone(),
         attempt: number,

@@ -16,14 +16,17 @@ async fn a_request_without_a_key_is_a_stripe_shaped_401() {
 async fn basic_auth_with_the_key_as_user_is_accepted() {
     let stripe = TestStripe::start().await;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:"));
-    let answer = stripe.send(stripe.http.get(stripe.url("/v1/customers")).header("authorization", format!("Basic {basic}"))).await;
+    let answer = stripe
+        .send(stripe.http.get(stripe.url("/v1/customers")).header("authorization", format!("Basic {basic}")))
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.raw);
 }
 
 #[tokio::test]
 async fn a_live_key_is_refused() {
     let stripe = TestStripe::start().await;
-    let answer = stripe.send(stripe.http.get(stripe.url("/v1/customers")).bearer_auth("sk_live_0123456789abcdef")).await;
+    let answer =
+        stripe.send(stripe.http.get(stripe.url("/v1/customers")).bearer_auth("sk_live_0123456789abcdef")).await;
     assert_eq!(answer.status, 401);
     assert!(answer.body["error"]["message"].as_str().unwrap().starts_with("Invalid API Key provided"));
 }

@@ -35,7 +35,8 @@ async fn a_product_can_be_created_and_listed_and_prices_can_reference_it() {
     assert!(product.id().starts_with("prod_"));
     let list = stripe.get("/v1/products").await;
     assert_eq!(list.body["data"][0]["id"], product.id().as_str());
-    let price = stripe.post("/v1/prices", &[("unit_amount", "1500"), ("currency", "usd"), ("product", &product.id())]).await;
+    let price =
+        stripe.post("/v1/prices", &[("unit_amount", "1500"), ("currency", "usd"), ("product", &product.id())]).await;
     assert_eq!(price.status, 200, "{}", price.raw);
     assert_eq!(price.body["type"], "one_time");
 }
@@ -47,11 +48,20 @@ async fn a_price_without_amount_or_with_a_bad_interval_is_a_400() {
     assert_eq!(missing.status, 400);
     assert_eq!(missing.error_param(), "unit_amount");
     let interval = stripe
-        .post("/v1/prices", &[("unit_amount", "1"), ("currency", "usd"), ("product_data[name]", "X"), ("recurring[interval]", "fortnight")])
+        .post(
+            "/v1/prices",
+            &[
+                ("unit_amount", "1"),
+                ("currency", "usd"),
+                ("product_data[name]", "X"),
+                ("recurring[interval]", "fortnight"),
+            ],
+        )
         .await;
     assert_eq!(interval.status, 400);
     assert_eq!(interval.error_param(), "recurring[interval]");
-    let product = stripe.post("/v1/prices", &[("unit_amount", "1"), ("currency", "usd"), ("product", "prod_missing")]).await;
+    let product =
+        stripe.post("/v1/prices", &[("unit_amount", "1"), ("currency", "usd"), ("product", "prod_missing")]).await;
     assert_eq!(product.status, 404);
     assert_eq!(product.error_param(), "product");
 }

@@ -8,7 +8,12 @@ async fn a_created_customer_can_be_retrieved_with_its_fields() {
     let created = stripe
         .post(
             "/v1/customers",
-            &[("email", "ada@example.com"), ("name", "Ada Lovelace"), ("description", "first"), ("metadata[plan]", "pro")],
+            &[
+                ("email", "ada@example.com"),
+                ("name", "Ada Lovelace"),
+                ("description", "first"),
+                ("metadata[plan]", "pro"),
+            ],
         )
         .await;
     assert_eq!(created.status, 200, "{}", created.raw);
@@ -31,9 +36,8 @@ async fn a_created_customer_can_be_retrieved_with_its_fields() {
 async fn an_update_changes_fields_and_emits_customer_updated_with_previous_attributes() {
     let stripe = TestStripe::start().await;
     let id = stripe.customer("old@example.com").await;
-    let updated = stripe
-        .post(&format!("/v1/customers/{id}"), &[("email", "new@example.com"), ("metadata[tier]", "gold")])
-        .await;
+    let updated =
+        stripe.post(&format!("/v1/customers/{id}"), &[("email", "new@example.com"), ("metadata[tier]", "gold")]).await;
     assert_eq!(updated.status, 200, "{}", updated.raw);
     assert_eq!(updated.body["email"], "new@example.com");
     let event = stripe.fake.events().pop().unwrap();

@@ -26,9 +26,11 @@ async fn events_are_listed_newest_first_filtered_by_type_and_retrievable() {
 async fn the_control_api_mirrors_the_rust_methods() {
     let stripe = TestStripe::start().await;
     stripe.customer("a@example.com").await;
-    let requests: serde_json::Value = stripe.http.get(stripe.url("/_fake/requests")).send().await.unwrap().json().await.unwrap();
+    let requests: serde_json::Value =
+        stripe.http.get(stripe.url("/_fake/requests")).send().await.unwrap().json().await.unwrap();
     assert_eq!(requests[0]["path"], "/v1/customers");
-    let events: serde_json::Value = stripe.http.get(stripe.url("/_fake/events")).send().await.unwrap().json().await.unwrap();
+    let events: serde_json::Value =
+        stripe.http.get(stripe.url("/_fake/events")).send().await.unwrap().json().await.unwrap();
     assert_eq!(events[0]["type"], "customer.created");
     let settings: serde_json::Value = stripe
         .http

@@ -50,7 +50,8 @@ async fn a_latency_fault_delays_then_answers_normally() {
 async fn a_dropped_connection_gives_the_client_a_transport_error() {
     let stripe = TestStripe::start().await;
     stripe.fake.inject_fault(Fault::on("POST", "/v1/customers").drop_connection());
-    let result = stripe.http.post(stripe.url("/v1/customers")).bearer_auth("sk_test_1").form(&[("a", "b")]).send().await;
+    let result =
+        stripe.http.post(stripe.url("/v1/customers")).bearer_auth("sk_test_1").form(&[("a", "b")]).send().await;
     assert!(result.is_err(), "expected a transport error, got {result:?}");
     assert_eq!(stripe.fake.requests()[0].status, 0);
     assert_eq!(stripe.post("/v1/customers", &[]).await.status, 200);

@@ -90,9 +90,8 @@ impl TestStripe {
         let pm = self.post(&format!("/v1/payment_methods/{token}/attach"), &[("customer", &customer)]).await;
         assert_eq!(pm.status, 200, "{}", pm.raw);
         let pm = pm.id();
-        let updated = self
-            .post(&format!("/v1/customers/{customer}"), &[("invoice_settings[default_payment_method]", &pm)])
-            .await;
+        let updated =
+            self.post(&format!("/v1/customers/{customer}"), &[("invoice_settings[default_payment_method]", &pm)]).await;
         assert_eq!(updated.status, 200, "{}", updated.raw);
         (customer, pm)
     }

@@ -7,7 +7,14 @@ async fn an_off_session_charge_on_the_default_card_succeeds_with_a_charge() {
     let intent = stripe
         .post(
             "/v1/payment_intents",
-            &[("amount", "2900"), ("currency", "usd"), ("customer", &customer), ("confirm", "true"), ("off_session", "true"), ("metadata[fix]", "f1")],
+            &[
+                ("amount", "2900"),
+                ("currency", "usd"),
+                ("customer", &customer),
+                ("confirm", "true"),
+                ("off_session", "true"),
+                ("metadata[fix]", "f1"),
+            ],
         )
         .await;
     assert_eq!(intent.status, 200, "{}", intent.raw);
@@ -31,7 +38,14 @@ async fn a_declined_card_is_a_402_card_error_with_decline_code_and_the_intent() 
     let answer = stripe
         .post(
             "/v1/payment_intents",
-            &[("amount", "2900"), ("currency", "usd"), ("customer", &customer), ("payment_method", &pm), ("confirm", "true"), ("off_session", "true")],
+            &[
+                ("amount", "2900"),
+                ("currency", "usd"),
+                ("customer", &customer),
+                ("payment_method", &pm),
+                ("confirm", "true"),
+                ("off_session", "true"),
+            ],
         )
         .await;
     assert_eq!(answer.status, 402, "{}", answer.raw);
@@ -54,7 +68,16 @@ async fn insufficient_funds_and_authentication_required_decline_with_their_codes
     ] {
         let (customer, _) = stripe.customer_with_card("a@example.com", token).await;
         let answer = stripe
-            .post("/v1/payment_intents", &[("amount", "5000"), ("currency", "usd"), ("customer", &customer), ("confirm", "true"), ("off_session", "true")])
+            .post(
+                "/v1/payment_intents",
+                &[
+                    ("amount", "5000"),
+                    ("currency", "usd"),
+                    ("customer", &customer),
+                    ("confirm", "true"),
+                    ("off_session", "true"),
+                ],
+            )
             .await;
         assert_eq!(answer.status, 402, "{}", answer.raw);
         assert_eq!(answer.body["error"]["code"], code);
@@ -78,8 +101,10 @@ async fn bad_payment_intent_input_names_the_param() {
     assert_eq!((no_amount.status, no_amount.error_param()), (400, "amount"));
     let bad_amount = stripe.post("/v1/payment_intents", &[("amount", "12.5"), ("currency", "usd")]).await;
     assert_eq!((bad_amount.status, bad_amount.error_param()), (400, "amount"));
-    let no_method = stripe.post("/v1/payment_intents", &[("amount", "1000"), ("currency", "usd"), ("confirm", "true")]).await;
+    let no_method =
+        stripe.post("/v1/payment_intents", &[("amount", "1000"), ("currency", "usd"), ("confirm", "true")]).await;
     assert_eq!((no_method.status, no_method.error_param()), (400, "payment_method"));
-    let bad_bool = stripe.post("/v1/payment_intents", &[("amount", "1000"), ("currency", "usd"), ("confirm", "yes")]).await;
+    let bad_bool =
+        stripe.post("/v1/payment_intents", &[("amount", "1000"), ("currency", "usd"), ("confirm", "yes")]).await;
     assert_eq!((bad_bool.status, bad_bool.error_param()), (400, "confirm"));
 }

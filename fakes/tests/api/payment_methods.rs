@@ -59,7 +59,8 @@ async fn a_default_payment_method_must_belong_to_the_customer() {
     let stripe = TestStripe::start().await;
     let (_, pm) = stripe.customer_with_card("a@example.com", "pm_card_visa").await;
     let other = stripe.customer("b@example.com").await;
-    let answer = stripe.post(&format!("/v1/customers/{other}"), &[("invoice_settings[default_payment_method]", &pm)]).await;
+    let answer =
+        stripe.post(&format!("/v1/customers/{other}"), &[("invoice_settings[default_payment_method]", &pm)]).await;
     assert_eq!(answer.status, 400);
     assert_eq!(answer.error_param(), "invoice_settings[default_payment_method]");
 }

@@ -13,7 +13,13 @@ async fn a_pro_subscription_starts_active_with_a_paid_first_invoice() {
     let stripe = TestStripe::start().await;
     let (customer, _) = stripe.customer_with_card("a@example.com", "pm_card_visa").await;
     let price = stripe.pro_price().await;
-    let sub = subscribe(&stripe, &customer, &price, &[("metadata[plan]", "pro"), ("expand[]", "latest_invoice.payment_intent")]).await;
+    let sub = subscribe(
+        &stripe,
+        &customer,
+        &price,
+        &[("metadata[plan]", "pro"), ("expand[]", "latest_invoice.payment_intent")],
+    )
+    .await;
     assert_eq!(sub.status, 200, "{}", sub.raw);
     let body = &sub.body;
     assert!(sub.id().starts_with("sub_"));
@@ -36,7 +42,13 @@ async fn a_pro_subscription_starts_active_with_a_paid_first_invoice() {
     assert_eq!(invoice["payment_intent"]["status"], "succeeded");
 
     let types = stripe.event_types();
-    for expected in ["customer.subscription.created", "invoice.created", "invoice.finalized", "invoice.paid", "invoice.payment_succeeded"] {
+    for expected in [
+        "customer.subscription.created",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ] {
         assert!(types.contains(&expected.to_string()), "{expected} missing from {types:?}");
     }
 }
@@ -125,7 +137,8 @@ async fn bad_subscription_input_names_the_param() {
     let customer = stripe.customer("a@example.com").await;
     let no_items = stripe.post("/v1/subscriptions", &[("customer", &customer)]).await;
     assert_eq!((no_items.status, no_items.error_param()), (400, "items"));
-    let bad_price = stripe.post("/v1/subscriptions", &[("customer", &customer), ("items[0][price]", "price_nope")]).await;
+    let bad_price =
+        stripe.post("/v1/subscriptions", &[("customer", &customer), ("items[0][price]", "price_nope")]).await;
     assert_eq!((bad_price.status, bad_price.error_param()), (404, "items[0][price]"));
     let no_customer = stripe.post("/v1/subscriptions", &[("customer", "cus_nope"), ("items[0][price]", "x")]).await;
     assert_eq!(no_customer.status, 404);

@@ -6,7 +6,9 @@ const JAN_1_2026: i64 = 1_767_225_600;
 const DAY: i64 = 86_400;
 
 async fn clock(stripe: &TestStripe) -> String {
-    let clock = stripe.post("/v1/test_helpers/test_clocks", &[("frozen_time", &JAN_1_2026.to_string()), ("name", "journey")]).await;
+    let clock = stripe
+        .post("/v1/test_helpers/test_clocks", &[("frozen_time", &JAN_1_2026.to_string()), ("name", "journey")])
+        .await;
     assert_eq!(clock.status, 200, "{}", clock.raw);
     assert_eq!(clock.body["object"], "test_helpers.test_clock");
     assert_eq!(clock.body["status"], "ready");
@@ -15,7 +17,15 @@ async fn clock(stripe: &TestStripe) -> String {
 
 async fn customer_on_clock(stripe: &TestStripe, clock: &str, token: &str) -> String {
     let customer = stripe
-        .post("/v1/customers", &[("email", "c@example.com"), ("test_clock", clock), ("payment_method", token), ("invoice_settings[default_payment_method]", token)])
+        .post(
+            "/v1/customers",
+            &[
+                ("email", "c@example.com"),
+                ("test_clock", clock),
+                ("payment_method", token),
+                ("invoice_settings[default_payment_method]", token),
+            ],
+        )
         .await;
     assert_eq!(customer.status, 200, "{}", customer.raw);
     assert_eq!(customer.body["created"], JAN_1_2026);
@@ -38,7 +48,9 @@ async fn advancing_over_the_api_reports_advancing_then_ready_and_renews() {
     let sub = subscribe(&stripe, &customer).await;
 
     let target = JAN_1_2026 + 32 * DAY;
-    let advanced = stripe.post(&format!("/v1/test_helpers/test_clocks/{clock}/advance"), &[("frozen_time", &target.to_string())]).await;
+    let advanced = stripe
+        .post(&format!("/v1/test_helpers/test_clocks/{clock}/advance"), &[("frozen_time", &target.to_string())])
+        .await;
     assert_eq!(advanced.status, 200, "{}", advanced.raw);
     assert_eq!(advanced.body["status"], "advancing");
     let mut ready = false;
@@ -87,8 +99,11 @@ async fn a_declining_renewal_leaves_the_invoice_open_and_the_subscription_past_d
     let clock = clock(&stripe).await;
     let customer = customer_on_clock(&stripe, &clock, "pm_card_visa").await;
     let sub = subscribe(&stripe, &customer).await;
-    let declining = stripe.post("/v1/payment_methods/pm_card_chargeDeclined/attach", &[("customer", &customer)]).await.id();
-    stripe.post(&format!("/v1/customers/{customer}"), &[("invoice_settings[default_payment_method]", &declining)]).await;
+    let declining =
+        stripe.post("/v1/payment_methods/pm_card_chargeDeclined/attach", &[("customer", &customer)]).await.id();
+    stripe
+        .post(&format!("/v1/customers/{customer}"), &[("invoice_settings[default_payment_method]", &declining)])
+        .await;
 
     stripe.fake.advance_clock(&clock, JAN_1_2026 + 35 * DAY).await.unwrap();
     let renewed = stripe.get(&format!("/v1/subscriptions/{sub}?expand[]=latest_invoice")).await;

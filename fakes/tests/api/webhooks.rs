@@ -53,7 +53,11 @@ async fn every_event_is_delivered_signed_to_the_endpoint() {
 #[tokio::test]
 async fn a_failing_endpoint_is_retried_with_backoff_until_it_accepts() {
     let stripe = TestStripe::start().await;
-    stripe.fake.set_retry_policy(RetryPolicy { first_backoff: Duration::from_millis(20), max_attempts: 5, timeout: Duration::from_secs(2) });
+    stripe.fake.set_retry_policy(RetryPolicy {
+        first_backoff: Duration::from_millis(20),
+        max_attempts: 5,
+        timeout: Duration::from_secs(2),
+    });
     let receiver = WebhookReceiver::failing_first(2).await;
     stripe.fake.add_webhook_endpoint(&receiver.url);
     stripe.customer("a@example.com").await;
@@ -66,7 +70,11 @@ async fn a_failing_endpoint_is_retried_with_backoff_until_it_accepts() {
 #[tokio::test]
 async fn delivery_gives_up_after_the_last_attempt() {
     let stripe = TestStripe::start().await;
-    stripe.fake.set_retry_policy(RetryPolicy { first_backoff: Duration::from_millis(5), max_attempts: 3, timeout: Duration::from_secs(1) });
+    stripe.fake.set_retry_policy(RetryPolicy {
+        first_backoff: Duration::from_millis(5),
+        max_attempts: 3,
+        timeout: Duration::from_secs(1),
+    });
     stripe.fake.add_webhook_endpoint("http://127.0.0.1:9/unreachable");
     stripe.customer("a@example.com").await;
     stripe.fake.wait_for_deliveries_idle(Duration::from_secs(5)).await.unwrap();

@@ -19,7 +19,8 @@ pub fn require<'s>(ctx: &'s Ctx<'_>, id: &str, param: &str) -> Result<&'s Value,
 
 fn validate_email(email: &Option<Option<String>>) -> Result<(), ApiError> {
     if let Some(Some(email)) = email {
-        let valid = email.len() <= 512 && email.split_once('@').is_some_and(|(user, host)| !user.is_empty() && !host.is_empty());
+        let valid = email.len() <= 512
+            && email.split_once('@').is_some_and(|(user, host)| !user.is_empty() && !host.is_empty());
         if !valid {
             return Err(ApiError::param("email", format!("Invalid email address: {email}")));
         }

@@ -150,14 +150,20 @@ pub fn charge(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Value, ApiErr
 }
 
 fn store_intent(ctx: &mut Ctx<'_>, intent: &Value) {
-    if let Some(id) = intent["id"].as_str() {
-        if let Some(stored) = ctx.store.get_mut(id) {
-            *stored = intent.clone();
-        }
+    if let Some(id) = intent["id"].as_str()
+        && let Some(stored) = ctx.store.get_mut(id)
+    {
+        *stored = intent.clone();
     }
 }
 
-fn charge_object(id: &str, request: &ChargeRequest, intent: &Value, method: &Value, failure: Option<(&str, &str, &str)>) -> Value {
+fn charge_object(
+    id: &str,
+    request: &ChargeRequest,
+    intent: &Value,
+    method: &Value,
+    failure: Option<(&str, &str, &str)>,
+) -> Value {
     let succeeded = failure.is_none();
     json!({
         "id": id,
@@ -214,10 +220,11 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let _ = p.string("statement_descriptor_suffix")?;
     let _ = p.string("return_url")?;
     let _ = p.boolean("error_on_requires_action")?;
-    if let Some(method) = p.string("capture_method")? {
-        if method != "automatic" && method != "automatic_async" {
-            return Err(ApiError::param("capture_method", "The fake only supports capture_method=automatic."));
-        }
+    if let Some(method) = p.string("capture_method")?
+        && method != "automatic"
+        && method != "automatic_async"
+    {
+        return Err(ApiError::param("capture_method", "The fake only supports capture_method=automatic."));
     }
     let expansions = p.expand()?;
     p.finish()?;

@@ -91,10 +91,10 @@ pub fn detach(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError>
     if let Some(stored) = ctx.store.get_mut(id) {
         *stored = method.clone();
     }
-    if let Some(customer) = ctx.store.get_mut(&customer_id) {
-        if customer["invoice_settings"]["default_payment_method"] == id {
-            customer["invoice_settings"]["default_payment_method"] = Value::Null;
-        }
+    if let Some(customer) = ctx.store.get_mut(&customer_id)
+        && customer["invoice_settings"]["default_payment_method"] == id
+    {
+        customer["invoice_settings"]["default_payment_method"] = Value::Null;
     }
     ctx.emit("payment_method.detached", &method, Some(json!({ "customer": customer_id })), now);
     Ok(method)

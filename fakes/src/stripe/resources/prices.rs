@@ -36,11 +36,16 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
             }
             let interval_count = recurring.integer("interval_count")?.unwrap_or(1);
             if interval_count < 1 {
-                return Err(ApiError::param("recurring[interval_count]", "Invalid recurring[interval_count]: must be at least 1."));
+                return Err(ApiError::param(
+                    "recurring[interval_count]",
+                    "Invalid recurring[interval_count]: must be at least 1.",
+                ));
             }
             let usage_type = recurring.string("usage_type")?.unwrap_or_else(|| "licensed".into());
             recurring.finish()?;
-            Some(json!({ "interval": interval, "interval_count": interval_count, "meter": null, "usage_type": usage_type, "trial_period_days": null }))
+            Some(
+                json!({ "interval": interval, "interval_count": interval_count, "meter": null, "usage_type": usage_type, "trial_period_days": null }),
+            )
         }
         None => None,
     };
@@ -73,7 +78,10 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
             product["id"].as_str().unwrap_or_default().to_string()
         }
         (Some(_), Some(_)) => {
-            return Err(ApiError::param("product_data", "You may only specify one of these parameters: product, product_data."));
+            return Err(ApiError::param(
+                "product_data",
+                "You may only specify one of these parameters: product, product_data.",
+            ));
         }
         (None, None) => return Err(ApiError::missing("product")),
     };

@@ -46,10 +46,10 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let metadata = p.metadata()?;
     let expansions = p.expand()?;
     p.finish()?;
-    if let Some(id) = &id {
-        if ctx.store.get(id).is_some() {
-            return Err(ApiError::param("id", format!("Product already exists: {id}")));
-        }
+    if let Some(id) = &id
+        && ctx.store.get(id).is_some()
+    {
+        return Err(ApiError::param("id", format!("Product already exists: {id}")));
     }
     let mut meta = json!({ "metadata": {} });
     if let Some(metadata) = metadata {
@@ -89,8 +89,7 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let active = p.boolean("active")?;
     let expansions = p.expand()?;
     p.finish()?;
-    let mut list =
-        ctx.store.list("product", "/v1/products", &page, |o| active.is_none_or(|a| o["active"] == a))?;
+    let mut list = ctx.store.list("product", "/v1/products", &page, |o| active.is_none_or(|a| o["active"] == a))?;
     expand(ctx.store, &mut list, &expansions);
     Ok(list)
 }

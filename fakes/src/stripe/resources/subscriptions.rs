@@ -16,7 +16,8 @@ use crate::stripe::error::ApiError;
 use crate::stripe::ids::new_id;
 use crate::stripe::params::{Page, Params};
 
-const BEHAVIOURS: [&str; 4] = ["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"];
+const BEHAVIOURS: [&str; 4] =
+    ["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"];
 
 /// A requested subscription item.
 struct ItemRequest {
@@ -79,10 +80,13 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let cancel_at_period_end = p.boolean("cancel_at_period_end")?.unwrap_or(false);
     let _off_session = p.boolean("off_session")?;
     let _proration = p.string("proration_behavior")?;
-    if let Some(method) = p.string("collection_method")? {
-        if method != "charge_automatically" {
-            return Err(ApiError::param("collection_method", "The fake only supports collection_method=charge_automatically."));
-        }
+    if let Some(method) = p.string("collection_method")?
+        && method != "charge_automatically"
+    {
+        return Err(ApiError::param(
+            "collection_method",
+            "The fake only supports collection_method=charge_automatically.",
+        ));
     }
     if let Some(mut settings) = p.object("payment_settings")? {
         let _ = settings.string("save_default_payment_method")?;
@@ -98,11 +102,14 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let Some(first) = requested.first() else { return Err(ApiError::missing("items")) };
     let customer = customers::require(ctx, &customer_id, "customer")?.clone();
     if let Some(pm) = &default_payment_method {
-        let attached = ctx.store.get(pm).is_some_and(|m| m["object"] == "payment_method" && m["customer"] == customer_id.as_str());
+        let attached =
+            ctx.store.get(pm).is_some_and(|m| m["object"] == "payment_method" && m["customer"] == customer_id.as_str());
         if !attached {
             return Err(ApiError::param(
                 "default_payment_method",
-                format!("The customer does not have a payment method with the ID {pm}. The payment method must be attached to the customer."),
+                format!(
+                    "The customer does not have a payment method with the ID {pm}. The payment method must be attached to the customer."
+                ),
             ));
         }
     }
@@ -203,7 +210,9 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     if !outcome.paid && payment_behavior == "error_if_incomplete" {
         // Stripe keeps no subscription that could not start.
         ctx.store.remove("subscription", &id);
-        return Err(outcome.decline.unwrap_or_else(|| ApiError::InvalidRequest("The subscription could not be paid.".into())));
+        return Err(outcome
+            .decline
+            .unwrap_or_else(|| ApiError::InvalidRequest("The subscription could not be paid.".into())));
     }
     subscription["status"] = json!(if outcome.paid { "active" } else { "incomplete" });
     if let Some(stored) = ctx.store.get_mut(&id) {
@@ -278,11 +287,14 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiEr
     }
     let customer_id = before["customer"].as_str().unwrap_or_default().to_string();
     if let Some(Some(pm)) = &default_payment_method {
-        let attached = ctx.store.get(pm).is_some_and(|m| m["object"] == "payment_method" && m["customer"] == customer_id.as_str());
+        let attached =
+            ctx.store.get(pm).is_some_and(|m| m["object"] == "payment_method" && m["customer"] == customer_id.as_str());
         if !attached {
             return Err(ApiError::param(
                 "default_payment_method",
-                format!("The customer does not have a payment method with the ID {pm}. The payment method must be attached to the customer."),
+                format!(
+                    "The customer does not have a payment method with the ID {pm}. The payment method must be attached to the customer."
+                ),
             ));
         }
     }

@@ -10,7 +10,13 @@ use crate::stripe::params::{Page, Params};
 use crate::stripe::store::Store;
 
 /// Stores an endpoint and returns it with its `secret` (generated unless given).
-pub fn insert(store: &mut Store, url: &str, enabled_events: Vec<String>, description: Option<String>, secret: Option<&str>) -> Value {
+pub fn insert(
+    store: &mut Store,
+    url: &str,
+    enabled_events: Vec<String>,
+    description: Option<String>,
+    secret: Option<&str>,
+) -> Value {
     let id = new_id("we");
     let secret = secret.map(str::to_string).unwrap_or_else(|| new_id("whsec"));
     let endpoint = json!({
