@@ -183,12 +183,7 @@ fn parse_sample(line: &str) -> Option<(String, BTreeMap<String, String>, f64)> {
 }
 
 fn journey(name: &str, outcome: Outcome, millis: u64) -> JourneyResult {
-    JourneyResult {
-        name: name.into(),
-        description: format!("{name} proves something"),
-        outcome,
-        duration: Duration::from_millis(millis),
-    }
+    JourneyResult::new(name, outcome, Duration::from_millis(millis))
 }
 
 fn run_in(environment: &str, journeys: Vec<JourneyResult>) -> RunReport {

@@ -173,12 +173,7 @@ mod tests {
     use super::*;
 
     fn journey(name: &str, outcome: Outcome, millis: u64) -> JourneyResult {
-        JourneyResult {
-            name: name.to_string(),
-            description: format!("{name} does what it says"),
-            outcome,
-            duration: Duration::from_millis(millis),
-        }
+        JourneyResult::new(name, outcome, Duration::from_millis(millis))
     }
 
     fn run(journeys: Vec<JourneyResult>) -> RunReport {

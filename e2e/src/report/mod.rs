@@ -32,6 +32,13 @@ pub struct JourneyResult {
     pub duration: Duration,
 }
 
+impl JourneyResult {
+    /// A result whose description is its name (reports built by hand, tests).
+    pub fn new(name: &str, outcome: Outcome, duration: Duration) -> JourneyResult {
+        JourneyResult { name: name.to_string(), description: name.replace('_', " "), outcome, duration }
+    }
+}
+
 /// A whole run.
 #[derive(Debug, Clone)]
 pub struct RunReport {

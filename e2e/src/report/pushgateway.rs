@@ -290,12 +290,7 @@ mod tests {
     use crate::report::JourneyResult;
 
     fn journey(name: &str, outcome: Outcome, millis: u64) -> JourneyResult {
-        JourneyResult {
-            name: name.into(),
-            description: String::new(),
-            outcome,
-            duration: Duration::from_millis(millis),
-        }
+        JourneyResult::new(name, outcome, Duration::from_millis(millis))
     }
 
     fn report() -> RunReport {
