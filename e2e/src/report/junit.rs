@@ -265,7 +265,7 @@ mod tests {
         assert!(child(case, "failure").is_none() && child(case, "skipped").is_none());
         let description = child(child(case, "properties").unwrap(), "property").unwrap();
         assert_eq!(description.attribute("name"), Some("description"));
-        assert_eq!(description.attribute("value"), Some("trial_signup_first_fix does what it says"));
+        assert_eq!(description.attribute("value"), Some("trial signup first fix"));
     }
 
     #[test]
