@@ -2,7 +2,7 @@
 //!
 //! The service reads its settings from the environment, as the `billing-service` binary does
 //! (`billing-service --help` lists them), except those the stack wires itself: the database,
-//! the Stripe fake, the webhook secret and the bind address. So a load run can say, for
+//! the Stripe and e-mail fakes, the webhook secret and the bind address. So a load run can say, for
 //! example, `CREDENTIAL_RATE_PER_MINUTE=100000000 e2e stack up`.
 
 use std::time::Duration;
@@ -63,11 +63,19 @@ pub async fn run(args: StackUpArgs) -> anyhow::Result<()> {
 /// The service's configuration from the environment, with the stack's own wiring in `wired`
 /// taking precedence.
 fn service_config_from_env(wired: &Config) -> Result<Config, clap::Error> {
-    Config::try_parse_from([
+    let mut flags = vec![
         "billing-service".to_string(),
         format!("--bind-addr={}", wired.bind_addr),
         format!("--database-url={}", wired.database_url),
         format!("--stripe-api-base={}", wired.stripe_api_base),
         format!("--stripe-secret-key={}", wired.stripe_secret_key),
-    ])
+    ];
+    // The e-mail API is the stack's fake too.
+    if let Some(email) = &wired.email_api_base {
+        flags.push(format!("--email-api-base={email}"));
+    }
+    if let Some(key) = &wired.email_api_key {
+        flags.push(format!("--email-api-key={key}"));
+    }
+    Config::try_parse_from(flags)
 }
