@@ -38,6 +38,30 @@ pub struct Signup {
     pub api_key_id: String,
 }
 
+/// Credentials vended by `POST /api/v1/credentials/exchange`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VendedCredentials {
+    pub credentials: Vec<VendedCredential>,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VendedCredential {
+    pub provider: String,
+    pub token: String,
+    pub expires_at: String,
+}
+
+/// A key just made by `POST /api/v1/api-keys` (the only time `api_key` is shown).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreatedApiKey {
+    pub id: String,
+    pub api_key: String,
+    pub prefix: String,
+    pub name: Option<String>,
+    pub created_at: String,
+}
+
 #[derive(Clone)]
 pub struct ApiClient {
     base_url: String,
@@ -126,8 +150,62 @@ impl ApiClient {
         self.call(Method::GET, "/api/v1/usage", None).await
     }
 
+    /// `POST /api/v1/billing/payment-method` with consent given (or not).
+    pub async fn add_payment_method(
+        &self,
+        payment_method: &str,
+        consent: bool,
+    ) -> anyhow::Result<Result<Value, ApiFailure>> {
+        let body = json!({ "payment_method_id": payment_method, "billing_consent": consent });
+        self.call(Method::POST, "/api/v1/billing/payment-method", Some(body)).await
+    }
+
+    /// `POST /api/v1/billing/subscription` for Pro.
+    pub async fn subscribe_to_pro(&self) -> anyhow::Result<Result<Value, ApiFailure>> {
+        self.call(Method::POST, "/api/v1/billing/subscription", Some(json!({ "plan": "pro" }))).await
+    }
+
+    /// `DELETE /api/v1/billing/subscription?at_period_end=…`.
+    pub async fn cancel_subscription(&self, at_period_end: bool) -> anyhow::Result<Result<Value, ApiFailure>> {
+        self.call(Method::DELETE, &format!("/api/v1/billing/subscription?at_period_end={at_period_end}"), None).await
+    }
+
     /// `POST /api/v1/fixes`.
     pub async fn record_fix(&self, description: &str) -> anyhow::Result<Result<Value, ApiFailure>> {
         self.call(Method::POST, "/api/v1/fixes", Some(json!({ "description": description }))).await
+    }
+
+    /// `POST /api/v1/credentials/exchange`; `ttl_seconds` is left out when `None`.
+    pub async fn exchange_credentials(
+        &self,
+        providers: &[&str],
+        ttl_seconds: Option<u64>,
+    ) -> anyhow::Result<Result<VendedCredentials, ApiFailure>> {
+        let mut body = json!({ "providers": providers });
+        if let Some(ttl) = ttl_seconds {
+            body["ttl_seconds"] = json!(ttl);
+        }
+        self.call(Method::POST, "/api/v1/credentials/exchange", Some(body)).await
+    }
+
+    /// `POST /api/v1/api-keys` (unnamed).
+    pub async fn create_api_key(&self) -> anyhow::Result<Result<CreatedApiKey, ApiFailure>> {
+        self.call(Method::POST, "/api/v1/api-keys", Some(json!({}))).await
+    }
+
+    /// `GET /api/v1/api-keys`: the raw answer, so a test can check what it does not contain.
+    pub async fn list_api_keys(&self) -> anyhow::Result<Result<Value, ApiFailure>> {
+        self.call(Method::GET, "/api/v1/api-keys", None).await
+    }
+
+    /// `DELETE /api/v1/api-keys/{id}`.
+    pub async fn revoke_api_key(&self, id: &str) -> anyhow::Result<Result<(), ApiFailure>> {
+        let path = format!("/api/v1/api-keys/{id}");
+        let (status, body) = self.send(Method::DELETE, &path, None).await?;
+        if status.is_success() {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(ApiFailure { method: "DELETE".into(), path, status, body }))
+        }
     }
 }

@@ -5,8 +5,11 @@
 //! It is the one place test set-up lives: the service's own integration tests and the
 //! journey suite both start their world through [`Stack::start`].
 
+pub mod cli;
 pub mod client;
+pub mod journeys;
 pub mod report;
+pub mod runner;
 pub mod stack;
 pub mod stack_up;
 pub mod wait;

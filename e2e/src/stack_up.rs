@@ -1,8 +1,14 @@
 //! `e2e stack up`: the local stack for exploring by hand and for load runs.
+//!
+//! The service reads its settings from the environment, as the `billing-service` binary does
+//! (`billing-service --help` lists them), except those the stack wires itself: the database,
+//! the Stripe and e-mail fakes, the webhook secret and the bind address. So a load run can say, for
+//! example, `CREDENTIAL_RATE_PER_MINUTE=100000000 e2e stack up`.
 
 use std::time::Duration;
 
-use clap::Args;
+use billing_service::Config;
+use clap::{Args, Parser};
 
 use crate::stack::{Stack, StackOptions};
 
@@ -21,8 +27,14 @@ pub struct StackUpArgs {
 
 pub async fn run(args: StackUpArgs) -> anyhow::Result<()> {
     let port = args.service_port;
+    // Report a bad setting before starting anything.
+    service_config_from_env(&Config::for_tests("postgres://checking", "http://checking"))
+        .map_err(|err| anyhow::anyhow!("a billing-service setting in the environment is invalid: {err}"))?;
     let stack = Stack::start_owned(StackOptions {
-        configure: Box::new(move |config| config.bind_addr.set_port(port)),
+        configure: Box::new(move |config| {
+            config.bind_addr.set_port(port);
+            *config = service_config_from_env(config).expect("the settings were checked before the stack started");
+        }),
         ..Default::default()
     })
     .await?;
@@ -46,4 +58,24 @@ pub async fn run(args: StackUpArgs) -> anyhow::Result<()> {
     println!("stopping");
     drop(stack);
     Ok(())
+}
+
+/// The service's configuration from the environment, with the stack's own wiring in `wired`
+/// taking precedence.
+fn service_config_from_env(wired: &Config) -> Result<Config, clap::Error> {
+    let mut flags = vec![
+        "billing-service".to_string(),
+        format!("--bind-addr={}", wired.bind_addr),
+        format!("--database-url={}", wired.database_url),
+        format!("--stripe-api-base={}", wired.stripe_api_base),
+        format!("--stripe-secret-key={}", wired.stripe_secret_key),
+    ];
+    // The e-mail API is the stack's fake too.
+    if let Some(email) = &wired.email_api_base {
+        flags.push(format!("--email-api-base={email}"));
+    }
+    if let Some(key) = &wired.email_api_key {
+        flags.push(format!("--email-api-key={key}"));
+    }
+    Config::try_parse_from(flags)
 }

@@ -4,13 +4,21 @@
 //! shown once, when created, and stored only as its SHA-256 hash: with that much entropy a
 //! fast hash is safe (nothing to brute-force), and lets every request find its key with one
 //! indexed lookup. A request presents the key as `Authorization: Bearer <key>` or `x-api-key`.
+//!
+//! Authentication goes through [`cache::ApiKeyCache`] (a key is looked up in PostgreSQL at most
+//! once a second per instance); [`management`] has the routes that create, list and revoke keys.
+
+pub mod cache;
+pub mod management;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
+
+use self::cache::{AuthenticatedKey, KeyHash};
 
 use crate::app::AppState;
 use crate::domain::CustomerId;
@@ -48,13 +56,25 @@ impl NewApiKey {
         customer: CustomerId,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), sqlx::Error> {
+        self.insert_named(conn, customer, None, now).await
+    }
+
+    /// Stores the key (its hash) for a customer, with the name the customer gave it.
+    pub async fn insert_named(
+        &self,
+        conn: &mut PgConnection,
+        customer: CustomerId,
+        name: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "INSERT INTO api_keys (id, customer_id, key_hash, key_prefix, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO api_keys (id, customer_id, key_hash, key_prefix, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(self.id)
         .bind(customer.0)
         .bind(&self.hash)
         .bind(&self.shown_prefix)
+        .bind(name)
         .bind(now)
         .execute(conn)
         .await?;
@@ -63,7 +83,11 @@ impl NewApiKey {
 }
 
 pub fn hash_key(secret: &str) -> Vec<u8> {
-    Sha256::digest(secret.as_bytes()).to_vec()
+    key_hash(secret).to_vec()
+}
+
+fn key_hash(secret: &str) -> KeyHash {
+    Sha256::digest(secret.as_bytes()).into()
 }
 
 /// The customer (and key) a request authenticated as.
@@ -81,16 +105,25 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let key = AuthenticatedKey::from_request_parts(parts, state).await?;
+        Ok(Authenticated { customer: key.customer, key_id: key.key_id })
+    }
+}
+
+/// The fuller answer (with the customer's billing standing), for handlers that need it.
+impl FromRequestParts<AppState> for AuthenticatedKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let secret = presented_key(parts).ok_or_else(|| ApiError::Unauthorized(MISSING_KEY.into()))?;
         if !secret.starts_with(KEY_PREFIX) {
             return Err(ApiError::Unauthorized(UNKNOWN_KEY.into()));
         }
-        let row = sqlx::query("SELECT id, customer_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-            .bind(hash_key(secret))
-            .fetch_optional(&state.pool)
+        state
+            .api_key_cache
+            .authenticate(&state.pool, &key_hash(secret))
             .await?
-            .ok_or_else(|| ApiError::Unauthorized(UNKNOWN_KEY.into()))?;
-        Ok(Authenticated { key_id: row.try_get("id")?, customer: CustomerId(row.try_get("customer_id")?) })
+            .ok_or_else(|| ApiError::Unauthorized(UNKNOWN_KEY.into()))
     }
 }
 

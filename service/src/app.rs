@@ -13,22 +13,24 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::api_keys::cache::ApiKeyCache;
 use crate::billing::pro_price::ProPrice;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::credentials::CredentialVending;
 use crate::email::EmailClient;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::outbox::OutboxWorker;
 use crate::stripe::StripeClient;
-use crate::{billing, fixes, health, metrics, onboarding, usage, webhooks};
+use crate::{api_keys, billing, credentials, fixes, health, metrics, onboarding, usage, webhooks};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -39,6 +41,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     pub pro_price: Arc<ProPrice>,
+    pub api_key_cache: Arc<ApiKeyCache>,
+    pub credentials: Arc<CredentialVending>,
     /// The e-mail API, when `EMAIL_API_BASE` is set; without it the outbox only queues.
     pub email: Option<EmailClient>,
     /// Wakes the outbox dispatcher (after a commit that made an e-mail due now).
@@ -121,6 +125,7 @@ impl Application {
         let pool = connect(&config.database_url, config.db_max_connections).await?;
         migrator().run(&pool).await?;
         let stripe = StripeClient::new(&config.stripe_api_base, &config.stripe_secret_key, config.stripe_timeout())?;
+        let credentials = CredentialVending::from_config(&config).map_err(StartupError::Config)?;
         let email = match &config.email_api_base {
             Some(base) => {
                 Some(EmailClient::new(base, config.email_api_key.clone(), &config.email_from, config.email_timeout())?)
@@ -133,6 +138,8 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             clock,
             pro_price: Arc::new(ProPrice::preset(config.stripe_pro_price_id.clone())),
+            api_key_cache: Arc::new(ApiKeyCache::new(config.api_key_cache_ttl())),
+            credentials: Arc::new(credentials),
             config: Arc::new(config),
             email,
             outbox_wake: Arc::new(Notify::new()),
@@ -171,6 +178,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/customers", post(onboarding::create_customer))
         .route("/api/v1/usage", get(usage::usage_summary))
         .route("/api/v1/fixes", post(fixes::record_fix))
+        .route("/api/v1/credentials/exchange", post(credentials::exchange::exchange_credentials))
+        .route("/api/v1/api-keys", post(api_keys::management::create_api_key).get(api_keys::management::list_api_keys))
+        .route("/api/v1/api-keys/{id}", delete(api_keys::management::revoke_api_key))
         .route("/api/v1/billing/payment-method", post(billing::payment_method::add_payment_method))
         .route(
             "/api/v1/billing/subscription",

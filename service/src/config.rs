@@ -66,6 +66,37 @@ pub struct Config {
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
 
+    /// Providers credentials can be vended for, comma-separated.
+    #[arg(long, env = "CREDENTIAL_PROVIDERS", value_delimiter = ',', default_value = "github,gitlab,npm,pypi")]
+    pub credential_providers: Vec<String>,
+
+    /// Shortest lifetime of a vended credential, in seconds.
+    #[arg(long, env = "CREDENTIAL_MIN_TTL_SECS", default_value_t = 60)]
+    pub credential_min_ttl_secs: u64,
+
+    /// Longest lifetime of a vended credential, in seconds.
+    #[arg(long, env = "CREDENTIAL_MAX_TTL_SECS", default_value_t = 3600)]
+    pub credential_max_ttl_secs: u64,
+
+    /// Key that signs vended credentials (HMAC-SHA256), at least 32 bytes; every instance needs
+    /// the same one. When unset, each process makes a random key (and warns): its credentials
+    /// verify nowhere else. Never logged.
+    #[arg(long, env = "CREDENTIAL_SIGNING_KEY", hide_env_values = true)]
+    pub credential_signing_key: Option<String>,
+
+    /// Credential exchanges allowed per API key per minute, on average (per instance).
+    #[arg(long, env = "CREDENTIAL_RATE_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub credential_rate_per_minute: u32,
+
+    /// Credential exchanges an API key may make at once before the rate applies.
+    #[arg(long, env = "CREDENTIAL_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub credential_burst: u32,
+
+    /// How long an authenticated API key is remembered in memory, in milliseconds (0 to 1000;
+    /// 0 = always ask the database). Revocation is immediate on the instance that revokes and
+    /// takes at most this long on the others.
+    #[arg(long, env = "API_KEY_CACHE_TTL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub api_key_cache_ttl_ms: u64,
     /// Base URL of the e-mail API that sends the outbox's messages (`POST {base}/v1/messages`).
     /// When unset the outbox dispatcher is off: messages stay queued, and the log says so once.
     #[arg(long, env = "EMAIL_API_BASE")]
@@ -124,6 +155,13 @@ impl Config {
             max_body_bytes: 64 * 1024,
             low_credit_threshold: 2,
             log_format: "text".to_string(),
+            credential_providers: ["github", "gitlab", "npm", "pypi"].map(String::from).to_vec(),
+            credential_min_ttl_secs: 60,
+            credential_max_ttl_secs: 3600,
+            credential_signing_key: Some("test-only credential signing key, 32+ bytes long".to_string()),
+            credential_rate_per_minute: 60,
+            credential_burst: 10,
+            api_key_cache_ttl_ms: 1000,
             email_api_base: None,
             email_api_key: Some("email_test_key".to_string()),
             email_from: "Billing <billing@example.com>".to_string(),
@@ -137,6 +175,10 @@ impl Config {
 
     pub fn stripe_timeout(&self) -> Duration {
         Duration::from_millis(self.stripe_timeout_ms)
+    }
+
+    pub fn api_key_cache_ttl(&self) -> Duration {
+        Duration::from_millis(self.api_key_cache_ttl_ms)
     }
 
     pub fn email_timeout(&self) -> Duration {

@@ -99,6 +99,10 @@ async fn pay_for_fix(
             .map_err(|err| ApiError::Internal(err.to_string()))?;
         insert_fix(&mut tx, customer, fix_id, description, Some(entry.id), None, now).await?;
         tx.commit().await?;
+        if entry.balance_after == 0 {
+            // The last credit is gone: what the auth cache knows of this customer's standing is stale.
+            state.api_key_cache.invalidate_customer(customer);
+        }
         state.metrics.credits_consumed(1);
         return Ok((
             StatusCode::CREATED,

@@ -8,6 +8,7 @@ pub mod app;
 pub mod billing;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod domain;
 pub mod email;
 pub mod error;

@@ -36,6 +36,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TemplateLabels {
     template: String,
 }
@@ -56,6 +61,8 @@ pub struct Metrics {
     credits_granted: Family<SourceLabels, Counter>,
     credits_consumed: Counter,
     webhooks: Family<OutcomeLabels, Counter>,
+    credentials_vended: Family<ProviderLabels, Counter>,
+    rate_limited: Counter,
     emails_sent: Family<TemplateLabels, Counter>,
     email_send_failures: Family<TemplateLabels, Counter>,
 }
@@ -96,6 +103,10 @@ impl Metrics {
             "Stripe webhooks by outcome (applied, duplicate, ignored, bad_signature, failed)",
             webhooks.clone(),
         );
+        let credentials_vended = Family::<ProviderLabels, Counter>::default();
+        let rate_limited = Counter::default();
+        registry.register("credentials_vended", "Credentials vended, by provider", credentials_vended.clone());
+        registry.register("rate_limited", "Requests refused by a rate limit (429)", rate_limited.clone());
         let emails_sent = Family::<TemplateLabels, Counter>::default();
         let email_send_failures = Family::<TemplateLabels, Counter>::default();
         registry.register("emails_sent", "Outbox e-mails sent and recorded, by template", emails_sent.clone());
@@ -113,9 +124,19 @@ impl Metrics {
             credits_granted,
             credits_consumed,
             webhooks,
+            credentials_vended,
+            rate_limited,
             emails_sent,
             email_send_failures,
         }
+    }
+
+    pub fn credential_vended(&self, provider: &str) {
+        self.credentials_vended.get_or_create(&ProviderLabels { provider: provider.into() }).inc();
+    }
+
+    pub fn rate_limited(&self) {
+        self.rate_limited.inc();
     }
 
     pub fn onboarding(&self, outcome: &str) {

@@ -1,7 +1,10 @@
 //! `e2e`: the journey runner and the local stack.
 //!
-//! `e2e stack up` starts PostgreSQL (from the provider chain), the Stripe and e-mail fakes and
-//! the billing service, prints their URLs and a ready-to-use API key, and runs until Ctrl-C.
+//! - `e2e run` runs the customer journeys (locally by default, each on a stack of its own;
+//!   or against a deployed `--target`), prints a summary, optionally writes JUnit XML and
+//!   pushes the results to a Prometheus Pushgateway; exits 1 when a journey failed.
+//! - `e2e list` lists the journeys and what each needs.
+//! - `e2e stack up` starts the local stack and runs until Ctrl-C.
 
 use clap::{Parser, Subcommand};
 
@@ -14,6 +17,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs the journeys.
+    Run(billing_e2e::cli::RunArgs),
+    /// Lists the journeys.
+    List,
     /// The local stack.
     Stack {
         #[command(subcommand)]
@@ -30,8 +37,20 @@ enum StackAction {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    billing_service::telemetry::init("text");
     match cli.command {
-        Command::Stack { action: StackAction::Up(args) } => billing_e2e::stack_up::run(args).await,
+        Command::Run(args) => {
+            // The services' own logs would drown the summary; RUST_LOG brings them back.
+            billing_service::telemetry::init_with_default("text", "error");
+            let all_passed = billing_e2e::cli::run(args).await?;
+            std::process::exit(if all_passed { 0 } else { 1 });
+        }
+        Command::List => {
+            billing_e2e::cli::list();
+            Ok(())
+        }
+        Command::Stack { action: StackAction::Up(args) } => {
+            billing_service::telemetry::init("text");
+            billing_e2e::stack_up::run(args).await
+        }
     }
 }

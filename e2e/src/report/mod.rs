@@ -1,7 +1,15 @@
 //! The result of a journey run, and where it goes: JUnit XML for CI ([`junit`]) and a
 //! Prometheus Pushgateway ([`pushgateway`]).
 
+mod error;
+pub mod junit;
+pub mod pushgateway;
+
 use std::time::Duration;
+
+pub use error::ReportError;
+pub use junit::{to_junit_xml, write_junit};
+pub use pushgateway::Pushgateway;
 
 /// How one journey ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +30,13 @@ pub struct JourneyResult {
     pub description: String,
     pub outcome: Outcome,
     pub duration: Duration,
+}
+
+impl JourneyResult {
+    /// A result whose description is its name (reports built by hand, tests).
+    pub fn new(name: &str, outcome: Outcome, duration: Duration) -> JourneyResult {
+        JourneyResult { name: name.to_string(), description: name.replace('_', " "), outcome, duration }
+    }
 }
 
 /// A whole run.

@@ -84,6 +84,7 @@ pub async fn add_payment_method(
         plan
     };
     tx.commit().await?;
+    state.api_key_cache.invalidate_customer(auth.customer);
     tracing::info!(customer = %auth.customer, plan = plan.as_str(), "payment method added");
 
     let card = attached.card.unwrap_or_default();

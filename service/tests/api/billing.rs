@@ -32,6 +32,17 @@ async fn balance_becomes(customer: &ApiClient, expected: i64) {
     .unwrap();
 }
 
+/// A Pro customer whose first invoice's 60 credits have arrived.
+async fn pro_customer(stack: &Stack) -> ApiClient {
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    add_card(&customer, "pm_card_visa").await;
+    let (status, body) =
+        customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    balance_becomes(&customer, 65).await;
+    customer
+}
+
 fn stripe_calls(stack: &Stack, path_prefix: &str) -> usize {
     stack.stripe.requests().iter().filter(|r| r.path.starts_with(path_prefix)).count()
 }
@@ -216,10 +227,7 @@ async fn a_second_subscription_is_409() {
 #[tokio::test]
 async fn pro_fixes_beyond_the_credits_cost_15_dollars() {
     let stack = Stack::start().await.unwrap();
-    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
-    add_card(&customer, "pm_card_visa").await;
-    customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
-    balance_becomes(&customer, 65).await;
+    let customer = pro_customer(&stack).await;
     use_all_credits(&customer).await;
 
     let fix = customer.record_fix("beyond Pro credits").await.unwrap().unwrap();
@@ -230,10 +238,7 @@ async fn pro_fixes_beyond_the_credits_cost_15_dollars() {
 #[tokio::test]
 async fn cancelling_pro_now_downgrades_to_pay_as_you_go_at_once() {
     let stack = Stack::start().await.unwrap();
-    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
-    add_card(&customer, "pm_card_visa").await;
-    customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
-    balance_becomes(&customer, 65).await;
+    let customer = pro_customer(&stack).await;
 
     let (status, cancelled) =
         customer.send(Method::DELETE, "/api/v1/billing/subscription?at_period_end=false", None).await.unwrap();
@@ -251,10 +256,7 @@ async fn cancelling_pro_now_downgrades_to_pay_as_you_go_at_once() {
 #[tokio::test]
 async fn cancelling_at_period_end_keeps_pro_until_the_clock_passes_it() {
     let stack = Stack::start().await.unwrap();
-    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
-    add_card(&customer, "pm_card_visa").await;
-    customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
-    balance_becomes(&customer, 65).await;
+    let customer = pro_customer(&stack).await;
 
     let (status, cancelled) =
         customer.send(Method::DELETE, "/api/v1/billing/subscription?at_period_end=true", None).await.unwrap();
@@ -286,10 +288,7 @@ async fn the_at_period_end_flag_must_be_a_boolean_and_there_must_be_a_subscripti
 #[tokio::test]
 async fn a_renewal_grants_another_60_credits_and_a_failed_renewal_is_past_due_with_a_warning() {
     let stack = Stack::start().await.unwrap();
-    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
-    add_card(&customer, "pm_card_visa").await;
-    customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
-    balance_becomes(&customer, 65).await;
+    let customer = pro_customer(&stack).await;
 
     stack.advance_stripe_clock(Duration::from_secs(31 * 24 * 3600)).await.unwrap();
     assert_eq!(customer.usage().await.unwrap().unwrap()["credit_balance"], 125);

@@ -1,7 +1,9 @@
 //! Integration tests of the billing service: real HTTP over loopback, a real PostgreSQL
 //! database per test, and the stateful Stripe fake. One test binary (one link step).
 
+mod api_keys;
 mod billing;
+mod credentials;
 mod errors;
 mod fixes;
 mod health;

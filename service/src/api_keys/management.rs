@@ -1,0 +1,203 @@
+//! A customer's own API keys: `POST /api/v1/api-keys` makes one (shown once),
+//! `GET /api/v1/api-keys` lists them (prefix, name, dates; never the key or its hash), and
+//! `DELETE /api/v1/api-keys/{id}` revokes one.
+//!
+//! Keys are only ever revoked, never deleted, so the list keeps the history. A customer always
+//! keeps at least one active key (revoking the last is 409: create another first), so they can
+//! never lock themselves out of the API. An id that is not a UUID, an unknown id and another
+//! customer's key are all the same 404: ids are opaque, and nobody learns which ids exist.
+//! Revoking forgets the customer's keys in this instance's auth cache after the commit, so the
+//! revoked key is refused at once here (and within the cache TTL on other instances).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{Authenticated, NewApiKey};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::ledger::lock_customer;
+use crate::request::{Fields, JsonObject};
+
+/// Most active keys a customer may hold at once.
+pub const MAX_ACTIVE_KEYS: i64 = 50;
+
+/// A key's name: trimmed, 1 to 100 characters, printable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyName(String);
+
+impl ApiKeyName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<ApiKeyName, String> {
+        let value = raw.trim();
+        if value.is_empty() {
+            return Err("must not be empty (leave it out for an unnamed key)".into());
+        }
+        if value.chars().count() > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
+        }
+        if value.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(ApiKeyName(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new key: the only answer that ever contains the key itself.
+#[derive(Debug, Serialize)]
+pub struct CreatedApiKey {
+    pub id: Uuid,
+    pub api_key: String,
+    pub prefix: String,
+    pub name: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A key as listed: enough to recognise it, nothing to use it.
+#[derive(Debug, Serialize)]
+pub struct ApiKeySummary {
+    pub id: Uuid,
+    pub prefix: String,
+    pub name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ApiKeyList {
+    pub api_keys: Vec<ApiKeySummary>,
+}
+
+/// `POST /api/v1/api-keys`.
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    body: JsonObject,
+) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
+    let mut fields = Fields::new(body);
+    let name = fields.optional_str("name");
+    let name = fields.parse("name", name, ApiKeyName::parse);
+    fields.finish()?;
+
+    let now = state.clock.now();
+    let key = NewApiKey::generate();
+    let mut tx = state.pool.begin().await?;
+    // Serializes key changes of one customer, so the active-key count below stays true.
+    lock_customer(&mut tx, auth.customer).await?;
+    if count_active_keys(&mut tx, auth.customer).await? >= MAX_ACTIVE_KEYS {
+        return Err(ApiError::Conflict {
+            code: "too_many_api_keys",
+            message: format!(
+                "a customer can hold at most {MAX_ACTIVE_KEYS} active API keys: revoke unused ones with DELETE /api/v1/api-keys/{{id}} first"
+            ),
+        });
+    }
+    key.insert_named(&mut tx, auth.customer, name.as_ref().map(ApiKeyName::as_str), now).await?;
+    tx.commit().await?;
+    tracing::info!(customer = %auth.customer, key = %key.id, "API key created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedApiKey {
+            id: key.id,
+            api_key: key.secret,
+            prefix: key.shown_prefix,
+            name: name.map(|name| name.0),
+            created_at: now,
+        }),
+    ))
+}
+
+/// `GET /api/v1/api-keys`: oldest first, revoked ones included.
+pub async fn list_api_keys(State(state): State<AppState>, auth: Authenticated) -> Result<Json<ApiKeyList>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT id, key_prefix, name, created_at, revoked_at FROM api_keys WHERE customer_id = $1 ORDER BY created_at, id",
+    )
+    .bind(auth.customer.0)
+    .fetch_all(&state.pool)
+    .await?;
+    let api_keys = rows
+        .iter()
+        .map(|row| {
+            Ok(ApiKeySummary {
+                id: row.try_get("id")?,
+                prefix: row.try_get("key_prefix")?,
+                name: row.try_get("name")?,
+                created_at: row.try_get("created_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Json(ApiKeyList { api_keys }))
+}
+
+/// `DELETE /api/v1/api-keys/{id}`: 204, also when the key was already revoked.
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "you have no API key with id `{id}`: GET /api/v1/api-keys lists your keys and their ids"
+        ))
+    };
+    let key_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    lock_customer(&mut tx, auth.customer).await?;
+    let revoked_at: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar("SELECT revoked_at FROM api_keys WHERE id = $1 AND customer_id = $2")
+            .bind(key_id)
+            .bind(auth.customer.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+    match revoked_at {
+        None => return Err(not_found()),
+        Some(Some(_)) => return Ok(StatusCode::NO_CONTENT),
+        Some(None) => {}
+    }
+    if count_active_keys(&mut tx, auth.customer).await? <= 1 {
+        return Err(ApiError::Conflict {
+            code: "last_active_key",
+            message: "this is your last active API key, and revoking it would lock you out: create another with POST /api/v1/api-keys first, then revoke this one".into(),
+        });
+    }
+    sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1").bind(key_id).bind(now).execute(&mut *tx).await?;
+    tx.commit().await?;
+    state.api_key_cache.invalidate_customer(auth.customer);
+    tracing::info!(customer = %auth.customer, key = %key_id, "API key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn count_active_keys(
+    conn: &mut sqlx::PgConnection,
+    customer: crate::domain::CustomerId,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE customer_id = $1 AND revoked_at IS NULL")
+        .bind(customer.0)
+        .fetch_one(conn)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_name_is_trimmed_bounded_and_printable() {
+        assert_eq!(ApiKeyName::parse("  CI  ").unwrap().as_str(), "CI");
+        assert!(ApiKeyName::parse("   ").is_err());
+        assert!(ApiKeyName::parse("a\nb").is_err());
+        assert!(ApiKeyName::parse(&"x".repeat(101)).is_err());
+        assert!(ApiKeyName::parse(&"é".repeat(100)).is_ok());
+    }
+}
