@@ -70,6 +70,11 @@ pub async fn record_fix(
         Err(ApiError::Stripe(err)) if err.is_card_error() => "declined",
         Err(_) => "failed",
     });
+    match &result {
+        Ok((StatusCode::CREATED, fix)) if fix.paid_with == "charge" => state.metrics.charge("ok"),
+        Err(ApiError::Stripe(err)) if err.is_card_error() => state.metrics.charge("declined"),
+        _ => {}
+    }
     let (status, fix) = result?;
     Ok((status, Json(fix)))
 }

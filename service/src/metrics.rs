@@ -61,6 +61,7 @@ pub struct Metrics {
     credits_granted: Family<SourceLabels, Counter>,
     credits_consumed: Counter,
     webhooks: Family<OutcomeLabels, Counter>,
+    charges: Family<OutcomeLabels, Counter>,
     credentials_vended: Family<ProviderLabels, Counter>,
     rate_limited: Counter,
     emails_sent: Family<TemplateLabels, Counter>,
@@ -88,6 +89,7 @@ impl Metrics {
         let credits_granted = Family::<SourceLabels, Counter>::default();
         let credits_consumed = Counter::default();
         let webhooks = Family::<OutcomeLabels, Counter>::default();
+        let charges = Family::<OutcomeLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests by route, method and status", http_requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", http_duration.clone());
         registry.register(
@@ -102,6 +104,11 @@ impl Metrics {
             "webhooks",
             "Stripe webhooks by outcome (applied, duplicate, ignored, bad_signature, failed)",
             webhooks.clone(),
+        );
+        registry.register(
+            "charges",
+            "Stripe charges of fixes beyond the credits, by outcome (ok, declined)",
+            charges.clone(),
         );
         let credentials_vended = Family::<ProviderLabels, Counter>::default();
         let rate_limited = Counter::default();
@@ -124,6 +131,7 @@ impl Metrics {
             credits_granted,
             credits_consumed,
             webhooks,
+            charges,
             credentials_vended,
             rate_limited,
             emails_sent,
@@ -141,6 +149,10 @@ impl Metrics {
 
     pub fn onboarding(&self, outcome: &str) {
         self.onboardings.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
+    }
+
+    pub fn charge(&self, outcome: &str) {
+        self.charges.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
     }
 
     pub fn webhook(&self, outcome: &str) {
