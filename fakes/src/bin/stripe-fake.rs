@@ -44,16 +44,22 @@ fn grow_heap_in_large_steps() {
 }
 
 fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
     grow_heap_in_large_steps();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?
-        .block_on(run())
+    // One thread: everything runs on this one, with no hand-offs between threads at all.
+    let mut runtime = match args.threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads.max(1));
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    runtime.enable_all().build().context("cannot start the async runtime")?.block_on(run(args))
 }
 
-async fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
+async fn run(args: Args) -> anyhow::Result<()> {
     if args.log_requests {
         tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     }

@@ -15,6 +15,12 @@ use super::error::ApiError;
 use super::ids::new_id;
 use super::resources::payment_intents::{ChargeRequest, charge};
 
+
+/// Charges and keeps only the intent (invoices do not need its text).
+fn charge_intent(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Value, ApiError> {
+    charge(ctx, request).map(|charged| charged.intent)
+}
+
 /// End of the period starting at `start` for `interval` × `count` (calendar months clamp to the
 /// month's last day, as Stripe's billing does).
 pub fn period_end(start: i64, interval: &str, count: i64) -> i64 {
@@ -177,7 +183,7 @@ pub fn invoice_period(ctx: &mut Ctx<'_>, request: InvoiceRequest<'_>) -> Invoice
         .or_else(|| customer["invoice_settings"]["default_payment_method"].as_str())
         .map(str::to_string);
     let attempt = request.attempt_payment && payment_method.is_some();
-    let result = charge(
+    let result = charge_intent(
         ctx,
         ChargeRequest {
             amount: total,

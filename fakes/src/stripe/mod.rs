@@ -21,6 +21,7 @@ mod fault;
 mod idempotency;
 mod ids;
 mod params;
+mod reply;
 mod request_log;
 mod resources;
 mod routes;

@@ -27,6 +27,7 @@ use super::fault::{FaultEffect, take_matching};
 use super::idempotency::StoredResponse;
 use super::ids::new_id;
 use super::params::Params;
+use super::reply::Reply;
 use super::request_log::RecordedRequest;
 use super::routes::dispatch;
 use super::shared::Shared;
@@ -138,7 +139,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
                     && let Some(stored) = store.idempotency.get(key)
                 {
                     replayed = true;
-                    return stored.replay_for(key, &route, &params).map(|(s, b)| (s, Reply::Bytes(b)));
+                    return stored.replay_for(key, &route, &params).map(|(s, b)| (s, Reply::Text(b)));
                 }
                 let mut ctx = Ctx {
                     store: &mut store,
@@ -151,20 +152,23 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
                     None => (dispatch(&mut ctx, &method, &path, Params::new(params)), Value::Null),
                 };
                 followups = std::mem::take(&mut ctx.followups);
-                let (status, value) = match result {
-                    Ok(value) => (200, value),
-                    Err(error) => (error.status(), error.body(&request_id)),
+                let (status, reply) = match result {
+                    Ok(reply) => (200, reply),
+                    Err(error) => (error.status(), Reply::Json(error.body(&request_id))),
                 };
                 match key {
                     // Stored under the lock, so a concurrent retry with the same key sees it.
                     Some(key) if status < 500 => {
-                        let body = to_bytes(&value);
+                        let body = match reply {
+                            Reply::Json(value) => to_bytes(&value),
+                            Reply::Text(bytes) => bytes,
+                        };
                         store
                             .idempotency
                             .insert(key.clone(), StoredResponse { route, params, status, body: body.clone() });
-                        Ok((status, Reply::Bytes(body)))
+                        Ok((status, Reply::Text(body)))
                     }
-                    _ => Ok((status, Reply::Json(value))),
+                    _ => Ok((status, reply)),
                 }
             });
         let (status, reply) = match outcome {
@@ -186,7 +190,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     };
     // Serializing outside the lock keeps the critical section short.
     let bytes = match reply {
-        Reply::Bytes(bytes) => bytes,
+        Reply::Text(bytes) => bytes,
         Reply::Json(value) => to_bytes(&value),
     };
 
@@ -210,12 +214,6 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         }
     }
     Ok(response)
-}
-
-/// A response body, either already bytes (replays, stored responses) or still JSON.
-enum Reply {
-    Bytes(Bytes),
-    Json(Value),
 }
 
 /// Serializes a JSON value; serde_json cannot fail on `Value`.
