@@ -13,12 +13,12 @@ use serde_json::{Value, json};
 use super::context::{Ctx, previous_attributes};
 use super::error::ApiError;
 use super::ids::new_id;
-use super::resources::payment_intents::{ChargeRequest, charge};
+use super::charging::{ChargeRequest, charge};
 
 
 /// Charges and keeps only the intent (invoices do not need its text).
 fn charge_intent(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Value, ApiError> {
-    charge(ctx, request).map(|charged| charged.intent)
+    charge(ctx, request).map(|charged| charged.into_value())
 }
 
 /// End of the period starting at `start` for `interval` × `count` (calendar months clamp to the

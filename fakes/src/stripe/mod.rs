@@ -10,6 +10,7 @@
 mod auth;
 mod billing;
 mod cards;
+mod charging;
 mod chunked;
 mod clock_runner;
 mod context;

@@ -81,14 +81,8 @@ impl Store {
         self.objects[shard_of(&id)].insert(id, object);
     }
 
-    /// Stores an object that never changes again (a charge) as compact JSON: it is rarely read,
-    /// and a tree costs several times the memory and time of its text.
-    pub fn insert_frozen(&mut self, kind: &'static str, object: &Value) {
-        let id = object["id"].as_str().unwrap_or_default().to_string();
-        self.insert_frozen_text(kind, id, serde_json::to_string(object).unwrap_or_default());
-    }
-
-    /// Stores an object that never changes again, already serialized.
+    /// Stores an object that never changes again (settled intents, charges) as its JSON text:
+    /// such objects are rarely read, and a tree costs several times the memory and time.
     pub fn insert_frozen_text(&mut self, kind: &'static str, id: String, text: String) {
         self.order.entry(kind).or_default().push(id.clone());
         self.frozen[shard_of(&id)].insert(id, text.into_boxed_str());

@@ -2,217 +2,18 @@
 //! outcome follows the card: test cards that decline answer 402 `card_error` with a
 //! `decline_code` and the failed PaymentIntent in the error body, as Stripe does.
 //!
-//! [`charge`] is also how invoices are paid, so subscriptions and one-off charges decline alike.
-//! A confirmed intent emits only its outcome (`payment_intent.succeeded` or `.payment_failed`);
-//! Stripe's `payment_intent.created` and `charge.*` events are left out to keep the hot path lean
-//! (an unconfirmed intent does emit `payment_intent.created`).
+//! The charging itself lives in `stripe::charging`, shared with invoice payment.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use bytes::Bytes;
 
 use super::{customers, payment_methods};
-use crate::stripe::cards::{ChargeOutcome, decline_message, outcome_of};
+use crate::stripe::charging::{ChargeRequest, Charged, charge};
 use crate::stripe::context::{Ctx, expand};
 use crate::stripe::error::ApiError;
-use crate::stripe::ids::new_id;
-use crate::stripe::params::{MetadataPatch, Page, Params};
+use crate::stripe::params::{Page, Params};
 use crate::stripe::reply::Reply;
-
-/// What to charge.
-#[derive(Debug, Clone, Default)]
-pub struct ChargeRequest {
-    /// Smallest currency unit.
-    pub amount: i64,
-    /// ISO code, lower case.
-    pub currency: String,
-    /// `cus_...`
-    pub customer: Option<String>,
-    /// `pm_...`, already stored.
-    pub payment_method: Option<String>,
-    /// Whether to attempt the charge now.
-    pub confirm: bool,
-    /// Whether the customer is absent (authentication cannot happen).
-    pub off_session: bool,
-    /// Free text.
-    pub description: Option<String>,
-    /// Metadata patch to apply.
-    pub metadata: Option<MetadataPatch>,
-    /// Time on the customer's clock.
-    pub at: i64,
-}
-
-/// Creates a PaymentIntent and, if confirmed, charges it. A decline stores the failed intent
-/// and returns the `card_error` to answer with.
-/// A created PaymentIntent, with its JSON text when it was settled (stored as text).
-pub struct Charged {
-    /// The intent.
-    pub intent: Value,
-    /// Its serialized form, when the charge went through.
-    pub text: Option<String>,
-}
-
-pub fn charge(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Charged, ApiError> {
-    let id = new_id("pi");
-    let mut intent = json!({
-        "id": id,
-        "object": "payment_intent",
-        "amount": request.amount,
-        "amount_capturable": 0,
-        "amount_details": { "tip": {} },
-        "amount_received": 0,
-        "application": null,
-        "application_fee_amount": null,
-        "automatic_payment_methods": null,
-        "canceled_at": null,
-        "cancellation_reason": null,
-        "capture_method": "automatic",
-        "client_secret": format!("{id}_secret_{}", &new_id("x")[2..]),
-        "confirmation_method": "automatic",
-        "created": request.at,
-        "currency": request.currency,
-        "customer": request.customer,
-        "customer_account": null,
-        "description": request.description,
-        "excluded_payment_method_types": null,
-        "managed_payments": null,
-        "source": null,
-        "last_payment_error": null,
-        "latest_charge": null,
-        "livemode": false,
-        "metadata": {},
-        "next_action": null,
-        "on_behalf_of": null,
-        "payment_method": request.payment_method,
-        "payment_method_configuration_details": null,
-        "payment_method_options": { "card": { "request_three_d_secure": "automatic" } },
-        "payment_method_types": ["card"],
-        "processing": null,
-        "receipt_email": null,
-        "review": null,
-        "setup_future_usage": null,
-        "shipping": null,
-        "statement_descriptor": null,
-        "statement_descriptor_suffix": null,
-        "status": if request.payment_method.is_some() { "requires_confirmation" } else { "requires_payment_method" },
-        "transfer_data": null,
-        "transfer_group": null,
-    });
-    if let Some(metadata) = request.metadata.clone() {
-        metadata.apply(&mut intent);
-    }
-    let method = match (request.confirm, request.payment_method.as_deref().and_then(|pm| ctx.store.get(pm))) {
-        (true, Some(method)) => method,
-        _ => {
-            ctx.emit("payment_intent.created", &intent, None, request.at);
-            ctx.store.insert("payment_intent", intent.clone());
-            return Ok(Charged { intent, text: None });
-        }
-    };
-
-    let charge_id = new_id("ch");
-    let failure: Option<(&str, &str, &str)> = match outcome_of(method) {
-        ChargeOutcome::Succeeds => None,
-        ChargeOutcome::Declines(code) => Some(("card_declined", code, decline_message(code))),
-        ChargeOutcome::RequiresAuthentication if request.off_session => Some((
-            "authentication_required",
-            "authentication_required",
-            "Your card was declined. This transaction requires authentication.",
-        )),
-        ChargeOutcome::RequiresAuthentication => {
-            intent["status"] = json!("requires_action");
-            intent["next_action"] = json!({ "type": "use_stripe_sdk", "use_stripe_sdk": {} });
-            ctx.emit("payment_intent.requires_action", &intent, None, request.at);
-            ctx.store.insert("payment_intent", intent.clone());
-            return Ok(Charged { intent, text: None });
-        }
-    };
-    let charge = charge_object(&charge_id, &request, &intent, method, failure);
-    // Only a decline needs its own copy of the payment method (for the error body).
-    let declined_method = failure.map(|_| method.clone());
-    intent["latest_charge"] = json!(charge_id);
-    match (failure, declined_method) {
-        (Some((code, decline_code, message)), Some(method)) => {
-            intent["status"] = json!("requires_payment_method");
-            intent["last_payment_error"] = json!({
-                "type": "card_error",
-                "code": code,
-                "decline_code": decline_code,
-                "message": message,
-                "charge": charge_id,
-                "payment_method": method,
-            });
-            intent["payment_method"] = Value::Null;
-            ctx.store.insert_frozen("charge", &charge);
-            freeze_with_event(ctx, &intent, "payment_intent.payment_failed", request.at);
-            Err(ApiError::Card {
-                code: code.to_string(),
-                decline_code: Some(decline_code.to_string()),
-                message: message.to_string(),
-                payment_intent: Some(Box::new(intent)),
-                payment_method: Some(Box::new(method)),
-            })
-        }
-        _ => {
-            intent["status"] = json!("succeeded");
-            intent["amount_received"] = json!(request.amount);
-            ctx.store.insert_frozen("charge", &charge);
-            let text = freeze_with_event(ctx, &intent, "payment_intent.succeeded", request.at);
-            Ok(Charged { intent, text: Some(text) })
-        }
-    }
-}
-
-/// Stores a settled intent as text and emits its event from the same text: one serialization
-/// instead of a tree copy plus a serialization (this is the benchmark's hot path).
-fn freeze_with_event(ctx: &mut Ctx<'_>, intent: &Value, kind: &str, at: i64) -> String {
-    let text = serde_json::to_string(intent).unwrap_or_default();
-    ctx.emit_text(kind, &text, at);
-    let id = intent["id"].as_str().unwrap_or_default().to_string();
-    ctx.store.insert_frozen_text("payment_intent", id, text.clone());
-    text
-}
-
-fn charge_object(
-    id: &str,
-    request: &ChargeRequest,
-    intent: &Value,
-    method: &Value,
-    failure: Option<(&str, &str, &str)>,
-) -> Value {
-    let succeeded = failure.is_none();
-    json!({
-        "id": id,
-        "object": "charge",
-        "amount": request.amount,
-        "amount_captured": if succeeded { request.amount } else { 0 },
-        "amount_refunded": 0,
-        "balance_transaction": if succeeded { json!(new_id("txn")) } else { Value::Null },
-        "billing_details": method["billing_details"],
-        "captured": succeeded,
-        "created": request.at,
-        "currency": request.currency,
-        "customer": request.customer,
-        "description": request.description,
-        "disputed": false,
-        "failure_code": failure.map(|f| f.0),
-        "failure_message": failure.map(|f| f.2),
-        "livemode": false,
-        "metadata": intent["metadata"],
-        "outcome": {
-            "network_status": if succeeded { "approved_by_network" } else { "declined_by_network" },
-            "reason": failure.map(|f| f.1),
-            "seller_message": if succeeded { "Payment complete." } else { "The bank did not return any further details with this decline." },
-            "type": if succeeded { "authorized" } else { "issuer_declined" },
-        },
-        "paid": succeeded,
-        "payment_intent": intent["id"],
-        "payment_method": method["id"],
-        "payment_method_details": { "card": method["card"], "type": "card" },
-        "refunded": false,
-        "status": if succeeded { "succeeded" } else { "failed" },
-    })
-}
 
 /// `POST /v1/payment_intents`
 pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
@@ -289,10 +90,10 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
         ctx,
         ChargeRequest { amount, currency, customer, payment_method, confirm, off_session, description, metadata, at },
     )?;
-    if let (true, Some(text)) = (expansions.is_empty(), charged.text) {
-        return Ok(Reply::Text(Bytes::from(text)));
+    if let (true, Charged::Settled(text)) = (expansions.is_empty(), &charged) {
+        return Ok(Reply::Text(Bytes::from(text.clone())));
     }
-    let mut intent = charged.intent;
+    let mut intent = charged.into_value();
     expand(ctx.store, &mut intent, &expansions);
     Ok(Reply::Json(intent))
 }
