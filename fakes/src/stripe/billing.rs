@@ -10,11 +10,10 @@
 use chrono::{DateTime, Months, TimeDelta};
 use serde_json::{Value, json};
 
+use super::charging::{ChargeRequest, charge};
 use super::context::{Ctx, previous_attributes};
 use super::error::ApiError;
 use super::ids::new_id;
-use super::charging::{ChargeRequest, charge};
-
 
 /// Charges and keeps only the intent (invoices do not need its text).
 fn charge_intent(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Value, ApiError> {

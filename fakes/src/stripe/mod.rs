@@ -18,6 +18,7 @@ mod control;
 mod error;
 mod event_log;
 mod fake;
+mod fast_hash;
 mod fault;
 mod idempotency;
 mod ids;

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::chunked::Chunked;
 use super::error::ApiError;
 use super::event_log::{EventLog, StoredEvent};
+use super::fast_hash::FastHash;
 use super::fault::Fault;
 use super::idempotency::StoredResponse;
 use super::params::Page;
@@ -21,8 +22,8 @@ use super::request_log::RecordedRequest;
 
 /// All state of one Stripe fake.
 pub struct Store {
-    objects: Vec<HashMap<String, Value>>,
-    frozen: Vec<HashMap<String, Box<str>>>,
+    objects: Vec<HashMap<String, Value, FastHash>>,
+    frozen: Vec<HashMap<String, Box<str>, FastHash>>,
     order: HashMap<&'static str, Chunked<String>>,
     deleted: HashSet<String>,
     /// Every request, oldest first.
@@ -54,8 +55,8 @@ fn shard_of(id: &str) -> usize {
 impl Default for Store {
     fn default() -> Self {
         Store {
-            objects: (0..SHARDS).map(|_| HashMap::new()).collect(),
-            frozen: (0..SHARDS).map(|_| HashMap::new()).collect(),
+            objects: (0..SHARDS).map(|_| HashMap::default()).collect(),
+            frozen: (0..SHARDS).map(|_| HashMap::default()).collect(),
             order: HashMap::new(),
             deleted: HashSet::new(),
             requests: Chunked::default(),

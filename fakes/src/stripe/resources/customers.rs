@@ -4,6 +4,7 @@
 //! billed to it later, use the clock's frozen time. `payment_method` on create attaches it,
 //! and `invoice_settings[default_payment_method]` must name a method attached to the customer.
 
+use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::payment_methods;
@@ -11,6 +12,7 @@ use crate::stripe::context::{Ctx, expand, previous_attributes};
 use crate::stripe::error::ApiError;
 use crate::stripe::ids::new_id;
 use crate::stripe::params::{Page, Params};
+use crate::stripe::reply::Reply;
 
 /// The customer with this id, or 404 naming `param`.
 pub fn require<'s>(ctx: &'s Ctx<'_>, id: &str, param: &str) -> Result<&'s Value, ApiError> {
@@ -29,7 +31,7 @@ fn validate_email(email: &Option<Option<String>>) -> Result<(), ApiError> {
 }
 
 /// `POST /v1/customers`
-pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
+pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
     let email = p.clearable_string("email")?;
     validate_email(&email)?;
     let name = p.clearable_string("name")?.flatten();
@@ -102,14 +104,23 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     if let Some(metadata) = metadata {
         metadata.apply(&mut customer);
     }
-    ctx.store.insert("customer", customer.clone());
-    ctx.emit("customer.created", &customer, None, created);
+    if !expansions.is_empty() {
+        ctx.store.insert("customer", customer.clone());
+        ctx.emit("customer.created", &customer, None, created);
+        if let Some(pm_id) = payment_method_id {
+            payment_methods::attach_to(ctx, &pm_id, &id)?;
+        }
+        expand(ctx.store, &mut customer, &expansions);
+        return Ok(Reply::Json(customer));
+    }
+    // The common case serializes once: the same text is the event's object and the response.
+    let text = serde_json::to_string(&customer).unwrap_or_default();
+    ctx.emit_text("customer.created", &text, created);
+    ctx.store.insert("customer", customer);
     if let Some(pm_id) = payment_method_id {
         payment_methods::attach_to(ctx, &pm_id, &id)?;
     }
-    let mut response = customer;
-    expand(ctx.store, &mut response, &expansions);
-    Ok(response)
+    Ok(Reply::Text(Bytes::from(text)))
 }
 
 fn not_attached(pm: &str) -> ApiError {
