@@ -27,6 +27,7 @@ use crate::domain::CustomerId;
 use crate::error::ApiError;
 use crate::ledger::{self, CreditSource};
 use crate::request::{Fields, JsonObject};
+use crate::stripe::StripePaymentIntent;
 use crate::usage::fix_price;
 
 /// Longest fix description kept.
@@ -144,19 +145,21 @@ async fn pay_for_fix(
         });
     }
 
-    let mut tx = state.pool.begin().await?;
-    ledger::lock_customer(&mut tx, customer).await?;
-    if let Some(existing) = find_fix(&mut tx, customer, fix_id).await? {
-        // A concurrent retry of the same request recorded it first (Stripe replayed the charge).
-        return Ok((StatusCode::OK, existing));
-    }
-    let charge = record_charge(&mut tx, customer, fix_id, amount, profile.plan, &intent, now).await?;
-    insert_fix(&mut tx, customer, fix_id, description, None, Some(charge.id), now).await?;
-    let balance = ledger::balance(&mut tx, customer).await?;
-    tx.commit().await?;
+    let recorded = record_charged_fix(state, customer, fix_id, description, &profile, &intent, now).await;
+    let (status, balance) = match recorded {
+        Ok(Recorded::New(balance)) => (StatusCode::CREATED, balance),
+        Ok(Recorded::AlreadyThere(existing)) => return Ok((StatusCode::OK, existing)),
+        Err(err) => {
+            // Money moved but the fix is not recorded: say so loudly, with what reconciles it.
+            // A retry with the same Idempotency-Key replays the charge and records it.
+            tracing::error!(customer = %customer, fix = %fix_id, payment_intent = %intent.id, error = %err,
+                "a fix was charged in Stripe but could not be recorded");
+            return Err(err);
+        }
+    };
     tracing::info!(customer = %customer, fix = %fix_id, amount = amount.0, payment_intent = %intent.id, "fix charged");
     Ok((
-        StatusCode::CREATED,
+        status,
         RecordedFix {
             fix_id,
             paid_with: "charge".into(),
@@ -166,6 +169,36 @@ async fn pay_for_fix(
             created_at: now,
         },
     ))
+}
+
+enum Recorded {
+    /// Recorded now; the credit balance.
+    New(i32),
+    /// A concurrent retry of the same request recorded it first (Stripe replayed the charge).
+    AlreadyThere(RecordedFix),
+}
+
+/// Records a charged fix and its charge in one transaction.
+async fn record_charged_fix(
+    state: &AppState,
+    customer: CustomerId,
+    fix_id: Uuid,
+    description: Option<&str>,
+    profile: &BillingProfile,
+    intent: &StripePaymentIntent,
+    now: DateTime<Utc>,
+) -> Result<Recorded, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    ledger::lock_customer(&mut tx, customer).await?;
+    if let Some(existing) = find_fix(&mut tx, customer, fix_id).await? {
+        return Ok(Recorded::AlreadyThere(existing));
+    }
+    let amount = fix_price(profile.plan);
+    let charge = record_charge(&mut tx, customer, fix_id, amount, profile.plan, intent, now).await?;
+    insert_fix(&mut tx, customer, fix_id, description, None, Some(charge.id), now).await?;
+    let balance = ledger::balance(&mut tx, customer).await?;
+    tx.commit().await?;
+    Ok(Recorded::New(balance))
 }
 
 async fn insert_fix(
