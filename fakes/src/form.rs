@@ -45,6 +45,10 @@ pub fn parse(input: &[u8]) -> Result<Value, FormError> {
     Ok(Value::Object(root))
 }
 
+/// Deepest nesting accepted; Stripe's own parameters go three or four levels deep, and a bound
+/// keeps a hostile key from exhausting the stack of the recursive insert.
+const MAX_DEPTH: usize = 16;
+
 /// One step in a bracketed key.
 #[derive(Debug, PartialEq)]
 enum Segment<'a> {
@@ -90,6 +94,12 @@ fn split_key(key: &str) -> Result<Vec<Segment<'_>>, FormError> {
             Segment::Name(inner)
         });
         rest = &rest[close + 1..];
+        if path.len() > MAX_DEPTH {
+            return Err(FormError {
+                param: head.to_string(),
+                message: format!("Invalid parameter name: {head} is nested more than {MAX_DEPTH} levels deep."),
+            });
+        }
     }
     Ok(path)
 }
@@ -276,6 +286,12 @@ mod tests {
         assert_eq!(rejected("a[b]=2&a=1").param, "a");
         assert_eq!(rejected("a[b]=1&a[b][c]=2").param, "a");
         assert_eq!(rejected("a[]=1&a[b]=2").param, "a");
+    }
+
+    #[test]
+    fn absurdly_deep_nesting_is_rejected() {
+        let key = format!("a{}", "[b]".repeat(100));
+        assert_eq!(rejected(&format!("{key}=1")).param, "a");
     }
 
     #[test]

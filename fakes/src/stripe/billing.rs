@@ -23,7 +23,7 @@ fn charge_intent(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Value, Api
 /// End of the period starting at `start` for `interval` × `count` (calendar months clamp to the
 /// month's last day, as Stripe's billing does).
 pub fn period_end(start: i64, interval: &str, count: i64) -> i64 {
-    let Some(begin) = DateTime::from_timestamp(start, 0) else { return start + 30 * 86_400 };
+    let Some(begin) = DateTime::from_timestamp(start, 0) else { return start.saturating_add(30 * 86_400) };
     let count = count.clamp(1, 1_000) as u32;
     let end = match interval {
         "day" => begin.checked_add_signed(TimeDelta::days(count.into())),
@@ -31,7 +31,7 @@ pub fn period_end(start: i64, interval: &str, count: i64) -> i64 {
         "year" => begin.checked_add_months(Months::new(12 * count)),
         _ => begin.checked_add_months(Months::new(count)),
     };
-    end.map(|e| e.timestamp()).unwrap_or(start + 30 * 86_400)
+    end.map(|e| e.timestamp()).unwrap_or(start.saturating_add(30 * 86_400))
 }
 
 /// The outcome of invoicing one period.

@@ -11,6 +11,9 @@ use crate::stripe::params::{Page, Params};
 
 const INTERVALS: [&str; 4] = ["day", "week", "month", "year"];
 
+/// Stripe's ceiling for an amount in the smallest currency unit (eight digits).
+const MAX_UNIT_AMOUNT: i64 = 99_999_999;
+
 /// `POST /v1/prices`
 pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let currency = p.required_string("currency")?.to_ascii_lowercase();
@@ -35,10 +38,10 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
                 ));
             }
             let interval_count = recurring.integer("interval_count")?.unwrap_or(1);
-            if interval_count < 1 {
+            if !(1..=365).contains(&interval_count) {
                 return Err(ApiError::param(
                     "recurring[interval_count]",
-                    "Invalid recurring[interval_count]: must be at least 1.",
+                    "Invalid recurring[interval_count]: must be between 1 and 365.",
                 ));
             }
             let usage_type = recurring.string("usage_type")?.unwrap_or_else(|| "licensed".into());
@@ -58,8 +61,11 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     p.finish()?;
 
     let Some(unit_amount) = unit_amount else { return Err(ApiError::missing("unit_amount")) };
-    if unit_amount < 0 {
-        return Err(ApiError::param("unit_amount", "Invalid unit_amount: must be greater than or equal to 0."));
+    if !(0..=MAX_UNIT_AMOUNT).contains(&unit_amount) {
+        return Err(ApiError::param(
+            "unit_amount",
+            format!("Invalid unit_amount: must be between 0 and {MAX_UNIT_AMOUNT}."),
+        ));
     }
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(ApiError::param("currency", format!("Invalid currency: {currency}.")));

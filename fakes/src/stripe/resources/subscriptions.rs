@@ -16,6 +16,10 @@ use crate::stripe::error::ApiError;
 use crate::stripe::ids::new_id;
 use crate::stripe::params::{Page, Params};
 
+/// Stripe's limits, which also keep every invoice total far from integer overflow.
+const MAX_ITEMS: usize = 20;
+const MAX_QUANTITY: i64 = 1_000_000;
+
 const BEHAVIOURS: [&str; 4] =
     ["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"];
 
@@ -53,6 +57,9 @@ fn plan_from(price: &Value) -> Value {
 pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let customer_id = p.required_string("customer")?;
     let raw_items = p.array("items")?.ok_or_else(|| ApiError::missing("items"))?;
+    if raw_items.len() > MAX_ITEMS {
+        return Err(ApiError::param("items", format!("A subscription can have at most {MAX_ITEMS} items.")));
+    }
     let mut requested = Vec::new();
     for (index, raw) in raw_items.into_iter().enumerate() {
         let mut item = p.nested("items", index, raw)?;
@@ -68,8 +75,11 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
                 "The price specified is set to `type=one_time` but this field only accepts prices with `type=recurring`.",
             ));
         }
-        if quantity < 1 {
-            return Err(ApiError::param(format!("items[{index}][quantity]"), "Invalid quantity: must be at least 1."));
+        if !(1..=MAX_QUANTITY).contains(&quantity) {
+            return Err(ApiError::param(
+                format!("items[{index}][quantity]"),
+                format!("Invalid quantity: must be between 1 and {MAX_QUANTITY}."),
+            ));
         }
         requested.push(ItemRequest { price, quantity });
     }

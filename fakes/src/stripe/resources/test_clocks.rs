@@ -16,9 +16,23 @@ use crate::stripe::params::{Page, Params};
 
 const KIND: &str = "test_helpers.test_clock";
 
+/// Latest time a clock may show (end of year 9999), so period arithmetic cannot overflow.
+const MAX_TIME: i64 = 253_402_300_799;
+
+/// Renewals and cancellations one advance may run; Stripe itself allows only two intervals.
+const MAX_STEPS: usize = 10_000;
+
+fn valid_time(time: i64) -> Result<i64, ApiError> {
+    if (0..=MAX_TIME).contains(&time) {
+        Ok(time)
+    } else {
+        Err(ApiError::param("frozen_time", format!("Invalid frozen_time: {time} is not a time between 1970 and 9999.")))
+    }
+}
+
 /// `POST /v1/test_helpers/test_clocks`
 pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
-    let frozen_time = p.integer("frozen_time")?.ok_or_else(|| ApiError::missing("frozen_time"))?;
+    let frozen_time = valid_time(p.integer("frozen_time")?.ok_or_else(|| ApiError::missing("frozen_time"))?)?;
     let name = p.clearable_string("name")?.flatten();
     let expansions = p.expand()?;
     p.finish()?;
@@ -66,7 +80,7 @@ pub fn delete(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError>
 
 /// `POST /v1/test_helpers/test_clocks/{id}/advance`
 pub fn advance(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let to = p.integer("frozen_time")?.ok_or_else(|| ApiError::missing("frozen_time"))?;
+    let to = valid_time(p.integer("frozen_time")?.ok_or_else(|| ApiError::missing("frozen_time"))?)?;
     let _ = p.expand()?;
     p.finish()?;
     begin_advance(ctx, id, to)
@@ -81,6 +95,7 @@ pub fn begin_advance(ctx: &mut Ctx<'_>, id: &str, to: i64) -> Result<Value, ApiE
         )));
     }
     let current = clock["frozen_time"].as_i64().unwrap_or_default();
+    let to = valid_time(to)?;
     if to <= current {
         return Err(ApiError::param(
             "frozen_time",
@@ -102,8 +117,8 @@ pub fn begin_advance(ctx: &mut Ctx<'_>, id: &str, to: i64) -> Result<Value, ApiE
 
 /// Runs everything due up to `to` in time order, then marks the clock `ready` at `to`.
 pub fn finish_advance(ctx: &mut Ctx<'_>, id: &str, to: i64) {
-    // Each step moves a period forward by at least a day, so this bounds even absurd advances.
-    for _ in 0..100_000 {
+    // Each step moves a period forward by at least a day; the cap bounds even absurd advances.
+    for _ in 0..MAX_STEPS {
         let due = ctx
             .store
             .all("subscription")
