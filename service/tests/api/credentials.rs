@@ -129,15 +129,7 @@ async fn a_customer_without_credits_who_adds_a_payment_method_can_exchange_again
     }
     assert_eq!(customer.exchange_credentials(&["npm"], None).await.unwrap().unwrap_err().status, 402);
 
-    let (status, body) = customer
-        .send(
-            Method::POST,
-            "/api/v1/billing/payment-method",
-            Some(json!({"payment_method_id": "pm_card_visa", "billing_consent": true})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
+    customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
 
     customer.exchange_credentials(&["npm"], None).await.unwrap().unwrap();
 }

@@ -8,14 +8,7 @@ use serde_json::json;
 /// A Pro customer whose first invoice was paid in Stripe, with no event delivered yet.
 async fn pro_customer_with_undelivered_events(stack: &Stack) -> ApiClient {
     let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
-    customer
-        .send(
-            Method::POST,
-            "/api/v1/billing/payment-method",
-            Some(json!({"payment_method_id": "pm_card_visa", "billing_consent": true})),
-        )
-        .await
-        .unwrap();
+    customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
     let (status, body) =
         customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{body}");
