@@ -148,8 +148,8 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
                     followups: Vec::new(),
                 };
                 let (result, params) = match key {
-                    Some(_) => (dispatch(&mut ctx, &method, &path, Params::new(params.clone())), params),
-                    None => (dispatch(&mut ctx, &method, &path, Params::new(params)), Value::Null),
+                    Some(_) => (guarded_dispatch(&mut ctx, &method, &path, Params::new(params.clone())), params),
+                    None => (guarded_dispatch(&mut ctx, &method, &path, Params::new(params)), Value::Null),
                 };
                 followups = std::mem::take(&mut ctx.followups);
                 let (status, reply) = match result {
@@ -214,6 +214,21 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         }
     }
     Ok(response)
+}
+
+/// Runs the handler; a bug that panics becomes a Stripe-shaped 500 naming the request instead of
+/// a dropped connection (handlers are written not to panic; this is the net under them).
+fn guarded_dispatch(ctx: &mut Ctx<'_>, method: &str, path: &str, params: Params) -> Result<Reply, ApiError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(ctx, method, path, params))).unwrap_or_else(
+        |_| {
+            Err(ApiError::Injected {
+                status: 500,
+                kind: "api_error".into(),
+                code: None,
+                message: format!("The Stripe fake hit a bug answering {method} {path}; please report it."),
+            })
+        },
+    )
 }
 
 /// Serializes a JSON value; serde_json cannot fail on `Value`.

@@ -10,6 +10,7 @@ mod faults;
 mod idempotency;
 mod payment_intents;
 mod payment_methods;
+mod robustness;
 mod subscriptions;
 mod test_clocks;
 mod webhooks;

@@ -1,0 +1,74 @@
+use crate::helpers::TestStripe;
+
+const PATHS: &[&str] = &[
+    "/v1/customers",
+    "/v1/customers/cus_x",
+    "/v1/customers/cus_x/payment_methods",
+    "/v1/payment_methods",
+    "/v1/payment_methods/pm_card_visa/attach",
+    "/v1/payment_methods/pm_x/detach",
+    "/v1/products",
+    "/v1/prices",
+    "/v1/subscriptions",
+    "/v1/subscriptions/sub_x",
+    "/v1/invoices",
+    "/v1/payment_intents",
+    "/v1/events",
+    "/v1/webhook_endpoints",
+    "/v1/test_helpers/test_clocks",
+    "/v1/test_helpers/test_clocks/clock_x/advance",
+];
+
+const BODIES: &[&str] = &[
+    "",
+    "a[=1",
+    "=&&=",
+    "%zz=%",
+    "limit=-1",
+    "limit=99999999999999999999",
+    "metadata=x&metadata[y]=z",
+    "items[0]=x",
+    "items[5][price]=p",
+    "items[0][price][x]=p",
+    "amount=9223372036854775807&currency=usd",
+    "amount=1e3&currency=usd",
+    "unit_amount=9223372036854775807&currency=usd&product_data[name]=x",
+    "frozen_time=-9223372036854775808",
+    "expand[]=a.b.c.d.e&expand[0]=x",
+    "customer=&email=&name=",
+    "email[]=a",
+    "enabled_events=*&url=http://x",
+    "\u{0}\u{1}=\u{ff}",
+];
+
+#[tokio::test]
+async fn no_input_makes_the_fake_answer_500_or_drop_the_connection() {
+    let stripe = TestStripe::start().await;
+    for path in PATHS {
+        for body in BODIES {
+            for method in ["GET", "POST", "DELETE"] {
+                let request = match method {
+                    "GET" => stripe.http.get(format!("{}?{body}", stripe.url(path))),
+                    "DELETE" => stripe.http.delete(stripe.url(path)),
+                    _ => stripe
+                        .http
+                        .post(stripe.url(path))
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(body.to_string()),
+                };
+                let answer = stripe.send(request.bearer_auth(crate::helpers::KEY)).await;
+                assert!(
+                    answer.status < 500,
+                    "{method} {path} with {body:?} answered {}: {}",
+                    answer.status,
+                    answer.raw
+                );
+                assert!(
+                    answer.body["error"].is_object() || answer.status == 200,
+                    "{method} {path} {body:?}: {}",
+                    answer.raw
+                );
+            }
+        }
+    }
+}
