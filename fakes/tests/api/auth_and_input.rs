@@ -1,3 +1,5 @@
+//! API keys and bad input: Stripe's 401, and 400s that name the offending parameter.
+
 use base64::Engine;
 
 use crate::helpers::{KEY, TestStripe};

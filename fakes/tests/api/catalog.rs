@@ -1,3 +1,5 @@
+//! Products and prices: recurring prices, `product_data`, lookup keys, validation.
+
 use crate::helpers::TestStripe;
 
 #[tokio::test]

@@ -1,3 +1,5 @@
+//! Customers: create, retrieve, update with `previous_attributes`, delete, list and paginate.
+
 use serde_json::json;
 
 use crate::helpers::TestStripe;

@@ -1,3 +1,5 @@
+//! The event log over `/v1/events`, and the `/_fake/*` control API.
+
 use crate::helpers::TestStripe;
 
 #[tokio::test]

@@ -1,3 +1,5 @@
+//! Injected faults: status and Stripe errors, path prefixes, latency, dropped connections.
+
 use std::time::{Duration, Instant};
 
 use billing_fakes::Fault;

@@ -1,3 +1,5 @@
+//! Idempotency keys: byte-for-byte replays, mismatches, and retries after server errors.
+
 use crate::helpers::TestStripe;
 
 #[tokio::test]

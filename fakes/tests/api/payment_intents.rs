@@ -1,3 +1,5 @@
+//! Payment intents: successful off-session charges and every kind of test-card decline.
+
 use crate::helpers::TestStripe;
 
 #[tokio::test]

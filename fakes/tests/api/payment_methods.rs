@@ -1,3 +1,5 @@
+//! Payment methods: test tokens, attach, detach, defaults and listing.
+
 use crate::helpers::TestStripe;
 
 #[tokio::test]

@@ -1,3 +1,5 @@
+//! No input, however odd, makes the fake answer 5xx or drop the connection.
+
 use crate::helpers::TestStripe;
 
 const PATHS: &[&str] = &[

@@ -1,3 +1,5 @@
+//! Subscriptions and their invoices: first payment, declines, cancellation, listing.
+
 use serde_json::Value;
 
 use crate::helpers::TestStripe;

@@ -1,3 +1,5 @@
+//! Test clocks: advancing renews, bills every period, fails on declines and ends cancelled subscriptions.
+
 use std::time::Duration;
 
 use crate::helpers::{TestStripe, eventually};

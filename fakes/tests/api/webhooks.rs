@@ -1,3 +1,5 @@
+//! Webhook delivery: signatures checked by an independent HMAC, retries, duplicates, shuffling.
+
 use std::time::Duration;
 
 use billing_fakes::RetryPolicy;
