@@ -21,13 +21,13 @@ pub fn spawn(shared: Arc<Shared>, followup: Followup) {
 
 /// Runs the follow-up now and queues the events it emitted.
 pub fn run(shared: &Shared, followup: Followup) {
-    let events = {
-        let mut store = shared.lock();
-        let mut ctx = Ctx::background(&mut store);
-        match followup {
-            Followup::AdvanceClock { clock_id, to } => test_clocks::finish_advance(&mut ctx, &clock_id, to),
-        }
-        std::mem::take(&mut store.outbox)
-    };
+    let mut store = shared.lock();
+    let mut ctx = Ctx::background(&mut store);
+    match followup {
+        Followup::AdvanceClock { clock_id, to } => test_clocks::finish_advance(&mut ctx, &clock_id, to),
+    }
+    // Queued before the lock is released: whoever sees the clock `ready` also sees these
+    // deliveries as pending, so waiting for deliveries to go idle cannot return too early.
+    let events = std::mem::take(&mut store.outbox);
     shared.webhooks.enqueue(events);
 }

@@ -57,6 +57,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, method: &str, path: &str, p: Params) -> Resul
         ("POST", ["v1", "webhook_endpoints"]) => webhook_endpoints::create(ctx, p),
         ("GET", ["v1", "webhook_endpoints"]) => webhook_endpoints::list(ctx, p),
         ("GET", ["v1", "webhook_endpoints", id]) => webhook_endpoints::retrieve(ctx, id, p),
+        ("POST", ["v1", "webhook_endpoints", id]) => webhook_endpoints::update(ctx, id, p),
         ("DELETE", ["v1", "webhook_endpoints", id]) => webhook_endpoints::delete(ctx, id, p),
 
         ("POST", ["v1", "test_helpers", "test_clocks"]) => test_clocks::create(ctx, p),

@@ -147,6 +147,23 @@ async fn an_endpoint_created_over_the_api_gets_only_its_enabled_events_and_shows
 }
 
 #[tokio::test]
+async fn a_disabled_endpoint_receives_nothing_until_enabled_again() {
+    let stripe = TestStripe::start().await;
+    let receiver = WebhookReceiver::start().await;
+    let endpoint = stripe.fake.add_webhook_endpoint(&receiver.url);
+    let disabled = stripe.post(&format!("/v1/webhook_endpoints/{}", endpoint.id), &[("disabled", "true")]).await;
+    assert_eq!(disabled.body["status"], "disabled", "{}", disabled.raw);
+    stripe.customer("a@example.com").await;
+    stripe.fake.wait_for_deliveries_idle(Duration::from_secs(5)).await.unwrap();
+    assert!(receiver.received().is_empty());
+
+    stripe.post(&format!("/v1/webhook_endpoints/{}", endpoint.id), &[("disabled", "false")]).await;
+    stripe.customer("b@example.com").await;
+    stripe.fake.wait_for_deliveries_idle(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
 async fn a_bad_endpoint_url_is_a_400() {
     let stripe = TestStripe::start().await;
     let answer = stripe.post("/v1/webhook_endpoints", &[("url", "ftp://x"), ("enabled_events[]", "*")]).await;

@@ -78,6 +78,48 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiErro
     Ok(ctx.store.get_kind("webhook_endpoint", "webhook endpoint", id, "id")?.clone())
 }
 
+/// `POST /v1/webhook_endpoints/{id}`: `url`, `enabled_events[]`, `disabled`, `description`, `metadata`.
+/// A disabled endpoint receives nothing (a way to simulate an outage of the receiver).
+pub fn update(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
+    let mut endpoint = ctx.store.get_kind("webhook_endpoint", "webhook endpoint", id, "id")?.clone();
+    let url = p.string("url")?;
+    let enabled_events = p.string_array("enabled_events")?;
+    let disabled = p.boolean("disabled")?;
+    let description = p.clearable_string("description")?;
+    let metadata = p.metadata()?;
+    let expansions = p.expand()?;
+    p.finish()?;
+    if let Some(url) = url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ApiError::param(
+                "url",
+                format!("Invalid URL: {url}. URLs must begin with http:// or https://."),
+            ));
+        }
+        endpoint["url"] = json!(url);
+    }
+    if let Some(events) = enabled_events {
+        if events.is_empty() {
+            return Err(ApiError::param("enabled_events", "enabled_events must list at least one event type or '*'."));
+        }
+        endpoint["enabled_events"] = json!(events);
+    }
+    if let Some(disabled) = disabled {
+        endpoint["status"] = json!(if disabled { "disabled" } else { "enabled" });
+    }
+    if let Some(description) = description {
+        endpoint["description"] = json!(description);
+    }
+    if let Some(metadata) = metadata {
+        metadata.apply(&mut endpoint);
+    }
+    if let Some(stored) = ctx.store.get_mut(id) {
+        *stored = endpoint.clone();
+    }
+    expand(ctx.store, &mut endpoint, &expansions);
+    Ok(endpoint)
+}
+
 /// `GET /v1/webhook_endpoints`
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let page = Page::take(&mut p)?;
