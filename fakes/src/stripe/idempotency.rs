@@ -2,8 +2,9 @@
 //! with the same key and the same parameters gets those exact bytes back (with
 //! `Idempotent-Replayed: true`); the same key with different parameters is an `idempotency_error`.
 //!
-//! Server errors (5xx, e.g. injected faults) are not stored, so a client's retry after one goes
-//! through, which is what Stripe does and what retry logic under test depends on.
+//! As with Stripe, only requests that ran are remembered (successes and 402 card declines):
+//! a validation error (400/404) or a server error (5xx, e.g. an injected fault) is not, so a
+//! client's retry after one goes through, which is what retry logic under test depends on.
 
 use bytes::Bytes;
 use serde_json::Value;

@@ -157,8 +157,10 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
                     Err(error) => (error.status(), Reply::Json(error.body(&request_id))),
                 };
                 match key {
-                    // Stored under the lock, so a concurrent retry with the same key sees it.
-                    Some(key) if status < 500 => {
+                    // Stripe saves a result only once the endpoint ran: successes and card
+                    // declines, not validation errors. Stored under the lock, so a concurrent
+                    // retry with the same key sees it.
+                    Some(key) if status == 200 || status == 402 => {
                         let body = match reply {
                             Reply::Json(value) => to_bytes(&value),
                             Reply::Text(bytes) => bytes,

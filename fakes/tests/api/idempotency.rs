@@ -34,6 +34,33 @@ async fn an_injected_server_error_is_not_remembered_so_the_retry_succeeds() {
 }
 
 #[tokio::test]
+async fn a_validation_error_is_not_remembered_so_the_key_can_be_used_with_fixed_params() {
+    let stripe = TestStripe::start().await;
+    let invalid = stripe.post_idempotent("/v1/customers", "key-5", &[("email", "not-an-email")]).await;
+    assert_eq!(invalid.status, 400);
+    let fixed = stripe.post_idempotent("/v1/customers", "key-5", &[("email", "a@example.com")]).await;
+    assert_eq!(fixed.status, 200, "{}", fixed.raw);
+}
+
+#[tokio::test]
+async fn a_card_decline_is_remembered_and_replayed() {
+    let stripe = TestStripe::start().await;
+    let (customer, _) = stripe.customer_with_card("a@example.com", "pm_card_chargeDeclined").await;
+    let form = [
+        ("amount", "2900"),
+        ("currency", "usd"),
+        ("customer", customer.as_str()),
+        ("confirm", "true"),
+        ("off_session", "true"),
+    ];
+    let first = stripe.post_idempotent("/v1/payment_intents", "charge-1", &form).await;
+    let again = stripe.post_idempotent("/v1/payment_intents", "charge-1", &form).await;
+    assert_eq!((first.status, again.status), (402, 402));
+    assert_eq!(first.raw, again.raw);
+    assert_eq!(stripe.get("/v1/payment_intents").await.body["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn the_idempotency_key_is_copied_into_the_events_it_caused() {
     let stripe = TestStripe::start().await;
     stripe.post_idempotent("/v1/customers", "key-4", &[("email", "a@example.com")]).await;
