@@ -56,7 +56,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 connections.spawn(async move {
-                    let service = service_fn(move |request| handle(shared.clone(), request));
+                    let service = service_fn(move |request| handle_to_the_end(shared.clone(), request));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
                         .serve_connection(TokioIo::new(stream), service)
@@ -83,6 +83,23 @@ pub fn json_response(status: u16, body: Bytes, request_id: &str) -> Response<Ful
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// Like real Stripe, a request whose client gave up (a timeout during an injected latency) is
+/// still carried out: while faults are armed, each request runs in a task of its own, which
+/// the connection closing does not cancel. Without faults (the benchmark path) it runs inline.
+async fn handle_to_the_end(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, DroppedConnection> {
+    if !shared.has_faults() {
+        return handle(shared, request).await;
+    }
+    match tokio::spawn(handle(shared, request)).await {
+        Ok(answer) => answer,
+        // The task panicked or the runtime is shutting down: close without an answer.
+        Err(_) => Err(DroppedConnection),
+    }
 }
 
 async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, DroppedConnection> {

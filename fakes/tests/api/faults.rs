@@ -49,6 +49,29 @@ async fn a_latency_fault_delays_then_answers_normally() {
 }
 
 #[tokio::test]
+async fn a_request_whose_client_gave_up_during_latency_is_still_carried_out_as_stripe_would() {
+    let stripe = TestStripe::start().await;
+    stripe.fake.inject_fault(Fault::on("POST", "/v1/customers").latency(Duration::from_millis(300)));
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(50)).build().unwrap();
+    let gave_up = impatient
+        .post(stripe.url("/v1/customers"))
+        .bearer_auth("sk_test_1")
+        .form(&[("email", "late@example.com")])
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client should have timed out");
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stripe.fake.requests().is_empty() {
+        assert!(Instant::now() < deadline, "the abandoned request was never carried out");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stripe.fake.requests()[0].status, 200);
+    let listed = stripe.get("/v1/customers?email=late@example.com").await;
+    assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
 async fn a_dropped_connection_gives_the_client_a_transport_error() {
     let stripe = TestStripe::start().await;
     stripe.fake.inject_fault(Fault::on("POST", "/v1/customers").drop_connection());

@@ -174,7 +174,21 @@ async fn when_stripe_times_out_nothing_is_left_behind_and_a_retry_makes_one_stri
 
     let signup = stack.api().signup("ada@example.com", "Ada", None).await.unwrap().unwrap();
 
-    // Whatever the timed-out call did in Stripe, there is one customer for this e-mail.
+    // Stripe carries out the timed-out call too, with the same key: it replays, not duplicates.
+    let creates =
+        billing_e2e::wait_until("both customer creations to reach Stripe", Duration::from_secs(5), || async {
+            let creates: Vec<_> = stack
+                .stripe
+                .requests()
+                .into_iter()
+                .filter(|r| r.method == "POST" && r.path == "/v1/customers")
+                .collect();
+            Ok((creates.len() == 2).then_some(creates))
+        })
+        .await
+        .unwrap();
+    assert_eq!(creates[0].idempotency_key, creates[1].idempotency_key);
+    assert!(creates[0].idempotency_key.is_some());
     let listed: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/v1/customers?email=ada@example.com", stack.stripe.base_url()))
         .bearer_auth("sk_test_listing")
