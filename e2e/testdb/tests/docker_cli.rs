@@ -3,11 +3,14 @@
 //! What it proves: the commands we run, the port parsing, readiness, and `docker rm -f` on drop and at process exit.
 //! What it cannot prove: that a real engine and the real image behave as the fake does.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use billing_testdb::{PgServer, ProviderChoice, ProviderConfig, ProviderKind};
+use common::eventually;
 use sqlx::{Connection, PgConnection};
 
 const CONTAINER_ID: &str = "f4ke0c0nta1ner";
@@ -28,17 +31,6 @@ fn fake_docker(dir: &Path, port: u16) -> PathBuf {
 
 fn calls(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("calls.log")).unwrap_or_default()
-}
-
-async fn eventually(deadline: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while !condition() {
-        if started.elapsed() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    true
 }
 
 fn port_of(url: &str) -> u16 {

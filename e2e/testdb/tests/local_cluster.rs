@@ -1,11 +1,14 @@
 //! The throw-away local cluster: it starts as whoever runs the tests (as root, by switching to the `postgres` user),
 //! answers queries, and leaves nothing behind once dropped.
 
+mod common;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use billing_testdb::{PgServer, ProviderChoice, ProviderConfig, ProviderKind};
+use common::eventually;
 use sqlx::{Connection, PgConnection};
 
 fn local_config() -> ProviderConfig {
@@ -15,18 +18,6 @@ fn local_config() -> ProviderConfig {
 fn euid() -> u32 {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() }
-}
-
-/// Polls `condition` until it holds or `deadline` passes.
-async fn eventually(deadline: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while !condition() {
-        if started.elapsed() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    true
 }
 
 async fn select_one(url: &str) -> i32 {
