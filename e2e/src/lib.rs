@@ -1,19 +1,14 @@
-//! End-to-end harness for the billing service: the [`Stack`] (PostgreSQL from the provider
-//! chain, the Stripe and e-mail fakes, the service on a free port), a typed [`ApiClient`],
-//! and helpers that wait for effects with a deadline.
+//! The customer-journey suite of the billing service: the journeys, the runner, its reports
+//! (JUnit XML, Pushgateway) and the `e2e` command.
 //!
-//! It is the one place test set-up lives: the service's own integration tests and the
-//! journey suite both start their world through [`Stack::start`].
+//! The world the journeys run in (the stack, the typed client, `wait_until`) lives in
+//! `billing-stack`, shared with the service's own tests and the load tool; it is re-exported
+//! here so a journey reads `billing_e2e::Stack` as before.
 
 pub mod cli;
-pub mod client;
 pub mod journeys;
 pub mod report;
 pub mod runner;
-pub mod stack;
 pub mod stack_up;
-pub mod wait;
 
-pub use client::{ApiClient, ApiFailure, Signup};
-pub use stack::{Stack, StackOptions};
-pub use wait::wait_until;
+pub use billing_stack::{ApiClient, ApiFailure, Signup, Stack, StackOptions, client, stack, wait, wait_until};

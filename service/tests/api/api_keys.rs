@@ -1,7 +1,7 @@
 //! API key management: more keys, a list without secrets, revocation that takes effect at
 //! once, and no way to lock oneself out.
 
-use billing_e2e::Stack;
+use billing_stack::Stack;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

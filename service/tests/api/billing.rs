@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use billing_e2e::{ApiClient, Stack, StackOptions, wait_until};
+use billing_stack::{ApiClient, Stack, StackOptions, wait_until};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use billing_e2e::{Stack, StackOptions};
+use billing_stack::{Stack, StackOptions};
 use billing_service::clock::ManualClock;
 use billing_service::credentials::token::{CredentialError, verify_credential};
 use chrono::{DateTime, Duration, TimeZone, Utc};

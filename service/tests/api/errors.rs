@@ -1,6 +1,6 @@
 //! Bad input gets a clear JSON error with the right status, and changes nothing.
 
-use billing_e2e::Stack;
+use billing_stack::Stack;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

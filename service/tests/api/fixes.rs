@@ -1,6 +1,6 @@
 //! Fixes paid with credits: the balance goes down by one, never below zero.
 
-use billing_e2e::Stack;
+use billing_stack::Stack;
 use reqwest::StatusCode;
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Health, readiness and metrics.
 
-use billing_e2e::Stack;
+use billing_stack::Stack;
 use reqwest::{Method, StatusCode};
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use billing_e2e::Stack;
+use billing_stack::Stack;
 use billing_fakes::Fault;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -160,7 +160,7 @@ async fn when_stripe_drops_the_connection_nothing_is_left_behind() {
 
 #[tokio::test]
 async fn when_stripe_times_out_nothing_is_left_behind_and_a_retry_makes_one_stripe_customer() {
-    let stack = billing_e2e::Stack::start_with(billing_e2e::StackOptions {
+    let stack = billing_stack::Stack::start_with(billing_stack::StackOptions {
         configure: Box::new(|config| config.stripe_timeout_ms = 200),
         ..Default::default()
     })
@@ -176,7 +176,7 @@ async fn when_stripe_times_out_nothing_is_left_behind_and_a_retry_makes_one_stri
 
     // Stripe carries out the timed-out call too, with the same key: it replays, not duplicates.
     let creates =
-        billing_e2e::wait_until("both customer creations to reach Stripe", Duration::from_secs(5), || async {
+        billing_stack::wait_until("both customer creations to reach Stripe", Duration::from_secs(5), || async {
             let creates: Vec<_> = stack
                 .stripe
                 .requests()

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use billing_e2e::{Stack, StackOptions, wait_until};
+use billing_stack::{Stack, StackOptions, wait_until};
 use billing_fakes::Fault;
 use billing_service::clock::ManualClock;
 use billing_service::outbox::{DispatchError, dispatch_due};

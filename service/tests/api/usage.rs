@@ -1,6 +1,6 @@
 //! The usage summary: plan, balance, rate, history and warnings.
 
-use billing_e2e::Stack;
+use billing_stack::Stack;
 use reqwest::{Method, StatusCode};
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Stripe webhooks: signed, applied at most once, in any order.
 
-use billing_e2e::{ApiClient, Stack, StackOptions};
+use billing_stack::{ApiClient, Stack, StackOptions};
 use billing_service::webhooks::signature::sign;
 use reqwest::{Method, StatusCode};
 use serde_json::json;

@@ -1,0 +1,15 @@
+//! The world every test and load run of the billing service starts from: the [`Stack`]
+//! (PostgreSQL from the provider chain, the Stripe and e-mail fakes, the service on a free
+//! port), a typed [`ApiClient`] of the service's API, and [`wait_until`], which polls for an
+//! effect with a deadline instead of sleeping.
+//!
+//! It is the one place test set-up lives: the service's own integration tests, the journey
+//! suite (`billing-e2e`) and the load tool (`billing-load`) all start their world here.
+
+pub mod client;
+pub mod stack;
+pub mod wait;
+
+pub use client::{ApiClient, ApiFailure, Signup};
+pub use stack::{Stack, StackOptions};
+pub use wait::wait_until;
