@@ -7,9 +7,11 @@
 //! suite (`billing-e2e`) and the load tool (`billing-load`) all start their world here.
 
 pub mod client;
+pub mod service_process;
 pub mod stack;
 pub mod wait;
 
 pub use client::{ApiClient, ApiFailure, Signup};
-pub use stack::{Stack, StackOptions};
+pub use service_process::{Profile, ServiceBinary};
+pub use stack::{ServiceRun, Stack, StackOptions};
 pub use wait::wait_until;
