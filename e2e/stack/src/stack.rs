@@ -18,7 +18,8 @@ use billing_testdb::{PgServer, TestDatabase};
 use sqlx::PgPool;
 use std::time::Duration;
 
-use billing_service::billing::pro_price::{PRO_LOOKUP_KEY, PRO_MONTHLY_PRICE};
+use billing_service::billing::pro_price::PRO_LOOKUP_KEY;
+use billing_service::pricing::PRO_MONTHLY_PRICE;
 use billing_service::webhooks::signature::sign;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -64,7 +65,7 @@ impl Default for StackOptions {
 /// The service of a stack, as it runs.
 enum RunningService {
     InProcess { state: Box<AppState>, shutdown: Option<oneshot::Sender<()>> },
-    Process(ServiceProcess),
+    Process(Box<ServiceProcess>),
 }
 
 pub struct Stack {
@@ -149,7 +150,7 @@ impl Stack {
                 // The child binds the port itself: free it, keeping the address the webhook
                 // endpoint was registered with.
                 drop(listener);
-                RunningService::Process(ServiceProcess::start(binary, config.clone()).await?)
+                RunningService::Process(Box::new(ServiceProcess::start(binary, config.clone()).await?))
             }
         };
         let service_url = format!("http://{}", config.bind_addr);
@@ -176,7 +177,9 @@ impl Stack {
     pub fn state(&self) -> &AppState {
         match &self.service {
             RunningService::InProcess { state, .. } => state,
-            RunningService::Process(_) => panic!("this stack runs the service as a child process: it has no AppState here"),
+            RunningService::Process(_) => {
+                panic!("this stack runs the service as a child process: it has no AppState here")
+            }
         }
     }
 
