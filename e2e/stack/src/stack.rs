@@ -277,6 +277,19 @@ impl Stack {
         self.stripe.events().into_iter().filter(|event| event["type"] == kind).collect()
     }
 
+    /// Where the stack's Stripe is, for checks that read it.
+    pub fn stripe_access(&self) -> crate::StripeAccess {
+        crate::StripeAccess { api_base: self.stripe.base_url(), secret_key: "sk_test_stack".into() }
+    }
+
+    /// The reconciliation check ([`crate::reconcile`]) on this stack: fails listing every problem.
+    pub async fn reconcile(&self) -> anyhow::Result<crate::Reconciliation> {
+        let report =
+            crate::reconcile(&self.pool, &self.stripe_access(), crate::reconcile::DEFAULT_SETTLE_DEADLINE).await?;
+        report.ensure_clean()?;
+        Ok(report)
+    }
+
     /// Counts rows of a table (for "nothing was left behind" assertions).
     pub async fn count_rows(&self, table: &str) -> anyhow::Result<i64> {
         anyhow::ensure!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "not a table name: {table}");
