@@ -83,6 +83,11 @@ impl ApiClient {
         &self.base_url
     }
 
+    /// The API key this client authenticates with, if any.
+    pub fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+
     /// Any request, with a JSON body when given; the raw status and body back.
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<(StatusCode, Value)> {
         self.send_with_headers(method, path, body, &[]).await
