@@ -72,7 +72,8 @@ pub async fn dispatch_due(state: &AppState) -> Result<DispatchReport, DispatchEr
     let batch = i64::from(state.config.outbox_batch.max(1));
 
     let now = state.clock.now();
-    let lease = chrono::Duration::from_std(state.config.email_timeout() + CLAIM_MARGIN).unwrap_or(chrono::Duration::hours(1));
+    let lease =
+        chrono::Duration::from_std(state.config.email_timeout() + CLAIM_MARGIN).unwrap_or(chrono::Duration::hours(1));
     let due: Vec<DueEmail> = sqlx::query_as(
         "UPDATE email_outbox o SET next_attempt_at = $3
          FROM customers c
