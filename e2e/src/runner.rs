@@ -169,10 +169,11 @@ fn this_profile() -> Profile {
     if cfg!(debug_assertions) { Profile::Debug } else { Profile::Release }
 }
 
-/// Chaos journeys want faults to play out in seconds: a short Stripe timeout, and a reconciler
-/// that looks at a pending charge after a second.
+/// Chaos journeys want faults to play out in seconds: a short Stripe timeout (3 s, so a kill
+/// lands while a 2.5 s charge is in flight even on a busy machine), and a reconciler that looks
+/// at a pending charge after a second.
 fn chaos_settings(config: &mut billing_service::Config) {
-    config.stripe_timeout_ms = 1_000;
+    config.stripe_timeout_ms = 3_000;
     config.reconcile_after_ms = 1_000;
     config.reconcile_interval_ms = 200;
     config.db_acquire_timeout_ms = 2_000;

@@ -5,7 +5,7 @@
 //! adds up.
 //!
 //! They run on a stack with the service as a child process (so it can be killed with SIGKILL)
-//! on a PostgreSQL server of its own (so it can be restarted), with a short Stripe timeout and a
+//! on a PostgreSQL server of its own (so it can be restarted), with a 3 s Stripe timeout and a
 //! reconciler that looks at pending charges after a second ([`super::Need::Chaos`]).
 
 use std::time::Duration;
@@ -50,7 +50,7 @@ pub async fn killed_mid_charge_nothing_is_lost_or_doubled(w: &World) -> anyhow::
     for round in 0..ROUNDS {
         // Stripe takes its time; the service is killed while all ten charges are inside Stripe.
         stack.stripe.inject_fault(
-            Fault::on("POST", "/v1/payment_intents").times(FIXES as u32).latency(Duration::from_millis(800)),
+            Fault::on("POST", "/v1/payment_intents").times(FIXES as u32).latency(Duration::from_millis(2_500)),
         );
         let fixes: Vec<_> = (0..FIXES)
             .map(|n| {
@@ -63,9 +63,11 @@ pub async fn killed_mid_charge_nothing_is_lost_or_doubled(w: &World) -> anyhow::
         })
         .await?;
         stack.kill_service()?;
+        let mut cut_off = 0;
         for fix in fixes {
-            check!(!matches!(fix.await?, Ok(Ok(_))), "a request answered although the service was killed mid-way");
+            cut_off += usize::from(!matches!(fix.await?, Ok(Ok(_))));
         }
+        check!(cut_off > 0, "round {round}: every charge was answered before the kill, so the kill tested nothing");
         stack.start_service().await?;
         for n in 0..FIXES {
             let fix = paid_after_retries(&customer, "charged", &format!("kill-{round}-{n}")).await?;
@@ -81,7 +83,7 @@ pub async fn stripe_slower_than_the_service_is_an_honest_unknown(w: &World) -> a
     let stack = w.stack()?;
     let customer = charged_customer(w, "slowstripe").await?;
     // Slower than the service's Stripe timeout: the service gives up, Stripe still charges.
-    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").latency(Duration::from_secs(3)));
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").latency(Duration::from_secs(5)));
 
     let unknown = customer.record_fix_with_key("slow", "slow-1").await?.err().context("answered as if it knew")?;
 
