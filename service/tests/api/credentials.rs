@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use billing_stack::{Stack, StackOptions};
 use billing_service::clock::ManualClock;
 use billing_service::credentials::token::{CredentialError, verify_credential};
+use billing_stack::{Stack, StackOptions};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::json;

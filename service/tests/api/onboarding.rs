@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use billing_stack::Stack;
 use billing_fakes::Fault;
+use billing_stack::Stack;
 use reqwest::StatusCode;
 use serde_json::json;
 
