@@ -1,5 +1,5 @@
-//! Starts long-lived helper processes (the postmaster, the Docker reaper) so that they die with this process even when
-//! no destructor runs — a server held in a `static` is never dropped.
+//! Starts long-lived helper processes (the postmaster, the Docker reaper, and for other crates' tests the Pushgateway)
+//! so that they die with this process even when no destructor runs — a server held in a `static` is never dropped.
 //!
 //! Linux delivers `PR_SET_PDEATHSIG` when the *thread* that forked the child exits, not the process. A tokio worker or
 //! a test's thread may exit long before the process does, so every such child is forked from one dedicated thread
@@ -22,7 +22,7 @@ static SPAWNER: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
 ///
 /// Any `uid`/`gid` set on `command` is applied by std before the `pre_exec` hook, which matters: a credential change
 /// clears the parent-death signal, so it is set afterwards.
-pub(crate) fn spawn_tied_to_process(mut command: Command, death_signal: libc::c_int) -> io::Result<Child> {
+pub fn spawn_tied_to_process(mut command: Command, death_signal: libc::c_int) -> io::Result<Child> {
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: the hook only makes async-signal-safe system calls (prctl, getppid, _exit).
     unsafe {
