@@ -124,7 +124,7 @@ async fn prepare_and_run(journey: &Journey, options: &RunOptions) -> anyhow::Res
                 }));
             }
             World {
-                api: ApiClient::new(base_url, reqwest::Client::new()),
+                api: ApiClient::new(base_url, billing_service::tls::client()),
                 stack: None,
                 clock: None,
                 run_id,

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod request;
 pub mod stripe;
 pub mod telemetry;
+pub mod tls;
 pub mod usage;
 pub mod webhooks;
 

@@ -177,7 +177,7 @@ impl std::fmt::Debug for StripeClient {
 
 impl StripeClient {
     pub fn new(base_url: &str, secret_key: &str, timeout: Duration) -> Result<StripeClient, StripeError> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .pool_max_idle_per_host(64)

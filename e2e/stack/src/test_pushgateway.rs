@@ -111,7 +111,7 @@ impl TestPushgateway {
 
     /// What the gateway serves on `/metrics` (read with credentials): every pushed series, with the gateway's own.
     pub async fn scrape(&self) -> anyhow::Result<Scrape> {
-        let response = reqwest::Client::new()
+        let response = billing_service::tls::client()
             .get(format!("{}/metrics", self.url))
             .basic_auth(USER, Some(PASSWORD))
             .send()
@@ -164,7 +164,7 @@ pub(crate) async fn wait_until_ready(
     url: &str,
     credentials: Option<(&str, &str)>,
 ) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
+    let http = billing_service::tls::client();
     let ready = format!("{url}/-/ready");
     crate::wait_until("the Pushgateway to be ready", READY_DEADLINE, || {
         let exited = child.try_wait();

@@ -105,7 +105,7 @@ async fn poisons_the_default_location_then_starts_gateways() {
     // Their metric has our gauge's name but is a counter (0.0.4 text lets a counter go without `_total`).
     let mut stranger = DefaultStateGateway::start().await;
     let theirs = format!("# TYPE {SHARED_NAME} counter\n{SHARED_NAME} 3\n");
-    let response = reqwest::Client::new()
+    let response = billing_service::tls::client()
         .put(format!("{}/metrics/job/someone_elses_run", stranger.url))
         .body(theirs)
         .send()
@@ -173,7 +173,7 @@ impl DefaultStateGateway {
             .spawn()
             .unwrap();
         let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = billing_service::tls::client();
         wait_until("the default-state gateway to be ready", Duration::from_secs(15), || {
             let exited = child.try_wait();
             let request = http.get(format!("{url}/-/ready")).send();

@@ -142,7 +142,7 @@ async fn a_rejected_push_carries_the_gateways_first_line_and_is_not_retried() {
     let gateway = TestPushgateway::start().await.unwrap();
     // A metric of the same name but another type in another group: the gateway refuses ours with a 400.
     let conflicting = "# TYPE push_test_rps counter\npush_test_rps 1\n";
-    let response = reqwest::Client::new()
+    let response = billing_service::tls::client()
         .put(format!("{}/metrics/job/other_job", gateway.url()))
         .basic_auth(USER, Some(PASSWORD))
         .body(conflicting)

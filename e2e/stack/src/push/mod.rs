@@ -228,7 +228,11 @@ impl std::fmt::Debug for Pushgateway {
 }
 
 fn client(timeout: Duration) -> Result<reqwest::Client, PushError> {
-    reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).build().map_err(PushError::HttpClient)
+    billing_service::tls::client_builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+        .map_err(PushError::HttpClient)
 }
 
 /// One `label/value` pair of a Pushgateway path, base64-encoded when the value would not survive as a plain path
