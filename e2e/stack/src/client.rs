@@ -69,6 +69,18 @@ pub struct ApiClient {
     api_key: Option<String>,
 }
 
+/// The status and the body of an answer: JSON when it parses, else the text as a JSON string, `null` when empty.
+pub async fn status_and_body(response: reqwest::Response) -> anyhow::Result<(StatusCode, Value)> {
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Ok((status, body))
+}
+
 impl ApiClient {
     pub fn new(base_url: &str, http: reqwest::Client) -> ApiClient {
         ApiClient { base_url: base_url.trim_end_matches('/').to_string(), http, api_key: None }
@@ -101,25 +113,24 @@ impl ApiClient {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> anyhow::Result<(StatusCode, Value)> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base_url));
+        let mut request = self.request(method, path);
         for (name, value) in headers {
             request = request.header(*name, *value);
-        }
-        if let Some(key) = &self.api_key {
-            request = request.bearer_auth(key);
         }
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        Ok((status, body))
+        status_and_body(request.send().await?).await
+    }
+
+    /// A request to `path`, authenticated with the client's key if it has one, for whatever the typed calls do not
+    /// cover (raw bodies, response headers) and for load tools that time the request themselves.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base_url));
+        match &self.api_key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
     }
 
     async fn call<T: DeserializeOwned>(

@@ -295,7 +295,7 @@ async fn an_invalid_idempotency_key_is_400_and_nothing_is_charged() {
     let customer = payg_customer_without_credits(&stack, "keys@example.com").await;
 
     for key in ["caf\u{e9}".to_string(), "k".repeat(256), "two words".to_string()] {
-        let request = reqwest::Client::new()
+        let request = billing_service::tls::client()
             .post(format!("{}/api/v1/fixes", stack.service_url))
             .bearer_auth(customer.api_key().unwrap())
             .header("idempotency-key", reqwest::header::HeaderValue::from_bytes(key.as_bytes()).unwrap())
