@@ -123,7 +123,9 @@ pub async fn check(
     .fetch_optional(conn)
     .await?;
     match earlier {
-        Some(earlier) if earlier.route != route || earlier.fingerprint != fingerprint => Err(reused(key, &earlier.route)),
+        Some(earlier) if earlier.route != route || earlier.fingerprint != fingerprint => {
+            Err(reused(key, &earlier.route))
+        }
         _ => Ok(()),
     }
 }

@@ -149,10 +149,13 @@ pub async fn revoke_api_key(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     lock_customer(&mut tx, auth.customer).await?;
-    let revoked_at: Option<Option<DateTime<Utc>>> =
-        sqlx::query_scalar!("SELECT revoked_at FROM api_keys WHERE id = $1 AND customer_id = $2", key_id, auth.customer.0)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let revoked_at: Option<Option<DateTime<Utc>>> = sqlx::query_scalar!(
+        "SELECT revoked_at FROM api_keys WHERE id = $1 AND customer_id = $2",
+        key_id,
+        auth.customer.0
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     match revoked_at {
         None => return Err(not_found()),
         Some(Some(_)) => return Ok(StatusCode::NO_CONTENT),

@@ -78,10 +78,12 @@ pub async fn subscribe(
         });
     }
     let profile = BillingProfile::load(&mut tx, auth.customer).await?;
-    let earlier =
-        sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM subscriptions WHERE customer_id = $1"#, auth.customer.0)
-            .fetch_one(&mut *tx)
-            .await?;
+    let earlier = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM subscriptions WHERE customer_id = $1"#,
+        auth.customer.0
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     tx.rollback().await?;
     if profile.default_payment_method.is_none() {
         return Err(ApiError::PaymentRequired {

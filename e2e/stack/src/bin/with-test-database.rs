@@ -17,7 +17,9 @@ use anyhow::Context;
 async fn main() -> anyhow::Result<ExitCode> {
     let mut args = std::env::args().skip(1).skip_while(|arg| arg == "--");
     let Some(program) = args.next() else {
-        eprintln!("usage: with-test-database -- COMMAND [ARGS...]  (runs COMMAND with DATABASE_URL set to a migrated database)");
+        eprintln!(
+            "usage: with-test-database -- COMMAND [ARGS...]  (runs COMMAND with DATABASE_URL set to a migrated database)"
+        );
         return Ok(ExitCode::from(2));
     };
     let rest: Vec<String> = args.collect();
