@@ -13,4 +13,6 @@ pub mod form;
 pub mod stripe;
 
 pub use email::{EmailError, EmailFake, SentEmail};
-pub use stripe::{Delivery, Fault, RecordedRequest, RetryPolicy, StripeFake, WebhookEndpointInfo};
+pub use stripe::{
+    Delivery, Fault, RecordedRequest, RetryPolicy, Stats, StripeFake, StripeFakeBuilder, WebhookEndpointInfo,
+};

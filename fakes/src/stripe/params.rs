@@ -150,6 +150,11 @@ impl Params {
         Ok(self.string_array("expand")?.unwrap_or_default())
     }
 
+    /// Accepts a parameter (of any shape) that changes nothing the fake models (`mandate_data`).
+    pub fn ignore(&mut self, key: &str) {
+        self.fields.remove(key);
+    }
+
     /// Fails with `Received unknown parameter` if anything was not read.
     pub fn finish(self) -> Result<(), ApiError> {
         match self.fields.keys().next() {

@@ -3,10 +3,12 @@
 
 use serde_json::{Value, json};
 
-use super::products;
-use crate::stripe::context::{Ctx, expand, unix_now};
+use crate::stripe::context::{Ctx, unix_now};
+use crate::stripe::domain::catalog::insert_product;
 use crate::stripe::error::ApiError;
+use crate::stripe::expand::expand;
 use crate::stripe::ids::new_id;
+use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
 
 const INTERVALS: [&str; 4] = ["day", "week", "month", "year"];
@@ -72,7 +74,7 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     }
     let product_id = match (product, product_data) {
         (Some(id), None) => {
-            products::require(ctx.store, &id, "product")?;
+            ctx.store.get_kind(Kind::Product, &id, "product")?;
             id
         }
         (None, Some((name, metadata))) => {
@@ -80,7 +82,7 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
             if let Some(metadata) = metadata {
                 metadata.apply(&mut meta);
             }
-            let product = products::insert(ctx, name, None, true, meta["metadata"].take());
+            let product = insert_product(ctx, None, name, None, true, meta["metadata"].take());
             product["id"].as_str().unwrap_or_default().to_string()
         }
         (Some(_), Some(_)) => {
@@ -92,28 +94,24 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
         (None, None) => return Err(ApiError::missing("product")),
     };
     if let Some(key) = &lookup_key {
-        let taken: Vec<String> = ctx
-            .store
-            .all("price")
-            .iter()
-            .filter(|price| price["lookup_key"] == key.as_str())
-            .filter_map(|price| price["id"].as_str().map(str::to_string))
-            .collect();
-        if !taken.is_empty() && !transfer_lookup_key {
+        let taken: Vec<Value> =
+            ctx.store.all(Kind::Price).into_iter().filter(|price| price["lookup_key"] == key.as_str()).collect();
+        if let Some(first) = taken.first()
+            && !transfer_lookup_key
+        {
             return Err(ApiError::param(
                 "lookup_key",
-                format!("A price (`{}`) already uses that lookup key.", taken[0]),
+                format!("A price (`{}`) already uses that lookup key.", first["id"].as_str().unwrap_or_default()),
             ));
         }
-        for id in taken {
-            if let Some(price) = ctx.store.get_mut(&id) {
-                price["lookup_key"] = Value::Null;
-            }
+        for mut price in taken {
+            price["lookup_key"] = Value::Null;
+            ctx.store.replace(&price);
         }
     }
     let now = unix_now();
     let mut price = json!({
-        "id": new_id("price"),
+        "id": new_id(Kind::Price.prefix()),
         "object": "price",
         "active": active,
         "billing_scheme": "per_unit",
@@ -136,8 +134,8 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     if let Some(metadata) = metadata {
         metadata.apply(&mut price);
     }
-    ctx.store.insert("price", price.clone());
-    ctx.emit("price.created", &price, None, now);
+    let text = ctx.store.insert(Kind::Price, &price);
+    ctx.emit_text("price.created", text, None, now);
     expand(ctx.store, &mut price, &expansions);
     Ok(price)
 }
@@ -146,7 +144,7 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
 pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
     let expansions = p.expand()?;
     p.finish()?;
-    let mut price = ctx.store.get_kind("price", "price", id, "id")?.clone();
+    let mut price = ctx.store.get_kind(Kind::Price, id, "id")?;
     expand(ctx.store, &mut price, &expansions);
     Ok(price)
 }
@@ -160,7 +158,7 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let kind = p.string("type")?;
     let expansions = p.expand()?;
     p.finish()?;
-    let mut list = ctx.store.list("price", "/v1/prices", &page, |price| {
+    let mut list = ctx.store.list(Kind::Price, "/v1/prices", &page, None, |price| {
         lookup_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| price["lookup_key"] == k.as_str()))
             && product.as_ref().is_none_or(|id| price["product"] == id.as_str())
             && active.is_none_or(|a| price["active"] == a)

@@ -1,9 +1,11 @@
 //! Stripe's test payment-method tokens (`pm_card_visa`, `pm_card_chargeDeclined`, …) and how each
-//! card behaves when charged.
+//! card behaves when charged or set up for later use.
 //!
-//! As in Stripe test mode, a declining card attaches fine and only fails when money moves. The
-//! behaviour travels with the card's `last4` (Stripe's own test numbers end in these digits), so a
-//! stored `pm_...` object is all the fake needs to decide a charge's outcome.
+//! The behaviour travels with the card's `last4` (Stripe's own test numbers end in these digits),
+//! so a stored `pm_...` object is all the fake needs to decide an outcome. Attaching never fails
+//! (the billing journeys attach a declining card and watch the renewal fail); a SetupIntent, which
+//! exists to verify a card, fails on the declining ones, while `pm_card_chargeCustomerFail` sets up
+//! fine and declines every later charge, as in Stripe test mode.
 
 use serde_json::{Value, json};
 
@@ -35,8 +37,10 @@ const CARDS: &[TestCard] = &[
     TestCard { token: "pm_card_visa", brand: "visa", last4: "4242", funding: "credit" },
     TestCard { token: "pm_card_mastercard", brand: "mastercard", last4: "4444", funding: "credit" },
     TestCard { token: "pm_card_visa_debit", brand: "visa", last4: "5556", funding: "debit" },
+    TestCard { token: "pm_card_amex", brand: "amex", last4: "8431", funding: "credit" },
     TestCard { token: "pm_card_chargeDeclined", brand: "visa", last4: "0002", funding: "credit" },
     TestCard { token: "pm_card_chargeDeclinedInsufficientFunds", brand: "visa", last4: "9995", funding: "credit" },
+    TestCard { token: "pm_card_chargeCustomerFail", brand: "visa", last4: "0341", funding: "credit" },
     TestCard { token: "pm_card_authenticationRequired", brand: "visa", last4: "3184", funding: "credit" },
 ];
 
@@ -45,13 +49,25 @@ pub fn card_for_token(token: &str) -> Option<&'static TestCard> {
     CARDS.iter().find(|card| card.token == token)
 }
 
-/// How a stored payment method behaves when charged, read from its `card.last4`.
+fn last4(payment_method: &Value) -> Option<&str> {
+    payment_method.pointer("/card/last4").and_then(Value::as_str)
+}
+
+/// How a stored payment method behaves when charged.
 pub fn outcome_of(payment_method: &Value) -> ChargeOutcome {
-    match payment_method.pointer("/card/last4").and_then(Value::as_str) {
-        Some("0002") => ChargeOutcome::Declines("generic_decline"),
+    match last4(payment_method) {
+        Some("0002" | "0341") => ChargeOutcome::Declines("generic_decline"),
         Some("9995") => ChargeOutcome::Declines("insufficient_funds"),
         Some("3184") => ChargeOutcome::RequiresAuthentication,
         _ => ChargeOutcome::Succeeds,
+    }
+}
+
+/// How a stored payment method behaves when a SetupIntent verifies it.
+pub fn setup_outcome_of(payment_method: &Value) -> ChargeOutcome {
+    match last4(payment_method) {
+        Some("0341") => ChargeOutcome::Succeeds,
+        _ => outcome_of(payment_method),
     }
 }
 
@@ -87,16 +103,27 @@ pub fn decline_message(decline_code: &str) -> &'static str {
 mod tests {
     use super::*;
 
+    fn method(token: &str) -> Value {
+        json!({ "card": card_details(card_for_token(token).expect("known token")) })
+    }
+
     #[test]
     fn a_declining_token_maps_to_a_declining_card() {
-        let card = card_for_token("pm_card_chargeDeclinedInsufficientFunds").expect("known token");
-        let pm = json!({ "card": card_details(card) });
-        assert_eq!(outcome_of(&pm), ChargeOutcome::Declines("insufficient_funds"));
+        assert_eq!(
+            outcome_of(&method("pm_card_chargeDeclinedInsufficientFunds")),
+            ChargeOutcome::Declines("insufficient_funds")
+        );
     }
 
     #[test]
     fn the_visa_token_succeeds() {
-        let card = card_for_token("pm_card_visa").expect("known token");
-        assert_eq!(outcome_of(&json!({ "card": card_details(card) })), ChargeOutcome::Succeeds);
+        assert_eq!(outcome_of(&method("pm_card_visa")), ChargeOutcome::Succeeds);
+    }
+
+    #[test]
+    fn the_customer_fail_card_sets_up_but_declines_charges() {
+        let card = method("pm_card_chargeCustomerFail");
+        assert_eq!(setup_outcome_of(&card), ChargeOutcome::Succeeds);
+        assert_eq!(outcome_of(&card), ChargeOutcome::Declines("generic_decline"));
     }
 }
