@@ -350,49 +350,11 @@ fn charge_text(
         livemode: false,
         metadata: &intent.metadata,
         on_behalf_of: (),
-        outcome: Outcome {
-            advice_code: (),
-            network_advice_code: (),
-            network_decline_code: (),
-            network_status: if succeeded { "approved_by_network" } else { "declined_by_network" },
-            reason: failure.map(|f| f.1),
-            seller_message: if succeeded {
-                "Payment complete."
-            } else {
-                "The bank did not return any further details with this decline."
-            },
-            kind: if succeeded { "authorized" } else { "issuer_declined" },
-        },
+        outcome: outcome(failure),
         paid: succeeded,
         payment_intent: intent.id,
         payment_method: method["id"].as_str().unwrap_or_default(),
-        payment_method_details: MethodDetails {
-            card: CardOut {
-                amount_authorized: if succeeded { request.amount } else { 0 },
-                authorization_code: (),
-                brand: &card["brand"],
-                checks: &card["checks"],
-                country: &card["country"],
-                exp_month: &card["exp_month"],
-                exp_year: &card["exp_year"],
-                extended_authorization: Status { status: "disabled" },
-                fingerprint: &card["fingerprint"],
-                funding: &card["funding"],
-                incremental_authorization: Status { status: "unavailable" },
-                installments: (),
-                last4: &card["last4"],
-                mandate: (),
-                multicapture: Status { status: "unavailable" },
-                network: &card["brand"],
-                network_token: json!({ "used": false }),
-                network_transaction_id: (),
-                overcapture: json!({ "maximum_amount_capturable": request.amount, "status": "unavailable" }),
-                regulated_status: &card["regulated_status"],
-                three_d_secure: (),
-                wallet: (),
-            },
-            kind: "card",
-        },
+        payment_method_details: MethodDetails { card: card_out(card, request.amount, succeeded), kind: "card" },
         receipt_email: (),
         receipt_number: (),
         receipt_url: format!("https://pay.stripe.com/receipts/fake/{charge_id}"),
@@ -407,6 +369,50 @@ fn charge_text(
         transfer_group: (),
     };
     serde_json::to_string(&charge).unwrap_or_default().into()
+}
+
+fn outcome(failure: Option<Failure>) -> Outcome<'static> {
+    let succeeded = failure.is_none();
+    Outcome {
+        advice_code: (),
+        network_advice_code: (),
+        network_decline_code: (),
+        network_status: if succeeded { "approved_by_network" } else { "declined_by_network" },
+        reason: failure.map(|f| f.1),
+        seller_message: if succeeded {
+            "Payment complete."
+        } else {
+            "The bank did not return any further details with this decline."
+        },
+        kind: if succeeded { "authorized" } else { "issuer_declined" },
+    }
+}
+
+fn card_out(card: &Value, amount: i64, succeeded: bool) -> CardOut<'_> {
+    CardOut {
+        amount_authorized: if succeeded { amount } else { 0 },
+        authorization_code: (),
+        brand: &card["brand"],
+        checks: &card["checks"],
+        country: &card["country"],
+        exp_month: &card["exp_month"],
+        exp_year: &card["exp_year"],
+        extended_authorization: Status { status: "disabled" },
+        fingerprint: &card["fingerprint"],
+        funding: &card["funding"],
+        incremental_authorization: Status { status: "unavailable" },
+        installments: (),
+        last4: &card["last4"],
+        mandate: (),
+        multicapture: Status { status: "unavailable" },
+        network: &card["brand"],
+        network_token: json!({ "used": false }),
+        network_transaction_id: (),
+        overcapture: json!({ "maximum_amount_capturable": amount, "status": "unavailable" }),
+        regulated_status: &card["regulated_status"],
+        three_d_secure: (),
+        wallet: (),
+    }
 }
 
 /// Stores a declined intent and builds the 402 that carries it.

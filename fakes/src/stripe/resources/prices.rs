@@ -9,12 +9,79 @@ use crate::stripe::error::ApiError;
 use crate::stripe::expand::expand;
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{Page, Params};
+use crate::stripe::params::{MetadataPatch, Page, Params};
 
 const INTERVALS: [&str; 4] = ["day", "week", "month", "year"];
 
 /// Stripe's ceiling for an amount in the smallest currency unit (eight digits).
 const MAX_UNIT_AMOUNT: i64 = 99_999_999;
+
+/// `recurring[...]` of a new price.
+fn read_recurring(mut recurring: Params) -> Result<Value, ApiError> {
+    let interval = recurring.required_string("interval")?;
+    if !INTERVALS.contains(&interval.as_str()) {
+        return Err(ApiError::param(
+            "recurring[interval]",
+            format!("Invalid recurring[interval]: must be one of day, week, month, or year (got {interval})."),
+        ));
+    }
+    let interval_count = recurring.integer("interval_count")?.unwrap_or(1);
+    if !(1..=365).contains(&interval_count) {
+        return Err(ApiError::param(
+            "recurring[interval_count]",
+            "Invalid recurring[interval_count]: must be between 1 and 365.",
+        ));
+    }
+    let usage_type = recurring.string("usage_type")?.unwrap_or_else(|| "licensed".into());
+    recurring.finish()?;
+    Ok(
+        json!({ "interval": interval, "interval_count": interval_count, "meter": null, "usage_type": usage_type, "trial_period_days": null }),
+    )
+}
+
+/// The product a new price hangs off: `product`, or a new one from `product_data`.
+fn product_of(
+    ctx: &mut Ctx<'_>,
+    product: Option<String>,
+    product_data: Option<(String, Option<MetadataPatch>)>,
+) -> Result<String, ApiError> {
+    match (product, product_data) {
+        (Some(id), None) => {
+            ctx.store.get_kind(Kind::Product, &id, "product")?;
+            Ok(id)
+        }
+        (None, Some((name, metadata))) => {
+            let mut meta = json!({ "metadata": {} });
+            if let Some(metadata) = metadata {
+                metadata.apply(&mut meta);
+            }
+            let product = insert_product(ctx, None, name, None, true, meta["metadata"].take());
+            Ok(product["id"].as_str().unwrap_or_default().to_string())
+        }
+        (Some(_), Some(_)) => {
+            Err(ApiError::param("product_data", "You may only specify one of these parameters: product, product_data."))
+        }
+        (None, None) => Err(ApiError::missing("product")),
+    }
+}
+
+/// Frees `key` for a new price: refused if taken, unless `transfer` moves it.
+fn take_lookup_key(ctx: &mut Ctx<'_>, key: &str, transfer: bool) -> Result<(), ApiError> {
+    let taken: Vec<Value> = ctx.store.all(Kind::Price).into_iter().filter(|price| price["lookup_key"] == key).collect();
+    if let Some(first) = taken.first()
+        && !transfer
+    {
+        return Err(ApiError::param(
+            "lookup_key",
+            format!("A price (`{}`) already uses that lookup key.", first["id"].as_str().unwrap_or_default()),
+        ));
+    }
+    for mut price in taken {
+        price["lookup_key"] = Value::Null;
+        ctx.store.replace(&price);
+    }
+    Ok(())
+}
 
 /// `POST /v1/prices`
 pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
@@ -31,27 +98,7 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
         None => None,
     };
     let recurring = match p.object("recurring")? {
-        Some(mut recurring) => {
-            let interval = recurring.required_string("interval")?;
-            if !INTERVALS.contains(&interval.as_str()) {
-                return Err(ApiError::param(
-                    "recurring[interval]",
-                    format!("Invalid recurring[interval]: must be one of day, week, month, or year (got {interval})."),
-                ));
-            }
-            let interval_count = recurring.integer("interval_count")?.unwrap_or(1);
-            if !(1..=365).contains(&interval_count) {
-                return Err(ApiError::param(
-                    "recurring[interval_count]",
-                    "Invalid recurring[interval_count]: must be between 1 and 365.",
-                ));
-            }
-            let usage_type = recurring.string("usage_type")?.unwrap_or_else(|| "licensed".into());
-            recurring.finish()?;
-            Some(
-                json!({ "interval": interval, "interval_count": interval_count, "meter": null, "usage_type": usage_type, "trial_period_days": null }),
-            )
-        }
+        Some(recurring) => Some(read_recurring(recurring)?),
         None => None,
     };
     let lookup_key = p.string("lookup_key")?.filter(|s| !s.is_empty());
@@ -72,42 +119,9 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(ApiError::param("currency", format!("Invalid currency: {currency}.")));
     }
-    let product_id = match (product, product_data) {
-        (Some(id), None) => {
-            ctx.store.get_kind(Kind::Product, &id, "product")?;
-            id
-        }
-        (None, Some((name, metadata))) => {
-            let mut meta = json!({ "metadata": {} });
-            if let Some(metadata) = metadata {
-                metadata.apply(&mut meta);
-            }
-            let product = insert_product(ctx, None, name, None, true, meta["metadata"].take());
-            product["id"].as_str().unwrap_or_default().to_string()
-        }
-        (Some(_), Some(_)) => {
-            return Err(ApiError::param(
-                "product_data",
-                "You may only specify one of these parameters: product, product_data.",
-            ));
-        }
-        (None, None) => return Err(ApiError::missing("product")),
-    };
+    let product_id = product_of(ctx, product, product_data)?;
     if let Some(key) = &lookup_key {
-        let taken: Vec<Value> =
-            ctx.store.all(Kind::Price).into_iter().filter(|price| price["lookup_key"] == key.as_str()).collect();
-        if let Some(first) = taken.first()
-            && !transfer_lookup_key
-        {
-            return Err(ApiError::param(
-                "lookup_key",
-                format!("A price (`{}`) already uses that lookup key.", first["id"].as_str().unwrap_or_default()),
-            ));
-        }
-        for mut price in taken {
-            price["lookup_key"] = Value::Null;
-            ctx.store.replace(&price);
-        }
+        take_lookup_key(ctx, key, transfer_lookup_key)?;
     }
     let now = unix_now();
     let mut price = json!({
