@@ -56,10 +56,15 @@ impl<'a> Ctx<'a> {
 
     /// The time as seen by a customer: its test clock's `frozen_time`, or now.
     pub fn time_for_customer(&self, customer_id: Option<&str>) -> i64 {
-        customer_id
-            .and_then(|id| self.store.read::<OnClock>(Kind::Customer, id))
-            .and_then(|customer| customer.test_clock)
-            .and_then(|clock| self.store.read::<ClockTime>(Kind::TestClock, &clock))
+        let clock =
+            customer_id.and_then(|id| self.store.read::<OnClock>(Kind::Customer, id)).and_then(|c| c.test_clock);
+        self.time_on_clock(clock.as_deref())
+    }
+
+    /// The time on a test clock (`None`: wall-clock time).
+    pub fn time_on_clock(&self, clock: Option<&str>) -> i64 {
+        clock
+            .and_then(|clock| self.store.read::<ClockTime>(Kind::TestClock, clock))
             .map(|clock| clock.frozen_time)
             .unwrap_or_else(unix_now)
     }

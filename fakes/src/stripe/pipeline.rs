@@ -12,6 +12,7 @@
 //!
 //! The transport (`server`) only moves requests here and responses back.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -301,7 +302,12 @@ fn remember(store: &mut Store, request: &ApiRequest, key: &Arc<str>, status: u16
 fn log_entry(request: &ApiRequest, status: u16, handled: Option<u16>, strike: Option<&Strike>) -> LoggedRequest {
     LoggedRequest {
         request_id: request.request_id.clone(),
-        method: request.method.as_str().into(),
+        method: match request.method.as_str() {
+            "GET" => Cow::Borrowed("GET"),
+            "POST" => Cow::Borrowed("POST"),
+            "DELETE" => Cow::Borrowed("DELETE"),
+            other => Cow::Owned(other.to_string()),
+        },
         path: request.path.as_str().into(),
         raw_params: request.raw_params().into(),
         idempotency_key: request.idempotency_key.clone(),

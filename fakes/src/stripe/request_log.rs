@@ -5,6 +5,7 @@
 //! Entries are kept compact (the raw form bytes, parsed only when read) because under load the
 //! log grows by thousands of entries a second; with a retention limit it is a ring.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -42,8 +43,8 @@ pub struct RecordedRequest {
 pub struct LoggedRequest {
     /// `req_...`
     pub request_id: Arc<str>,
-    /// The HTTP method.
-    pub method: Box<str>,
+    /// The HTTP method (the usual ones take no allocation).
+    pub method: Cow<'static, str>,
     /// The path.
     pub path: Box<str>,
     /// The form body (POST) or query string (others), as received.

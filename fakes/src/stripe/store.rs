@@ -149,11 +149,8 @@ fn index_key(field: &IndexedField, value: &str) -> Box<str> {
     if field.case_insensitive { value.to_lowercase().into() } else { value.into() }
 }
 
-fn indexed_values(kind: Kind, object: &Value) -> Vec<Option<String>> {
-    kind.indexed()
-        .iter()
-        .map(|field| object.pointer(field.pointer).and_then(Value::as_str).map(str::to_string))
-        .collect()
+fn indexed_values(kind: Kind, object: &Value) -> Vec<Option<&str>> {
+    kind.indexed().iter().map(|field| object.pointer(field.pointer).and_then(Value::as_str)).collect()
 }
 
 /// The metadata index key of one pair.
@@ -212,9 +209,7 @@ impl Store {
     pub fn insert(&mut self, kind: Kind, object: &Value) -> Arc<str> {
         let text: Arc<str> = serde_json::to_string(object).unwrap_or_default().into();
         let id = object["id"].as_str().unwrap_or_default();
-        let values = indexed_values(kind, object);
-        let values: Vec<Option<&str>> = values.iter().map(Option::as_deref).collect();
-        self.insert_text(kind, id, text.clone(), &values);
+        self.insert_text(kind, id, text.clone(), &indexed_values(kind, object));
         let position = self.order[kind.position()].end().saturating_sub(1) as u32;
         for pair in metadata_pairs(kind, object) {
             postings_add(&mut self.metadata[kind.position()], pair, position);

@@ -91,17 +91,33 @@ pub fn owner_of(store: &Store, pm: &str) -> Option<String> {
     store.read::<Owner>(Kind::PaymentMethod, pm).and_then(|o| o.customer)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct InvoiceSettings {
     default_payment_method: Option<String>,
 }
 
+/// What charging a customer needs to know about it, read in one pass over its stored text.
 #[derive(Deserialize)]
-struct CustomerDefaults {
+pub struct Payer {
+    #[serde(default)]
     invoice_settings: InvoiceSettings,
+    /// The test clock it lives on.
+    pub test_clock: Option<String>,
+}
+
+impl Payer {
+    /// `invoice_settings.default_payment_method`.
+    pub fn default_payment_method(self) -> Option<String> {
+        self.invoice_settings.default_payment_method
+    }
+}
+
+/// The customer's default payment method and clock, or `None` if there is no such customer.
+pub fn payer(store: &Store, customer: &str) -> Option<Payer> {
+    store.read::<Payer>(Kind::Customer, customer)
 }
 
 /// The customer's `invoice_settings.default_payment_method`.
 pub fn default_payment_method(store: &Store, customer: &str) -> Option<String> {
-    store.read::<CustomerDefaults>(Kind::Customer, customer)?.invoice_settings.default_payment_method
+    payer(store, customer)?.default_payment_method()
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::stripe::context::Ctx;
 use crate::stripe::domain::charging::{ChargeRequest, Charged, charge};
-use crate::stripe::domain::wallet::{default_payment_method, owner_of, resolve};
+use crate::stripe::domain::wallet::{owner_of, payer, resolve};
 use crate::stripe::error::ApiError;
 use crate::stripe::expand::expand;
 use crate::stripe::kinds::Kind;
@@ -65,12 +65,15 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(ApiError::param("currency", format!("Invalid currency: {currency}.")));
     }
-    if let Some(customer) = &customer {
-        ctx.store.get_kind(Kind::Customer, customer, "customer")?;
-    }
+    // One read of the customer gives its default card and its clock (the hot path reads it once).
+    let payer = match &customer {
+        Some(id) => Some(payer(ctx.store, id).ok_or_else(|| ApiError::no_such_in("customer", id, "customer"))?),
+        None => None,
+    };
+    let at = ctx.time_on_clock(payer.as_ref().and_then(|p| p.test_clock.as_deref()));
     let payment_method = match payment_method {
         Some(pm) => Some(resolve(ctx, &pm, "payment_method")?),
-        None => customer.as_deref().and_then(|c| default_payment_method(ctx.store, c)),
+        None => payer.and_then(|p| p.default_payment_method()),
     };
     if let (Some(pm), Some(customer)) = (&payment_method, &customer)
         && owner_of(ctx.store, pm).is_some_and(|owner| owner != *customer)
@@ -90,7 +93,6 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
     if off_session && !confirm {
         return Err(ApiError::param("off_session", "off_session can only be used when confirm=true."));
     }
-    let at = ctx.time_for_customer(customer.as_deref());
     let charged = charge(
         ctx,
         ChargeRequest { amount, currency, customer, payment_method, confirm, off_session, description, metadata, at },
