@@ -174,6 +174,17 @@ pub enum MetadataPatch {
 }
 
 impl MetadataPatch {
+    /// The metadata of a new object: the keys set, without the deletions.
+    pub fn into_new(self) -> Map<String, Value> {
+        match self {
+            MetadataPatch::ClearAll => Map::new(),
+            MetadataPatch::Set(mut patch) => {
+                patch.retain(|_, value| !value.is_null());
+                patch
+            }
+        }
+    }
+
     /// Applies the patch to an object's `metadata` field.
     pub fn apply(self, object: &mut Value) {
         let current = object.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();

@@ -89,11 +89,6 @@ impl<T> Ring<T> {
         (self.end - self.start) as usize
     }
 
-    /// The position the next entry will get.
-    pub fn end(&self) -> u64 {
-        self.end
-    }
-
     fn drop_oldest(&mut self) -> Option<T> {
         if self.start == self.end {
             return None;

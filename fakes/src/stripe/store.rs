@@ -209,22 +209,37 @@ impl Store {
     pub fn insert(&mut self, kind: Kind, object: &Value) -> Arc<str> {
         let text: Arc<str> = serde_json::to_string(object).unwrap_or_default().into();
         let id = object["id"].as_str().unwrap_or_default();
-        self.insert_text(kind, id, text.clone(), &indexed_values(kind, object));
-        let position = self.order[kind.position()].end().saturating_sub(1) as u32;
-        for pair in metadata_pairs(kind, object) {
-            postings_add(&mut self.metadata[kind.position()], pair, position);
-        }
+        let metadata = object["metadata"].as_object().into_iter().flatten();
+        let pairs = metadata.filter_map(|(key, value)| Some((key.as_str(), value.as_str()?)));
+        self.insert_indexed(kind, id, text.clone(), &indexed_values(kind, object), pairs);
         text
     }
 
     /// Stores a new object already serialized (hot paths), with its index field values in the
     /// order of [`Kind::indexed`].
     pub fn insert_text(&mut self, kind: Kind, id: &str, text: Arc<str>, indexed: &[Option<&str>]) {
+        self.insert_indexed(kind, id, text, indexed, std::iter::empty());
+    }
+
+    /// Like [`Store::insert_text`], with the metadata pairs of a kind that indexes metadata.
+    pub fn insert_indexed<'m>(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        text: Arc<str>,
+        indexed: &[Option<&str>],
+        metadata: impl Iterator<Item = (&'m str, &'m str)>,
+    ) {
         let id: Arc<str> = id.into();
         let position = self.order[kind.position()].push(id.clone()) as u32;
         for (n, value) in indexed.iter().enumerate() {
             if let Some(value) = value {
                 self.index_add(kind, n, value, position);
+            }
+        }
+        if kind.indexes_metadata() {
+            for (key, value) in metadata {
+                postings_add(&mut self.metadata[kind.position()], metadata_key(key, value), position);
             }
         }
         self.objects.insert(id, Slot { kind, position, text });
@@ -312,6 +327,11 @@ impl Store {
     /// The stored text of any object.
     pub fn text(&self, id: &str) -> Option<&Arc<str>> {
         self.objects.get(id).map(|slot| &slot.text)
+    }
+
+    /// The stored text of an object of `kind` (a shared reference, not a copy).
+    pub fn text_of(&self, kind: Kind, id: &str) -> Option<Arc<str>> {
+        self.objects.get(id).filter(|slot| slot.kind == kind).map(|slot| slot.text.clone())
     }
 
     /// Any object by id, parsed.

@@ -72,17 +72,21 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
     };
     let at = ctx.time_on_clock(payer.as_ref().and_then(|p| p.test_clock.as_deref()));
     let payment_method = match payment_method {
-        Some(pm) => Some(resolve(ctx, &pm, "payment_method")?),
+        Some(pm) => {
+            let pm = resolve(ctx, &pm, "payment_method")?;
+            // The customer's own default needs no such check; a method named explicitly does.
+            if let Some(customer) = &customer
+                && owner_of(ctx.store, &pm).is_some_and(|owner| owner != *customer)
+            {
+                return Err(ApiError::param(
+                    "payment_method",
+                    format!("The provided PaymentMethod {pm} belongs to a different customer."),
+                ));
+            }
+            Some(pm)
+        }
         None => payer.and_then(|p| p.default_payment_method()),
     };
-    if let (Some(pm), Some(customer)) = (&payment_method, &customer)
-        && owner_of(ctx.store, pm).is_some_and(|owner| owner != *customer)
-    {
-        return Err(ApiError::param(
-            "payment_method",
-            format!("The provided PaymentMethod {pm} belongs to a different customer."),
-        ));
-    }
     if confirm && payment_method.is_none() {
         return Err(ApiError::param(
             "payment_method",
