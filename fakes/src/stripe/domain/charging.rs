@@ -23,6 +23,7 @@ use crate::stripe::error::ApiError;
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::MetadataPatch;
+use crate::stripe::response::to_text;
 
 /// What to charge.
 #[derive(Debug, Clone, Default)]
@@ -359,7 +360,7 @@ pub fn charge(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Charged, ApiE
         None => {
             intent.status = "succeeded";
             intent.amount_received = request.amount;
-            let text: Arc<str> = serde_json::to_string(&intent).unwrap_or_default().into();
+            let text = to_text(&intent, 1_536);
             ctx.store.insert_text(Kind::PaymentIntent, &id, text.clone(), &[customer]);
             ctx.emit_text("payment_intent.succeeded", text.clone(), None, request.at);
             Ok(Charged::Settled(text))
@@ -474,7 +475,7 @@ fn charge_text(
         transfer_data: (),
         transfer_group: (),
     };
-    serde_json::to_string(&charge).unwrap_or_default().into()
+    to_text(&charge, 2_048)
 }
 
 fn outcome(failure: Option<Failure>) -> Outcome<'static> {
@@ -540,7 +541,7 @@ fn store_declined(
         "charge": charge_id,
         "payment_method": method,
     }));
-    let text: Arc<str> = serde_json::to_string(&intent).unwrap_or_default().into();
+    let text = to_text(&intent, 1_536);
     ctx.store.insert_text(Kind::PaymentIntent, intent.id, text.clone(), &[intent.customer]);
     let value = serde_json::from_str(&text).unwrap_or(Value::Null);
     ctx.emit_text("payment_intent.payment_failed", text, None, at);

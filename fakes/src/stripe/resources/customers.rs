@@ -6,8 +6,6 @@
 //! and `invoice_settings[default_payment_method]` must name a method attached to the customer.
 //! `balance` is the customer's credit balance in cents (negative: credit the next invoices use).
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -19,7 +17,7 @@ use crate::stripe::expand::expand;
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{MetadataPatch, Page, Params};
-use crate::stripe::response::{Reply, shared_bytes};
+use crate::stripe::response::{Reply, shared_bytes, to_text};
 use crate::stripe::search::{self, SearchPage};
 
 const DEFAULT_PM: &str = "invoice_settings[default_payment_method]";
@@ -155,7 +153,7 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
         test_clock: test_clock.as_deref(),
     };
     // One serialization: the stored text is also the event's object and the response.
-    let text: Arc<str> = serde_json::to_string(&customer).unwrap_or_default().into();
+    let text = to_text(&customer, 768);
     let pairs = metadata.iter().filter_map(|(key, value)| Some((key.as_str(), value.as_str()?)));
     ctx.store.insert_indexed(Kind::Customer, &id, text.clone(), &[email.as_deref(), test_clock.as_deref()], pairs);
     ctx.emit_text("customer.created", text.clone(), None, created);
