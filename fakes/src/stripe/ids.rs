@@ -25,9 +25,32 @@ pub fn new_id(prefix: &str) -> String {
     id
 }
 
+/// A fresh id whose last character stands for `tag` (0..62): a fact about the object that can be
+/// read back from the id alone with [`id_tag`] (the fake tags payment methods with their test card).
+pub fn new_tagged_id(prefix: &str, tag: u8) -> String {
+    let mut id = new_id(prefix);
+    id.pop();
+    id.push(ALPHABET[usize::from(tag) % ALPHABET.len()] as char);
+    id
+}
+
+/// The tag [`new_tagged_id`] put in an id.
+pub fn id_tag(id: &str) -> Option<u8> {
+    let last = *id.as_bytes().last()?;
+    ALPHABET.iter().position(|c| *c == last).map(|p| p as u8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_is_read_back_from_the_id() {
+        for tag in [0, 7, 61] {
+            let id = new_tagged_id("pm", tag);
+            assert_eq!((id.len(), id_tag(&id)), (25, Some(tag)));
+        }
+    }
 
     #[test]
     fn ids_carry_the_prefix_and_differ() {

@@ -329,11 +329,6 @@ impl Store {
         self.objects.get(id).map(|slot| &slot.text)
     }
 
-    /// The stored text of an object of `kind` (a shared reference, not a copy).
-    pub fn text_of(&self, kind: Kind, id: &str) -> Option<Arc<str>> {
-        self.objects.get(id).filter(|slot| slot.kind == kind).map(|slot| slot.text.clone())
-    }
-
     /// Any object by id, parsed.
     pub fn get(&self, id: &str) -> Option<Value> {
         serde_json::from_str(self.text(id)?).ok()

@@ -2,12 +2,15 @@
 //! card behaves when charged or set up for later use.
 //!
 //! The behaviour travels with the card's `last4` (Stripe's own test numbers end in these digits),
-//! so a stored `pm_...` object is all the fake needs to decide an outcome. Attaching never fails
+//! and the card with the payment method's id (see [`payment_method_id`]), so charging decides an
+//! outcome without reading the stored object. Attaching never fails
 //! (the billing journeys attach a declining card and watch the renewal fail); a SetupIntent, which
 //! exists to verify a card, fails on the declining ones, while `pm_card_chargeCustomerFail` sets up
 //! fine and declines every later charge, as in Stripe test mode.
 
 use serde_json::{Value, json};
+
+use crate::stripe::ids::{id_tag, new_tagged_id};
 
 /// What happens when a card is charged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,19 @@ pub fn card_for_token(token: &str) -> Option<&'static TestCard> {
     CARDS.iter().find(|card| card.token == token)
 }
 
+/// A new payment method id for this test card. Every payment method the fake stores is made
+/// from a test card and its card never changes, so the id names the card (see [`card_of`]):
+/// charging, the benchmark's hot path, then needs no read of the stored object.
+pub fn payment_method_id(card: &TestCard) -> String {
+    let index = CARDS.iter().position(|c| c.token == card.token).unwrap_or_default();
+    new_tagged_id("pm", index as u8)
+}
+
+/// The test card of a payment method made by [`payment_method_id`].
+pub fn card_of(payment_method_id: &str) -> Option<&'static TestCard> {
+    CARDS.get(usize::from(id_tag(payment_method_id)?))
+}
+
 fn last4(payment_method: &Value) -> &str {
     payment_method.pointer("/card/last4").and_then(Value::as_str).unwrap_or_default()
 }
@@ -71,16 +87,27 @@ pub fn setup_outcome_of(payment_method: &Value) -> ChargeOutcome {
     }
 }
 
+/// The issuing country of every test card.
+pub const CARD_COUNTRY: &str = "US";
+
+/// `(exp_month, exp_year)` of every test card.
+pub const CARD_EXPIRY: (i64, i64) = (12, 2034);
+
+/// The card's fingerprint (the same for every payment method made from it, as in Stripe).
+pub fn fingerprint(card: &TestCard) -> String {
+    format!("fake{}{}", card.brand, card.last4)
+}
+
 /// The `card` hash of a payment method made from this test card.
 pub fn card_details(card: &TestCard) -> Value {
     json!({
         "brand": card.brand,
         "checks": {"address_line1_check": null, "address_postal_code_check": null, "cvc_check": "pass"},
-        "country": "US",
+        "country": CARD_COUNTRY,
         "display_brand": card.brand,
-        "exp_month": 12,
-        "exp_year": 2034,
-        "fingerprint": format!("fake{}{}", card.brand, card.last4),
+        "exp_month": CARD_EXPIRY.0,
+        "exp_year": CARD_EXPIRY.1,
+        "fingerprint": fingerprint(card),
         "funding": card.funding,
         "generated_from": null,
         "last4": card.last4,
@@ -113,6 +140,13 @@ mod tests {
             charge_outcome(last4(&method("pm_card_chargeDeclinedInsufficientFunds"))),
             ChargeOutcome::Declines("insufficient_funds")
         );
+    }
+
+    #[test]
+    fn a_payment_method_id_names_its_card() {
+        for card in CARDS {
+            assert_eq!(card_of(&payment_method_id(card)).map(|c| c.token), Some(card.token));
+        }
     }
 
     #[test]

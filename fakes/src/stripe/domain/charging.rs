@@ -11,13 +11,14 @@
 //! intent confirmed at creation is left out to keep the path lean (an unconfirmed intent does
 //! emit it). A decline's 402 carries the charge id, the failed intent and the payment method.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::cards::{ChargeOutcome, charge_outcome, decline_message};
+use super::cards::{
+    CARD_COUNTRY, CARD_EXPIRY, ChargeOutcome, TestCard, card_of, charge_outcome, decline_message, fingerprint,
+};
 use crate::stripe::context::Ctx;
 use crate::stripe::error::ApiError;
 use crate::stripe::ids::new_id;
@@ -123,7 +124,7 @@ struct ChargeOut<'a> {
     application_fee: (),
     application_fee_amount: (),
     balance_transaction: Option<String>,
-    billing_details: &'a BillingDetails<'a>,
+    billing_details: &'a BillingDetails,
     calculated_statement_descriptor: &'static str,
     captured: bool,
     created: i64,
@@ -187,12 +188,12 @@ struct CardOut<'a> {
     amount_authorized: i64,
     authorization_code: (),
     brand: &'a str,
-    checks: &'a Checks<'a>,
-    country: Option<&'a str>,
+    checks: Checks,
+    country: &'static str,
     exp_month: i64,
     exp_year: i64,
     extended_authorization: Status,
-    fingerprint: Option<&'a str>,
+    fingerprint: String,
     funding: &'a str,
     incremental_authorization: Status,
     installments: (),
@@ -203,83 +204,46 @@ struct CardOut<'a> {
     network_token: NetworkToken,
     network_transaction_id: (),
     overcapture: Overcapture,
-    regulated_status: Option<&'a str>,
+    regulated_status: &'static str,
     three_d_secure: (),
     wallet: (),
 }
 
-/// The parts of a stored payment method a charge copies, read without building a tree and
-/// borrowing its strings from the stored text (this is the benchmark's hot path; a decline reads
-/// the whole object for its error body).
-#[derive(Deserialize)]
-struct StoredMethod<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    #[serde(borrow)]
-    billing_details: BillingDetails<'a>,
-    #[serde(borrow)]
-    card: StoredCard<'a>,
+/// The `checks` of a test card (what the card hash of its payment method shows).
+#[derive(Serialize)]
+struct Checks {
+    address_line1_check: (),
+    address_postal_code_check: (),
+    cvc_check: &'static str,
 }
 
-#[derive(Deserialize, Serialize)]
-struct BillingDetails<'a> {
-    #[serde(borrow)]
-    address: Address<'a>,
-    #[serde(borrow)]
-    email: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    phone: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    tax_id: Option<Cow<'a, str>>,
+/// The billing details of a test card's payment method (the fake stores none).
+#[derive(Serialize)]
+struct BillingDetails {
+    address: Address,
+    email: (),
+    name: (),
+    phone: (),
+    tax_id: (),
 }
 
-#[derive(Deserialize, Serialize)]
-struct Address<'a> {
-    #[serde(borrow)]
-    city: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    country: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    line1: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    line2: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    postal_code: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    state: Option<Cow<'a, str>>,
+#[derive(Serialize)]
+struct Address {
+    city: (),
+    country: (),
+    line1: (),
+    line2: (),
+    postal_code: (),
+    state: (),
 }
 
-#[derive(Deserialize)]
-struct StoredCard<'a> {
-    #[serde(borrow)]
-    brand: Cow<'a, str>,
-    #[serde(borrow)]
-    checks: Checks<'a>,
-    #[serde(borrow)]
-    country: Option<Cow<'a, str>>,
-    exp_month: i64,
-    exp_year: i64,
-    #[serde(borrow)]
-    fingerprint: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    funding: Cow<'a, str>,
-    #[serde(borrow)]
-    last4: Cow<'a, str>,
-    #[serde(borrow)]
-    regulated_status: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize, Serialize)]
-struct Checks<'a> {
-    #[serde(borrow)]
-    address_line1_check: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    address_postal_code_check: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    cvc_check: Option<Cow<'a, str>>,
-}
+const NO_BILLING_DETAILS: BillingDetails = BillingDetails {
+    address: Address { city: (), country: (), line1: (), line2: (), postal_code: (), state: () },
+    email: (),
+    name: (),
+    phone: (),
+    tax_id: (),
+};
 
 /// An empty JSON object (`{}`), without an allocation.
 #[derive(Serialize)]
@@ -323,14 +287,13 @@ pub fn charge(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Charged, ApiE
         patch.apply(&mut metadata);
     }
     let mut intent = new_intent(&id, &request, metadata["metadata"].take());
-    // A clone of the stored text (a reference count) lets the method borrow from it while the store changes.
-    let method_text = request.payment_method.as_deref().and_then(|pm| ctx.store.text_of(Kind::PaymentMethod, pm));
-    let stored_method = method_text.as_deref().and_then(|text| serde_json::from_str::<StoredMethod<'_>>(text).ok());
-    let method = match (request.confirm, stored_method) {
-        (true, Some(method)) => method,
+    let pm = request.payment_method.as_deref().filter(|pm| ctx.store.exists(Kind::PaymentMethod, pm));
+    // Every stored payment method is a test card named by its id: no read of the object.
+    let card = match (request.confirm, pm.and_then(|pm| card_of(pm).map(|card| (pm, card)))) {
+        (true, Some(found)) => found,
         _ => return Ok(Charged::Pending(store_pending(ctx, &intent, "payment_intent.created", request.at))),
     };
-    let failure: Option<Failure> = match charge_outcome(&method.card.last4) {
+    let failure: Option<Failure> = match charge_outcome(card.1.last4) {
         ChargeOutcome::Succeeds => None,
         ChargeOutcome::Declines(code) => Some(("card_declined", code, decline_message(code))),
         ChargeOutcome::RequiresAuthentication if request.off_session => Some((
@@ -345,7 +308,7 @@ pub fn charge(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Charged, ApiE
         }
     };
     let charge_id = new_id("ch");
-    let charge_text = charge_text(&charge_id, &request, &intent, &method, failure);
+    let charge_text = charge_text(&charge_id, &request, &intent, card, failure);
     let customer = request.customer.as_deref();
     ctx.store.insert_text(Kind::Charge, &charge_id, charge_text.clone(), &[customer, Some(&id)]);
     let charge_event = if failure.is_none() { "charge.succeeded" } else { "charge.failed" };
@@ -354,7 +317,7 @@ pub fn charge(ctx: &mut Ctx<'_>, request: ChargeRequest) -> Result<Charged, ApiE
 
     match failure {
         Some(failure) => {
-            let method = ctx.store.get(&method.id).unwrap_or_default();
+            let method = ctx.store.get(card.0).unwrap_or_default();
             Err(store_declined(ctx, intent, method, failure, &charge_id, request.at))
         }
         None => {
@@ -427,11 +390,10 @@ fn charge_text(
     charge_id: &str,
     request: &ChargeRequest,
     intent: &IntentOut<'_>,
-    method: &StoredMethod<'_>,
+    (payment_method, card): (&str, &TestCard),
     failure: Option<Failure>,
 ) -> Arc<str> {
     let succeeded = failure.is_none();
-    let card = &method.card;
     let charge = ChargeOut {
         id: charge_id,
         object: "charge",
@@ -442,7 +404,7 @@ fn charge_text(
         application_fee: (),
         application_fee_amount: (),
         balance_transaction: succeeded.then(|| new_id("txn")),
-        billing_details: &method.billing_details,
+        billing_details: &NO_BILLING_DETAILS,
         calculated_statement_descriptor: "BILLING FAKE",
         captured: succeeded,
         created: request.at,
@@ -460,7 +422,7 @@ fn charge_text(
         outcome: outcome(failure),
         paid: succeeded,
         payment_intent: intent.id,
-        payment_method: &method.id,
+        payment_method,
         payment_method_details: MethodDetails { card: card_out(card, request.amount, succeeded), kind: "card" },
         receipt_email: (),
         receipt_number: (),
@@ -495,28 +457,28 @@ fn outcome(failure: Option<Failure>) -> Outcome<'static> {
     }
 }
 
-fn card_out<'a>(card: &'a StoredCard<'a>, amount: i64, succeeded: bool) -> CardOut<'a> {
+fn card_out(card: &TestCard, amount: i64, succeeded: bool) -> CardOut<'_> {
     CardOut {
         amount_authorized: if succeeded { amount } else { 0 },
         authorization_code: (),
-        brand: &card.brand,
-        checks: &card.checks,
-        country: card.country.as_deref(),
-        exp_month: card.exp_month,
-        exp_year: card.exp_year,
+        brand: card.brand,
+        checks: Checks { address_line1_check: (), address_postal_code_check: (), cvc_check: "pass" },
+        country: CARD_COUNTRY,
+        exp_month: CARD_EXPIRY.0,
+        exp_year: CARD_EXPIRY.1,
         extended_authorization: Status { status: "disabled" },
-        fingerprint: card.fingerprint.as_deref(),
-        funding: &card.funding,
+        fingerprint: fingerprint(card),
+        funding: card.funding,
         incremental_authorization: Status { status: "unavailable" },
         installments: (),
-        last4: &card.last4,
+        last4: card.last4,
         mandate: (),
         multicapture: Status { status: "unavailable" },
-        network: &card.brand,
+        network: card.brand,
         network_token: NetworkToken { used: false },
         network_transaction_id: (),
         overcapture: Overcapture { maximum_amount_capturable: amount, status: "unavailable" },
-        regulated_status: card.regulated_status.as_deref(),
+        regulated_status: "unregulated",
         three_d_secure: (),
         wallet: (),
     }

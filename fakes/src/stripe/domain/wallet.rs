@@ -7,17 +7,16 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::cards::{card_details, card_for_token};
+use super::cards::{card_details, card_for_token, payment_method_id};
 use crate::stripe::context::{Ctx, unix_now};
 use crate::stripe::error::ApiError;
-use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
 use crate::stripe::store::Store;
 
 /// The id of a stored payment method, creating one if `id_or_token` is a test token.
 pub fn resolve(ctx: &mut Ctx<'_>, id_or_token: &str, param: &str) -> Result<String, ApiError> {
     if let Some(card) = card_for_token(id_or_token) {
-        let id = new_id("pm");
+        let id = payment_method_id(card);
         let method = json!({
             "id": id,
             "object": "payment_method",
