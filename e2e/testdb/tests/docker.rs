@@ -4,6 +4,7 @@
 //! (a fake engine on a unix socket stands in for it). What these cannot prove: that a real engine and the real
 //! image behave as testcontainers expects.
 
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -51,14 +52,18 @@ async fn a_docker_host_on_a_closed_port_is_given_up_on_at_once() {
     assert!(message.contains("the engine did not answer /_ping"), "{message}");
 }
 
+/// A Docker socket that accepts connections (the kernel queues them) and never answers; gone with the directory.
+fn silent_socket() -> (tempfile::TempDir, UnixListener) {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = UnixListener::bind(dir.path().join("docker.sock")).unwrap();
+    (dir, listener)
+}
+
 #[tokio::test]
 async fn a_socket_that_never_answers_is_given_up_on_within_the_probe_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("docker.sock");
-    // Accepts connections (the kernel queues them) and never answers.
-    let _silent = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let (dir, _silent) = silent_socket();
 
-    let (took, message) = docker_refusal(config(None, &socket)).await;
+    let (took, message) = docker_refusal(config(None, &dir.path().join("docker.sock"))).await;
 
     assert!(took < PROBE_BOUND, "took {took:?}");
     assert!(message.contains("/_ping"), "{message}");
@@ -67,12 +72,11 @@ async fn a_socket_that_never_answers_is_given_up_on_within_the_probe_timeout() {
 
 #[tokio::test]
 async fn without_an_engine_the_chain_falls_through_to_the_local_binaries() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("docker.sock");
-    let _silent = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let (dir, _silent) = silent_socket();
 
     let started = Instant::now();
-    let server = PgServer::start_with(&config(None, &socket)).await.expect("the local binaries");
+    let server =
+        PgServer::start_with(&config(None, &dir.path().join("docker.sock"))).await.expect("the local binaries");
 
     assert_eq!(server.kind(), ProviderKind::LocalBinaries);
     eprintln!("probe + fall-through + local cluster: {:?}", started.elapsed());
