@@ -2,7 +2,10 @@
 //! fast whatever is in the way (no socket, a closed port, a socket that never answers), the chain then falls
 //! through to the local binaries, and an engine that answers but refuses to run the container is reported as such
 //! (a fake engine on a unix socket stands in for it). What these cannot prove: that a real engine and the real
-//! image behave as testcontainers expects.
+//! image behave as testcontainers expects. Built with the crate's `docker` feature only (`.ci/run` runs them):
+//! `cargo test -p billing-testdb --features docker`.
+
+#![cfg(feature = "docker")]
 
 use std::os::unix::net::UnixListener;
 use std::path::Path;
