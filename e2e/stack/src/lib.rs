@@ -1,8 +1,9 @@
 //! The world every test and load run of the billing service starts from: the [`Stack`]
 //! (PostgreSQL from the provider chain, the Stripe and e-mail fakes, the service on a free
 //! port), a typed [`ApiClient`] of the service's API, [`customers`] (the steps tests take with a
-//! customer again and again: use up the credits, wait for a balance, become Pro), and
-//! [`wait_until`], which polls for an effect with a deadline instead of sleeping.
+//! customer again and again: use up the credits, wait for a balance, become Pro),
+//! [`wait_until`], which polls for an effect with a deadline instead of sleeping, and
+//! [`reconcile`], the money check every journey and load run can end with.
 //!
 //! It is the one place test set-up lives: the service's own integration tests, the journey
 //! suite (`billing-e2e`) and the load tool (`billing-load`) all start their world here.
@@ -14,10 +15,14 @@
 pub mod client;
 pub mod customers;
 pub mod push;
+pub mod reconcile;
+pub mod service_process;
 pub mod stack;
 pub mod test_pushgateway;
 pub mod wait;
 
 pub use client::{ApiClient, ApiFailure, Signup};
-pub use stack::{Stack, StackOptions};
+pub use reconcile::{Reconciliation, StripeAccess, reconcile};
+pub use service_process::{Profile, ServiceBinary};
+pub use stack::{ServiceRun, Stack, StackOptions};
 pub use wait::wait_until;

@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 fn signing_key(stack: &Stack) -> Vec<u8> {
-    stack.state.credentials.signing_key().as_bytes().to_vec()
+    stack.state().credentials.signing_key().as_bytes().to_vec()
 }
 
 #[tokio::test]
@@ -159,7 +159,7 @@ async fn after_the_burst_an_exchange_is_429_with_retry_after_and_other_keys_are_
     let other = stack.api().with_key(&second_key.api_key);
     other.exchange_credentials(&["npm"], None).await.unwrap().unwrap();
     let metrics = stack.metrics().await.unwrap();
-    assert!(metrics.contains("billing_rate_limited_total 1"), "{metrics}");
+    assert!(metrics.contains(r#"billing_rate_limited_total{limit="credentials_key"} 1"#), "{metrics}");
     assert!(metrics.contains("billing_credentials_vended_total{provider=\"npm\"} 4"), "{metrics}");
 }
 
