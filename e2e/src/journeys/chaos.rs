@@ -154,7 +154,7 @@ pub async fn duplicate_query_parameters_change_nothing(w: &World) -> anyhow::Res
     Ok(())
 }
 
-/// A request of the hostile-input round: method, path, JSON body, extra headers.
+/// One hostile request: method, path, JSON body, headers.
 type HostileRequest = (Method, String, Option<Value>, Vec<(&'static str, String)>);
 
 /// Hostile inputs for every route: none may be answered with a 5xx or anything but JSON.

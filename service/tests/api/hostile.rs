@@ -62,10 +62,8 @@ async fn extreme_signature_timestamps_are_400_not_a_panic() {
         assert_eq!(answer["error"]["code"], "invalid_signature", "t={t}");
     }
     // Still serving.
-    assert_eq!(
-        billing_service::tls::client().get(format!("{}/healthz", stack.service_url)).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    let (status, _) = stack.api().send(Method::GET, "/healthz", None).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
