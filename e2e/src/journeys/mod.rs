@@ -13,12 +13,10 @@ mod onboarding;
 mod pro;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use billing_service::clock::ManualClock;
 use futures_util::future::BoxFuture;
-use serde_json::Value;
 
 use crate::client::{ApiClient, Signup};
 use crate::stack::Stack;
@@ -76,7 +74,7 @@ pub struct World {
 }
 
 /// How long a journey waits for an effect (a webhook, an e-mail) before failing.
-pub const EFFECT_DEADLINE: Duration = Duration::from_secs(15);
+pub use billing_stack::customers::EFFECT_DEADLINE;
 
 impl World {
     /// A unique address for a test customer, e.g. `ada+e2e-1f3c…@example.com`.
@@ -95,24 +93,12 @@ impl World {
         Ok((signup, client))
     }
 
-    /// Waits until the customer's balance is `expected`.
-    pub async fn balance_becomes(&self, customer: &ApiClient, expected: i64) -> anyhow::Result<Value> {
-        crate::wait_until(&format!("a credit balance of {expected}"), EFFECT_DEADLINE, || async {
-            let usage = customer.usage().await??;
-            Ok((usage["credit_balance"] == expected).then_some(usage))
-        })
-        .await
+    /// A customer signed up as `who` who is on Pro with the first invoice's credits.
+    pub async fn pro_customer(&self, who: &str) -> anyhow::Result<ApiClient> {
+        let (_, customer) = self.signup(who, None).await?;
+        customer.become_pro().await?;
+        Ok(customer)
     }
-}
-
-/// Uses up a customer's credits with fixes.
-pub async fn use_all_credits(customer: &ApiClient) -> anyhow::Result<()> {
-    let balance = customer.usage().await??["credit_balance"].as_i64().context("usage without a balance")?;
-    for _ in 0..balance {
-        let fix = customer.record_fix("using up the credits").await??;
-        anyhow::ensure!(fix["paid_with"] == "credit", "expected a fix paid with a credit, got {fix}");
-    }
-    Ok(())
 }
 
 /// Fails with `message` and the value when `condition` is false.

@@ -6,8 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rand::seq::SliceRandom;
 
-use super::billing::pro_customer;
-use super::{World, use_all_credits};
+use super::World;
 use crate::check;
 
 const ONE_PERIOD: Duration = Duration::from_secs(31 * 24 * 3600);
@@ -32,11 +31,11 @@ pub async fn pro_credits_arrive_when_the_invoice_is_paid(w: &World) -> anyhow::R
 pub async fn pro_renewal_grants_once_even_when_delivered_twice(w: &World) -> anyhow::Result<()> {
     let stack = w.stack()?;
     stack.stripe.set_duplicate_deliveries(true);
-    let customer = pro_customer(w, "renewal").await?;
+    let customer = w.pro_customer("renewal").await?;
 
     stack.advance_stripe_clock(ONE_PERIOD).await?;
 
-    let usage = w.balance_becomes(&customer, 125).await?;
+    let usage = customer.balance_becomes(125).await?;
     let grants = usage["transactions"]
         .as_array()
         .context("no transactions")?
@@ -55,11 +54,11 @@ pub async fn pro_renewal_grants_once_even_when_delivered_twice(w: &World) -> any
 
 pub async fn cancelling_at_period_end_keeps_pro_until_it_ends(w: &World) -> anyhow::Result<()> {
     let stack = w.stack()?;
-    let customer = pro_customer(w, "periodend").await?;
+    let customer = w.pro_customer("periodend").await?;
     let cancelled = customer.cancel_subscription(true).await??;
     check!(cancelled["plan"] == "pro" && cancelled["cancel_at_period_end"] == true, "{cancelled}");
     stack.wait_for_webhooks().await?;
-    use_all_credits(&customer).await?;
+    customer.use_all_credits().await?;
     let fix = customer.record_fix("still Pro").await??;
     check!(fix["charged_cents"] == 1500, "Pro rate until the period ends: {fix}");
 
@@ -74,7 +73,7 @@ pub async fn cancelling_at_period_end_keeps_pro_until_it_ends(w: &World) -> anyh
 
 pub async fn failed_renewal_is_past_due_with_a_warning(w: &World) -> anyhow::Result<()> {
     let stack = w.stack()?;
-    let customer = pro_customer(w, "pastdue").await?;
+    let customer = w.pro_customer("pastdue").await?;
     customer.add_payment_method("pm_card_chargeDeclinedInsufficientFunds", true).await??;
 
     stack.advance_stripe_clock(ONE_PERIOD).await?;
