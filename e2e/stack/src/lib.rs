@@ -7,9 +7,11 @@
 //! suite (`billing-e2e`) and the load tool (`billing-load`) all start their world here.
 
 pub mod client;
+pub mod requests;
 pub mod stack;
 pub mod wait;
 
-pub use client::{ApiClient, ApiFailure, Signup};
+pub use client::{ApiClient, ApiFailure, Signup, VendedCredential, VendedCredentials};
+pub use requests::ApiRequest;
 pub use stack::{Stack, StackOptions};
 pub use wait::wait_until;

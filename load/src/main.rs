@@ -1,0 +1,3 @@
+fn main() {
+    let _ = goose::GooseAttack::initialize_with_config;
+}
