@@ -131,6 +131,64 @@ pub struct Config {
     /// failure, up to an hour (30 s, 1 min, 2 min, … with the default).
     #[arg(long, env = "OUTBOX_RETRY_BASE_MS", default_value_t = 30_000)]
     pub outbox_retry_base_ms: u64,
+
+    /// Most Stripe calls in flight at once (per instance). A request that cannot get a slot
+    /// within `STRIPE_QUEUE_TIMEOUT_MS` is refused with 503 before anything is sent to Stripe,
+    /// so a slow Stripe cannot pile up unbounded work.
+    #[arg(long, env = "STRIPE_MAX_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub stripe_max_concurrency: u32,
+
+    /// How long a request waits for a Stripe slot before it is refused with 503, in milliseconds.
+    #[arg(long, env = "STRIPE_QUEUE_TIMEOUT_MS", default_value_t = 2_000)]
+    pub stripe_queue_timeout_ms: u64,
+
+    /// How often the reconciler looks for charges left pending (a crash, a timeout), in
+    /// milliseconds; 0 turns it off (then only webhooks and keyed retries settle them).
+    #[arg(long, env = "RECONCILE_INTERVAL_MS", default_value_t = 5_000)]
+    pub reconcile_interval_ms: u64,
+
+    /// A pending charge is reconciled once it is this old, in milliseconds. Keep it above
+    /// `STRIPE_TIMEOUT_MS`, so a charge whose request is still in flight is left to it.
+    #[arg(long, env = "RECONCILE_AFTER_MS", default_value_t = 15_000)]
+    pub reconcile_after_ms: u64,
+
+    /// Longest a whole request may take, in milliseconds; beyond it the client gets a 503 that
+    /// says the outcome may still complete (retry with the same `Idempotency-Key`).
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+
+    /// Longest a client may take to send a request's headers (and, on a kept-alive connection,
+    /// to start its next request), in milliseconds; then the connection is closed.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+
+    /// Longest a client may take to send a request's body once its headers arrived, in
+    /// milliseconds (408 beyond it).
+    #[arg(long, env = "BODY_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout_ms: u64,
+
+    /// Signups allowed per client IP per minute (a burst of as many, then the rate); 0 turns
+    /// the limit off (load tests). IPv6 clients are counted per /64.
+    #[arg(long, env = "SIGNUP_RATE_PER_MINUTE", default_value_t = 10)]
+    pub signup_rate_per_minute: u32,
+
+    /// Proxies (IPs or CIDRs, comma-separated) whose `X-Forwarded-For` names the client; from
+    /// anyone else the header is ignored and the peer address is the client.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// Credential exchanges allowed per customer per minute, on average, over all their keys
+    /// (per instance): more keys do not buy more rate.
+    #[arg(long, env = "CREDENTIAL_CUSTOMER_RATE_PER_MINUTE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    pub credential_customer_rate_per_minute: u32,
+
+    /// Credential exchanges a customer may make at once, over all their keys.
+    #[arg(long, env = "CREDENTIAL_CUSTOMER_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub credential_customer_burst: u32,
+
+    /// API keys a customer may create per hour (a burst of 5, then the rate).
+    #[arg(long, env = "API_KEY_CREATE_RATE_PER_HOUR", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_key_create_rate_per_hour: u32,
 }
 
 impl Config {
@@ -170,7 +228,72 @@ impl Config {
             outbox_batch: 20,
             outbox_max_attempts: 8,
             outbox_retry_base_ms: 30_000,
+            stripe_max_concurrency: 64,
+            stripe_queue_timeout_ms: 2_000,
+            reconcile_interval_ms: 5_000,
+            reconcile_after_ms: 15_000,
+            request_timeout_ms: 30_000,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
+            signup_rate_per_minute: 10,
+            trusted_proxies: Vec::new(),
+            credential_customer_rate_per_minute: 120,
+            credential_customer_burst: 20,
+            api_key_create_rate_per_hour: 20,
         }
+    }
+
+    /// Every setting as the environment variable that sets it, so the same configuration can
+    /// start the `billing-service` binary as a child process (the test stack's process mode).
+    /// Unset optional settings are left out; lists are comma-separated.
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        let list = |items: &[String]| items.join(",");
+        let mut env = vec![
+            ("BIND_ADDR", self.bind_addr.to_string()),
+            ("DATABASE_URL", self.database_url.clone()),
+            ("DB_MAX_CONNECTIONS", self.db_max_connections.to_string()),
+            ("STRIPE_API_BASE", self.stripe_api_base.clone()),
+            ("STRIPE_SECRET_KEY", self.stripe_secret_key.clone()),
+            ("STRIPE_TIMEOUT_MS", self.stripe_timeout_ms.to_string()),
+            ("STRIPE_WEBHOOK_SECRETS", list(&self.stripe_webhook_secrets)),
+            ("STRIPE_WEBHOOK_TOLERANCE_SECS", self.webhook_tolerance_secs.to_string()),
+            ("MAX_BODY_BYTES", self.max_body_bytes.to_string()),
+            ("LOW_CREDIT_THRESHOLD", self.low_credit_threshold.to_string()),
+            ("LOG_FORMAT", self.log_format.clone()),
+            ("CREDENTIAL_PROVIDERS", list(&self.credential_providers)),
+            ("CREDENTIAL_MIN_TTL_SECS", self.credential_min_ttl_secs.to_string()),
+            ("CREDENTIAL_MAX_TTL_SECS", self.credential_max_ttl_secs.to_string()),
+            ("CREDENTIAL_RATE_PER_MINUTE", self.credential_rate_per_minute.to_string()),
+            ("CREDENTIAL_BURST", self.credential_burst.to_string()),
+            ("API_KEY_CACHE_TTL_MS", self.api_key_cache_ttl_ms.to_string()),
+            ("EMAIL_FROM", self.email_from.clone()),
+            ("EMAIL_TIMEOUT_MS", self.email_timeout_ms.to_string()),
+            ("OUTBOX_POLL_MS", self.outbox_poll_ms.to_string()),
+            ("OUTBOX_BATCH", self.outbox_batch.to_string()),
+            ("OUTBOX_MAX_ATTEMPTS", self.outbox_max_attempts.to_string()),
+            ("OUTBOX_RETRY_BASE_MS", self.outbox_retry_base_ms.to_string()),
+            ("STRIPE_MAX_CONCURRENCY", self.stripe_max_concurrency.to_string()),
+            ("STRIPE_QUEUE_TIMEOUT_MS", self.stripe_queue_timeout_ms.to_string()),
+            ("RECONCILE_INTERVAL_MS", self.reconcile_interval_ms.to_string()),
+            ("RECONCILE_AFTER_MS", self.reconcile_after_ms.to_string()),
+            ("REQUEST_TIMEOUT_MS", self.request_timeout_ms.to_string()),
+            ("HEADER_READ_TIMEOUT_MS", self.header_read_timeout_ms.to_string()),
+            ("BODY_READ_TIMEOUT_MS", self.body_read_timeout_ms.to_string()),
+            ("SIGNUP_RATE_PER_MINUTE", self.signup_rate_per_minute.to_string()),
+            ("TRUSTED_PROXIES", list(&self.trusted_proxies)),
+            ("CREDENTIAL_CUSTOMER_RATE_PER_MINUTE", self.credential_customer_rate_per_minute.to_string()),
+            ("CREDENTIAL_CUSTOMER_BURST", self.credential_customer_burst.to_string()),
+            ("API_KEY_CREATE_RATE_PER_HOUR", self.api_key_create_rate_per_hour.to_string()),
+        ];
+        let optional = [
+            ("STRIPE_PRO_PRICE_ID", &self.stripe_pro_price_id),
+            ("STRIPE_TEST_CLOCK", &self.stripe_test_clock),
+            ("CREDENTIAL_SIGNING_KEY", &self.credential_signing_key),
+            ("EMAIL_API_BASE", &self.email_api_base),
+            ("EMAIL_API_KEY", &self.email_api_key),
+        ];
+        env.extend(optional.into_iter().filter_map(|(name, value)| Some((name, value.clone()?))));
+        env
     }
 
     pub fn stripe_timeout(&self) -> Duration {
@@ -187,5 +310,53 @@ impl Config {
 
     pub fn outbox_poll_interval(&self) -> Duration {
         Duration::from_millis(self.outbox_poll_ms.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// The flags that set the same values as [`Config::to_env`]'s variables.
+    fn as_flags(config: &Config) -> Vec<String> {
+        let command = Config::command();
+        let mut flags = vec!["billing-service".to_string()];
+        for (name, value) in config.to_env() {
+            let arg = command
+                .get_arguments()
+                .find(|arg| arg.get_env().is_some_and(|env| env == name))
+                .unwrap_or_else(|| panic!("no flag reads {name}"));
+            flags.push(format!("--{}={value}", arg.get_long().unwrap_or_default()));
+        }
+        flags
+    }
+
+    #[test]
+    fn every_setting_has_its_variable_in_to_env() {
+        let mut config = Config::for_tests("postgres://x", "http://y");
+        config.stripe_pro_price_id = Some("price_1".into());
+        config.stripe_test_clock = Some("clock_1".into());
+        config.email_api_base = Some("http://127.0.0.1:7".into());
+        let exported: Vec<&str> = config.to_env().iter().map(|(name, _)| *name).collect();
+        let missing: Vec<String> = Config::command()
+            .get_arguments()
+            .filter_map(|arg| arg.get_env().map(|env| env.to_string_lossy().to_string()))
+            .filter(|env| !exported.contains(&env.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "Config::to_env does not export {missing:?}");
+    }
+
+    #[test]
+    fn a_configuration_survives_the_trip_through_its_variables() {
+        let mut config = Config::for_tests("postgres://u:p@127.0.0.1:5/db", "http://127.0.0.1:9");
+        config.stripe_webhook_secrets = vec!["whsec_a".into(), "whsec_b".into()];
+        config.stripe_test_clock = Some("clock_1".into());
+        config.email_api_base = Some("http://127.0.0.1:7".into());
+        config.trusted_proxies = vec!["10.0.0.0/8".into(), "127.0.0.1".into()];
+        config.signup_rate_per_minute = 0;
+        let parsed = Config::try_parse_from(as_flags(&config)).unwrap();
+        assert_eq!(format!("{parsed:?}"), format!("{config:?}"));
     }
 }

@@ -8,10 +8,12 @@
 
 pub mod client;
 pub mod requests;
+pub mod service_process;
 pub mod stack;
 pub mod wait;
 
 pub use client::{ApiClient, ApiFailure, Signup, VendedCredential, VendedCredentials};
 pub use requests::ApiRequest;
-pub use stack::{Stack, StackOptions};
+pub use service_process::{Profile, ServiceBinary};
+pub use stack::{ServiceRun, Stack, StackOptions};
 pub use wait::wait_until;

@@ -1,5 +1,9 @@
 //! The local stack: a fresh database cloned from the migrated template, the Stripe fake, the
-//! e-mail fake, and the billing service on 127.0.0.1:0 wired to them.
+//! e-mail fake, and the billing service on a loopback port wired to them.
+//!
+//! The service runs in this process by default ([`ServiceRun::InProcess`]: quick, and a test can
+//! reach its [`AppState`]), or as a child process of the real binary ([`ServiceRun::Process`]),
+//! which a chaos journey can kill (`kill -9`) and start again on the same database and port.
 //!
 //! Dropping the stack stops the service; the fakes stop with their handles, and the database
 //! lives as long as the PostgreSQL server (a throw-away cluster is removed with the process).
@@ -21,6 +25,17 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::client::ApiClient;
+use crate::service_process::{ServiceBinary, ServiceProcess};
+
+/// How the stack runs the billing service.
+#[derive(Debug, Clone, Default)]
+pub enum ServiceRun {
+    /// On a task of this process (the default).
+    #[default]
+    InProcess,
+    /// As a child process of this binary, configured through its environment variables.
+    Process(ServiceBinary),
+}
 
 /// How to start a stack.
 pub struct StackOptions {
@@ -30,12 +45,26 @@ pub struct StackOptions {
     /// Register the service's webhook endpoint in the Stripe fake (default). Without it no
     /// event reaches the service unless the test delivers it ([`Stack::deliver_event`]).
     pub deliver_webhooks: bool,
+    /// In this process (default) or as a child process. A child process runs on the wall
+    /// clock: `clock` applies only in process.
+    pub service: ServiceRun,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
-        StackOptions { configure: Box::new(|_| {}), clock: Arc::new(SystemClock), deliver_webhooks: true }
+        StackOptions {
+            configure: Box::new(|_| {}),
+            clock: Arc::new(SystemClock),
+            deliver_webhooks: true,
+            service: ServiceRun::InProcess,
+        }
     }
+}
+
+/// The service of a stack, as it runs.
+enum RunningService {
+    InProcess { state: Box<AppState>, shutdown: Option<oneshot::Sender<()>> },
+    Process(ServiceProcess),
 }
 
 pub struct Stack {
@@ -45,13 +74,14 @@ pub struct Stack {
     pub database: TestDatabase,
     /// A pool on the stack's database, for assertions that need to look at rows.
     pub pool: PgPool,
-    pub state: AppState,
+    /// The configuration the service runs with.
+    pub config: Config,
     /// The Stripe test clock every customer of this stack lives on.
     pub stripe_clock: String,
     /// The signing secret of the service's webhook endpoint.
     pub webhook_secret: String,
     http: reqwest::Client,
-    shutdown: Option<oneshot::Sender<()>>,
+    service: RunningService,
     /// The PostgreSQL server, when this stack owns it (`stack up`); tests share one per
     /// process. Last field: it is dropped after everything that uses it.
     _owned_server: Option<PgServer>,
@@ -104,13 +134,25 @@ impl Stack {
         };
         // Added to any secrets the options configured (a test of secret rotation sets some).
         config.stripe_webhook_secrets.push(webhook_secret.clone());
-        let app = Application::build_on(config, options.clock, listener).await?;
-        let service_url = format!("http://{}", app.local_addr());
-        let state = app.state().clone();
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async move {
-            let _ = stopped.await;
-        }));
+        config.bind_addr = listener.local_addr()?;
+        let service = match options.service {
+            ServiceRun::InProcess => {
+                let app = Application::build_on(config.clone(), options.clock, listener).await?;
+                let state = app.state().clone();
+                let (shutdown, stopped) = oneshot::channel::<()>();
+                tokio::spawn(app.run_until(async move {
+                    let _ = stopped.await;
+                }));
+                RunningService::InProcess { state: Box::new(state), shutdown: Some(shutdown) }
+            }
+            ServiceRun::Process(binary) => {
+                // The child binds the port itself: free it, keeping the address the webhook
+                // endpoint was registered with.
+                drop(listener);
+                RunningService::Process(ServiceProcess::start(binary, config.clone()).await?)
+            }
+        };
+        let service_url = format!("http://{}", config.bind_addr);
         let pool = connect(&database.url, 4).await?;
         Ok(Stack {
             service_url,
@@ -119,12 +161,59 @@ impl Stack {
             email,
             database,
             pool,
-            state,
+            config,
             stripe_clock,
             webhook_secret,
             http,
-            shutdown: Some(shutdown),
+            service,
         })
+    }
+
+    /// The in-process service's state (its pool, metrics, dispatcher…).
+    ///
+    /// # Panics
+    /// When the service runs as a child process: its state is in another process.
+    pub fn state(&self) -> &AppState {
+        match &self.service {
+            RunningService::InProcess { state, .. } => state,
+            RunningService::Process(_) => panic!("this stack runs the service as a child process: it has no AppState here"),
+        }
+    }
+
+    /// Kills the service process at once (SIGKILL): requests in flight die mid-way, as in a
+    /// crash. Only for a stack started with [`ServiceRun::Process`].
+    pub fn kill_service(&self) -> anyhow::Result<()> {
+        match &self.service {
+            RunningService::Process(process) => {
+                process.kill();
+                Ok(())
+            }
+            RunningService::InProcess { .. } => anyhow::bail!("kill_service needs a stack with ServiceRun::Process"),
+        }
+    }
+
+    /// Starts the killed service again on the same database and port, and waits until it answers.
+    pub async fn start_service(&self) -> anyhow::Result<()> {
+        match &self.service {
+            RunningService::Process(process) => process.spawn().await,
+            RunningService::InProcess { .. } => anyhow::bail!("start_service needs a stack with ServiceRun::Process"),
+        }
+    }
+
+    /// The service process's id, while it runs as a child process.
+    pub fn service_pid(&self) -> Option<u32> {
+        match &self.service {
+            RunningService::Process(process) => process.pid(),
+            RunningService::InProcess { .. } => None,
+        }
+    }
+
+    /// The last lines the service process logged (empty in process: its logs go to tracing).
+    pub fn service_log_tail(&self, lines: usize) -> String {
+        match &self.service {
+            RunningService::Process(process) => process.log_tail(lines),
+            RunningService::InProcess { .. } => String::new(),
+        }
     }
 
     /// A client without an API key.
@@ -196,7 +285,10 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
+        // A child process is killed by its own drop.
+        if let RunningService::InProcess { shutdown, .. } = &mut self.service
+            && let Some(shutdown) = shutdown.take()
+        {
             let _ = shutdown.send(());
         }
     }

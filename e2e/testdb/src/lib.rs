@@ -24,4 +24,5 @@ pub use config::{DEFAULT_IMAGE, IMAGE_ENV, PG_BIN_ENV, PROVIDER_ENV, ProviderCho
 pub use databases::TestDatabase;
 pub use error::TestDbError;
 pub use server::{PgServer, ProviderKind};
+pub use spawner::spawn_tied_to_process;
 pub use sweep::{process_is_alive, sweep_stale_clusters};

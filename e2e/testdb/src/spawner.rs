@@ -22,7 +22,7 @@ static SPAWNER: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
 ///
 /// Any `uid`/`gid` set on `command` is applied by std before the `pre_exec` hook, which matters: a credential change
 /// clears the parent-death signal, so it is set afterwards.
-pub(crate) fn spawn_tied_to_process(mut command: Command, death_signal: libc::c_int) -> io::Result<Child> {
+pub fn spawn_tied_to_process(mut command: Command, death_signal: libc::c_int) -> io::Result<Child> {
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: the hook only makes async-signal-safe system calls (prctl, getppid, _exit).
     unsafe {

@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 fn signing_key(stack: &Stack) -> Vec<u8> {
-    stack.state.credentials.signing_key().as_bytes().to_vec()
+    stack.state().credentials.signing_key().as_bytes().to_vec()
 }
 
 #[tokio::test]

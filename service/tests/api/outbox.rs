@@ -109,7 +109,7 @@ async fn a_signups_welcome_email_goes_out_at_once_to_the_customer_by_name_and_th
     assert_eq!((rows[0].template.as_str(), rows[0].sent_at, rows[0].attempts), ("welcome", Some(monday_morning()), 1));
     assert!(rows[1..].iter().all(|row| row.sent_at.is_none() && row.attempts == 0), "{rows:?}");
     // Nothing else is due today.
-    assert_eq!(dispatch_due(&stack.state).await.unwrap().claimed, 0);
+    assert_eq!(dispatch_due(stack.state()).await.unwrap().claimed, 0);
     assert_eq!(stack.email.messages().len(), 1);
     let metrics = reqwest::get(format!("{}/metrics", stack.service_url)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains(r#"billing_emails_sent_total{template="welcome"} 1"#), "{metrics}");
@@ -140,7 +140,7 @@ async fn day_by_day_the_sequence_goes_out_on_days_1_3_5_and_7_each_exactly_once(
         .collect();
     assert_eq!(sent_on, expected);
     for template in &templates {
-        assert_eq!(stack.state.metrics.emails_sent_so_far(template), 1, "{template} was sent more than once");
+        assert_eq!(stack.state().metrics.emails_sent_so_far(template), 1, "{template} was sent more than once");
     }
 }
 
@@ -184,7 +184,7 @@ async fn many_dispatchers_on_two_instances_send_each_message_exactly_once() {
     // background dispatchers and eight more dispatch loops race for them.
     clock.advance(days(1));
     let racers = (0..8).map(|n| {
-        let state = if n % 2 == 0 { stack.state.clone() } else { other_instance.clone() };
+        let state = if n % 2 == 0 { stack.state().clone() } else { other_instance.clone() };
         tokio::spawn(async move {
             let mut sent = 0;
             loop {
@@ -204,7 +204,7 @@ async fn many_dispatchers_on_two_instances_send_each_message_exactly_once() {
 
     // The fake stores a repeated idempotency key once, so count on the sending side too.
     let sent_by_both = |template: &str| {
-        stack.state.metrics.emails_sent_so_far(template) + other_instance.metrics.emails_sent_so_far(template)
+        stack.state().metrics.emails_sent_so_far(template) + other_instance.metrics.emails_sent_so_far(template)
     };
     assert_eq!(sent_by_both("welcome"), CUSTOMERS as u64);
     assert_eq!(sent_by_both("getting_started"), CUSTOMERS as u64);
@@ -233,7 +233,7 @@ async fn while_the_email_api_fails_the_welcome_is_retried_with_growing_waits_and
     assert!(first.last_error.as_deref().unwrap_or_default().contains("503"), "{first:?}");
     assert_eq!((first.sent_at, first.failed_at), (None, None));
     clock.advance(seconds(29));
-    assert_eq!(dispatch_due(&stack.state).await.unwrap().claimed, 0, "not due again before its backoff");
+    assert_eq!(dispatch_due(stack.state()).await.unwrap().claimed, 0, "not due again before its backoff");
 
     clock.advance(seconds(1));
     let second = wait_for_row(&stack, "a second failed attempt", "welcome", |row| row.attempts == 2).await;
@@ -245,7 +245,7 @@ async fn while_the_email_api_fails_the_welcome_is_retried_with_growing_waits_and
     assert_eq!(messages[0].template, "welcome");
     let sent = wait_for_row(&stack, "the welcome marked sent", "welcome", |row| row.sent_at.is_some()).await;
     assert_eq!((sent.sent_at, sent.attempts, sent.failed_at), (Some(monday_morning() + seconds(90)), 3, None));
-    assert_eq!(stack.state.metrics.emails_sent_so_far("welcome"), 1);
+    assert_eq!(stack.state().metrics.emails_sent_so_far("welcome"), 1);
     let metrics = reqwest::get(format!("{}/metrics", stack.service_url)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains(r#"billing_email_send_failures_total{template="welcome"} 2"#), "{metrics}");
 }
@@ -270,7 +270,7 @@ async fn after_its_last_allowed_attempt_an_email_is_marked_failed_and_never_trie
     // The API recovers, and hours pass: the failed message stays failed.
     stack.email.inject_failures(0);
     clock.advance(chrono::Duration::hours(6));
-    assert_eq!(dispatch_due(&stack.state).await.unwrap().claimed, 0);
+    assert_eq!(dispatch_due(stack.state()).await.unwrap().claimed, 0);
     assert!(stack.email.messages().is_empty());
     assert_eq!(outbox_row(&stack, "welcome").await.attempts, 3);
 }
@@ -287,7 +287,7 @@ async fn a_signup_that_rolled_back_sends_no_email() {
     let messages = stack.email.wait_for_messages(1, DEADLINE).await.unwrap();
     wait_for_sent_rows(&stack, 1).await;
 
-    assert_eq!(dispatch_due(&stack.state).await.unwrap().claimed, 0);
+    assert_eq!(dispatch_due(stack.state()).await.unwrap().claimed, 0);
     let recipients: Vec<String> = stack.email.messages().into_iter().map(|message| message.to).collect();
     assert_eq!(recipients, ["grace@example.com"], "{messages:?}");
     assert_eq!(stack.count_rows("email_outbox").await.unwrap(), 5, "only Grace's sequence is scheduled");
@@ -299,7 +299,7 @@ async fn without_an_email_api_the_outbox_only_queues() {
 
     stack.api().signup("ada@example.com", "Ada Lovelace", None).await.unwrap().unwrap();
 
-    assert!(matches!(dispatch_due(&stack.state).await, Err(DispatchError::Disabled)));
+    assert!(matches!(dispatch_due(stack.state()).await, Err(DispatchError::Disabled)));
     assert_eq!(outbox_row(&stack, "welcome").await.sent_at, None);
     assert!(stack.email.messages().is_empty());
 }
@@ -333,7 +333,7 @@ async fn a_send_repeated_after_a_lost_commit_delivers_no_second_email() {
         .execute(&stack.pool)
         .await
         .unwrap();
-    let report = dispatch_due(&stack.state).await.unwrap();
+    let report = dispatch_due(stack.state()).await.unwrap();
 
     assert_eq!(report.sent, 1, "the row is sent again");
     assert_eq!(stack.email.messages().len(), 1, "with the same idempotency key: one e-mail");
@@ -353,7 +353,7 @@ async fn a_message_with_an_unknown_template_is_marked_failed_at_once() {
     .await
     .unwrap();
 
-    let report = dispatch_due(&stack.state).await.unwrap();
+    let report = dispatch_due(stack.state()).await.unwrap();
 
     assert_eq!((report.claimed, report.gave_up), (1, 1));
     let failed = outbox_row(&stack, "from_a_newer_version").await;
