@@ -24,15 +24,17 @@ pub struct Baseline {
 
 impl Baseline {
     pub fn read(dir: &Path) -> Result<Baseline, LoadError> {
-        let hint = "make one with `load run SCENARIO --save-baseline DIR` (the committed ones are under load/baselines/)";
+        let hint =
+            "make one with `load run SCENARIO --save-baseline DIR` (the committed ones are under load/baselines/)";
         if !dir.is_dir() {
             return Err(LoadError::Usage(format!("--baseline {} is not a folder: {hint}", dir.display())));
         }
         let summary_path = dir.join(SUMMARY_FILE);
         let text = std::fs::read_to_string(&summary_path)
             .map_err(|err| LoadError::Usage(format!("cannot read {} ({err}): {hint}", summary_path.display())))?;
-        let summary = serde_json::from_str(&text)
-            .map_err(|err| LoadError::Usage(format!("{} is not a load summary ({err}): {hint}", summary_path.display())))?;
+        let summary = serde_json::from_str(&text).map_err(|err| {
+            LoadError::Usage(format!("{} is not a load summary ({err}): {hint}", summary_path.display()))
+        })?;
         if !dir.join(GOOSE_REPORT_FILE).is_file() {
             return Err(LoadError::Usage(format!("{} has no {GOOSE_REPORT_FILE}: {hint}", dir.display())));
         }
@@ -50,7 +52,14 @@ impl Baseline {
             let relative = |metric: &str, baseline: f64, current: f64, higher_is_worse: bool| {
                 let change = if baseline > 0.0 { (current - baseline) / baseline } else { 0.0 };
                 let regressed = if higher_is_worse { change > tolerance } else { change < -tolerance };
-                BaselineDelta { endpoint: now.name.clone(), metric: metric.into(), baseline, current, change, regressed }
+                BaselineDelta {
+                    endpoint: now.name.clone(),
+                    metric: metric.into(),
+                    baseline,
+                    current,
+                    change,
+                    regressed,
+                }
             };
             deltas.push(relative("rps", before.rps, now.rps, false));
             deltas.push(relative("p50_ms", before.p50_ms, now.p50_ms, true));
@@ -72,7 +81,8 @@ impl Baseline {
 
 /// Saves the run in `report_dir` as a baseline in `dir`.
 pub fn save(report_dir: &Path, dir: &Path) -> Result<(), LoadError> {
-    std::fs::create_dir_all(dir).map_err(|err| LoadError::Usage(format!("cannot create --save-baseline {}: {err}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|err| LoadError::Usage(format!("cannot create --save-baseline {}: {err}", dir.display())))?;
     for file in [SUMMARY_FILE, GOOSE_REPORT_FILE] {
         std::fs::copy(report_dir.join(file), dir.join(file))
             .map_err(|err| LoadError::Usage(format!("cannot save {file} into {}: {err}", dir.display())))?;

@@ -57,7 +57,10 @@ pub async fn check(context: &LoadContext, fixtures: &WebhookFixtures) -> anyhow:
 
     for (id, record) in &events {
         if record.acknowledged == 0 {
-            outcome.problems.push(format!("event {id} ({}) was never acknowledged, even after {REDELIVERY_ATTEMPTS} more deliveries", record.kind));
+            outcome.problems.push(format!(
+                "event {id} ({}) was never acknowledged, even after {REDELIVERY_ATTEMPTS} more deliveries",
+                record.kind
+            ));
         }
         if record.applied > 1 {
             outcome.problems.push(format!("event {id} ({}) was applied {} times", record.kind, record.applied));
@@ -94,9 +97,13 @@ pub async fn check(context: &LoadContext, fixtures: &WebhookFixtures) -> anyhow:
         }
         for (reference, times) in &granted {
             if !expected.contains(reference) {
-                outcome.problems.push(format!("customer #{customer}: {reference} granted credits but no paid invoice of that id was sent"));
+                outcome.problems.push(format!(
+                    "customer #{customer}: {reference} granted credits but no paid invoice of that id was sent"
+                ));
             } else if *times > 1 {
-                outcome.problems.push(format!("customer #{customer}: invoice {reference} granted credits {times} times"));
+                outcome
+                    .problems
+                    .push(format!("customer #{customer}: invoice {reference} granted credits {times} times"));
             }
         }
         for invoice in expected.iter().filter(|invoice| !granted.contains_key(*invoice)) {
@@ -171,7 +178,8 @@ impl Ledger {
             }
         }
         if running != self.balance {
-            problems.push(format!("customer #{customer}: balance {} but the ledger adds up to {running}", self.balance));
+            problems
+                .push(format!("customer #{customer}: balance {} but the ledger adds up to {running}", self.balance));
         }
         problems
     }
@@ -185,7 +193,11 @@ pub async fn read_ledger(customer: &ApiClient) -> anyhow::Result<Ledger> {
     loop {
         let request = ApiRequest::usage(Some(200), before);
         let (status, body) = customer.execute(&request).await?;
-        anyhow::ensure!(status == StatusCode::OK, "reading a ledger back answered {status}: {}", String::from_utf8_lossy(&body));
+        anyhow::ensure!(
+            status == StatusCode::OK,
+            "reading a ledger back answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
         let page: Value = serde_json::from_slice(&body)?;
         balance.get_or_insert(page["credit_balance"].as_i64().unwrap_or_default());
         let transactions: Vec<LedgerEntry> = serde_json::from_value(page["transactions"].clone())?;

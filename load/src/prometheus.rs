@@ -199,10 +199,16 @@ pub fn registry(summary: &RunSummary) -> Registry {
     duration.set(summary.duration_seconds);
     registry.register("run_duration_seconds", "How long the load ran", duration);
     let started = FloatGauge::default();
-    started.set(chrono::DateTime::parse_from_rfc3339(&summary.started_at).map(|at| at.timestamp() as f64).unwrap_or(0.0));
+    started
+        .set(chrono::DateTime::parse_from_rfc3339(&summary.started_at).map(|at| at.timestamp() as f64).unwrap_or(0.0));
     registry.register("run_timestamp_seconds", "When the run started (Unix seconds)", started);
     let info = Family::<Info, Gauge>::default();
-    info.get_or_create(&Info { target: summary.target.clone(), run_id: summary.run_id.clone(), model: summary.model.clone() }).set(1);
+    info.get_or_create(&Info {
+        target: summary.target.clone(),
+        run_id: summary.run_id.clone(),
+        model: summary.model.clone(),
+    })
+    .set(1);
     registry.register("run_info", "The run's target, id and load model (always 1)", info);
     registry
 }

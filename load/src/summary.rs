@@ -72,12 +72,16 @@ pub const KEPT_UP: f64 = 0.95;
 
 impl OpenModel {
     pub fn from_pacer(report: &PacerReport, completed: u64) -> OpenModel {
-        let achieved_rate = if report.schedule_seconds > 0.0 { completed as f64 / report.schedule_seconds } else { 0.0 };
-        let asked_rate = if report.schedule_seconds > 0.0 { report.scheduled as f64 / report.schedule_seconds } else { 0.0 };
+        let achieved_rate =
+            if report.schedule_seconds > 0.0 { completed as f64 / report.schedule_seconds } else { 0.0 };
+        let asked_rate =
+            if report.schedule_seconds > 0.0 { report.scheduled as f64 / report.schedule_seconds } else { 0.0 };
         let kept_up = achieved_rate >= asked_rate * KEPT_UP && achieved_rate <= asked_rate * (2.0 - KEPT_UP);
         let worst_lateness_ms = report.worst_lateness.as_secs_f64() * 1e3;
         let note = if kept_up && report.late == 0 {
-            format!("open model: asked {asked_rate:.0} req/s, achieved {achieved_rate:.0} req/s; every request went out on its slot")
+            format!(
+                "open model: asked {asked_rate:.0} req/s, achieved {achieved_rate:.0} req/s; every request went out on its slot"
+            )
         } else if kept_up {
             format!(
                 "open model: asked {asked_rate:.0} req/s, achieved {achieved_rate:.0} req/s; {} requests went out late (up to {worst_lateness_ms:.0} ms) because every user was busy, and their latency counts from their slot (coordinated omission shown)",
@@ -295,7 +299,11 @@ pub fn threshold_verdicts(metrics: &GooseMetrics) -> Vec<ThresholdVerdict> {
     metrics
         .thresholds
         .iter()
-        .map(|result| ThresholdVerdict { rule: result.rule.clone(), observed: result.observed.clone(), passed: result.passed })
+        .map(|result| ThresholdVerdict {
+            rule: result.rule.clone(),
+            observed: result.observed.clone(),
+            passed: result.passed,
+        })
         .collect()
 }
 

@@ -33,7 +33,9 @@ impl BaseUrl {
         }
         let host = url
             .host_str()
-            .ok_or_else(|| LoadError::Usage(format!("--target {text:?} has no host: give one like http://127.0.0.1:8080")))?
+            .ok_or_else(|| {
+                LoadError::Usage(format!("--target {text:?} has no host: give one like http://127.0.0.1:8080"))
+            })?
             .to_string();
         let port = url.port_or_known_default().unwrap_or(80);
         let authority = match url.port() {

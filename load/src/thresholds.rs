@@ -40,8 +40,8 @@ pub fn rules_for(
             ),
             None => (DEFAULT_THRESHOLDS.to_string(), "the built-in thresholds".to_string()),
         };
-        let table: BTreeMap<String, ScenarioRules> = toml::from_str(&text)
-            .map_err(|err| LoadError::Usage(format!("{origin} is not valid: {err}")))?;
+        let table: BTreeMap<String, ScenarioRules> =
+            toml::from_str(&text).map_err(|err| LoadError::Usage(format!("{origin} is not valid: {err}")))?;
         if let Some(defaults) = table.get(scenario.as_str()) {
             rules.extend(defaults.rules.iter().cloned());
         }
@@ -59,7 +59,8 @@ pub fn rules_for(
 
 /// Every scenario's default rules, for `load list`.
 pub fn defaults() -> BTreeMap<String, Vec<String>> {
-    let table: BTreeMap<String, ScenarioRules> = toml::from_str(DEFAULT_THRESHOLDS).expect("the built-in thresholds parse");
+    let table: BTreeMap<String, ScenarioRules> =
+        toml::from_str(DEFAULT_THRESHOLDS).expect("the built-in thresholds parse");
     table.into_iter().map(|(name, rules)| (name, rules.rules)).collect()
 }
 

@@ -36,7 +36,11 @@ struct Second {
 
 impl Second {
     fn new() -> Second {
-        Second { requests: AtomicU64::new(0), failures: AtomicU64::new(0), buckets: (0..BUCKETS).map(|_| AtomicU32::new(0)).collect() }
+        Second {
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            buckets: (0..BUCKETS).map(|_| AtomicU32::new(0)).collect(),
+        }
     }
 }
 
@@ -88,7 +92,8 @@ impl Timeline {
             .iter()
             .enumerate()
             .map(|(index, second)| {
-                let counts: Vec<u64> = second.buckets.iter().map(|bucket| bucket.load(Ordering::Relaxed) as u64).collect();
+                let counts: Vec<u64> =
+                    second.buckets.iter().map(|bucket| bucket.load(Ordering::Relaxed) as u64).collect();
                 SecondFigures {
                     second: index as u64,
                     requests: second.requests.load(Ordering::Relaxed),

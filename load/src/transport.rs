@@ -10,7 +10,7 @@
 //! `https://` targets (a deployed staging service) go through one shared reqwest client
 //! instead: TLS is not the part being measured there, and reqwest already does it well.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use billing_stack::ApiRequest;
 use bytes::Bytes;
@@ -98,8 +98,12 @@ impl Connection {
         match self {
             Connection::Plain { base, host, sender } => {
                 let mut ready = match sender.take() {
-                    Some(mut open) if open.ready().await.is_ok() => open,
-                    _ => connect(base).await?,
+                    Some(mut open) => match open.ready().await {
+                        Ok(()) => open,
+                        // The server closed it while idle: open another.
+                        Err(_) => connect(base).await?,
+                    },
+                    None => connect(base).await?,
                 };
                 let mut builder = Request::builder()
                     .method(request.method.clone())
@@ -154,11 +158,4 @@ async fn connect(base: &BaseUrl) -> Result<SendRequest<Full<Bytes>>, TransportEr
         let _ = connection.await;
     });
     Ok(sender)
-}
-
-/// Times `send`: the duration goose records for a request.
-pub async fn timed<T>(send: impl Future<Output = T>) -> (T, Duration) {
-    let started = Instant::now();
-    let result = send.await;
-    (result, started.elapsed())
 }

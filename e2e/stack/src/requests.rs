@@ -62,7 +62,8 @@ impl ApiRequest {
         if let Some(before) = before {
             query.push(format!("before={before}"));
         }
-        let path = if query.is_empty() { "/api/v1/usage".to_string() } else { format!("/api/v1/usage?{}", query.join("&")) };
+        let path =
+            if query.is_empty() { "/api/v1/usage".to_string() } else { format!("/api/v1/usage?{}", query.join("&")) };
         ApiRequest::new(Method::GET, path)
     }
 
@@ -115,12 +116,16 @@ impl ApiRequest {
     /// Reads an answer to this request: the parsed body on a 2xx, else an [`ApiFailure`] with
     /// the status and the JSON error body.
     pub fn decode<T: DeserializeOwned>(&self, status: StatusCode, body: &[u8]) -> Result<T, ApiFailure> {
-        let failure = |status, body| ApiFailure { method: self.method.to_string(), path: self.path.clone(), status, body };
+        let failure =
+            |status, body| ApiFailure { method: self.method.to_string(), path: self.path.clone(), status, body };
         if !status.is_success() {
             return Err(failure(status, body_value(body)));
         }
         serde_json::from_slice(body).map_err(|err| {
-            failure(status, json!({ "error": { "code": "unexpected_body", "message": err.to_string() }, "body": body_value(body) }))
+            failure(
+                status,
+                json!({ "error": { "code": "unexpected_body", "message": err.to_string() }, "body": body_value(body) }),
+            )
         })
     }
 }

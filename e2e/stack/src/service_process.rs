@@ -156,7 +156,10 @@ impl ServiceProcess {
                 return Ok(());
             }
             if started.elapsed() > READY_DEADLINE {
-                anyhow::bail!("the billing service did not answer {url} within {READY_DEADLINE:?}:\n{}", self.log_tail(40));
+                anyhow::bail!(
+                    "the billing service did not answer {url} within {READY_DEADLINE:?}:\n{}",
+                    self.log_tail(40)
+                );
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(100));

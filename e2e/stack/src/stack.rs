@@ -176,7 +176,9 @@ impl Stack {
     pub fn state(&self) -> &AppState {
         match &self.service {
             RunningService::InProcess { state, .. } => state,
-            RunningService::Process(_) => panic!("this stack runs the service as a child process: it has no AppState here"),
+            RunningService::Process(_) => {
+                panic!("this stack runs the service as a child process: it has no AppState here")
+            }
         }
     }
 

@@ -60,7 +60,11 @@ fn panel(out: &mut String, seconds: &[u64], panel: &Panel) {
     for (name, colour, values) in &panel.series {
         let points: Vec<String> =
             seconds.iter().zip(values).map(|(second, value)| format!("{:.1},{:.1}", x(*second), y(*value))).collect();
-        let _ = writeln!(out, r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"><title>{name}</title></polyline>"#, points.join(" "));
+        let _ = writeln!(
+            out,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"><title>{name}</title></polyline>"#,
+            points.join(" ")
+        );
     }
     let mut legend_x = WIDTH - RIGHT - 90.0 * panel.series.len() as f64;
     for (name, colour, _) in &panel.series {
@@ -138,7 +142,14 @@ mod tests {
     #[test]
     fn the_chart_is_an_svg_with_a_line_per_series() {
         let timeline: Vec<SecondFigures> = (0..10)
-            .map(|second| SecondFigures { second, requests: 100 + second, failures: 0, p50_ms: 1.0, p95_ms: 2.0, p99_ms: 3.5 })
+            .map(|second| SecondFigures {
+                second,
+                requests: 100 + second,
+                failures: 0,
+                p50_ms: 1.0,
+                p95_ms: 2.0,
+                p99_ms: 3.5,
+            })
             .collect();
         let svg = svg("onboarding <local>", &timeline);
         assert!(svg.starts_with("<svg"));

@@ -13,7 +13,8 @@ use std::path::Path;
 use crate::summary::RunSummary;
 
 /// goose's reports, by the name this tool lists them under, and the file goose writes.
-pub const GOOSE_REPORTS: [(&str, &str); 3] = [("html", "report.html"), ("goose-md", "report.md"), ("goose-json", "report.json")];
+pub const GOOSE_REPORTS: [(&str, &str); 3] =
+    [("html", "report.html"), ("goose-md", "report.md"), ("goose-json", "report.json")];
 
 /// Every report of the run, by kind, as they will be once written.
 pub fn report_paths(dir: &Path) -> BTreeMap<String, String> {

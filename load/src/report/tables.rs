@@ -25,7 +25,12 @@ impl Table {
     fn text(&self) -> String {
         let widths: Vec<usize> = (0..self.header.len())
             .map(|column| {
-                self.rows.iter().map(|row| row[column].chars().count()).chain([self.header[column].chars().count()]).max().unwrap_or(0)
+                self.rows
+                    .iter()
+                    .map(|row| row[column].chars().count())
+                    .chain([self.header[column].chars().count()])
+                    .max()
+                    .unwrap_or(0)
             })
             .collect();
         let line = |cells: &[String]| {
@@ -33,7 +38,11 @@ impl Table {
                 .iter()
                 .enumerate()
                 .map(|(column, cell)| {
-                    if self.right[column] { format!("{cell:>width$}", width = widths[column]) } else { format!("{cell:<width$}", width = widths[column]) }
+                    if self.right[column] {
+                        format!("{cell:>width$}", width = widths[column])
+                    } else {
+                        format!("{cell:<width$}", width = widths[column])
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join("  ")
@@ -97,7 +106,11 @@ fn thresholds(summary: &RunSummary) -> Option<Table> {
     }
     let mut table = Table::new(&["threshold", "observed", "verdict"], &[false, false, false]);
     for verdict in &summary.thresholds {
-        table.row(vec![verdict.rule.clone(), verdict.observed.clone(), if verdict.passed { "PASS" } else { "FAIL" }.into()]);
+        table.row(vec![
+            verdict.rule.clone(),
+            verdict.observed.clone(),
+            if verdict.passed { "PASS" } else { "FAIL" }.into(),
+        ]);
     }
     Some(table)
 }
@@ -106,7 +119,10 @@ fn baseline(summary: &RunSummary) -> Option<Table> {
     if summary.baseline.is_empty() {
         return None;
     }
-    let mut table = Table::new(&["endpoint", "figure", "baseline", "now", "change", "verdict"], &[false, false, true, true, true, false]);
+    let mut table = Table::new(
+        &["endpoint", "figure", "baseline", "now", "change", "verdict"],
+        &[false, false, true, true, true, false],
+    );
     for delta in &summary.baseline {
         table.row(vec![
             delta.endpoint.clone(),

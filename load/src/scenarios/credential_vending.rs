@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use goose::prelude::*;
 use hyper::StatusCode;
 
-use super::common::{self, Verdict};
+use super::common;
 use crate::context::LoadContext;
 use crate::transport::Answer;
 
@@ -57,11 +57,16 @@ pub async fn exchange(user: &mut GooseUser, context: &LoadContext) -> Transactio
     let ttl = TTL_SECONDS.0 + (pick / 16) % (TTL_SECONDS.1 - TTL_SECONDS.0 + 1);
     let request = ApiRequest::exchange_credentials(&providers, Some(ttl));
     let verify = fixtures.signing_key.as_deref().filter(|_| pick % VERIFY_ONE_IN == 0);
-    let answer = common::send_and_record(user, context, started, PATH, &request, Some(&fixtures.keys[key_index]), |answer| {
-        common::expect(StatusCode::OK, answer, |body| check_credentials(&request, body, &providers, ttl, verify, Utc::now()))
-    })
-    .await;
-    if verify.is_some() && answer.as_ref().is_ok_and(|answer| answer.as_ref().is_some_and(|a| a.status == StatusCode::OK)) {
+    let answer =
+        common::send_and_record(user, context, started, PATH, &request, Some(&fixtures.keys[key_index]), |answer| {
+            common::expect(StatusCode::OK, answer, |body| {
+                check_credentials(&request, body, &providers, ttl, verify, Utc::now())
+            })
+        })
+        .await;
+    if verify.is_some()
+        && answer.as_ref().is_ok_and(|answer| answer.as_ref().is_some_and(|a| a.status == StatusCode::OK))
+    {
         fixtures.verified.fetch_add(1, Ordering::Relaxed);
     }
     if let (Some(check), Ok(Some(answer))) = (&fixtures.rate_limit, &answer) {
@@ -192,9 +197,4 @@ impl RateLimitCheck {
         let sum = |counts: &[AtomicU64]| counts.iter().map(|count| count.load(Ordering::Relaxed)).sum();
         (sum(&self.accepted), sum(&self.limited))
     }
-}
-
-/// The verdict of an answer when it is not a 409 or 429 (for tests of the checks).
-pub fn judge(request: &ApiRequest, answer: &Answer, providers: &[&str], ttl: u64, key: Option<&[u8]>) -> Verdict {
-    common::expect(StatusCode::OK, answer, |body| check_credentials(request, body, providers, ttl, key, Utc::now()))
 }

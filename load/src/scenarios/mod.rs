@@ -27,8 +27,13 @@ pub enum ScenarioName {
 }
 
 impl ScenarioName {
-    pub const ALL: [ScenarioName; 5] =
-        [ScenarioName::Onboarding, ScenarioName::CredentialVending, ScenarioName::Webhooks, ScenarioName::All, ScenarioName::Healthz];
+    pub const ALL: [ScenarioName; 5] = [
+        ScenarioName::Onboarding,
+        ScenarioName::CredentialVending,
+        ScenarioName::Webhooks,
+        ScenarioName::All,
+        ScenarioName::Healthz,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -59,7 +64,9 @@ impl ScenarioName {
     /// The scenarios whose fixtures a run of this one needs.
     pub fn parts(self) -> Vec<ScenarioName> {
         match self {
-            ScenarioName::All => vec![ScenarioName::CredentialVending, ScenarioName::Onboarding, ScenarioName::Webhooks],
+            ScenarioName::All => {
+                vec![ScenarioName::CredentialVending, ScenarioName::Onboarding, ScenarioName::Webhooks]
+            }
             other => vec![other],
         }
     }
@@ -71,9 +78,7 @@ impl ScenarioName {
             ScenarioName::CredentialVending => vec!["POST /api/v1/credentials/exchange"],
             ScenarioName::Webhooks => vec!["POST /api/webhooks/stripe"],
             ScenarioName::Healthz => vec!["GET /healthz"],
-            ScenarioName::All => {
-                ScenarioName::All.parts().into_iter().flat_map(ScenarioName::requests).collect()
-            }
+            ScenarioName::All => ScenarioName::All.parts().into_iter().flat_map(ScenarioName::requests).collect(),
         }
     }
 
@@ -92,7 +97,10 @@ impl std::fmt::Display for ScenarioName {
     }
 }
 
-type Step = for<'r> fn(&'r mut GooseUser, &'r crate::context::LoadContext) -> std::pin::Pin<Box<dyn Future<Output = TransactionResult> + Send + 'r>>;
+type Step = for<'r> fn(
+    &'r mut GooseUser,
+    &'r crate::context::LoadContext,
+) -> std::pin::Pin<Box<dyn Future<Output = TransactionResult> + Send + 'r>>;
 
 /// A goose transaction running `step` with the run's shared context.
 fn transaction(name: &str, context: &SharedContext, step: Step) -> Transaction {

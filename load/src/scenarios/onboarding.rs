@@ -8,13 +8,14 @@ use billing_stack::{ApiRequest, Signup};
 use goose::prelude::*;
 use hyper::StatusCode;
 
-use super::common::{self, Verdict};
+use super::common;
 use crate::context::LoadContext;
 
 pub const PATH: &str = "/api/v1/customers";
 
 /// Where signups come from, in the proportions they are sent.
-pub const SOURCES: [Option<&str>; 5] = [None, Some("gh_marketplace"), Some("organic"), Some("gh_marketplace"), Some("referral")];
+pub const SOURCES: [Option<&str>; 5] =
+    [None, Some("gh_marketplace"), Some("organic"), Some("gh_marketplace"), Some("referral")];
 
 /// Credits every new customer starts with.
 pub const TRIAL_CREDITS: i64 = 5;
@@ -46,17 +47,4 @@ pub fn check_signup(request: &ApiRequest, body: &[u8], email: &str) -> Result<()
         return Err(format!("{} credits, not {TRIAL_CREDITS}", signup.credit_balance));
     }
     Ok(())
-}
-
-/// The verdict of a signup answer, for tests.
-pub fn verdict(request: &ApiRequest, status: StatusCode, body: &[u8], email: &str) -> Verdict {
-    Verdict::from_status(status).unwrap_or_else(|| {
-        if status != StatusCode::CREATED {
-            return Verdict::Failed(format!("status {}", status.as_u16()));
-        }
-        match check_signup(request, body, email) {
-            Ok(()) => Verdict::Expected,
-            Err(reason) => Verdict::Failed(reason),
-        }
-    })
 }

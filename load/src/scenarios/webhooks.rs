@@ -18,7 +18,7 @@ use goose::prelude::*;
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
-use super::common::{self, Verdict};
+use super::common;
 use crate::context::LoadContext;
 
 pub const PATH: &str = "/api/webhooks/stripe";
@@ -121,8 +121,12 @@ pub async fn deliver(user: &mut GooseUser, context: &LoadContext) -> Transaction
         let now = chrono::Utc::now().timestamp();
         let (id, event) = event(kind, &suffix, &fixtures.customers[customer], now);
         let payload = Bytes::from(serde_json::to_vec(&event).expect("a JSON value serializes"));
-        let paid_invoice = (kind == "invoice.paid").then(|| event["data"]["object"]["id"].as_str().unwrap_or_default().to_string());
-        fixtures.log.first_delivery(&id, EventRecord { kind: kind.into(), paid_invoice, customer, payload: payload.clone(), ..Default::default() });
+        let paid_invoice =
+            (kind == "invoice.paid").then(|| event["data"]["object"]["id"].as_str().unwrap_or_default().to_string());
+        fixtures.log.first_delivery(
+            &id,
+            EventRecord { kind: kind.into(), paid_invoice, customer, payload: payload.clone(), ..Default::default() },
+        );
         let sent = SentEvent { id, payload };
         // A handful per user is enough to draw duplicates from.
         if state.recent_events.len() == 8 {
@@ -221,11 +225,6 @@ pub fn event(kind: &str, suffix: &str, customer: &ProCustomer, now: i64) -> (Str
     (id, event)
 }
 
-/// The verdict of a webhook answer (for tests of the check).
-pub fn judge(status: StatusCode) -> Option<Verdict> {
-    Verdict::from_status(status)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,7 +238,8 @@ mod tests {
 
     #[test]
     fn an_event_names_its_customer_and_subscription() {
-        let customer = ProCustomer { stripe_customer_id: "cus_1".into(), subscription_id: "sub_1".into(), api_key: "bk_x".into() };
+        let customer =
+            ProCustomer { stripe_customer_id: "cus_1".into(), subscription_id: "sub_1".into(), api_key: "bk_x".into() };
         let (id, paid) = event("invoice.paid", "load_r_w0_u1_i2", &customer, 1_700_000_000);
         assert_eq!(id, "evt_load_r_w0_u1_i2");
         assert_eq!(paid["data"]["object"]["customer"], "cus_1");
