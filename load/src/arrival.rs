@@ -214,7 +214,7 @@ mod tests {
         ]);
         assert_eq!(schedule.total_arrivals(), 200);
         assert_eq!(schedule.peak_rate(), 100.0);
-        assert!((schedule.due(149).unwrap() - 2.0).abs() < 0.01);
+        assert!((schedule.due(150).unwrap() - 2.0).abs() < 0.01);
         assert!(schedule.due(199).unwrap() < 3.0);
     }
 
