@@ -303,7 +303,8 @@ fn goose_configuration(
     report_dir: &Path,
     baseline: Option<&Baseline>,
 ) -> Result<GooseConfiguration, LoadError> {
-    let mut goose = vec!["--host".to_string(), base.as_str()];
+    // goose's run folder (the dashboard's saved reports) is the report folder too.
+    let mut goose = vec!["--host".to_string(), base.as_str(), "--output-dir".into(), report_dir.display().to_string()];
     goose.extend(shape.goose_args());
     for (_, file) in report::GOOSE_REPORTS {
         goose.extend(["--report-file".into(), report_dir.join(file).display().to_string()]);
