@@ -352,7 +352,10 @@ pub async fn run(args: RunArgs) -> Result<RunSummary, LoadError> {
         worker_index: args.worker_index,
         workers: args.workers,
     };
-    if run.run_id.is_empty() || run.run_id.len() > 64 || !run.run_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+    if run.run_id.is_empty()
+        || run.run_id.len() > 64
+        || !run.run_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
         return Err(LoadError::Usage(format!("--run-id {:?}: use up to 64 letters, digits and dashes", run.run_id)));
     }
 
