@@ -219,3 +219,53 @@ pub fn text(registry: &Registry) -> String {
     prometheus_client::encoding::text::encode(&mut out, registry).expect("encoding into a String cannot fail");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_is_pushed_as_cumulative_histogram_buckets_ending_in_inf() {
+        let figures = EndpointFigures {
+            name: "GET /healthz".into(),
+            requests: 10,
+            histogram: vec![(0.001, 4), (0.002, 9)],
+            latency_sum_seconds: 0.015,
+            ..Default::default()
+        };
+        let summary = RunSummary {
+            scenario: "healthz".into(),
+            environment: "local".into(),
+            worker_index: 2,
+            workers: 3,
+            target: "http://127.0.0.1:1".into(),
+            run_id: "r".into(),
+            started_at: "2026-11-26T12:00:00Z".into(),
+            duration_seconds: 1.0,
+            model: "closed".into(),
+            users: 1,
+            endpoints: vec![figures.clone()],
+            total: figures,
+            thresholds: Vec::new(),
+            open_model: None,
+            coordinated_omission: None,
+            checks: Vec::new(),
+            baseline: Vec::new(),
+            timeline: Vec::new(),
+            reports: Default::default(),
+        };
+        let text = text(&registry(&summary));
+        for line in [
+            r#"billing_load_request_duration_seconds_bucket{le="0.001",endpoint="GET /healthz"} 4"#,
+            r#"billing_load_request_duration_seconds_bucket{le="0.002",endpoint="GET /healthz"} 9"#,
+            r#"billing_load_request_duration_seconds_bucket{le="+Inf",endpoint="GET /healthz"} 10"#,
+            r#"billing_load_request_duration_seconds_count{endpoint="GET /healthz"} 10"#,
+            r#"billing_load_requests_total{endpoint="GET /healthz"} 10"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+        assert_eq!(text.matches("# TYPE billing_load_request_duration_seconds histogram").count(), 1);
+        let group: Vec<(&str, String)> = grouping(&summary);
+        assert_eq!(group, vec![("scenario", "healthz".into()), ("environment", "local".into()), ("worker", "2".into())]);
+    }
+}
