@@ -48,8 +48,8 @@ impl WebhookOutcome {
 /// Runs the check for this worker's events.
 pub async fn check(context: &LoadContext, fixtures: &WebhookFixtures) -> anyhow::Result<WebhookOutcome> {
     let api = ApiClient::new(&context.base.as_str(), context.http.clone());
-    let mut outcome = WebhookOutcome::default();
-    outcome.redelivered_after_run = redeliver_unacknowledged(&api, fixtures).await?;
+    let mut outcome =
+        WebhookOutcome { redelivered_after_run: redeliver_unacknowledged(&api, fixtures).await?, ..Default::default() };
     let events = fixtures.log.snapshot();
     outcome.events = events.len();
     outcome.deliveries = events.values().map(|record| record.deliveries as u64).sum();

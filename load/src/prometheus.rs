@@ -266,6 +266,9 @@ mod tests {
         }
         assert_eq!(text.matches("# TYPE billing_load_request_duration_seconds histogram").count(), 1);
         let group: Vec<(&str, String)> = grouping(&summary);
-        assert_eq!(group, vec![("scenario", "healthz".into()), ("environment", "local".into()), ("worker", "2".into())]);
+        assert_eq!(
+            group,
+            vec![("scenario", "healthz".into()), ("environment", "local".into()), ("worker", "2".into())]
+        );
     }
 }

@@ -120,7 +120,7 @@ impl Connection {
                 let (parts, body) = response.into_parts();
                 let body = body.collect().await?.to_bytes();
                 // Keep the connection only when the server did not close it.
-                if !parts.headers.get(hyper::header::CONNECTION).is_some_and(|value| value == "close") {
+                if parts.headers.get(hyper::header::CONNECTION).is_none_or(|value| value != "close") {
                     *sender = Some(ready);
                 }
                 Ok(Answer { status: parts.status, headers: parts.headers, body })

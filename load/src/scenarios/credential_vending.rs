@@ -53,10 +53,11 @@ pub async fn exchange(user: &mut GooseUser, context: &LoadContext) -> Transactio
     let pick = mix(user_index as u64, iteration);
     let first = PROVIDERS[(pick % 4) as usize];
     let second = PROVIDERS[((pick / 4) % 4) as usize];
-    let providers: Vec<&str> = if pick % 3 == 0 && first != second { vec![first, second] } else { vec![first] };
+    let providers: Vec<&str> =
+        if pick.is_multiple_of(3) && first != second { vec![first, second] } else { vec![first] };
     let ttl = TTL_SECONDS.0 + (pick / 16) % (TTL_SECONDS.1 - TTL_SECONDS.0 + 1);
     let request = ApiRequest::exchange_credentials(&providers, Some(ttl));
-    let verify = fixtures.signing_key.as_deref().filter(|_| pick % VERIFY_ONE_IN == 0);
+    let verify = fixtures.signing_key.as_deref().filter(|_| pick.is_multiple_of(VERIFY_ONE_IN));
     let answer =
         common::send_and_record(user, context, started, PATH, &request, Some(&fixtures.keys[key_index]), |answer| {
             common::expect(StatusCode::OK, answer, |body| {
@@ -153,7 +154,7 @@ impl RateLimitCheck {
             StatusCode::TOO_MANY_REQUESTS => {
                 self.limited[key].fetch_add(1, Ordering::Relaxed);
                 let retry_after = answer.headers.get(hyper::header::RETRY_AFTER).and_then(|value| value.to_str().ok());
-                if !retry_after.and_then(|value| value.parse::<u64>().ok()).is_some_and(|secs| secs >= 1) {
+                if retry_after.and_then(|value| value.parse::<u64>().ok()).is_none_or(|secs| secs < 1) {
                     self.without_retry_after.fetch_add(1, Ordering::Relaxed);
                 }
             }
