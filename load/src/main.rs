@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use billing_load::cli::{Cli, Command};
-use billing_load::error::{EXIT_FAILED, EXIT_PASSED, EXIT_USAGE, LoadError};
+use billing_load::error::{EXIT_PASSED, EXIT_USAGE, LoadError};
 use billing_load::report::tables;
 use clap::Parser;
 
@@ -33,9 +33,12 @@ fn main() -> ExitCode {
                 );
                 EXIT_PASSED
             }),
-            Command::Run(args) => billing_load::run::run(*args).await.map(|summary| {
-                print!("{}", tables::text(&summary));
-                if summary.passed() { EXIT_PASSED } else { EXIT_FAILED }
+            Command::Run(args) => billing_load::run::run(*args).await.map(|finished| {
+                print!("{}", tables::text(&finished.summary));
+                if let Some(failure) = &finished.push_failure {
+                    eprintln!("load: {failure}");
+                }
+                finished.exit_code()
             }),
         }
     });

@@ -332,8 +332,26 @@ fn goose_configuration(
         .map_err(|err| LoadError::Usage(format!("goose refused the run's options: {err}")))
 }
 
-/// A run from start to verdict. The summary says whether it passed.
-pub async fn run(args: RunArgs) -> Result<RunSummary, LoadError> {
+/// A finished run: its summary (which says whether it passed) and, when the results could
+/// not be pushed, why (the reports are written all the same).
+pub struct Finished {
+    pub summary: RunSummary,
+    pub push_failure: Option<LoadError>,
+}
+
+impl Finished {
+    /// 0 passed; 1 something broke; 2 it passed but its results were not pushed.
+    pub fn exit_code(&self) -> u8 {
+        match (self.summary.passed(), &self.push_failure) {
+            (false, _) => crate::error::EXIT_FAILED,
+            (true, Some(_)) => crate::error::EXIT_USAGE,
+            (true, None) => crate::error::EXIT_PASSED,
+        }
+    }
+}
+
+/// A run from start to verdict.
+pub async fn run(args: RunArgs) -> Result<Finished, LoadError> {
     check_args(&args)?;
     let shape = Shape::from_args(&args)?;
     let rules = thresholds::rules_for(
@@ -435,11 +453,12 @@ pub async fn run(args: RunArgs) -> Result<RunSummary, LoadError> {
     }
     let registry = prometheus::registry(&summary);
     let _ = std::fs::write(report_dir.join("metrics.prom"), prometheus::text(&registry));
-    if let Some(url) = &args.pushgateway {
-        push::push(url, &summary, &registry).await?;
-    }
+    let push_failure = match &args.pushgateway {
+        Some(url) => push::push(url, &summary, &registry).await.err(),
+        None => None,
+    };
     drop(target);
-    Ok(summary)
+    Ok(Finished { summary, push_failure })
 }
 
 /// The checks after the load: the webhook outcome, the rate limit, reconciliation.
