@@ -303,8 +303,7 @@ fn goose_configuration(
     report_dir: &Path,
     baseline: Option<&Baseline>,
 ) -> Result<GooseConfiguration, LoadError> {
-    // goose's run folder (the dashboard's saved reports) is the report folder too.
-    let mut goose = vec!["--host".to_string(), base.as_str(), "--output-dir".into(), report_dir.display().to_string()];
+    let mut goose = vec!["--host".to_string(), base.as_str()];
     goose.extend(shape.goose_args());
     for (_, file) in report::GOOSE_REPORTS {
         goose.extend(["--report-file".into(), report_dir.join(file).display().to_string()]);
@@ -321,6 +320,9 @@ fn goose_configuration(
     }
     if args.dashboard {
         goose.extend(["--dashboard".into(), "--dashboard-port".into(), args.dashboard_port.to_string()]);
+        // goose's run folder (where the dashboard saves reports) is the report folder, not
+        // goose-runs/ in the working directory.
+        goose.extend(["--output-dir".into(), report_dir.display().to_string()]);
     }
     if let Some(mode) = &args.co_mitigation {
         goose.extend(["--co-mitigation".into(), mode.clone()]);
@@ -408,7 +410,7 @@ pub async fn run(args: RunArgs) -> Result<Finished, LoadError> {
     let metrics = match attack.execute().await {
         Ok(metrics) => metrics,
         Err(GooseError::ThresholdsFailed { metrics, .. }) => *metrics.0,
-        Err(err) => return Err(LoadError::Setup(anyhow::anyhow!("goose could not run the load: {err}"))),
+        Err(err) => return Err(LoadError::Setup(anyhow::anyhow!("goose could not run the load: {err:?}"))),
     };
     let elapsed = started.elapsed();
     drop(progress);

@@ -234,3 +234,33 @@ async fn the_rate_limit_variant_fails_when_a_target_lets_more_through_than_the_l
     assert!(table.contains("rate limit"), "{table}");
     assert!(table.contains("the limit allows"), "{table}");
 }
+
+#[tokio::test]
+async fn a_profile_steps_the_users_through_its_stages() {
+    let stack = load_stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.toml");
+    std::fs::write(
+        &profile,
+        "executor = \"users\"\n[[stages]]\nduration = \"1s\"\ntarget = 3\n[[stages]]\nduration = \"1s\"\ntarget = 3\n[[stages]]\nduration = \"1s\"\ntarget = 0\n",
+    )
+    .unwrap();
+    let output = run_load(&[
+        "run",
+        "healthz",
+        "--target",
+        &stack.service_url,
+        "--profile",
+        profile.to_str().unwrap(),
+        "--quiet",
+        "--report-dir",
+        dir.path().join("r").to_str().unwrap(),
+    ])
+    .await;
+    assert_exit(&output, 0);
+    let summary = summary(&dir.path().join("r"));
+    assert_eq!(summary.users, 3);
+    assert!(summary.total.requests > 10, "{:?}", summary.total);
+    let goose_report = std::fs::read_to_string(dir.path().join("r/report.md")).unwrap();
+    assert!(goose_report.contains("Increasing") && goose_report.contains("Decreasing"), "{goose_report}");
+}
