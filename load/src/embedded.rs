@@ -8,6 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use billing_service::Config;
 use billing_stack::{ServiceBinary, ServiceRun, Stack, StackOptions};
 
 use crate::cli::ServiceMode;
@@ -45,27 +46,21 @@ pub struct Embedded {
     pub signing_key: Option<Vec<u8>>,
 }
 
-/// The service's environment for a load run: limits off, or at `limit` for the variant.
-pub fn service_env(limit: Option<CredentialLimit>) -> Vec<(String, String)> {
+/// The service's settings for a load run: abuse limits off, or the credential limits at
+/// `limit` for the variant that verifies them.
+pub fn configure_for_load(config: &mut Config, limit: Option<CredentialLimit>) {
     let (per_minute, burst) = limit.map_or((OUT_OF_REACH, OUT_OF_REACH), |limit| (limit.per_minute, limit.burst));
-    [
-        // Signups per client IP: off (every load signup comes from 127.0.0.1).
-        ("SIGNUP_RATE_PER_MINUTE", "0".to_string()),
-        ("CREDENTIAL_RATE_PER_MINUTE", per_minute.to_string()),
-        ("CREDENTIAL_BURST", burst.to_string()),
-        // Per customer as well as per key: each key of the pool is a customer of its own, so
-        // the per-key figures bound both.
-        ("CREDENTIAL_CUSTOMER_RATE_PER_MINUTE", per_minute.to_string()),
-        ("CREDENTIAL_CUSTOMER_BURST", burst.to_string()),
-        ("API_KEY_CREATE_RATE_PER_HOUR", OUT_OF_REACH.to_string()),
-        ("DB_MAX_CONNECTIONS", "32".to_string()),
-        ("LOG_FORMAT", "json".to_string()),
-        // Per-request info logs cost the service more than some requests do.
-        ("RUST_LOG", "warn".to_string()),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_string(), value))
-    .collect()
+    // Signups per client IP: off (every load signup comes from 127.0.0.1).
+    config.signup_rate_per_minute = 0;
+    config.credential_rate_per_minute = per_minute;
+    config.credential_burst = burst;
+    // Per customer as well as per key: each key of the pool is a customer of its own, so the
+    // per-key figures bound both.
+    config.credential_customer_rate_per_minute = per_minute;
+    config.credential_customer_burst = burst;
+    config.api_key_create_rate_per_hour = OUT_OF_REACH;
+    config.db_max_connections = 32;
+    config.log_format = "json".into();
 }
 
 pub async fn start(mode: ServiceMode, limit: Option<CredentialLimit>) -> Result<Embedded, LoadError> {
@@ -77,10 +72,11 @@ pub async fn start(mode: ServiceMode, limit: Option<CredentialLimit>) -> Result<
             } else {
                 billing_stack::Profile::Debug
             };
-            let mut binary = ServiceBinary::build(profile)
+            let binary = ServiceBinary::build(profile)
                 .await
-                .map_err(|err| LoadError::setup("building the billing-service binary", err))?;
-            binary.env.extend(service_env(limit));
+                .map_err(|err| LoadError::setup("building the billing-service binary", err))?
+                // Per-request info logs cost the service more than some requests do.
+                .with_env("RUST_LOG", "warn");
             ServiceRun::Process(binary)
         }
     };
@@ -88,11 +84,7 @@ pub async fn start(mode: ServiceMode, limit: Option<CredentialLimit>) -> Result<
     let seen = Arc::clone(&signing_key);
     let options = StackOptions {
         configure: Box::new(move |config| {
-            let (per_minute, burst) =
-                limit.map_or((OUT_OF_REACH, OUT_OF_REACH), |limit| (limit.per_minute, limit.burst));
-            config.credential_rate_per_minute = per_minute;
-            config.credential_burst = burst;
-            config.db_max_connections = 32;
+            configure_for_load(config, limit);
             *seen.lock().expect("not poisoned") = config.credential_signing_key.clone();
         }),
         service,
@@ -118,14 +110,15 @@ mod tests {
 
     #[test]
     fn load_runs_turn_abuse_limits_off_unless_verifying_them() {
-        let env: std::collections::HashMap<_, _> = service_env(None).into_iter().collect();
-        assert_eq!(env["SIGNUP_RATE_PER_MINUTE"], "0");
-        assert_eq!(env["CREDENTIAL_RATE_PER_MINUTE"], OUT_OF_REACH.to_string());
-        assert_eq!(env["CREDENTIAL_CUSTOMER_RATE_PER_MINUTE"], OUT_OF_REACH.to_string());
-        let env: std::collections::HashMap<_, _> =
-            service_env(Some(CredentialLimit { per_minute: 60, burst: 10 })).into_iter().collect();
-        assert_eq!(env["CREDENTIAL_RATE_PER_MINUTE"], "60");
-        assert_eq!(env["CREDENTIAL_BURST"], "10");
-        assert_eq!(env["CREDENTIAL_CUSTOMER_RATE_PER_MINUTE"], "60");
+        let mut config = Config::for_tests("postgres://x", "http://x");
+        config.signup_rate_per_minute = 10;
+        configure_for_load(&mut config, None);
+        assert_eq!(config.signup_rate_per_minute, 0);
+        assert_eq!(config.credential_rate_per_minute, OUT_OF_REACH);
+        assert_eq!(config.credential_customer_rate_per_minute, OUT_OF_REACH);
+        assert_eq!(config.api_key_create_rate_per_hour, OUT_OF_REACH);
+        configure_for_load(&mut config, Some(CredentialLimit { per_minute: 60, burst: 10 }));
+        assert_eq!((config.credential_rate_per_minute, config.credential_burst), (60, 10));
+        assert_eq!((config.credential_customer_rate_per_minute, config.credential_customer_burst), (60, 10));
     }
 }

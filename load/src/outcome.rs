@@ -20,7 +20,7 @@ use crate::context::LoadContext;
 use crate::scenarios::webhooks::{self, WebhookFixtures};
 
 /// Credits one paid Pro invoice grants.
-pub const CREDITS_PER_PAID_INVOICE: i64 = billing_service::webhooks::events::PRO_CREDITS_PER_INVOICE as i64;
+pub const CREDITS_PER_PAID_INVOICE: i64 = billing_service::pricing::PRO_CREDITS_PER_INVOICE as i64;
 
 /// Attempts at delivering an event that got no 2xx answer during the run.
 const REDELIVERY_ATTEMPTS: u32 = 5;

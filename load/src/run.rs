@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use billing_stack::ApiClient;
+use billing_stack::{ApiClient, StripeAccess, reconcile};
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
 
@@ -511,11 +511,27 @@ async fn after_run_checks(context: &LoadContext, target: &Target, elapsed: Durat
     checks
 }
 
-/// RECONCILIATION HOOK: every load run on the embedded stack ends with the harness's
-/// reconciliation check (`billing_stack::reconcile`, from the lead's branch) — every succeeded
-/// PaymentIntent for a fix has exactly one recorded charge and the reverse, every ledger
-/// balance equals the sum of its entries, nothing negative — and fails on a problem. Until that
-/// module is on main this returns nothing.
-async fn reconciliation(_embedded: &Embedded) -> Option<CheckResult> {
-    None
+/// Every load run on the embedded stack ends with the harness's reconciliation check: every
+/// succeeded PaymentIntent for a fix has exactly one recorded charge and the reverse, every
+/// ledger balance equals the sum of its entries, nothing negative. A problem fails the run.
+async fn reconciliation(embedded: &Embedded) -> Option<CheckResult> {
+    let stack = &embedded.stack;
+    let stripe = StripeAccess { api_base: stack.stripe.base_url(), secret_key: stack.config.stripe_secret_key.clone() };
+    Some(match reconcile(&stack.pool, &stripe, RECONCILE_SETTLE).await {
+        Ok(reconciliation) => CheckResult {
+            name: "reconciliation".into(),
+            passed: reconciliation.is_clean(),
+            detail: reconciliation.to_string(),
+            problems: reconciliation.problems().to_vec(),
+        },
+        Err(err) => CheckResult {
+            name: "reconciliation".into(),
+            passed: false,
+            detail: "the reconciliation check could not run".into(),
+            problems: vec![format!("{err:#}")],
+        },
+    })
 }
+
+/// How long reconciliation waits for charges a run left pending to settle.
+const RECONCILE_SETTLE: Duration = Duration::from_secs(30);

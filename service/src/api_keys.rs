@@ -23,6 +23,8 @@ use self::cache::{AuthenticatedKey, KeyHash};
 use crate::app::AppState;
 use crate::domain::CustomerId;
 use crate::error::ApiError;
+use axum::Router;
+use axum::routing::{delete, post};
 
 /// Every key starts with this, so a leaked key is recognisable (secret scanners, logs).
 pub const KEY_PREFIX: &str = "bk_";
@@ -134,6 +136,13 @@ fn presented_key(parts: &Parts) -> Option<&str> {
         return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty());
     }
     header("x-api-key").map(str::trim).filter(|key| !key.is_empty())
+}
+
+/// `POST|GET /api/v1/api-keys`, `DELETE /api/v1/api-keys/{id}`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/api-keys", post(management::create_api_key).get(management::list_api_keys))
+        .route("/api/v1/api-keys/{id}", delete(management::revoke_api_key))
 }
 
 #[cfg(test)]

@@ -1,8 +1,12 @@
-//! The application: shared state, the router, start-up and graceful shutdown.
+//! The application: start-up, the router, and graceful shutdown.
 //!
 //! [`Application::build`] connects to PostgreSQL, applies the embedded migrations and binds
 //! the listener; [`Application::run_until`] serves until the given future completes, then
 //! finishes in-flight requests. The binary and the tests start the service the same way.
+//!
+//! [`router`] merges one `router()` per resource module (onboarding, usage, fixes, billing,
+//! credentials, API keys, webhooks, health, metrics), so each list of routes lives beside the
+//! handlers that serve them, and adds the layers every request goes through.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,41 +17,19 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::api_keys::cache::ApiKeyCache;
-use crate::billing::pro_price::ProPrice;
+use crate::billing::reconciler::Reconciler;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::credentials::CredentialVending;
-use crate::email::EmailClient;
 use crate::error::ApiError;
-use crate::metrics::Metrics;
 use crate::outbox::OutboxWorker;
-use crate::stripe::StripeClient;
+use crate::server::{ConnectionLimits, serve};
+pub use crate::state::AppState;
 use crate::{api_keys, billing, credentials, fixes, health, metrics, onboarding, usage, webhooks};
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub config: Arc<Config>,
-    pub stripe: StripeClient,
-    pub metrics: Arc<Metrics>,
-    pub clock: Arc<dyn Clock>,
-    pub pro_price: Arc<ProPrice>,
-    pub api_key_cache: Arc<ApiKeyCache>,
-    pub credentials: Arc<CredentialVending>,
-    /// The e-mail API, when `EMAIL_API_BASE` is set; without it the outbox only queues.
-    pub email: Option<EmailClient>,
-    /// Wakes the outbox dispatcher (after a commit that made an e-mail due now).
-    pub outbox_wake: Arc<Notify>,
-}
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -124,26 +106,7 @@ impl Application {
         }
         let pool = connect(&config.database_url, config.db_max_connections).await?;
         migrator().run(&pool).await?;
-        let stripe = StripeClient::new(&config.stripe_api_base, &config.stripe_secret_key, config.stripe_timeout())?;
-        let credentials = CredentialVending::from_config(&config).map_err(StartupError::Config)?;
-        let email = match &config.email_api_base {
-            Some(base) => {
-                Some(EmailClient::new(base, config.email_api_key.clone(), &config.email_from, config.email_timeout())?)
-            }
-            None => None,
-        };
-        let state = AppState {
-            pool,
-            stripe,
-            metrics: Arc::new(Metrics::new()),
-            clock,
-            pro_price: Arc::new(ProPrice::preset(config.stripe_pro_price_id.clone())),
-            api_key_cache: Arc::new(ApiKeyCache::new(config.api_key_cache_ttl())),
-            credentials: Arc::new(credentials),
-            config: Arc::new(config),
-            email,
-            outbox_wake: Arc::new(Notify::new()),
-        };
+        let state = AppState::new(config, pool, clock)?;
         Ok(Application { listener, router: router(state.clone()), state })
     }
 
@@ -157,47 +120,48 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish. The e-mail
     /// outbox dispatcher runs alongside, and stops after the last request.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr(), "billing service listening");
         let outbox = OutboxWorker::start(self.state.clone());
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let reconciler = Reconciler::start(self.state.clone());
+        let config = &self.state.config;
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+            shutdown_grace: Duration::from_millis(config.request_timeout_ms) + Duration::from_secs(1),
+        };
+        let served = serve(self.listener, self.router, limits, shutdown).await;
         if let Some(outbox) = outbox {
             outbox.stop().await;
+        }
+        if let Some(reconciler) = reconciler {
+            reconciler.stop().await;
         }
         served
     }
 }
 
-/// Largest webhook body accepted.
-const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
-
-/// Every route of the service.
+/// Every route of the service, and the layers every request goes through (outermost last):
+/// invalid `Idempotency-Key`s refused, the request timeout, metrics, the body limit, errors
+/// made JSON, and a panic turned into a JSON 500.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     Router::new()
-        .route("/api/v1/customers", post(onboarding::create_customer))
-        .route("/api/v1/usage", get(usage::usage_summary))
-        .route("/api/v1/fixes", post(fixes::record_fix))
-        .route("/api/v1/credentials/exchange", post(credentials::exchange::exchange_credentials))
-        .route("/api/v1/api-keys", post(api_keys::management::create_api_key).get(api_keys::management::list_api_keys))
-        .route("/api/v1/api-keys/{id}", delete(api_keys::management::revoke_api_key))
-        .route("/api/v1/billing/payment-method", post(billing::payment_method::add_payment_method))
-        .route(
-            "/api/v1/billing/subscription",
-            post(billing::subscription::subscribe).delete(billing::subscription::cancel),
-        )
-        .route(
-            "/api/webhooks/stripe",
-            // Stripe's events (an invoice with its lines) can outgrow the API's body limit.
-            post(webhooks::receive_stripe_event).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
-        )
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::serve_metrics))
+        .merge(onboarding::router())
+        .merge(usage::router())
+        .merge(fixes::router())
+        .merge(billing::router())
+        .merge(credentials::router())
+        .merge(api_keys::router())
+        .merge(webhooks::router())
+        .merge(health::router())
+        .merge(metrics::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(crate::idempotency::reject_invalid_keys))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::server::request_timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_requests))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(crate::error::errors_are_json))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::Internal("a handler panicked".into()).into_response()
         }))

@@ -186,9 +186,13 @@ pub struct Config {
     #[arg(long, env = "CREDENTIAL_CUSTOMER_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub credential_customer_burst: u32,
 
-    /// API keys a customer may create per hour (a burst of 5, then the rate).
+    /// API keys a customer may create per hour, on average (per instance).
     #[arg(long, env = "API_KEY_CREATE_RATE_PER_HOUR", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub api_key_create_rate_per_hour: u32,
+
+    /// API keys a customer may create at once before the hourly rate applies.
+    #[arg(long, env = "API_KEY_CREATE_BURST", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_key_create_burst: u32,
 }
 
 impl Config {
@@ -235,11 +239,14 @@ impl Config {
             request_timeout_ms: 30_000,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 10_000,
-            signup_rate_per_minute: 10,
+            // Tests sign many customers up from 127.0.0.1 and make many keys: the abuse limits
+            // are off (high) unless a test of them turns them on.
+            signup_rate_per_minute: 0,
             trusted_proxies: Vec::new(),
             credential_customer_rate_per_minute: 120,
             credential_customer_burst: 20,
-            api_key_create_rate_per_hour: 20,
+            api_key_create_rate_per_hour: 1_000_000,
+            api_key_create_burst: 1_000,
         }
     }
 
@@ -284,6 +291,7 @@ impl Config {
             ("CREDENTIAL_CUSTOMER_RATE_PER_MINUTE", self.credential_customer_rate_per_minute.to_string()),
             ("CREDENTIAL_CUSTOMER_BURST", self.credential_customer_burst.to_string()),
             ("API_KEY_CREATE_RATE_PER_HOUR", self.api_key_create_rate_per_hour.to_string()),
+            ("API_KEY_CREATE_BURST", self.api_key_create_burst.to_string()),
         ];
         let optional = [
             ("STRIPE_PRO_PRICE_ID", &self.stripe_pro_price_id),
@@ -306,6 +314,10 @@ impl Config {
 
     pub fn email_timeout(&self) -> Duration {
         Duration::from_millis(self.email_timeout_ms)
+    }
+
+    pub fn reconcile_after(&self) -> Duration {
+        Duration::from_millis(self.reconcile_after_ms)
     }
 
     pub fn outbox_poll_interval(&self) -> Duration {

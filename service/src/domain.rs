@@ -121,14 +121,17 @@ impl fmt::Display for Cents {
     }
 }
 
-/// A customer's pricing plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A customer's pricing plan, stored as text in `customers.plan`: an unknown value in the
+/// database is a decoding error, never silently a trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum Plan {
     /// Signed up, living on the free trial credits.
     Trial,
     /// Has a payment method: fixes beyond the credits are charged one by one.
     #[serde(rename = "payg")]
+    #[sqlx(rename = "payg")]
     PayAsYouGo,
     /// Monthly subscription: 60 credits per paid invoice, cheaper fixes beyond them.
     Pro,
@@ -140,15 +143,6 @@ impl Plan {
             Plan::Trial => "trial",
             Plan::PayAsYouGo => "payg",
             Plan::Pro => "pro",
-        }
-    }
-
-    /// Reads the value stored in `customers.plan` (constrained by a CHECK in the schema).
-    pub fn from_db(value: &str) -> Plan {
-        match value {
-            "pro" => Plan::Pro,
-            "payg" => Plan::PayAsYouGo,
-            _ => Plan::Trial,
         }
     }
 }

@@ -4,11 +4,17 @@
 //! `{"error": {"code": "...", "message": "...", "fields": {...}}}` is written in exactly one
 //! place, the `IntoResponse` impl below. Messages say what went wrong and how to fix it;
 //! internal details (SQL errors, Stripe's raw answers) are logged, never returned.
+//!
+//! What axum itself answers (a 413 from a body limit, a 400 from a path that does not decode, a
+//! 405) is plain text; [`errors_are_json`] rewrites any such error into the same JSON shape, so
+//! a client never has to parse two kinds of error.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -21,6 +27,14 @@ pub type FieldErrors = BTreeMap<String, String>;
 pub enum ApiError {
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
+    /// A request that cannot be understood (a bad header, a bad query string).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// A well-formed request that cannot be carried out as asked.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("the request body has invalid fields")]
     Validation(FieldErrors),
     #[error("the request body is larger than the limit of {limit} bytes")]
@@ -33,6 +47,9 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{message}")]
     PaymentRequired { code: &'static str, message: String },
+    /// The card was declined: nothing was charged.
+    #[error("{message}")]
+    CardDeclined { decline_code: String, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("this route does not accept the {0} method")]
@@ -41,10 +58,17 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("too many requests: retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The service cannot take this request now (a bounded resource is full); nothing was done.
+    #[error("{message}")]
+    Busy { message: String, retry_after_secs: u64 },
+    /// A charge was started and its outcome is not known yet: it is recorded as pending and
+    /// will be settled; the message says how the client learns the result.
+    #[error("{0}")]
+    PaymentOutcomeUnknown(String),
     #[error("the payment provider failed: {0}")]
     Stripe(#[from] StripeError),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("{0}")]
     Internal(String),
 }
@@ -57,17 +81,23 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MalformedJson(_) | ApiError::BadSignature(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::MalformedJson(_) | ApiError::BadSignature(_) | ApiError::BadRequest { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Validation(_) | ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::PaymentOutcomeUnknown(_) => StatusCode::BAD_GATEWAY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
+            ApiError::PaymentRequired { .. } | ApiError::CardDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Stripe(err) if err.is_card_error() => StatusCode::PAYMENT_REQUIRED,
+            ApiError::Stripe(StripeError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Stripe(_) => StatusCode::BAD_GATEWAY,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -81,11 +111,19 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::PaymentRequired { code, .. } | ApiError::Conflict { code, .. } => code,
+            ApiError::PaymentRequired { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::BadRequest { code, .. }
+            | ApiError::Unprocessable { code, .. } => code,
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::CardDeclined { .. } => "card_declined",
+            ApiError::Busy { .. } => "busy",
+            ApiError::PaymentOutcomeUnknown(_) => "payment_outcome_unknown",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Stripe(err) if err.is_card_error() => "card_declined",
+            ApiError::Stripe(StripeError::Busy) => "busy",
             ApiError::Stripe(_) => "payment_provider_unavailable",
             ApiError::Database(_) | ApiError::Internal(_) => "internal_error",
         }
@@ -98,14 +136,32 @@ impl ApiError {
                 format!("invalid fields: {}; see `fields` for what to change", names.join(", "))
             }
             ApiError::Stripe(err) if err.is_card_error() => err.decline_message(),
+            ApiError::Stripe(StripeError::Busy) => {
+                "the service has too many payment-provider calls in flight: nothing was sent; retry in a moment".into()
+            }
             ApiError::Stripe(_) => {
-                "the payment provider (Stripe) did not answer properly; nothing was changed, please retry in a moment"
+                "the payment provider (Stripe) did not answer properly: retry in a moment (retrying is safe: nothing is done twice)"
                     .into()
             }
             ApiError::Database(_) | ApiError::Internal(_) => {
-                "an internal error happened; nothing was changed, please retry, and report it if it persists".into()
+                "an internal error happened: retry the request (with the same Idempotency-Key, if it had one), and report it if it persists"
+                    .into()
             }
             other => other.to_string(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> ApiError {
+        match error {
+            // Every connection is busy: a transient overload, not a fault; nothing was done.
+            sqlx::Error::PoolTimedOut => ApiError::Busy {
+                message: "the service has no free database connection right now: nothing was done; retry in a moment"
+                    .into(),
+                retry_after_secs: 1,
+            },
+            other => ApiError::Database(other),
         }
     }
 }
@@ -122,12 +178,56 @@ impl IntoResponse for ApiError {
             ApiError::Stripe(err) if err.is_card_error() => {
                 error["decline_code"] = json!(err.decline_code());
             }
+            ApiError::CardDeclined { decline_code, .. } => error["decline_code"] = json!(decline_code),
             _ => {}
         }
         let mut response = (status, Json(json!({ "error": error }))).into_response();
-        if let ApiError::RateLimited { retry_after_secs } = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after_secs } | ApiError::Busy { retry_after_secs, .. } => {
+                Some(*retry_after_secs)
+            }
+            ApiError::Stripe(StripeError::Busy) => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
+}
+
+/// Middleware: an error response that is not JSON (axum's own rejections and fallbacks answer
+/// in plain text) becomes the JSON error shape, with the same status and headers.
+pub async fn errors_are_json(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4_096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let detail: String = text.lines().next().unwrap_or_default().chars().take(300).collect();
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("payload_too_large", "the request body is larger than this route accepts".to_string())
+        }
+        StatusCode::NOT_FOUND => ("not_found", "no such resource: see the README for the API".to_string()),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this route does not accept that method".to_string()),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long to arrive".to_string()),
+        status if status.is_server_error() => {
+            ("internal_error", "an internal error happened: retry, and report it if it persists".to_string())
+        }
+        _ if detail.is_empty() => ("bad_request", "the request could not be understood".to_string()),
+        _ => ("bad_request", format!("the request could not be understood: {detail}")),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = serde_json::to_vec(&json!({ "error": { "code": code, "message": message } })).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }

@@ -9,6 +9,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
+use axum::Router;
+use axum::routing::get;
 
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
@@ -24,4 +26,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "database": "timeout" }))),
     }
+}
+
+/// `GET /healthz`, `GET /readyz`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }

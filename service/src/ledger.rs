@@ -11,8 +11,11 @@ use sqlx::{PgConnection, Row};
 
 use crate::domain::CustomerId;
 
-/// Why credits moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why credits moved, stored as text in `ledger_entries.source` (an unknown value is a
+/// decoding error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum CreditSource {
     /// The 5 free credits on signup.
     TrialSignup,
@@ -31,9 +34,6 @@ impl CreditSource {
         }
     }
 }
-
-/// Credits granted on signup.
-pub const TRIAL_CREDITS: i32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
@@ -58,7 +58,7 @@ pub struct LedgerEntry {
     pub id: i64,
     pub delta: i32,
     pub balance_after: i32,
-    pub source: String,
+    pub source: CreditSource,
     pub reference: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -120,7 +120,7 @@ pub async fn append(
     .bind(customer.0)
     .bind(delta)
     .bind(balance_after)
-    .bind(source.as_str())
+    .bind(source)
     .bind(reference)
     .bind(now)
     .fetch_one(conn)

@@ -2,25 +2,33 @@
 //!
 //! HTTP requests by route (the route template, never the raw path, so ids don't explode the
 //! series count), method and status; a latency histogram by route; and business counters.
+//!
+//! Every label takes a bounded set of values, whatever clients send: a method outside the
+//! standard ones is `other`, a path no route matches is `unmatched`, a status is one of the
+//! few hundred HTTP codes. An attacker cannot grow `/metrics` by inventing methods or paths.
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::app::AppState;
+use crate::billing::charges::ChargeStatus;
 use crate::ledger::CreditSource;
+use axum::Router;
+use axum::routing::get;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
@@ -33,6 +41,17 @@ struct RouteLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SettledLabels {
+    outcome: String,
+    settled_by: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -61,9 +80,10 @@ pub struct Metrics {
     credits_granted: Family<SourceLabels, Counter>,
     credits_consumed: Counter,
     webhooks: Family<OutcomeLabels, Counter>,
-    charges: Family<OutcomeLabels, Counter>,
+    charges: Family<SettledLabels, Counter>,
+    pending_charges: Gauge,
     credentials_vended: Family<ProviderLabels, Counter>,
-    rate_limited: Counter,
+    rate_limited: Family<LimitLabels, Counter>,
     emails_sent: Family<TemplateLabels, Counter>,
     email_send_failures: Family<TemplateLabels, Counter>,
 }
@@ -89,7 +109,8 @@ impl Metrics {
         let credits_granted = Family::<SourceLabels, Counter>::default();
         let credits_consumed = Counter::default();
         let webhooks = Family::<OutcomeLabels, Counter>::default();
-        let charges = Family::<OutcomeLabels, Counter>::default();
+        let charges = Family::<SettledLabels, Counter>::default();
+        let pending_charges = Gauge::default();
         registry.register("http_requests", "HTTP requests by route, method and status", http_requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", http_duration.clone());
         registry.register(
@@ -107,13 +128,22 @@ impl Metrics {
         );
         registry.register(
             "charges",
-            "Stripe charges of fixes beyond the credits, by outcome (ok, declined)",
+            "Charges of fixes beyond the credits as they settle, by outcome (succeeded, failed) and by who settled them (request, reconciler, webhook)",
             charges.clone(),
         );
+        registry.register(
+            "charges_pending",
+            "Charges whose outcome is not known yet, as the reconciler last counted them",
+            pending_charges.clone(),
+        );
         let credentials_vended = Family::<ProviderLabels, Counter>::default();
-        let rate_limited = Counter::default();
+        let rate_limited = Family::<LimitLabels, Counter>::default();
         registry.register("credentials_vended", "Credentials vended, by provider", credentials_vended.clone());
-        registry.register("rate_limited", "Requests refused by a rate limit (429)", rate_limited.clone());
+        registry.register(
+            "rate_limited",
+            "Requests refused by a rate limit (429), by limit (credentials_key, credentials_customer, signup_ip, api_key_create)",
+            rate_limited.clone(),
+        );
         let emails_sent = Family::<TemplateLabels, Counter>::default();
         let email_send_failures = Family::<TemplateLabels, Counter>::default();
         registry.register("emails_sent", "Outbox e-mails sent and recorded, by template", emails_sent.clone());
@@ -132,6 +162,7 @@ impl Metrics {
             credits_consumed,
             webhooks,
             charges,
+            pending_charges,
             credentials_vended,
             rate_limited,
             emails_sent,
@@ -143,16 +174,27 @@ impl Metrics {
         self.credentials_vended.get_or_create(&ProviderLabels { provider: provider.into() }).inc();
     }
 
-    pub fn rate_limited(&self) {
-        self.rate_limited.inc();
+    /// A request refused by the named limit (one of a fixed few).
+    pub fn rate_limited(&self, limit: &'static str) {
+        self.rate_limited.get_or_create(&LimitLabels { limit }).inc();
     }
 
     pub fn onboarding(&self, outcome: &str) {
         self.onboardings.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
     }
 
-    pub fn charge(&self, outcome: &str) {
-        self.charges.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
+    /// A charge settled: `by` is `request`, `reconciler` or `webhook`.
+    pub fn charge_settled(&self, status: ChargeStatus, by: &str) {
+        let outcome = match status {
+            ChargeStatus::Succeeded => "succeeded",
+            ChargeStatus::Failed => "failed",
+            ChargeStatus::Pending => return,
+        };
+        self.charges.get_or_create(&SettledLabels { outcome: outcome.into(), settled_by: by.into() }).inc();
+    }
+
+    pub fn set_pending_charges(&self, count: i64) {
+        self.pending_charges.set(count);
     }
 
     pub fn webhook(&self, outcome: &str) {
@@ -201,10 +243,26 @@ pub async fn serve_metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The method as a label: the standard methods by name, anything else `other`.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN.iter().find(|known| *known == method).map_or("other", Method::as_str)
+}
+
 /// Middleware: counts and times every request.
 pub async fn track_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -215,4 +273,21 @@ pub async fn track_requests(State(state): State<AppState>, request: Request, nex
     state.metrics.http_requests.get_or_create(&HttpLabels { method, route: route.clone(), status }).inc();
     state.metrics.http_duration.get_or_create(&RouteLabels { route }).observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// `GET /metrics`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(serve_metrics))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invented_method_is_counted_as_other() {
+        assert_eq!(method_label(&Method::POST), "POST");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+        assert_eq!(method_label(&Method::from_bytes(&[b'X'; 4096]).unwrap()), "other");
+    }
 }

@@ -1,14 +1,25 @@
 //! Onboarding: `POST /api/v1/customers`.
 //!
-//! One transaction makes the customer row, the Stripe customer, the API key, the trial
-//! credits and the welcome e-mail schedule; any failure rolls all of it back, so nothing is
-//! left half-made. The Stripe call is the only step outside the database: its
-//! `Idempotency-Key`, and the customer id sent with it, are derived from the request, so a
-//! retried signup makes Stripe replay the same customer instead of creating a second one.
+//! In order, and with no database transaction open across the Stripe call (a slow Stripe must
+//! not hold connections that other customers' requests need):
+//!
+//! 1. the per-IP signup limit (`SIGNUP_RATE_PER_MINUTE`; every attempt counts, valid or not);
+//! 2. the request, parsed (422 naming every bad field), and a client `Idempotency-Key` used
+//!    before with a different request refused (422);
+//! 3. an e-mail address already taken is 409 before anything reaches Stripe;
+//! 4. the Stripe customer is created. Its idempotency key, and the customer id sent with it,
+//!    are derived from the request, so a retried signup makes Stripe replay the same customer;
+//! 5. one transaction makes the customer row, the API key, the trial credits, the welcome
+//!    e-mail schedule and the idempotency record. If it fails, the Stripe customer is deleted
+//!    again unless it is another (raced) signup's, so nothing is left half-made. A crash between
+//!    4 and 5 leaves at most a Stripe customer with no charges, which the same signup retried
+//!    adopts (Stripe replays it).
+
+use std::time::Instant;
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -16,12 +27,17 @@ use uuid::Uuid;
 
 use crate::api_keys::NewApiKey;
 use crate::app::AppState;
+use crate::client_ip::{client_ip, limit_key};
 use crate::domain::{CustomerId, CustomerName, Email, Plan, SignupSource};
 use crate::error::ApiError;
-use crate::ledger::{self, CreditSource, TRIAL_CREDITS};
+use crate::idempotency::{self, ClientKey, OptionalClientKey};
+use crate::ledger::{self, CreditSource, LedgerEntry};
 use crate::outbox;
+use crate::pricing::TRIAL_CREDITS;
 use crate::request::{Fields, JsonObject};
 use crate::stripe::Form;
+use axum::Router;
+use axum::routing::post;
 
 /// A valid signup request.
 #[derive(Debug, Clone)]
@@ -33,6 +49,8 @@ pub struct SignupRequest {
 
 impl SignupRequest {
     pub fn parse(body: JsonObject) -> Result<SignupRequest, ApiError> {
+        // Control characters are refused in every text field (the name's and the e-mail's
+        // parsers refuse them; the source is an identifier).
         let mut fields = Fields::new(body);
         let email = fields.required_str("email");
         let email = fields.parse("email", email, Email::parse);
@@ -83,21 +101,27 @@ pub struct OnboardedCustomer {
     pub created_at: DateTime<Utc>,
 }
 
+/// The route, as idempotency keys record it.
+const ROUTE: &str = "POST /api/v1/customers";
+
 pub async fn create_customer(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: JsonObject,
+    OptionalClientKey(key): OptionalClientKey,
+    request: Request,
 ) -> Result<(StatusCode, Json<OnboardedCustomer>), ApiError> {
-    let request = SignupRequest::parse(body);
-    let request = match request {
+    if let Err(refused) = check_signup_limit(&state, &request) {
+        state.metrics.onboarding("rate_limited");
+        return Err(refused);
+    }
+    let body = JsonObject::from_request(request, &state).await;
+    let request = match body.and_then(SignupRequest::parse) {
         Ok(request) => request,
         Err(err) => {
             state.metrics.onboarding("invalid");
             return Err(err);
         }
     };
-    let client_key = headers.get("idempotency-key").and_then(|value| value.to_str().ok());
-    let result = onboard(&state, &request, client_key).await;
+    let result = onboard(&state, &request, key.as_ref()).await;
     state.metrics.onboarding(match &result {
         Ok(_) => "created",
         Err(ApiError::Conflict { .. }) => "duplicate",
@@ -109,43 +133,46 @@ pub async fn create_customer(
     Ok((StatusCode::CREATED, Json(customer)))
 }
 
-/// Runs the whole onboarding in one transaction.
+/// The per-client-IP signup limit.
+fn check_signup_limit(state: &AppState, request: &Request) -> Result<(), ApiError> {
+    let Some(limiter) = state.signup_limiter.as_ref() else { return Ok(()) };
+    let Some(peer) = crate::server::peer_of(request.extensions()) else {
+        // Not served through the server loop (a test calling the router directly): no peer.
+        return Ok(());
+    };
+    let client = client_ip(peer.ip(), request.headers(), &state.trusted_proxies);
+    limiter.try_acquire(limit_key(client), Instant::now()).map_err(|retry_after| {
+        tracing::info!(client = %client, "signup refused by the per-IP limit");
+        ApiError::RateLimited { retry_after_secs: retry_after.whole_secs() }
+    })
+}
+
+/// Runs the whole onboarding (see the module documentation).
 pub async fn onboard(
     state: &AppState,
     request: &SignupRequest,
-    client_key: Option<&str>,
+    client_key: Option<&ClientKey>,
 ) -> Result<OnboardedCustomer, ApiError> {
-    let digest = request.idempotency_digest(client_key);
+    let fingerprint = idempotency::fingerprint(
+        ROUTE,
+        &[&request.email.as_str().to_lowercase(), request.name.as_str(), request.source.as_str()],
+    );
+    if let Some(key) = client_key {
+        idempotency::check(&mut *state.pool.acquire().await?, SCOPE, key, ROUTE, &fingerprint).await?;
+    }
+    let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE lower(email) = lower($1))")
+        .bind(request.email.as_str())
+        .fetch_one(&state.pool)
+        .await?;
+    if taken {
+        return Err(email_taken(&request.email));
+    }
+
+    let digest = request.idempotency_digest(client_key.map(ClientKey::as_str));
     // The id is derived from the request too, so that a retry sends Stripe identical
     // parameters (Stripe refuses a reused key with different ones).
     let customer =
         CustomerId(uuid::Builder::from_random_bytes(digest[..16].try_into().unwrap_or_default()).into_uuid());
-    let now = state.clock.now();
-    let mut tx = state.pool.begin().await?;
-
-    let inserted = sqlx::query(
-        "INSERT INTO customers (id, email, name, source, plan, created_at) VALUES ($1, $2, $3, $4, 'trial', $5)",
-    )
-    .bind(customer.0)
-    .bind(request.email.as_str())
-    .bind(request.name.as_str())
-    .bind(request.source.as_str())
-    .bind(now)
-    .execute(&mut *tx)
-    .await;
-    if let Err(err) = inserted {
-        return Err(match err.as_database_error().and_then(|db| db.constraint()) {
-            Some("customers_email_unique" | "customers_pkey") => ApiError::Conflict {
-                code: "email_taken",
-                message: format!(
-                    "a customer with the e-mail {} already exists: use its API key, or sign up with another address",
-                    request.email
-                ),
-            },
-            _ => err.into(),
-        });
-    }
-
     let form = Form::new()
         .set("email", request.email.as_str())
         .set("name", request.name.as_str())
@@ -158,18 +185,24 @@ pub async fn onboard(
     let stripe_key = format!("onboarding-{}", hex::encode(&digest[..20]));
     let stripe_customer = state.stripe.create_customer(form, &stripe_key).await?;
 
-    sqlx::query("UPDATE customers SET stripe_customer_id = $2 WHERE id = $1")
-        .bind(customer.0)
-        .bind(&stripe_customer.id)
-        .execute(&mut *tx)
-        .await?;
+    let now = state.clock.now();
     let key = NewApiKey::generate();
-    key.insert(&mut tx, customer, now).await?;
-    let grant = ledger::append(&mut tx, customer, TRIAL_CREDITS, CreditSource::TrialSignup, None, now)
-        .await
-        .map_err(|err| ApiError::Internal(err.to_string()))?;
-    outbox::schedule_welcome_sequence(&mut tx, customer, now).await?;
-    tx.commit().await?;
+    let stored =
+        store_customer(state, request, customer, &stripe_customer.id, &key, client_key, &fingerprint, now).await;
+    let grant = match stored {
+        Ok(grant) => grant,
+        Err(err) => {
+            undo_stripe_customer(state, &stripe_customer.id).await;
+            let constraint = match &err {
+                ApiError::Database(db) => db.as_database_error().and_then(|db| db.constraint()),
+                _ => None,
+            };
+            return Err(match constraint {
+                Some("customers_email_unique" | "customers_pkey") => email_taken(&request.email),
+                _ => err,
+            });
+        }
+    };
     // The welcome e-mail is due now: wake the dispatcher rather than wait for its next poll.
     state.outbox_wake.notify_one();
     state.metrics.credits_granted(CreditSource::TrialSignup, TRIAL_CREDITS);
@@ -186,4 +219,83 @@ pub async fn onboard(
         api_key_id: key.id,
         created_at: now,
     })
+}
+
+/// Idempotency keys of signups share one scope (there is no customer yet).
+const SCOPE: &str = "signup";
+
+/// The one transaction that makes the customer: every row, or none.
+#[allow(clippy::too_many_arguments)]
+async fn store_customer(
+    state: &AppState,
+    request: &SignupRequest,
+    customer: CustomerId,
+    stripe_customer: &str,
+    key: &NewApiKey,
+    client_key: Option<&ClientKey>,
+    fingerprint: &[u8],
+    now: DateTime<Utc>,
+) -> Result<LedgerEntry, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO customers (id, email, name, source, plan, stripe_customer_id, created_at)
+         VALUES ($1, $2, $3, $4, 'trial', $5, $6)",
+    )
+    .bind(customer.0)
+    .bind(request.email.as_str())
+    .bind(request.name.as_str())
+    .bind(request.source.as_str())
+    .bind(stripe_customer)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    key.insert(&mut tx, customer, now).await?;
+    let grant = ledger::append(&mut tx, customer, TRIAL_CREDITS, CreditSource::TrialSignup, None, now).await.map_err(
+        |err| match err {
+            ledger::AppendError::Database(err) => ApiError::Database(err),
+            other => ApiError::Internal(other.to_string()),
+        },
+    )?;
+    outbox::schedule_welcome_sequence(&mut tx, customer, now).await?;
+    if let Some(client_key) = client_key {
+        idempotency::remember(&mut tx, SCOPE, client_key, ROUTE, fingerprint, now).await?;
+    }
+    tx.commit().await?;
+    Ok(grant)
+}
+
+/// Deletes a Stripe customer whose signup could not be stored, unless a customer row names it
+/// (a concurrent identical signup, which Stripe answered with the same customer, won the race).
+async fn undo_stripe_customer(state: &AppState, stripe_customer: &str) {
+    let adopted: Result<bool, sqlx::Error> =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE stripe_customer_id = $1)")
+            .bind(stripe_customer)
+            .fetch_one(&state.pool)
+            .await;
+    match adopted {
+        Ok(true) => {}
+        Ok(false) => {
+            let path = format!("/v1/customers/{}", crate::stripe::path_segment(stripe_customer));
+            if let Err(error) = state.stripe.delete::<serde_json::Value>(&path).await {
+                tracing::warn!(%stripe_customer, %error, "could not delete the Stripe customer of a failed signup");
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%stripe_customer, %error, "cannot tell whether a failed signup's Stripe customer is in use: left in Stripe")
+        }
+    }
+}
+
+fn email_taken(email: &Email) -> ApiError {
+    ApiError::Conflict {
+        code: "email_taken",
+        message: format!(
+            "a customer with the e-mail {email} already exists: use its API key, or sign up with another address"
+        ),
+    }
+}
+
+/// `POST /api/v1/customers`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/customers", post(create_customer))
 }

@@ -1,9 +1,14 @@
-//! The edge where request bodies become domain types.
+//! The edge where requests become domain types.
 //!
 //! [`JsonObject`] reads a body as a JSON object: invalid JSON is a 400, a body over the limit a
-//! 413, a non-JSON content type a 415. [`Fields`] then takes the fields one by one, collects
-//! every problem (missing, wrong type, invalid value, unknown field) and turns them into one
-//! 422 listing them all, so a client can fix its request in one go.
+//! 413, a body that trickles in slower than `BODY_READ_TIMEOUT_MS` a 408, a non-JSON content
+//! type a 415. [`Fields`] then takes the fields one by one, collects every problem (missing,
+//! wrong type, invalid value, unknown field) and turns them into one 422 listing them all, so a
+//! client can fix its request in one go.
+//!
+//! [`StrictQuery`] does the same for a query string: every parameter known, none repeated,
+//! each value valid — `?at_period_end=true&at_period_end=true` is a 422, never a silent default
+//! that changes money.
 
 use std::collections::BTreeSet;
 
@@ -34,14 +39,80 @@ impl FromRequest<AppState> for JsonObject {
             }
         }
         let limit = state.config.max_body_bytes;
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit }
-            } else {
-                ApiError::MalformedJson(rejection.body_text())
-            }
-        })?;
+        let bytes = read_body(req, state, limit).await?;
         parse_object(&bytes).map(JsonObject)
+    }
+}
+
+/// Reads a request body within `limit` bytes and `BODY_READ_TIMEOUT_MS`.
+pub async fn read_body(req: Request, state: &AppState, limit: usize) -> Result<Bytes, ApiError> {
+    let timeout = std::time::Duration::from_millis(state.config.body_read_timeout_ms);
+    let read = tokio::time::timeout(timeout, Bytes::from_request(req, state)).await.map_err(|_| {
+        ApiError::RequestTimeout(format!(
+            "the request body did not arrive within {} ms: send it at once (BODY_READ_TIMEOUT_MS)",
+            timeout.as_millis()
+        ))
+    })?;
+    read.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::MalformedJson(rejection.body_text())
+        }
+    })
+}
+
+/// A query string of known parameters, each at most once, percent-decoded.
+#[derive(Debug, Default)]
+pub struct StrictQuery {
+    values: std::collections::BTreeMap<String, String>,
+}
+
+/// Most parameters read from one query string: a longer one is refused without reading on.
+const MAX_QUERY_PARAMS: usize = 32;
+
+impl StrictQuery {
+    /// Parses `query` allowing only `known` parameters; anything else, or a repeat, is a 422
+    /// naming the parameter.
+    pub fn parse(query: Option<&str>, known: &[&str]) -> Result<StrictQuery, ApiError> {
+        let mut values = std::collections::BTreeMap::new();
+        let mut errors = FieldErrors::new();
+        for (index, (name, value)) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()).enumerate() {
+            if index >= MAX_QUERY_PARAMS {
+                return Err(ApiError::field("query", format!("has more than {MAX_QUERY_PARAMS} parameters")));
+            }
+            if !known.contains(&name.as_ref()) {
+                let allowed = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+                errors
+                    .entry(name.to_string())
+                    .or_insert_with(|| format!("is not a known parameter (known: {allowed})"));
+            } else if values.insert(name.to_string(), value.to_string()).is_some() {
+                errors.insert(name.to_string(), "is given more than once: give it once".into());
+            }
+        }
+        if errors.is_empty() { Ok(StrictQuery { values }) } else { Err(ApiError::Validation(errors)) }
+    }
+
+    /// `true` or `false`; absent is `default`; anything else is a 422.
+    pub fn bool(&self, name: &str, default: bool) -> Result<bool, ApiError> {
+        match self.values.get(name).map(String::as_str) {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(_) => Err(ApiError::field(name, "must be true or false")),
+        }
+    }
+
+    /// A whole number within `range`; absent is `None`.
+    pub fn integer(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<Option<i64>, ApiError> {
+        let Some(raw) = self.values.get(name) else { return Ok(None) };
+        match raw.parse::<i64>() {
+            Ok(value) if range.contains(&value) => Ok(Some(value)),
+            _ => Err(ApiError::field(
+                name,
+                format!("must be a whole number between {} and {}", range.start(), range.end()),
+            )),
+        }
     }
 }
 
@@ -200,6 +271,39 @@ mod tests {
         let mut f = fields(json!({"source": null}));
         assert_eq!(f.optional_str("source"), None);
         assert!(f.finish().is_ok());
+    }
+
+    #[test]
+    fn a_repeated_or_unknown_query_parameter_is_refused() {
+        let Err(ApiError::Validation(errors)) =
+            StrictQuery::parse(Some("at_period_end=true&at_period_end=true"), &["at_period_end"])
+        else {
+            panic!("a repeated parameter must be refused")
+        };
+        assert!(errors["at_period_end"].contains("more than once"));
+        let Err(ApiError::Validation(errors)) = StrictQuery::parse(Some("at_period_end=true&x=1"), &["at_period_end"])
+        else {
+            panic!("an unknown parameter must be refused")
+        };
+        assert!(errors["x"].contains("not a known parameter"));
+        let query = StrictQuery::parse(Some("at_period_end=true"), &["at_period_end"]).unwrap();
+        assert!(query.bool("at_period_end", false).unwrap());
+        assert!(
+            StrictQuery::parse(Some("at_period_end=yes"), &["at_period_end"])
+                .unwrap()
+                .bool("at_period_end", false)
+                .is_err()
+        );
+        assert!(!StrictQuery::parse(None, &["at_period_end"]).unwrap().bool("at_period_end", false).unwrap());
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded_and_bounded() {
+        let query = StrictQuery::parse(Some("limit=%31%30"), &["limit"]).unwrap();
+        assert_eq!(query.integer("limit", 1..=200).unwrap(), Some(10));
+        assert!(StrictQuery::parse(Some("limit=0"), &["limit"]).unwrap().integer("limit", 1..=200).is_err());
+        let long: String = (0..40).map(|i| format!("p{i}=1&")).collect();
+        assert!(StrictQuery::parse(Some(&long), &["p0"]).is_err());
     }
 
     #[test]

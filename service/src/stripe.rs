@@ -4,52 +4,96 @@
 //! (`metadata[source]=…`); every mutating call carries an `Idempotency-Key`, so a retried call
 //! never creates a second object or a second charge. The secret key is sent as a bearer token
 //! and never logged.
+//!
+//! Calls in flight are bounded (`STRIPE_MAX_CONCURRENCY`): a call that finds no free slot within
+//! `STRIPE_QUEUE_TIMEOUT_MS` fails with [`StripeError::Busy`] without sending anything, so a
+//! slow Stripe cannot pile up unbounded work (connections, memory, waiting clients).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 /// What went wrong talking to Stripe.
 #[derive(Debug, thiserror::Error)]
 pub enum StripeError {
     /// Stripe answered with an error object.
-    #[error("Stripe answered {status}: {kind} {code:?} {message}")]
-    Api { status: u16, kind: String, code: Option<String>, decline_code: Option<String>, message: String },
+    #[error("Stripe answered {}: {} {:?} {}", .0.status, .0.kind, .0.code, .0.message)]
+    Api(Box<StripeApiError>),
     /// No usable answer: connection refused or dropped, timeout.
     #[error("Stripe could not be reached: {0}")]
     Transport(String),
     /// An answer we could not read.
     #[error("Stripe's answer could not be read: {0}")]
     Decode(String),
+    /// Not sent: every slot for Stripe calls was busy (see `STRIPE_MAX_CONCURRENCY`).
+    #[error("too many Stripe calls in flight: this one was not sent")]
+    Busy,
+}
+
+/// Stripe's error object, the fields we read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeApiError {
+    pub status: u16,
+    /// `type`: `card_error`, `invalid_request_error`, `api_error`, `idempotency_error`…
+    pub kind: String,
+    pub code: Option<String>,
+    pub decline_code: Option<String>,
+    pub message: String,
+    /// The PaymentIntent the error is about (a declined charge carries it).
+    pub payment_intent: Option<String>,
 }
 
 impl StripeError {
     /// A card was declined (Stripe's `card_error`): the customer's problem, not ours.
     pub fn is_card_error(&self) -> bool {
-        matches!(self, StripeError::Api { kind, .. } if kind == "card_error")
+        matches!(self, StripeError::Api(error) if error.kind == "card_error")
+    }
+
+    /// Whether Stripe's answer proves that nothing was charged: a declined card, or a request
+    /// Stripe refused as invalid before acting on it. Anything else (no answer, a timeout, a 5xx,
+    /// a key still in use by a concurrent request) leaves the outcome unknown.
+    pub fn proves_nothing_was_charged(&self) -> bool {
+        match self {
+            StripeError::Api(error) => {
+                error.kind == "card_error"
+                    || (error.kind == "invalid_request_error" && matches!(error.status, 400 | 404))
+            }
+            // Not sent at all.
+            StripeError::Busy => true,
+            StripeError::Transport(_) | StripeError::Decode(_) => false,
+        }
+    }
+
+    /// Whether Stripe answered that the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StripeError::Api(error) if error.status == 404)
     }
 
     pub fn decline_code(&self) -> Option<&str> {
         match self {
-            StripeError::Api { decline_code, code, .. } => decline_code.as_deref().or(code.as_deref()),
+            StripeError::Api(error) => error.decline_code.as_deref().or(error.code.as_deref()),
             _ => None,
         }
     }
 
     pub fn decline_message(&self) -> String {
         match self {
-            StripeError::Api { message, .. } => format!(
-                "the card was declined ({}): {message} Add another payment method with POST /api/v1/billing/payment-method.",
-                self.decline_code().unwrap_or("declined")
+            StripeError::Api(error) => format!(
+                "the card was declined ({}): {} Add another payment method with POST /api/v1/billing/payment-method.",
+                self.decline_code().unwrap_or("declined"),
+                error.message
             ),
             other => other.to_string(),
         }
     }
 }
 
-/// Form parameters in order, with Stripe's bracketed keys.
-#[derive(Debug, Default, Clone)]
+/// Form parameters in order, with Stripe's bracketed keys (`metadata[fix_id]`), sent as
+/// `application/x-www-form-urlencoded` by reqwest's encoder.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Form(Vec<(String, String)>);
 
 impl Form {
@@ -65,37 +109,12 @@ impl Form {
     pub fn metadata(self, key: &str, value: impl ToString) -> Form {
         self.set(&format!("metadata[{key}]"), value)
     }
-
-    fn encode(&self) -> String {
-        let mut out = String::new();
-        for (index, (key, value)) in self.0.iter().enumerate() {
-            if index > 0 {
-                out.push('&');
-            }
-            percent_encode(key, &mut out);
-            out.push('=');
-            percent_encode(value, &mut out);
-        }
-        out
-    }
 }
 
-/// An id as a URL path segment: ids are `[A-Za-z0-9_]`, anything else is escaped.
+/// An id as a URL path segment: ids are `[A-Za-z0-9_]`; anything else is percent-encoded, so an
+/// id can never change the path it is put in.
 pub fn path_segment(id: &str) -> String {
-    let mut out = String::new();
-    percent_encode(id, &mut out);
-    out
-}
-
-/// application/x-www-form-urlencoded, keeping `[`, `]` readable as Stripe's clients do.
-fn percent_encode(input: &str, out: &mut String) {
-    for byte in input.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'[' | b']' => out.push(byte as char),
-            b' ' => out.push('+'),
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
+    form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }
 
 /// A Stripe customer, the fields we read.
@@ -108,6 +127,8 @@ pub struct StripeCustomer {
 #[derive(Debug, Clone, Deserialize)]
 pub struct StripeList<T> {
     pub data: Vec<T>,
+    #[serde(default)]
+    pub has_more: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,6 +166,9 @@ pub struct StripeSubscriptionItem {
 #[derive(Debug, Clone, Deserialize)]
 pub struct StripeSubscription {
     pub id: String,
+    /// The customer's id (or the expanded customer).
+    #[serde(default, deserialize_with = "id_or_object")]
+    pub customer: Option<String>,
     pub status: String,
     #[serde(default)]
     pub cancel_at_period_end: bool,
@@ -154,7 +178,20 @@ pub struct StripeSubscription {
     pub items: Option<StripeList<StripeSubscriptionItem>>,
 }
 
+/// An id field that Stripe may expand into the object it names.
+fn id_or_object<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|value| value.as_str().or_else(|| value["id"].as_str()).map(str::to_string)))
+}
+
 impl StripeSubscription {
+    /// Whether two fetches of a subscription say the same about it (what the service stores).
+    pub fn same_state(&self, other: &StripeSubscription) -> bool {
+        self.status == other.status
+            && self.cancel_at_period_end == other.cancel_at_period_end
+            && self.period_end() == other.period_end()
+    }
+
     /// The period end, where the API version puts it (on the subscription in older versions,
     /// on its items in newer ones).
     pub fn period_end(&self) -> Option<i64> {
@@ -167,6 +204,8 @@ pub struct StripeClient {
     http: reqwest::Client,
     base_url: String,
     secret_key: String,
+    slots: Arc<Semaphore>,
+    queue_timeout: Duration,
 }
 
 impl std::fmt::Debug for StripeClient {
@@ -176,7 +215,15 @@ impl std::fmt::Debug for StripeClient {
 }
 
 impl StripeClient {
-    pub fn new(base_url: &str, secret_key: &str, timeout: Duration) -> Result<StripeClient, StripeError> {
+    /// A client with at most `max_in_flight` calls at once, each waiting at most `queue_timeout`
+    /// for its turn.
+    pub fn new(
+        base_url: &str,
+        secret_key: &str,
+        timeout: Duration,
+        max_in_flight: usize,
+        queue_timeout: Duration,
+    ) -> Result<StripeClient, StripeError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -187,6 +234,8 @@ impl StripeClient {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
             secret_key: secret_key.to_string(),
+            slots: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            queue_timeout,
         })
     }
 
@@ -195,15 +244,16 @@ impl StripeClient {
         self.post("/v1/customers", form, idempotency_key).await
     }
 
-    /// `POST /v1/payment_methods/{id}/attach`.
+    /// `POST /v1/payment_methods/{id}/attach`, under the caller's idempotency key (one key per
+    /// intent: never one derived from the card, which a later request may attach again).
     pub async fn attach_payment_method(
         &self,
         payment_method: &str,
         customer: &str,
+        idempotency_key: &str,
     ) -> Result<StripePaymentMethod, StripeError> {
         let form = Form::new().set("customer", customer);
-        let key = format!("attach-{customer}-{payment_method}");
-        self.post(&format!("/v1/payment_methods/{}/attach", path_segment(payment_method)), form, &key).await
+        self.post(&format!("/v1/payment_methods/{}/attach", path_segment(payment_method)), form, idempotency_key).await
     }
 
     /// Makes a payment method the customer's default for invoices and off-session charges.
@@ -211,10 +261,10 @@ impl StripeClient {
         &self,
         customer: &str,
         payment_method: &str,
+        idempotency_key: &str,
     ) -> Result<StripeCustomer, StripeError> {
         let form = Form::new().set("invoice_settings[default_payment_method]", payment_method);
-        let key = format!("default-pm-{customer}-{payment_method}");
-        self.post(&format!("/v1/customers/{}", path_segment(customer)), form, &key).await
+        self.post(&format!("/v1/customers/{}", path_segment(customer)), form, idempotency_key).await
     }
 
     /// The active price with `lookup_key`, if there is one.
@@ -252,8 +302,7 @@ impl StripeClient {
             .post(format!("{}{path}", self.base_url))
             .bearer_auth(&self.secret_key)
             .header("Idempotency-Key", idempotency_key)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form.encode());
+            .form(&form.0);
         self.send(request).await
     }
 
@@ -270,6 +319,10 @@ impl StripeClient {
     }
 
     async fn send<T: serde::de::DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, StripeError> {
+        let _slot = match tokio::time::timeout(self.queue_timeout, self.slots.acquire()).await {
+            Ok(Ok(slot)) => slot,
+            _ => return Err(StripeError::Busy),
+        };
         let response = request.send().await.map_err(|err| StripeError::Transport(err.to_string()))?;
         let status = response.status();
         let body = response.bytes().await.map_err(|err| StripeError::Transport(err.to_string()))?;
@@ -279,13 +332,14 @@ impl StripeClient {
         let error: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let error = &error["error"];
         let text = |key: &str| error[key].as_str().map(str::to_string);
-        Err(StripeError::Api {
+        Err(StripeError::Api(Box::new(StripeApiError {
             status: status.as_u16(),
             kind: text("type").unwrap_or_else(|| "api_error".into()),
             code: text("code"),
             decline_code: text("decline_code"),
             message: text("message").unwrap_or_else(|| format!("HTTP {status}")),
-        })
+            payment_intent: error["payment_intent"]["id"].as_str().map(str::to_string),
+        })))
     }
 }
 
@@ -294,22 +348,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn forms_keep_stripe_brackets_and_escape_the_rest() {
-        let form = Form::new().set("email", "a+b@example.com").metadata("source", "gh marketplace");
-        assert_eq!(form.encode(), "email=a%2Bb%40example.com&metadata[source]=gh+marketplace");
+    fn path_segments_cannot_escape_their_place_in_the_path() {
+        assert_eq!(path_segment("sub_123"), "sub_123");
+        assert_eq!(path_segment("../customers/cus_1"), "..%2Fcustomers%2Fcus_1");
+        assert_eq!(path_segment("a?b#c"), "a%3Fb%23c");
     }
 
     #[test]
     fn a_card_error_is_told_apart_from_an_outage() {
-        let declined = StripeError::Api {
+        let declined = StripeError::Api(Box::new(StripeApiError {
             status: 402,
             kind: "card_error".into(),
             code: Some("card_declined".into()),
             decline_code: Some("insufficient_funds".into()),
             message: "Your card has insufficient funds.".into(),
-        };
+            payment_intent: Some("pi_1".into()),
+        }));
         assert!(declined.is_card_error());
         assert_eq!(declined.decline_code(), Some("insufficient_funds"));
         assert!(!StripeError::Transport("timeout".into()).is_card_error());
+        assert!(declined.proves_nothing_was_charged());
+        assert!(!StripeError::Transport("timeout".into()).proves_nothing_was_charged());
+        let server_error = StripeError::Api(Box::new(StripeApiError {
+            status: 500,
+            kind: "api_error".into(),
+            code: None,
+            decline_code: None,
+            message: "boom".into(),
+            payment_intent: None,
+        }));
+        assert!(!server_error.proves_nothing_was_charged(), "a 500 may come after the charge was made");
     }
 }

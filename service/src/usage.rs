@@ -4,8 +4,9 @@
 //! with `limit` and `before`), and warnings a dashboard can show as they are.
 
 use axum::Json;
-use axum::extract::{Query, State};
-use serde::{Deserialize, Serialize};
+use axum::extract::State;
+use axum::http::Uri;
+use serde::Serialize;
 use sqlx::Row;
 
 use crate::api_keys::Authenticated;
@@ -14,25 +15,10 @@ use crate::billing::subscription::live_subscription;
 use crate::domain::{Cents, CustomerId, Plan};
 use crate::error::ApiError;
 use crate::ledger::{self, LedgerEntry};
-
-/// Price of a fix beyond the credits, on pay-as-you-go (and the rate a trial moves to once a
-/// payment method is added).
-pub const PAYG_FIX_PRICE: Cents = Cents(2_900);
-/// Price of a fix beyond the credits, on Pro.
-pub const PRO_FIX_PRICE: Cents = Cents(1_500);
-
-pub fn fix_price(plan: Plan) -> Cents {
-    match plan {
-        Plan::Pro => PRO_FIX_PRICE,
-        Plan::Trial | Plan::PayAsYouGo => PAYG_FIX_PRICE,
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct UsageQuery {
-    limit: Option<i64>,
-    before: Option<i64>,
-}
+use crate::pricing::fix_price;
+use crate::request::StrictQuery;
+use axum::Router;
+use axum::routing::get;
 
 #[derive(Debug, Serialize)]
 pub struct Warning {
@@ -71,23 +57,19 @@ const MAX_PAGE: i64 = 200;
 pub async fn usage_summary(
     State(state): State<AppState>,
     auth: Authenticated,
-    query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
+    uri: Uri,
 ) -> Result<Json<UsageSummary>, ApiError> {
-    let Query(query) = query.map_err(|rejection| {
-        ApiError::field("query", format!("{}; `limit` and `before` must be whole numbers", rejection.body_text()))
-    })?;
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::field("limit", format!("must be between 1 and {MAX_PAGE}")));
-    }
+    let query = StrictQuery::parse(uri.query(), &["limit", "before"])?;
+    let limit = query.integer("limit", 1..=MAX_PAGE)?.unwrap_or(DEFAULT_PAGE);
+    let before = query.integer("before", 1..=i64::MAX)?;
     let mut conn = state.pool.acquire().await?;
     let row = sqlx::query("SELECT email, source, plan, default_payment_method IS NOT NULL AS has_payment_method FROM customers WHERE id = $1")
         .bind(auth.customer.0)
         .fetch_one(&mut *conn)
         .await?;
-    let plan = Plan::from_db(row.try_get("plan")?);
+    let plan: Plan = row.try_get("plan")?;
     let balance = ledger::balance(&mut conn, auth.customer).await?;
-    let transactions = ledger::entries(&mut conn, auth.customer, limit + 1, query.before).await?;
+    let transactions = ledger::entries(&mut conn, auth.customer, limit + 1, before).await?;
     let has_more = transactions.len() as i64 > limit;
     let transactions: Vec<LedgerEntry> = transactions.into_iter().take(limit as usize).collect();
     let has_payment_method: bool = row.try_get("has_payment_method")?;
@@ -134,6 +116,11 @@ pub fn warnings(balance: i32, has_payment_method: bool, low_threshold: i32) -> V
         warnings.push(Warning { code: "low_credits", message: format!("{balance} credit(s) left") });
     }
     warnings
+}
+
+/// `GET /api/v1/usage`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/usage", get(usage_summary))
 }
 
 #[cfg(test)]

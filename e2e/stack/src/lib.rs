@@ -1,18 +1,21 @@
 //! The world every test and load run of the billing service starts from: the [`Stack`]
 //! (PostgreSQL from the provider chain, the Stripe and e-mail fakes, the service on a free
 //! port), a typed [`ApiClient`] of the service's API, and [`wait_until`], which polls for an
-//! effect with a deadline instead of sleeping.
+//! effect with a deadline instead of sleeping, and [`reconcile`], the money check every journey
+//! and load run can end with.
 //!
 //! It is the one place test set-up lives: the service's own integration tests, the journey
 //! suite (`billing-e2e`) and the load tool (`billing-load`) all start their world here.
 
 pub mod client;
+pub mod reconcile;
 pub mod requests;
 pub mod service_process;
 pub mod stack;
 pub mod wait;
 
 pub use client::{ApiClient, ApiFailure, Signup, VendedCredential, VendedCredentials};
+pub use reconcile::{Reconciliation, StripeAccess, reconcile};
 pub use requests::ApiRequest;
 pub use service_process::{Profile, ServiceBinary};
 pub use stack::{ServiceRun, Stack, StackOptions};

@@ -18,7 +18,8 @@ use billing_testdb::{PgServer, TestDatabase};
 use sqlx::PgPool;
 use std::time::Duration;
 
-use billing_service::billing::pro_price::{PRO_LOOKUP_KEY, PRO_MONTHLY_PRICE};
+use billing_service::billing::pro_price::PRO_LOOKUP_KEY;
+use billing_service::pricing::PRO_MONTHLY_PRICE;
 use billing_service::webhooks::signature::sign;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -64,7 +65,7 @@ impl Default for StackOptions {
 /// The service of a stack, as it runs.
 enum RunningService {
     InProcess { state: Box<AppState>, shutdown: Option<oneshot::Sender<()>> },
-    Process(ServiceProcess),
+    Process(Box<ServiceProcess>),
 }
 
 pub struct Stack {
@@ -149,7 +150,7 @@ impl Stack {
                 // The child binds the port itself: free it, keeping the address the webhook
                 // endpoint was registered with.
                 drop(listener);
-                RunningService::Process(ServiceProcess::start(binary, config.clone()).await?)
+                RunningService::Process(Box::new(ServiceProcess::start(binary, config.clone()).await?))
             }
         };
         let service_url = format!("http://{}", config.bind_addr);
@@ -274,6 +275,19 @@ impl Stack {
     /// The events the Stripe fake emitted, of one type, oldest first.
     pub fn stripe_events(&self, kind: &str) -> Vec<Value> {
         self.stripe.events().into_iter().filter(|event| event["type"] == kind).collect()
+    }
+
+    /// Where the stack's Stripe is, for checks that read it.
+    pub fn stripe_access(&self) -> crate::StripeAccess {
+        crate::StripeAccess { api_base: self.stripe.base_url(), secret_key: "sk_test_stack".into() }
+    }
+
+    /// The reconciliation check ([`crate::reconcile`]) on this stack: fails listing every problem.
+    pub async fn reconcile(&self) -> anyhow::Result<crate::Reconciliation> {
+        let report =
+            crate::reconcile(&self.pool, &self.stripe_access(), crate::reconcile::DEFAULT_SETTLE_DEADLINE).await?;
+        report.ensure_clean()?;
+        Ok(report)
     }
 
     /// Counts rows of a table (for "nothing was left behind" assertions).

@@ -18,7 +18,7 @@ pub const SOURCES: [Option<&str>; 5] =
     [None, Some("gh_marketplace"), Some("organic"), Some("gh_marketplace"), Some("referral")];
 
 /// Credits every new customer starts with.
-pub const TRIAL_CREDITS: i64 = 5;
+pub const TRIAL_CREDITS: i64 = billing_service::pricing::TRIAL_CREDITS as i64;
 
 pub async fn sign_up(user: &mut GooseUser, context: &LoadContext) -> TransactionResult {
     let Some(started) = common::start_clock(context).await else { return common::idle().await };

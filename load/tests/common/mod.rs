@@ -57,10 +57,7 @@ pub fn summary(report_dir: &Path) -> RunSummary {
 /// A stack for load to aim at, with the abuse limits out of reach (as the embedded target has).
 pub async fn load_stack() -> Stack {
     Stack::start_with(StackOptions {
-        configure: Box::new(|config| {
-            config.credential_rate_per_minute = 1_000_000_000;
-            config.credential_burst = 1_000_000_000;
-        }),
+        configure: Box::new(|config| billing_load::embedded::configure_for_load(config, None)),
         ..Default::default()
     })
     .await

@@ -1,4 +1,6 @@
-//! A customer's own API keys: `POST /api/v1/api-keys` makes one (shown once),
+//! A customer's own API keys: `POST /api/v1/api-keys` makes one (shown once; at most
+//! `API_KEY_CREATE_RATE_PER_HOUR` an hour after a burst of `API_KEY_CREATE_BURST`, per customer
+//! and instance),
 //! `GET /api/v1/api-keys` lists them (prefix, name, dates; never the key or its hash), and
 //! `DELETE /api/v1/api-keys/{id}` revokes one.
 //!
@@ -88,6 +90,10 @@ pub async fn create_api_key(
     let name = fields.parse("name", name, ApiKeyName::parse);
     fields.finish()?;
 
+    if let Err(retry_after) = state.api_key_limiter.try_acquire(auth.customer, std::time::Instant::now()) {
+        state.metrics.rate_limited("api_key_create");
+        return Err(ApiError::RateLimited { retry_after_secs: retry_after.whole_secs() });
+    }
     let now = state.clock.now();
     let key = NewApiKey::generate();
     let mut tx = state.pool.begin().await?;

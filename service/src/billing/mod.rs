@@ -9,12 +9,17 @@
 pub mod charges;
 pub mod payment_method;
 pub mod pro_price;
+pub mod reconciler;
 pub mod subscription;
 
 use sqlx::{PgConnection, Row};
 
 use crate::domain::{CustomerId, Plan};
 use crate::error::ApiError;
+use axum::Router;
+use axum::routing::post;
+
+use crate::app::AppState;
 
 /// What billing needs to know about a customer.
 #[derive(Debug, Clone)]
@@ -32,7 +37,7 @@ impl BillingProfile {
             .await?;
         let stripe_customer_id: Option<String> = row.try_get("stripe_customer_id")?;
         Ok(BillingProfile {
-            plan: Plan::from_db(row.try_get("plan")?),
+            plan: row.try_get("plan")?,
             stripe_customer_id: stripe_customer_id
                 .ok_or_else(|| ApiError::Internal(format!("customer {customer} has no Stripe customer")))?,
             default_payment_method: row.try_get("default_payment_method")?,
@@ -48,4 +53,11 @@ pub async fn set_plan(conn: &mut PgConnection, customer: CustomerId, plan: Plan)
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// `POST /api/v1/billing/payment-method`, `POST|DELETE /api/v1/billing/subscription`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/billing/payment-method", post(payment_method::add_payment_method))
+        .route("/api/v1/billing/subscription", post(subscription::subscribe).delete(subscription::cancel))
 }

@@ -4,6 +4,11 @@
 //! the card is attached to the Stripe customer and made the default for invoices and
 //! off-session charges, the consent is recorded (what was agreed to, and when), and a trial
 //! customer becomes pay-as-you-go.
+//!
+//! Each request is one intent, and its Stripe idempotency keys name that intent alone: a fresh
+//! id per request, or one derived from the client's `Idempotency-Key`, so a retry replays and
+//! a later change back to an earlier card (A, then B, then A again) really reaches Stripe. A key
+//! of a (customer, card) pair would make Stripe replay the first "make A the default" and keep B.
 
 use axum::Json;
 use axum::extract::State;
@@ -15,10 +20,9 @@ use crate::api_keys::Authenticated;
 use crate::app::AppState;
 use crate::domain::Plan;
 use crate::error::ApiError;
+use crate::idempotency::{self, OptionalClientKey, Remembered};
+use crate::pricing;
 use crate::request::{Fields, JsonObject};
-
-/// The words the customer agrees to, stored with each consent.
-pub const CONSENT_TEXT: &str = "I authorise charges to this payment method for fixes beyond my credits ($29 each on pay-as-you-go, $15 on Pro) and for the Pro subscription if I subscribe.";
 
 #[derive(Debug, Serialize)]
 pub struct PaymentMethodAdded {
@@ -26,8 +30,10 @@ pub struct PaymentMethodAdded {
     pub brand: String,
     pub last4: String,
     pub plan: Plan,
-    pub consent_text: &'static str,
+    pub consent_text: String,
 }
+
+const ROUTE: &str = "POST /api/v1/billing/payment-method";
 
 /// A payment method id or test token as Stripe writes them (`pm_…`).
 fn parse_payment_method_id(raw: &str) -> Result<String, String> {
@@ -39,6 +45,7 @@ fn parse_payment_method_id(raw: &str) -> Result<String, String> {
 pub async fn add_payment_method(
     State(state): State<AppState>,
     auth: Authenticated,
+    OptionalClientKey(key): OptionalClientKey,
     body: JsonObject,
 ) -> Result<Json<PaymentMethodAdded>, ApiError> {
     let mut fields = Fields::new(body);
@@ -53,35 +60,62 @@ pub async fn add_payment_method(
     }
     fields.finish()?;
     let payment_method = payment_method.ok_or_else(|| ApiError::Internal("field errors were not reported".into()))?;
+    let fingerprint = idempotency::fingerprint(ROUTE, &[&payment_method]);
+    let scope = auth.customer.to_string();
+    if let Some(key) = &key {
+        // Refuse a reused key before anything reaches Stripe.
+        idempotency::check(&mut *state.pool.acquire().await?, &scope, key, ROUTE, &fingerprint).await?;
+    }
 
     let profile = BillingProfile::load(&mut *state.pool.acquire().await?, auth.customer).await?;
-    let attached = state.stripe.attach_payment_method(&payment_method, &profile.stripe_customer_id).await?;
-    state.stripe.set_default_payment_method(&profile.stripe_customer_id, &attached.id).await?;
+    let intent = match &key {
+        Some(key) => hex::encode(&idempotency::fingerprint(&scope, &[ROUTE, key.as_str()])[..16]),
+        None => Uuid::new_v4().simple().to_string(),
+    };
+    let attached = state
+        .stripe
+        .attach_payment_method(&payment_method, &profile.stripe_customer_id, &format!("pm-attach-{intent}"))
+        .await?;
+    state
+        .stripe
+        .set_default_payment_method(&profile.stripe_customer_id, &attached.id, &format!("pm-default-{intent}"))
+        .await?;
 
     let now = state.clock.now();
+    let consent_text = pricing::consent_text();
     let mut tx = state.pool.begin().await?;
     crate::ledger::lock_customer(&mut tx, auth.customer).await?;
+    let repeated = match &key {
+        Some(key) => {
+            idempotency::remember(&mut tx, &scope, key, ROUTE, &fingerprint, now).await? == Remembered::Repeated
+        }
+        None => false,
+    };
     let plan = BillingProfile::load(&mut tx, auth.customer).await?.plan;
-    sqlx::query("UPDATE customers SET default_payment_method = $2 WHERE id = $1")
+    let plan = if repeated {
+        plan
+    } else {
+        sqlx::query("UPDATE customers SET default_payment_method = $2 WHERE id = $1")
+            .bind(auth.customer.0)
+            .bind(&attached.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO billing_consents (id, customer_id, payment_method_id, consent_text, given_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(Uuid::new_v4())
         .bind(auth.customer.0)
         .bind(&attached.id)
+        .bind(&consent_text)
+        .bind(now)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO billing_consents (id, customer_id, payment_method_id, consent_text, given_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(Uuid::new_v4())
-    .bind(auth.customer.0)
-    .bind(&attached.id)
-    .bind(CONSENT_TEXT)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    let plan = if plan == Plan::Trial {
-        set_plan(&mut tx, auth.customer, Plan::PayAsYouGo).await?;
-        Plan::PayAsYouGo
-    } else {
-        plan
+        if plan == Plan::Trial {
+            set_plan(&mut tx, auth.customer, Plan::PayAsYouGo).await?;
+            Plan::PayAsYouGo
+        } else {
+            plan
+        }
     };
     tx.commit().await?;
     state.api_key_cache.invalidate_customer(auth.customer);
@@ -93,7 +127,7 @@ pub async fn add_payment_method(
         brand: card.brand,
         last4: card.last4,
         plan,
-        consent_text: CONSENT_TEXT,
+        consent_text,
     }))
 }
 

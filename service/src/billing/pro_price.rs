@@ -7,11 +7,9 @@
 use tokio::sync::OnceCell;
 
 use crate::app::AppState;
-use crate::domain::Cents;
+use crate::pricing::PRO_MONTHLY_PRICE;
 use crate::stripe::StripeError;
 
-/// Pro costs $599 a month.
-pub const PRO_MONTHLY_PRICE: Cents = Cents(59_900);
 /// The lookup key the price is found by in Stripe.
 pub const PRO_LOOKUP_KEY: &str = "pro_monthly";
 

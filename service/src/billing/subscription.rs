@@ -7,10 +7,10 @@
 //! cancelling at period end keeps Pro until Stripe says the subscription is deleted.
 
 use axum::Json;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
 use chrono::{DateTime, TimeZone, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::domain::{CustomerId, Plan};
 use crate::error::ApiError;
 use crate::ledger;
-use crate::request::{Fields, JsonObject};
+use crate::request::{Fields, JsonObject, StrictQuery};
 use crate::stripe::{Form, StripeSubscription, path_segment};
 
 /// Statuses in which a subscription counts as the customer's live one.
@@ -159,21 +159,12 @@ pub async fn subscribe(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CancelQuery {
-    at_period_end: Option<String>,
-}
-
 pub async fn cancel(
     State(state): State<AppState>,
     auth: Authenticated,
-    query: Result<Query<CancelQuery>, axum::extract::rejection::QueryRejection>,
+    uri: Uri,
 ) -> Result<Json<SubscriptionView>, ApiError> {
-    let at_period_end = match query.ok().and_then(|Query(q)| q.at_period_end).as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(ApiError::field("at_period_end", "must be true or false")),
-    };
+    let at_period_end = StrictQuery::parse(uri.query(), &["at_period_end"])?.bool("at_period_end", false)?;
     let live = live_subscription(&mut *state.pool.acquire().await?, auth.customer).await?;
     let Some((subscription_id, _, _, _)) = live else {
         return Err(ApiError::NotFound("this customer has no live subscription to cancel".into()));

@@ -1,8 +1,8 @@
 //! `POST /api/v1/credentials/exchange` `{"providers": [...], "ttl_seconds": n}`: the request,
 //! parsed at the edge into an [`ExchangeRequest`], and the handler that vends.
 //!
-//! Order of checks: the API key (401), the key's rate limit (429, so a flood of bad requests
-//! is limited too), the body (422 naming every bad field), the customer's billing standing
+//! Order of checks: the API key (401), the key's rate limit and then the customer's (429, so a
+//! flood of bad requests is limited too), the body (422 naming every bad field), the customer's billing standing
 //! (402). The standing comes from the auth cache; a cached "cannot pay" is checked again in
 //! the database before refusing, so a customer who just got credits is never refused.
 
@@ -84,8 +84,14 @@ pub async fn exchange_credentials(
     body: JsonObject,
 ) -> Result<Json<VendedCredentials>, ApiError> {
     let vending = &state.credentials;
-    if let Err(retry_after) = vending.limiter().try_acquire(caller.key_id, Instant::now()) {
-        state.metrics.rate_limited();
+    let now = Instant::now();
+    if let Err(retry_after) = vending.limiter().try_acquire(caller.key_id, now) {
+        state.metrics.rate_limited("credentials_key");
+        return Err(ApiError::RateLimited { retry_after_secs: retry_after.whole_secs() });
+    }
+    if let Err(retry_after) = vending.customer_limiter().try_acquire(caller.customer, now) {
+        vending.limiter().give_back(&caller.key_id);
+        state.metrics.rate_limited("credentials_customer");
         return Err(ApiError::RateLimited { retry_after_secs: retry_after.whole_secs() });
     }
     let request = ExchangeRequest::parse(body, vending)?;

@@ -3,7 +3,8 @@
 //!
 //! The rules: providers come from an allow-list (`CREDENTIAL_PROVIDERS`); a lifetime is
 //! between `CREDENTIAL_MIN_TTL_SECS` and `CREDENTIAL_MAX_TTL_SECS` (900 s when not asked);
-//! each API key is rate-limited (see [`rate_limit`], per instance); and a customer who can
+//! each API key is rate-limited, and so is each customer over all their keys, so more keys do
+//! not buy more rate (see [`crate::rate_limit`], per instance); and a customer who can
 //! neither spend credits nor be charged gets 402, with the way out.
 //!
 //! This is the hottest path of the service, so a vending touches no database when the key is
@@ -12,12 +13,18 @@
 //! over its claims, not a stored row.
 
 pub mod exchange;
-pub mod rate_limit;
 pub mod token;
 
 use crate::config::Config;
-use rate_limit::RateLimiter;
+use uuid::Uuid;
+
+use crate::domain::CustomerId;
+use crate::rate_limit::RateLimiter;
+use axum::Router;
+use axum::routing::post;
 use token::SigningKey;
+
+use crate::app::AppState;
 
 /// Lifetime of a credential when the request does not say (within the configured bounds).
 pub const DEFAULT_TTL_SECS: u64 = 900;
@@ -28,7 +35,8 @@ pub struct CredentialVending {
     min_ttl_secs: u64,
     max_ttl_secs: u64,
     signing_key: SigningKey,
-    limiter: RateLimiter,
+    limiter: RateLimiter<Uuid>,
+    customer_limiter: RateLimiter<CustomerId>,
 }
 
 impl CredentialVending {
@@ -71,6 +79,10 @@ impl CredentialVending {
             max_ttl_secs: config.credential_max_ttl_secs,
             signing_key,
             limiter: RateLimiter::new(config.credential_rate_per_minute, config.credential_burst),
+            customer_limiter: RateLimiter::new(
+                config.credential_customer_rate_per_minute,
+                config.credential_customer_burst,
+            ),
         })
     }
 
@@ -91,13 +103,24 @@ impl CredentialVending {
         DEFAULT_TTL_SECS.clamp(self.min_ttl_secs, self.max_ttl_secs)
     }
 
-    pub fn limiter(&self) -> &RateLimiter {
+    /// The per-key limit.
+    pub fn limiter(&self) -> &RateLimiter<Uuid> {
         &self.limiter
+    }
+
+    /// The per-customer limit, over all of a customer's keys.
+    pub fn customer_limiter(&self) -> &RateLimiter<CustomerId> {
+        &self.customer_limiter
     }
 }
 
 fn is_provider_name(name: &str) -> bool {
     name.len() <= 40 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// `POST /api/v1/credentials/exchange`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/credentials/exchange", post(exchange::exchange_credentials))
 }
 
 #[cfg(test)]

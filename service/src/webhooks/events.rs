@@ -8,21 +8,33 @@
 //! invoice, so `invoice.paid` and `invoice.payment_succeeded` for one invoice grant once, and
 //! a canceled subscription never comes back to life.
 //!
+//! Because the state is fetched before the transaction that stores it (no transaction is held
+//! across a Stripe call), two concurrent events can store their fetches in the wrong order.
+//! So after its commit, an event that stored a subscription fetches it once more and stores it
+//! again if it changed meanwhile ([`settle_subscription_state`]): whoever commits last looks
+//! last, and the stored copy ends at Stripe's latest state.
+//!
+//! A paid invoice grants its credits only when its subscription is found in Stripe and belongs
+//! to the event's customer; a subscription that cannot be fetched is an error answer, so Stripe
+//! delivers the event again later.
+//!
+//! `payment_intent.succeeded` and `payment_intent.payment_failed` settle the pending charge
+//! named in the PaymentIntent's metadata ([`crate::billing::charges`]), if it is still pending.
+//!
 //! Every change runs inside the transaction that records the event id (see [`apply`]).
 
 use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::app::AppState;
+use crate::billing::charges::{self, ChargeOutcome, ChargeStatus};
 use crate::billing::set_plan;
 use crate::billing::subscription::{LIVE_STATUSES, downgrade_after_pro, from_unix, mark_canceled};
 use crate::domain::{CustomerId, Plan};
 use crate::error::ApiError;
 use crate::ledger::{self, CreditSource};
+use crate::pricing::PRO_CREDITS_PER_INVOICE;
 use crate::stripe::{StripeError, StripeSubscription, path_segment};
-
-/// Credits granted for each paid Pro invoice.
-pub const PRO_CREDITS_PER_INVOICE: i32 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -87,11 +99,16 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
     let subscription = match (customer, event.subscription_id()) {
         (Some(_), Some(id)) => match fetch_subscription(state, id).await {
             Ok(subscription) => Some(subscription),
-            Err(StripeError::Api { status: 404, .. }) => None,
+            Err(err) if err.is_not_found() => None,
             Err(err) => return Err(err.into()),
         },
         _ => None,
     };
+    let customer_stripe_id = id_of(&event.object["customer"]);
+    let subscription = subscription.filter(|subscription| {
+        // A subscription of another customer is not this event's to apply.
+        subscription.customer.as_deref().is_none_or(|owner| Some(owner) == customer_stripe_id)
+    });
 
     let mut tx = state.pool.begin().await?;
     let first_time = sqlx::query(
@@ -112,22 +129,26 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
         (None, kind) if kind.starts_with("invoice.") || kind.starts_with("customer.subscription.") => {
             Outcome::Ignored("the event's customer is not ours".into())
         }
-        (Some(customer), "invoice.paid" | "invoice.payment_succeeded") => {
-            let granted = grant_pro_credits_for_invoice(state, &mut tx, customer, event).await?;
-            if let Some(subscription) = &subscription {
+        (Some(customer), "invoice.paid" | "invoice.payment_succeeded") => match &subscription {
+            Some(subscription) => {
+                let granted = grant_pro_credits_for_invoice(state, &mut tx, customer, event).await?;
                 sync_subscription(&mut tx, customer, subscription).await?;
+                granted
             }
-            granted
-        }
+            None if invoice_subscription(&event.object).is_some() => Outcome::Ignored(
+                "the invoice's subscription is not this customer's in Stripe: no credits granted".into(),
+            ),
+            None => Outcome::Ignored("not a subscription invoice".into()),
+        },
         (Some(customer), kind) if kind == "invoice.payment_failed" || kind.starts_with("customer.subscription.") => {
             match &subscription {
                 Some(subscription) => sync_subscription(&mut tx, customer, subscription).await?,
                 None => Outcome::Ignored("not a subscription invoice".into()),
             }
         }
-        // Charges are recorded when they are made (see billing::charges); the event is kept
-        // as a receipt.
-        (_, "payment_intent.succeeded" | "payment_intent.payment_failed") => Outcome::Applied,
+        (_, "payment_intent.succeeded" | "payment_intent.payment_failed") => {
+            settle_charge(state, &mut tx, event).await?
+        }
         (_, other) => Outcome::Ignored(format!("event type {other} is not handled")),
     };
     let label = match &outcome {
@@ -141,7 +162,81 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    if let (Some(customer), Some(stored)) = (customer, &subscription)
+        && outcome == Outcome::Applied
+    {
+        settle_subscription_state(state, customer, stored.clone()).await;
+    }
     Ok(outcome)
+}
+
+/// Rounds of "fetch again, store if changed" after an event stored a subscription.
+const SUBSCRIPTION_SETTLE_ROUNDS: usize = 3;
+
+/// Fetches the subscription again after the event's commit and stores it while it differs from
+/// what was stored, so a concurrent event that fetched an older state cannot have the last word.
+async fn settle_subscription_state(state: &AppState, customer: CustomerId, mut stored: StripeSubscription) {
+    for _ in 0..SUBSCRIPTION_SETTLE_ROUNDS {
+        let fresh = match fetch_subscription(state, &stored.id).await {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                tracing::warn!(subscription = %stored.id, %error, "could not check a stored subscription against Stripe; the next event will");
+                return;
+            }
+        };
+        if fresh.same_state(&stored) {
+            return;
+        }
+        let synced = async {
+            let mut tx = state.pool.begin().await?;
+            sync_subscription(&mut tx, customer, &fresh).await?;
+            tx.commit().await?;
+            Ok::<_, ApiError>(())
+        }
+        .await;
+        if let Err(error) = synced {
+            tracing::warn!(subscription = %fresh.id, %error, "could not store a subscription's newer state");
+            return;
+        }
+        stored = fresh;
+    }
+}
+
+/// Settles the pending charge a `payment_intent.*` event is about.
+async fn settle_charge(state: &AppState, conn: &mut PgConnection, event: &StripeEvent) -> Result<Outcome, ApiError> {
+    let intent = &event.object;
+    let (Some(intent_id), Some(charge_id)) =
+        (intent["id"].as_str(), intent["metadata"]["charge_id"].as_str().and_then(|id| uuid::Uuid::parse_str(id).ok()))
+    else {
+        return Ok(Outcome::Ignored("not a PaymentIntent of a fix's charge".into()));
+    };
+    let Some(charge) = charges::find(conn, charge_id).await? else {
+        return Ok(Outcome::Ignored(format!("charge {charge_id} is not ours")));
+    };
+    if charge.stripe_customer_id.as_deref() != id_of(&intent["customer"]) {
+        return Ok(Outcome::Ignored(format!("charge {charge_id} belongs to another customer")));
+    }
+    let outcome = if event.kind == "payment_intent.succeeded" {
+        ChargeOutcome::Succeeded { payment_intent: intent_id.to_string() }
+    } else {
+        let error = &intent["last_payment_error"];
+        ChargeOutcome::Failed {
+            code: error["decline_code"].as_str().or(error["code"].as_str()).unwrap_or("payment_failed").to_string(),
+            message: error["message"].as_str().unwrap_or("the payment failed").to_string(),
+            declined: true,
+        }
+    };
+    if charges::settle(conn, charge_id, &outcome, state.clock.now()).await? {
+        let status = if matches!(outcome, ChargeOutcome::Succeeded { .. }) {
+            ChargeStatus::Succeeded
+        } else {
+            ChargeStatus::Failed
+        };
+        state.metrics.charge_settled(status, "webhook");
+        Ok(Outcome::Applied)
+    } else {
+        Ok(Outcome::Ignored(format!("charge {charge_id} was already settled")))
+    }
 }
 
 async fn already_applied(state: &AppState, event_id: &str) -> Result<bool, sqlx::Error> {

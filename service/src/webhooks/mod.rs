@@ -11,39 +11,49 @@ pub mod events;
 pub mod signature;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
 use chrono::Utc;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::request::read_body;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::post;
 use events::Outcome;
+use signature::{SignatureError, SignatureHeader};
 
-pub async fn receive_stripe_event(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let header = headers.get("stripe-signature").and_then(|value| value.to_str().ok());
-    // Signatures are about real time, whatever the business clock says.
-    let verified = signature::verify(
-        &body,
-        header,
-        &state.config.stripe_webhook_secrets,
-        Utc::now().timestamp(),
-        state.config.webhook_tolerance_secs,
-    );
-    if let Err(err) = verified {
-        state.metrics.webhook("bad_signature");
-        if err == signature::SignatureError::NoSecrets {
-            tracing::error!("a Stripe webhook arrived but STRIPE_WEBHOOK_SECRETS is empty");
-        } else {
-            tracing::warn!(error = %err, "refused a Stripe webhook");
-        }
-        return Err(ApiError::BadSignature(err.to_string()));
+/// Largest webhook body accepted (Stripe's events, an invoice with its lines, can outgrow the
+/// API's body limit).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Payloads above this are verified on a blocking thread, off the async workers.
+const VERIFY_INLINE_UP_TO: usize = 64 * 1024;
+
+pub async fn receive_stripe_event(State(state): State<AppState>, request: Request) -> Result<Json<Value>, ApiError> {
+    let secrets = &state.config.stripe_webhook_secrets;
+    if secrets.is_empty() {
+        return Err(refused(&state, SignatureError::NoSecrets));
     }
+    // The header first: a malformed, oversized or stale one is refused before the body is read.
+    // Signatures are about real time, whatever the business clock says.
+    let header = match request.headers().get("stripe-signature").map(|value| value.to_str()) {
+        None => None,
+        Some(Ok(text)) => Some(text),
+        Some(Err(_)) => return Err(refused(&state, SignatureError::Malformed)),
+    };
+    let signature = SignatureHeader::parse(header, Utc::now().timestamp(), state.config.webhook_tolerance_secs)
+        .map_err(|err| refused(&state, err))?;
+    let body = read_body(request, &state, BODY_LIMIT).await?;
+    let verified = if body.len() <= VERIFY_INLINE_UP_TO {
+        signature.verify(&body, secrets)
+    } else {
+        let (payload, secrets) = (body.clone(), secrets.clone());
+        tokio::task::spawn_blocking(move || signature.verify(&payload, &secrets))
+            .await
+            .map_err(|err| ApiError::Internal(format!("the signature check failed: {err}")))?
+    };
+    verified.map_err(|err| refused(&state, err))?;
     let event: Value = serde_json::from_slice(&body).map_err(|err| ApiError::MalformedJson(err.to_string()))?;
     let event = events::StripeEvent::parse(&event)?;
 
@@ -63,4 +73,20 @@ pub async fn receive_stripe_event(
         other => tracing::info!(event = %event.id, kind = %event.kind, outcome = ?other, "Stripe event"),
     }
     Ok(Json(json!({ "received": true, "event": event.id, "outcome": label })))
+}
+
+/// A delivery refused for its signature: counted, logged, answered 400.
+fn refused(state: &AppState, err: SignatureError) -> ApiError {
+    state.metrics.webhook("bad_signature");
+    if err == SignatureError::NoSecrets {
+        tracing::error!("a Stripe webhook arrived but STRIPE_WEBHOOK_SECRETS is empty");
+    } else {
+        tracing::warn!(error = %err, "refused a Stripe webhook");
+    }
+    ApiError::BadSignature(err.to_string())
+}
+
+/// `POST /api/webhooks/stripe`, with its own body limit.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/webhooks/stripe", post(receive_stripe_event).layer(DefaultBodyLimit::max(BODY_LIMIT)))
 }

@@ -130,7 +130,7 @@ async fn pay_as_you_go_fixes_beyond_the_credits_are_charged_29_dollars_in_stripe
     assert_eq!(charged, 2900);
     assert_eq!(customer.usage().await.unwrap().unwrap()["credit_balance"], 0);
     let metrics = reqwest::get(format!("{}/metrics", stack.service_url)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"billing_charges_total{outcome="ok"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"billing_charges_total{outcome="succeeded",settled_by="request"} 1"#), "{metrics}");
 }
 
 #[tokio::test]
@@ -148,10 +148,18 @@ async fn a_declined_card_on_a_pay_as_you_go_fix_is_402_with_the_reason_and_chang
     assert_eq!(declined.body["error"]["decline_code"], "insufficient_funds");
     assert!(declined.body["error"]["message"].as_str().unwrap().contains("payment-method"));
     assert_eq!(stack.count_rows("ledger_entries").await.unwrap(), ledger_before);
-    assert_eq!(stack.count_rows("charges").await.unwrap(), 0);
-    assert_eq!(stack.count_rows("fixes").await.unwrap(), 5);
+    // The attempt is on record, failed: no credit taken, nothing charged.
+    let (charge_status, fix_status): (String, String) =
+        sqlx::query_as("SELECT c.status, f.status FROM charges c JOIN fixes f ON f.charge_id = c.id")
+            .fetch_one(&stack.pool)
+            .await
+            .unwrap();
+    assert_eq!((charge_status.as_str(), fix_status.as_str()), ("failed", "failed"));
+    let paid: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM fixes WHERE status = 'paid'").fetch_one(&stack.pool).await.unwrap();
+    assert_eq!(paid, 5, "only the five fixes paid with credits");
     let metrics = reqwest::get(format!("{}/metrics", stack.service_url)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"billing_charges_total{outcome="declined"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"billing_charges_total{outcome="failed",settled_by="request"} 1"#), "{metrics}");
 }
 
 #[tokio::test]

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use billing_stack::{Stack, StackOptions};
 use billing_service::clock::ManualClock;
 use billing_service::credentials::token::{CredentialError, verify_credential};
+use billing_stack::{Stack, StackOptions};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -169,7 +169,7 @@ async fn after_the_burst_an_exchange_is_429_with_retry_after_and_other_keys_are_
     other.exchange_credentials(&["npm"], None).await.unwrap().unwrap();
     let (_, metrics) = stack.api().send(Method::GET, "/metrics", None).await.unwrap();
     let metrics = metrics.as_str().unwrap();
-    assert!(metrics.contains("billing_rate_limited_total 1"), "{metrics}");
+    assert!(metrics.contains(r#"billing_rate_limited_total{limit="credentials_key"} 1"#), "{metrics}");
     assert!(metrics.contains("billing_credentials_vended_total{provider=\"npm\"} 4"), "{metrics}");
 }
 

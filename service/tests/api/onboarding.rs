@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use billing_stack::Stack;
 use billing_fakes::Fault;
+use billing_stack::Stack;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -116,13 +116,17 @@ async fn concurrent_signups_with_one_email_make_one_customer_and_one_stripe_cust
     let conflicts = results.iter().filter(|r| matches!(r, Ok(Err(f)) if f.status == StatusCode::CONFLICT)).count();
     assert_eq!((created, conflicts), (1, 9), "{results:?}");
     assert_eq!(stack.count_rows("customers").await.unwrap(), 1);
-    let stripe_creates = stack
+    // Every attempt that reached Stripe sent the same idempotency key: one Stripe customer.
+    let keys: std::collections::BTreeSet<Option<String>> = stack
         .stripe
         .requests()
         .iter()
         .filter(|r| r.method == "POST" && r.path == "/v1/customers" && r.status == 200)
-        .count();
-    assert_eq!(stripe_creates, 1);
+        .map(|r| r.idempotency_key.clone())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let customers = stack.stripe.events().iter().filter(|e| e["type"] == "customer.created").count();
+    assert_eq!(customers, 1);
 }
 
 async fn assert_nothing_left_behind(stack: &Stack) {

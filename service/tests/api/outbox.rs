@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use billing_stack::{Stack, StackOptions, wait_until};
 use billing_fakes::Fault;
 use billing_service::clock::ManualClock;
 use billing_service::outbox::{DispatchError, dispatch_due};
 use billing_service::{AppState, Application, Config};
+use billing_stack::{Stack, StackOptions, wait_until};
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::StatusCode;
 use tokio::net::TcpListener;

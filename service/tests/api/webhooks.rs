@@ -1,7 +1,7 @@
 //! Stripe webhooks: signed, applied at most once, in any order.
 
-use billing_stack::{ApiClient, Stack, StackOptions};
 use billing_service::webhooks::signature::sign;
+use billing_stack::{ApiClient, Stack, StackOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

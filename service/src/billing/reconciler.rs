@@ -1,0 +1,212 @@
+//! The reconciler: settles charges left pending — a crash between the charge and its
+//! settlement, a timeout, a Stripe 5xx after the charge was made — by asking Stripe.
+//!
+//! Every `RECONCILE_INTERVAL_MS` it claims the pending charges whose `next_reconcile_at` has
+//! come (`RECONCILE_AFTER_MS` after they were recorded, so a request still in flight is left
+//! alone), pushing `next_reconcile_at` forward with a backoff first: the claim is a lease, held
+//! by no open transaction, and any number of instances can run side by side. For each one it
+//!
+//! - re-sends the PaymentIntent request with the charge's own idempotency key and parameters:
+//!   Stripe answers with the outcome of the original request if it ran (the same succeeded
+//!   PaymentIntent, or the same decline), and carries it out now if it never arrived — which
+//!   finishes the charge the customer's fix was recorded for;
+//! - for a charge older than Stripe keeps idempotency keys (24 hours; here 23, to be safe),
+//!   where a re-send could charge twice, it looks for the PaymentIntent by its metadata
+//!   (`charge_id`) among the customer's PaymentIntents instead, and settles the charge
+//!   `failed` (`never_reached_stripe`) when there is none.
+//!
+//! The `payment_intent.succeeded` and `payment_intent.payment_failed` webhooks settle charges
+//! too ([`crate::webhooks::events`]); whichever comes first wins.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::charges::{self, Attempt, Charge, ChargeOutcome, ChargeStatus, failure, intent_outcome};
+use crate::app::AppState;
+use crate::stripe::{StripeError, StripeList, path_segment};
+
+/// Charges claimed per round.
+const BATCH: i64 = 20;
+/// Stripe keeps idempotency keys for 24 hours; past this age a charge is looked up, not re-sent.
+const RESEND_WITHIN: chrono::Duration = chrono::Duration::hours(23);
+/// Longest wait between two looks at one charge.
+const MAX_BACKOFF_SECS: f64 = 3_600.0;
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    pub claimed: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    /// Still unknown: looked at again after a backoff.
+    pub still_pending: usize,
+}
+
+/// One round: claims the due pending charges and settles what Stripe says about them.
+pub async fn reconcile_due(state: &AppState) -> Result<ReconcileReport, sqlx::Error> {
+    let now = state.clock.now();
+    let claimed = claim_due(state, now).await?;
+    let mut report = ReconcileReport { claimed: claimed.len(), ..Default::default() };
+    for charge in claimed {
+        let charge_id = charge.id;
+        let outcome = reconcile_one(state, charge, now).await;
+        let settled = match &outcome {
+            ChargeOutcome::Succeeded { .. } => {
+                report.succeeded += 1;
+                ChargeStatus::Succeeded
+            }
+            ChargeOutcome::Failed { .. } => {
+                report.failed += 1;
+                ChargeStatus::Failed
+            }
+            ChargeOutcome::Unknown { reason } => {
+                report.still_pending += 1;
+                tracing::warn!(charge = %charge_id, %reason, "a pending charge is still unknown; looking again later");
+                continue;
+            }
+        };
+        state.metrics.charge_settled(settled, "reconciler");
+    }
+    let pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM charges WHERE status = 'pending'").fetch_one(&state.pool).await?;
+    state.metrics.set_pending_charges(pending);
+    if report.claimed > 0 {
+        tracing::info!(?report, "reconciler round");
+    }
+    Ok(report)
+}
+
+/// Claims due charges by pushing their next look forward (a lease), in a short transaction.
+async fn claim_due(state: &AppState, now: DateTime<Utc>) -> Result<Vec<Charge>, sqlx::Error> {
+    let base_secs = (state.config.reconcile_after_ms as f64 / 1000.0).max(1.0);
+    sqlx::query_as::<_, Charge>(
+        "UPDATE charges SET reconcile_attempts = reconcile_attempts + 1,
+             next_reconcile_at = $1 + make_interval(secs => least($3, $2 * power(2, reconcile_attempts)))
+         WHERE id IN (SELECT id FROM charges WHERE status = 'pending' AND next_reconcile_at <= $1
+                      ORDER BY next_reconcile_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+         RETURNING id, customer_id, fix_id, amount_cents, currency, plan, status, stripe_idempotency_key,
+             stripe_customer_id, payment_method, stripe_payment_intent_id, failure_code, failure_message, created_at",
+    )
+    .bind(now)
+    .bind(base_secs)
+    .bind(MAX_BACKOFF_SECS)
+    .bind(BATCH)
+    .fetch_all(&state.pool)
+    .await
+}
+
+async fn reconcile_one(state: &AppState, charge: Charge, now: DateTime<Utc>) -> ChargeOutcome {
+    if now - charge.created_at < RESEND_WITHIN {
+        return charges::execute(state, charge, Attempt::Resend).await;
+    }
+    let outcome = match find_intent(state, &charge).await {
+        Ok(Some(intent)) => intent_outcome(&intent.id, &intent.status, None),
+        Ok(None) => ChargeOutcome::Failed {
+            code: failure::NEVER_REACHED_STRIPE.into(),
+            message: "no PaymentIntent was made for this charge: nothing was charged".into(),
+            declined: false,
+        },
+        Err(error) => ChargeOutcome::Unknown { reason: error.to_string() },
+    };
+    let settled = async {
+        let mut tx = state.pool.begin().await?;
+        charges::settle(&mut tx, charge.id, &outcome, state.clock.now()).await?;
+        tx.commit().await
+    }
+    .await;
+    match settled {
+        Ok(()) => outcome,
+        Err(error) => ChargeOutcome::Unknown { reason: error.to_string() },
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListedIntent {
+    id: String,
+    status: String,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+/// The charge's PaymentIntent among its customer's, by the `charge_id` in its metadata.
+async fn find_intent(state: &AppState, charge: &Charge) -> Result<Option<ListedIntent>, StripeError> {
+    let Some(customer) = &charge.stripe_customer_id else { return Ok(None) };
+    let wanted = charge.id.to_string();
+    let mut starting_after: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/payment_intents?limit=100&customer={}", path_segment(customer));
+        if let Some(after) = &starting_after {
+            path.push_str(&format!("&starting_after={}", path_segment(after)));
+        }
+        let page: StripeList<ListedIntent> = state.stripe.get(&path).await?;
+        let last = page.data.last().map(|intent| intent.id.clone());
+        if let Some(found) = page.data.into_iter().find(|intent| intent.metadata.get("charge_id") == Some(&wanted)) {
+            return Ok(Some(found));
+        }
+        match (page.has_more, last) {
+            (true, Some(last)) => starting_after = Some(last),
+            _ => return Ok(None),
+        }
+    }
+}
+
+/// The running reconciler.
+pub struct Reconciler {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Reconciler {
+    /// Starts the reconciler, or says that it is off (`RECONCILE_INTERVAL_MS=0`) and returns `None`.
+    pub fn start(state: AppState) -> Option<Reconciler> {
+        if state.config.reconcile_interval_ms == 0 {
+            tracing::warn!(
+                "RECONCILE_INTERVAL_MS=0: the charge reconciler is off; pending charges wait for webhooks and retries"
+            );
+            return None;
+        }
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(state, stopped));
+        Some(Reconciler { stop, task })
+    }
+
+    /// Asks the reconciler to stop and waits until it has (a round in progress finishes).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(err) = self.task.await
+            && err.is_panic()
+        {
+            tracing::error!("the charge reconciler panicked: {err}");
+        }
+    }
+}
+
+async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
+    let interval = Duration::from_millis(state.config.reconcile_interval_ms);
+    tracing::info!(?interval, after_ms = state.config.reconcile_after_ms, "charge reconciler started");
+    loop {
+        loop {
+            match reconcile_due(&state).await {
+                Ok(report) if report.claimed as i64 >= BATCH && !*stopped.borrow() => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "reconciler round failed; trying again at the next interval");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = stopped.changed() => break,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        if *stopped.borrow() {
+            break;
+        }
+    }
+    tracing::info!("charge reconciler stopped");
+}

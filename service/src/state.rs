@@ -1,0 +1,83 @@
+//! What every handler can reach: the application state, built once from the configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
+
+use crate::api_keys::cache::ApiKeyCache;
+use crate::app::StartupError;
+use crate::billing::pro_price::ProPrice;
+use crate::client_ip::{ClientIpKey, TrustedProxies};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::credentials::CredentialVending;
+use crate::domain::CustomerId;
+use crate::email::EmailClient;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::stripe::StripeClient;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Arc<Config>,
+    pub stripe: StripeClient,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    pub pro_price: Arc<ProPrice>,
+    pub api_key_cache: Arc<ApiKeyCache>,
+    pub credentials: Arc<CredentialVending>,
+    /// The e-mail API, when `EMAIL_API_BASE` is set; without it the outbox only queues.
+    pub email: Option<EmailClient>,
+    /// Wakes the outbox dispatcher (after a commit that made an e-mail due now).
+    pub outbox_wake: Arc<Notify>,
+    /// Signups per client IP (`SIGNUP_RATE_PER_MINUTE`); `None` when the limit is off.
+    pub signup_limiter: Option<Arc<RateLimiter<ClientIpKey>>>,
+    /// Whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Arc<TrustedProxies>,
+    /// API keys created per customer (`API_KEY_CREATE_RATE_PER_HOUR`).
+    pub api_key_limiter: Arc<RateLimiter<CustomerId>>,
+}
+
+impl AppState {
+    /// The state for `config`, on `pool` (migrated), telling time by `clock`.
+    pub fn new(config: Config, pool: PgPool, clock: Arc<dyn Clock>) -> Result<AppState, StartupError> {
+        let stripe = StripeClient::new(
+            &config.stripe_api_base,
+            &config.stripe_secret_key,
+            config.stripe_timeout(),
+            usize::try_from(config.stripe_max_concurrency).unwrap_or(usize::MAX),
+            Duration::from_millis(config.stripe_queue_timeout_ms),
+        )?;
+        let credentials = CredentialVending::from_config(&config).map_err(StartupError::Config)?;
+        let email = match &config.email_api_base {
+            Some(base) => {
+                Some(EmailClient::new(base, config.email_api_key.clone(), &config.email_from, config.email_timeout())?)
+            }
+            None => None,
+        };
+        let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies).map_err(StartupError::Config)?;
+        let signup_limiter = (config.signup_rate_per_minute > 0)
+            .then(|| Arc::new(RateLimiter::new(config.signup_rate_per_minute, config.signup_rate_per_minute)));
+        Ok(AppState {
+            pool,
+            stripe,
+            metrics: Arc::new(Metrics::new()),
+            clock,
+            pro_price: Arc::new(ProPrice::preset(config.stripe_pro_price_id.clone())),
+            api_key_cache: Arc::new(ApiKeyCache::new(config.api_key_cache_ttl())),
+            credentials: Arc::new(credentials),
+            email,
+            outbox_wake: Arc::new(Notify::new()),
+            signup_limiter,
+            trusted_proxies: Arc::new(trusted_proxies),
+            api_key_limiter: Arc::new(RateLimiter::per_hour(
+                config.api_key_create_rate_per_hour,
+                config.api_key_create_burst,
+            )),
+            config: Arc::new(config),
+        })
+    }
+}
