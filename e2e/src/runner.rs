@@ -10,7 +10,8 @@ use futures_util::StreamExt;
 use crate::client::ApiClient;
 use crate::journeys::{self, Journey, Need, World};
 use crate::report::{JourneyResult, Outcome, RunReport};
-use crate::stack::{Stack, StackOptions};
+use crate::stack::{ServiceRun, Stack, StackOptions};
+use billing_stack::{Profile, ServiceBinary};
 
 /// Where journeys run.
 #[derive(Debug, Clone)]
@@ -139,7 +140,13 @@ async fn prepare_and_run(journey: &Journey, options: &RunOptions) -> anyhow::Res
             if let Some(clock) = &clock {
                 stack_options.clock = Arc::new(clock.clone());
             }
-            let stack = Stack::start_with(stack_options).await?;
+            let stack = if journey.needs.contains(&Need::Chaos) {
+                stack_options.service = ServiceRun::Process(ServiceBinary::build(this_profile()).await?);
+                stack_options.configure = Box::new(chaos_settings);
+                Stack::start_owned(stack_options).await?
+            } else {
+                Stack::start_with(stack_options).await?
+            };
             let existing_api_key = if journey.needs.contains(&Need::ExistingApiKey) {
                 Some(stack.signed_up_customer("existing@example.com").await?.0.api_key)
             } else {
@@ -149,7 +156,27 @@ async fn prepare_and_run(journey: &Journey, options: &RunOptions) -> anyhow::Res
         }
     };
     (journey.run)(&world).await?;
+    // Every local journey ends with the money check: charges in Stripe and in the database
+    // match one for one, and every ledger adds up.
+    if let Some(stack) = &world.stack {
+        stack.reconcile().await.map_err(|err| err.context("the reconciliation check after the journey"))?;
+    }
     Ok(None)
+}
+
+/// The service build matching this one (a debug `e2e` runs the debug service).
+fn this_profile() -> Profile {
+    if cfg!(debug_assertions) { Profile::Debug } else { Profile::Release }
+}
+
+/// Chaos journeys want faults to play out in seconds: a short Stripe timeout (3 s, so a kill
+/// lands while a 2.5 s charge is in flight even on a busy machine), and a reconciler that looks
+/// at a pending charge after a second.
+fn chaos_settings(config: &mut billing_service::Config) {
+    config.stripe_timeout_ms = 3_000;
+    config.reconcile_after_ms = 1_000;
+    config.reconcile_interval_ms = 200;
+    config.db_acquire_timeout_ms = 2_000;
 }
 
 /// A short random id for unique customer names on shared targets.

@@ -44,4 +44,9 @@ journey_tests! {
     credential_vending_and_its_rate_limit,
     the_welcome_sequence_follows_the_clock,
     an_existing_customer_reads_usage_and_vends_credentials,
+    killed_mid_charge_nothing_is_lost_or_doubled,
+    stripe_slower_than_the_service_is_an_honest_unknown,
+    postgres_restarted_under_load_loses_nothing,
+    duplicate_query_parameters_change_nothing,
+    hostile_inputs_on_every_endpoint_are_clear_json_errors,
 }

@@ -65,9 +65,18 @@ pub fn migrations_fingerprint() -> String {
 
 /// Connects a pool to `database_url`.
 pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, StartupError> {
+    connect_with(database_url, max_connections, Duration::from_secs(5)).await
+}
+
+/// Connects a pool whose requests wait at most `acquire_timeout` for a connection.
+pub async fn connect_with(
+    database_url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<PgPool, StartupError> {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(acquire_timeout)
         .connect(database_url)
         .await
         .map_err(StartupError::Database)
@@ -104,7 +113,12 @@ impl Application {
                 "STRIPE_TEST_CLOCK is for test mode only: unset it, or use an sk_test_ key".into(),
             ));
         }
-        let pool = connect(&config.database_url, config.db_max_connections).await?;
+        let pool = connect_with(
+            &config.database_url,
+            config.db_max_connections,
+            Duration::from_millis(config.db_acquire_timeout_ms),
+        )
+        .await?;
         migrator().run(&pool).await?;
         let state = AppState::new(config, pool, clock)?;
         Ok(Application { listener, router: router(state.clone()), state })

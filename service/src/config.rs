@@ -24,6 +24,11 @@ pub struct Config {
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,
 
+    /// How long a request waits for a database connection before it is answered 503, in
+    /// milliseconds.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_acquire_timeout_ms: u64,
+
     /// Base URL of the Stripe API (point it at the Stripe fake in tests).
     #[arg(long, env = "STRIPE_API_BASE", default_value = "https://api.stripe.com")]
     pub stripe_api_base: String,
@@ -207,6 +212,7 @@ impl Config {
             bind_addr: "127.0.0.1:0".parse().expect("a literal address"),
             database_url: database_url.to_string(),
             db_max_connections: 10,
+            db_acquire_timeout_ms: 5_000,
             stripe_api_base: stripe_api_base.to_string(),
             stripe_secret_key: "sk_test_billing_service".to_string(),
             stripe_timeout_ms: 5_000,
@@ -259,6 +265,7 @@ impl Config {
             ("BIND_ADDR", self.bind_addr.to_string()),
             ("DATABASE_URL", self.database_url.clone()),
             ("DB_MAX_CONNECTIONS", self.db_max_connections.to_string()),
+            ("DB_ACQUIRE_TIMEOUT_MS", self.db_acquire_timeout_ms.to_string()),
             ("STRIPE_API_BASE", self.stripe_api_base.clone()),
             ("STRIPE_SECRET_KEY", self.stripe_secret_key.clone()),
             ("STRIPE_TIMEOUT_MS", self.stripe_timeout_ms.to_string()),

@@ -161,6 +161,12 @@ impl From<sqlx::Error> for ApiError {
                     .into(),
                 retry_after_secs: 1,
             },
+            // The database cannot be reached (down, restarting, the network): the request may
+            // or may not have been recorded if this struck at commit, so no promise is made.
+            sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => ApiError::Busy {
+                message: "the service cannot reach its database right now: retry in a moment (with the same Idempotency-Key, if the request had one, so it is never done twice)".into(),
+                retry_after_secs: 1,
+            },
             other => ApiError::Database(other),
         }
     }

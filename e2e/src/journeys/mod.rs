@@ -7,6 +7,7 @@
 
 mod access;
 mod billing;
+mod chaos;
 mod email;
 mod onboarding;
 mod pro;
@@ -36,6 +37,9 @@ pub enum Need {
     /// The API key of an existing customer (`--api-key` against a deployed target; a fresh
     /// signup locally).
     ExistingApiKey,
+    /// A stack for chaos: the service as a child process it can kill, a PostgreSQL server of
+    /// its own it can restart, a short Stripe timeout and a quick reconciler.
+    Chaos,
 }
 
 pub type JourneyFn = for<'a> fn(&'a World) -> BoxFuture<'a, anyhow::Result<()>>;
@@ -158,4 +162,9 @@ journeys! {
     access::credential_vending_and_its_rate_limit(): "API keys vend short-lived provider credentials, and too many requests get 429 with Retry-After",
     email::the_welcome_sequence_follows_the_clock(EmailInbox, ServiceClock): "the five welcome e-mails go out on days 0, 1, 3, 5 and 7, each once",
     access::an_existing_customer_reads_usage_and_vends_credentials(ExistingApiKey): "an existing customer's key (--api-key) reads its usage summary and vends a credential",
+    chaos::killed_mid_charge_nothing_is_lost_or_doubled(Chaos, StripeControl): "the service killed (SIGKILL) three times while ten charges are inside Stripe: every charge is recorded once, none is lost",
+    chaos::stripe_slower_than_the_service_is_an_honest_unknown(Chaos, StripeControl): "Stripe answering after the service gave up is an honest 'outcome unknown'; the keyed retry gets the one charge",
+    chaos::postgres_restarted_under_load_loses_nothing(Chaos, StripeControl): "PostgreSQL restarted while charges are in flight: 503s while it is down, then every fix paid once",
+    chaos::duplicate_query_parameters_change_nothing(Chaos): "a repeated at_period_end (or limit) is a 422 and Pro stays as it was",
+    chaos::hostile_inputs_on_every_endpoint_are_clear_json_errors(Chaos): "NULs, huge strings, wrong types, bad paths, headers and signatures on every route: JSON 4xx, never a 5xx",
 }

@@ -85,6 +85,11 @@ impl ApiClient {
         &self.base_url
     }
 
+    /// The API key this client authenticates with, if any.
+    pub fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+
     /// Any request, with a JSON body when given; the raw status and body back.
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<(StatusCode, Value)> {
         self.send_with_headers(method, path, body, &[]).await
@@ -167,6 +172,29 @@ impl ApiClient {
     /// `POST /api/v1/fixes`.
     pub async fn record_fix(&self, description: &str) -> anyhow::Result<Result<Value, ApiFailure>> {
         self.call(ApiRequest::any(Method::POST, "/api/v1/fixes", Some(&json!({ "description": description })))).await
+    }
+
+    /// `POST /api/v1/fixes` with an `Idempotency-Key`: a retry with the same key is the same fix,
+    /// never charged twice.
+    pub async fn record_fix_with_key(
+        &self,
+        description: &str,
+        idempotency_key: &str,
+    ) -> anyhow::Result<Result<Value, ApiFailure>> {
+        let path = "/api/v1/fixes";
+        let body = json!({ "description": description });
+        let (status, body) =
+            self.send_with_headers(Method::POST, path, Some(body), &[("idempotency-key", idempotency_key)]).await?;
+        if status.is_success() {
+            Ok(Ok(body))
+        } else {
+            Ok(Err(ApiFailure { method: "POST".into(), path: path.into(), status, body }))
+        }
+    }
+
+    /// `GET /api/v1/fixes/{id}`: where a fix is (paid, pending, failed).
+    pub async fn fix(&self, fix_id: &str) -> anyhow::Result<Result<Value, ApiFailure>> {
+        self.call(Method::GET, &format!("/api/v1/fixes/{fix_id}"), None).await
     }
 
     /// `POST /api/v1/credentials/exchange`; `ttl_seconds` is left out when `None`.

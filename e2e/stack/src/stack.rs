@@ -203,6 +203,21 @@ impl Stack {
         }
     }
 
+    /// Stops the stack's PostgreSQL server (a fast shutdown, keeping the data). Only for a stack
+    /// on a server of its own ([`Stack::start_owned`]) from the local binaries.
+    pub fn stop_postgres(&self) -> anyhow::Result<()> {
+        let server =
+            self._owned_server.as_ref().ok_or_else(|| anyhow::anyhow!("stop_postgres needs Stack::start_owned"))?;
+        Ok(server.stop_server()?)
+    }
+
+    /// Starts the stack's PostgreSQL server again after [`Stack::stop_postgres`].
+    pub async fn start_postgres(&self) -> anyhow::Result<()> {
+        let server =
+            self._owned_server.as_ref().ok_or_else(|| anyhow::anyhow!("start_postgres needs Stack::start_owned"))?;
+        Ok(server.start_server().await?)
+    }
+
     /// The service process's id, while it runs as a child process.
     pub fn service_pid(&self) -> Option<u32> {
         match &self.service {

@@ -128,6 +128,10 @@ pub(crate) struct LocalCluster {
     // Field order matters: fields drop in order, and the server must stop before its directory is removed.
     postmaster: Mutex<Postmaster>,
     dir: tempfile::TempDir,
+    /// What it takes to start the server again on the same data and port ([`LocalCluster::start_again`]).
+    binaries: PgBinaries,
+    port: u16,
+    run_as: Option<RunAs>,
 }
 
 /// The postmaster process; stopped when dropped, including when a start-up is abandoned half-way.
@@ -137,9 +141,14 @@ struct Postmaster(Child);
 impl Postmaster {
     /// Immediate shutdown (SIGQUIT: the data is thrown away anyway), then reap it.
     fn stop(&mut self) {
+        self.stop_with(libc::SIGQUIT);
+    }
+
+    /// Sends `signal` (SIGINT: fast shutdown; SIGQUIT: immediate) and reaps the process.
+    fn stop_with(&mut self, signal: libc::c_int) {
         if matches!(self.0.try_wait(), Ok(None)) {
             // SAFETY: the pid is our unreaped child, so it cannot have been reused.
-            unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGQUIT) };
+            unsafe { libc::kill(self.0.id() as libc::pid_t, signal) };
             let _ = self.0.wait();
         }
     }
@@ -178,7 +187,9 @@ impl LocalCluster {
                 Ok(()) => {
                     let elapsed = started.elapsed();
                     tracing::info!(?elapsed, dir = %dir.path().display(), port, "local PostgreSQL test cluster is ready");
-                    return Ok((Self { postmaster: Mutex::new(postmaster), dir }, url));
+                    let cluster =
+                        Self { postmaster: Mutex::new(postmaster), dir, binaries: binaries.clone(), port, run_as };
+                    return Ok((cluster, url));
                 }
                 Err(TestDbError::ServerExited { log_tail, .. })
                     if attempt < PORT_ATTEMPTS
@@ -196,6 +207,33 @@ impl LocalCluster {
     /// The directory holding the cluster (`data/`, its log, its socket).
     pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Stops the server with a fast shutdown (open transactions aborted, clients disconnected),
+    /// keeping its data, as an operator's restart or a failover would.
+    pub(crate) fn stop_server(&self) {
+        self.postmaster.lock().unwrap_or_else(|p| p.into_inner()).stop_with(libc::SIGINT);
+    }
+
+    /// Starts the stopped server again, on the same data and port, and waits until it accepts
+    /// connections.
+    pub(crate) async fn start_again(&self) -> Result<(), TestDbError> {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("postgres.log");
+        {
+            let mut postmaster = self.postmaster.lock().unwrap_or_else(|p| p.into_inner());
+            if matches!(postmaster.0.try_wait(), Ok(None)) {
+                return Ok(());
+            }
+            *postmaster =
+                Postmaster(spawn_postmaster(&self.binaries, self.dir.path(), &data, &log, self.port, self.run_as)?);
+        }
+        let url = format!("postgres://{SUPERUSER}@127.0.0.1:{}/postgres", self.port);
+        let still_running = || match self.postmaster.lock().unwrap_or_else(|p| p.into_inner()).0.try_wait() {
+            Ok(Some(status)) => Err(TestDbError::ServerExited { status, log_tail: log_tail(&log) }),
+            _ => Ok(()),
+        };
+        wait_until_ready(&url, READY_DEADLINE, still_running, || log_tail(&log)).await
     }
 
     /// For a cluster that is never dropped (the shared one), at process exit: stop the server, remove the directory.

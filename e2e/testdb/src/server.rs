@@ -137,6 +137,27 @@ impl PgServer {
         self.admin_url.clone()
     }
 
+    /// Stops a local cluster's server, keeping its data (a fast shutdown: open transactions are
+    /// aborted and clients disconnected), for tests of what a restart of PostgreSQL does. Only
+    /// a server this value started from the local binaries can be stopped.
+    pub fn stop_server(&self) -> Result<(), TestDbError> {
+        match &self.owned {
+            Owned::Cluster(cluster) => {
+                cluster.stop_server();
+                Ok(())
+            }
+            _ => Err(forced("local", "only a local cluster this process started can be stopped and started")),
+        }
+    }
+
+    /// Starts a server stopped by [`PgServer::stop_server`] again, on the same data and port.
+    pub async fn start_server(&self) -> Result<(), TestDbError> {
+        match &self.owned {
+            Owned::Cluster(cluster) => cluster.start_again().await,
+            _ => Err(forced("local", "only a local cluster this process started can be stopped and started")),
+        }
+    }
+
     /// For a local cluster, the directory holding it (`data/`, `postgres.log`, the socket); removed on drop.
     pub fn cluster_dir(&self) -> Option<&Path> {
         match &self.owned {

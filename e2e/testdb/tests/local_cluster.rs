@@ -153,3 +153,21 @@ async fn a_shared_cluster_dies_with_a_killed_process_and_is_swept_later() {
     billing_testdb::sweep_stale_clusters(dir.parent().expect("root"));
     assert!(!dir.exists(), "the sweep removes the directory of the dead cluster");
 }
+
+#[tokio::test]
+async fn a_stopped_server_refuses_connections_and_starts_again_with_its_data() {
+    let server = PgServer::start_with(&local_config()).await.expect("local cluster");
+    let database = server.empty_database().await.expect("a database");
+    let mut connection = PgConnection::connect(&database.url).await.expect("connect");
+    sqlx::query("CREATE TABLE kept (n int)").execute(&mut connection).await.unwrap();
+    sqlx::query("INSERT INTO kept VALUES (42)").execute(&mut connection).await.unwrap();
+    connection.close().await.unwrap();
+
+    server.stop_server().expect("a local cluster can be stopped");
+    assert!(PgConnection::connect(&database.url).await.is_err(), "nothing answers while it is stopped");
+    server.start_server().await.expect("it starts again");
+
+    let mut connection = PgConnection::connect(&database.url).await.expect("connect again");
+    let kept: i32 = sqlx::query_scalar("SELECT n FROM kept").fetch_one(&mut connection).await.unwrap();
+    assert_eq!(kept, 42, "same data, same port");
+}

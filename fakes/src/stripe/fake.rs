@@ -82,6 +82,12 @@ impl StripeFake {
         self.shared.arm_faults(true);
     }
 
+    /// The faults still armed, with how many more requests each will affect (a fault's use is
+    /// counted when a request matches it, before its effect — a latency — plays out).
+    pub fn armed_faults(&self) -> Vec<Fault> {
+        self.shared.lock().faults.clone()
+    }
+
     /// Every request received, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().requests.to_vec()

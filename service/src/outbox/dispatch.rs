@@ -1,10 +1,12 @@
 //! One dispatch round: claim the due e-mails, send them, record what happened.
 //!
-//! Exactly once with any number of service instances: the round claims up to `OUTBOX_BATCH`
-//! due rows with `SELECT … FOR UPDATE SKIP LOCKED` in one transaction, so two dispatchers
-//! never hold the same row, and records `sent_at` in that same transaction. If the process
-//! dies between the send and the commit, the row is claimed again later and sent again with
-//! the same idempotency key (the row's id), which the e-mail API delivers once.
+//! Exactly once with any number of service instances, and no transaction held across the
+//! e-mail API call: the round claims up to `OUTBOX_BATCH` due rows by pushing their
+//! `next_attempt_at` past a lease (one statement, `FOR UPDATE SKIP LOCKED`, so two dispatchers
+//! never claim the same row), sends them side by side, then records each outcome in a short
+//! transaction. If the process dies between a send and its record, the lease runs out, the row
+//! is claimed again and sent again with the same idempotency key (the row's id), which the
+//! e-mail API delivers once.
 //!
 //! A failed send is tried again after a backoff ([`RetryPolicy`]); after the last attempt the
 //! row gets `failed_at` and is never tried again. "Now" is `state.clock`, so tests move time.
@@ -60,33 +62,43 @@ enum SendFailure {
     Template(#[from] UnknownTemplate),
 }
 
+/// How much longer than one send's timeout a claim lasts.
+const CLAIM_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Sends every e-mail due now (one batch) and records the outcome of each.
 pub async fn dispatch_due(state: &AppState) -> Result<DispatchReport, DispatchError> {
     let client = state.email.as_ref().ok_or(DispatchError::Disabled)?;
     let policy = RetryPolicy::from_config(&state.config);
     let batch = i64::from(state.config.outbox_batch.max(1));
 
-    let mut tx = state.pool.begin().await?;
+    let now = state.clock.now();
+    let lease =
+        chrono::Duration::from_std(state.config.email_timeout() + CLAIM_MARGIN).unwrap_or(chrono::Duration::hours(1));
     let due: Vec<DueEmail> = sqlx::query_as(
-        "SELECT o.id, o.template, o.attempts, c.email, c.name
-         FROM email_outbox o JOIN customers c ON c.id = o.customer_id
-         WHERE o.sent_at IS NULL AND o.failed_at IS NULL
-           AND o.send_after <= $1 AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $1)
-         ORDER BY o.send_after
-         LIMIT $2
-         FOR UPDATE OF o SKIP LOCKED",
+        "UPDATE email_outbox o SET next_attempt_at = $3
+         FROM customers c
+         WHERE c.id = o.customer_id AND o.id IN (
+             SELECT id FROM email_outbox
+             WHERE sent_at IS NULL AND failed_at IS NULL
+               AND send_after <= $1 AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
+             ORDER BY send_after
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED)
+         RETURNING o.id, o.template, o.attempts, c.email, c.name",
     )
-    .bind(state.clock.now())
+    .bind(now)
     .bind(batch)
-    .fetch_all(&mut *tx)
+    .bind(now + lease)
+    .fetch_all(&state.pool)
     .await?;
     if due.is_empty() {
         return Ok(DispatchReport::default());
     }
 
-    // Sent side by side: the batch's locks are held for the slowest send, not the sum.
+    // Sent side by side: the round takes as long as the slowest send, not the sum.
     let outcomes = futures_util::future::join_all(due.iter().map(|row| send(client, row))).await;
 
+    let mut tx = state.pool.begin().await?;
     let mut report = DispatchReport { claimed: due.len(), ..DispatchReport::default() };
     let mut sent_templates = Vec::new();
     let now = state.clock.now();

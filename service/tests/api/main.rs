@@ -7,6 +7,8 @@ mod credentials;
 mod errors;
 mod fixes;
 mod health;
+mod hostile;
+mod money;
 mod onboarding;
 mod outbox;
 mod usage;

@@ -1,0 +1,272 @@
+//! Chaos journeys (local only): the service is killed mid-charge, Stripe answers after the
+//! service gave up, PostgreSQL restarts under load, and hostile clients send every kind of
+//! bad input. Each ends, as every local journey does, with the reconciliation check: every
+//! succeeded PaymentIntent has exactly one recorded charge and the reverse, and every ledger
+//! adds up.
+//!
+//! They run on a stack with the service as a child process (so it can be killed with SIGKILL)
+//! on a PostgreSQL server of its own (so it can be restarted), with a 3 s Stripe timeout and a
+//! reconciler that looks at pending charges after a second ([`super::Need::Chaos`]).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use billing_fakes::Fault;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::{EFFECT_DEADLINE, World, use_all_credits};
+use crate::{ApiClient, check, wait_until};
+
+/// A pay-as-you-go customer whose credits are used up: every fix is a $29 charge.
+async fn charged_customer(w: &World, who: &str) -> anyhow::Result<ApiClient> {
+    let (_, customer) = w.signup(who, None).await?;
+    customer.add_payment_method("pm_card_visa", true).await??;
+    use_all_credits(&customer).await?;
+    Ok(customer)
+}
+
+/// Retries a keyed fix until the service answers it as paid (it may still be settling).
+async fn paid_after_retries(customer: &ApiClient, description: &str, key: &str) -> anyhow::Result<Value> {
+    wait_until(&format!("fix {key} to be paid"), EFFECT_DEADLINE, || async {
+        match customer.record_fix_with_key(description, key).await {
+            Ok(Ok(fix)) if fix["status"] == "paid" => Ok(Some(fix)),
+            // Still settling, the service still starting, or the database still away: try again.
+            _ => Ok(None),
+        }
+    })
+    .await
+}
+
+fn succeeded_charges_in_stripe(w: &World) -> anyhow::Result<usize> {
+    Ok(w.stack()?.stripe_events("payment_intent.succeeded").len())
+}
+
+pub async fn killed_mid_charge_nothing_is_lost_or_doubled(w: &World) -> anyhow::Result<()> {
+    let stack = w.stack()?;
+    let customer = charged_customer(w, "killed").await?;
+    const ROUNDS: usize = 3;
+    const FIXES: usize = 10;
+    for round in 0..ROUNDS {
+        // Stripe takes its time; the service is killed while all ten charges are inside Stripe.
+        stack.stripe.inject_fault(
+            Fault::on("POST", "/v1/payment_intents").times(FIXES as u32).latency(Duration::from_millis(2_500)),
+        );
+        let fixes: Vec<_> = (0..FIXES)
+            .map(|n| {
+                let customer = customer.clone();
+                tokio::spawn(async move { customer.record_fix_with_key("charged", &format!("kill-{round}-{n}")).await })
+            })
+            .collect();
+        wait_until("every charge to be inside Stripe", EFFECT_DEADLINE, || async {
+            Ok(stack.stripe.armed_faults().is_empty().then_some(()))
+        })
+        .await?;
+        stack.kill_service()?;
+        let mut cut_off = 0;
+        for fix in fixes {
+            cut_off += usize::from(!matches!(fix.await?, Ok(Ok(_))));
+        }
+        check!(cut_off > 0, "round {round}: every charge was answered before the kill, so the kill tested nothing");
+        stack.start_service().await?;
+        for n in 0..FIXES {
+            let fix = paid_after_retries(&customer, "charged", &format!("kill-{round}-{n}")).await?;
+            check!(fix["charged_cents"] == 2900 && fix["paid_with"] == "charge", "{fix}");
+        }
+    }
+    let report = stack.reconcile().await?;
+    check!(report.payment_intents == ROUNDS * FIXES && report.charges == ROUNDS * FIXES, "{report}");
+    Ok(())
+}
+
+pub async fn stripe_slower_than_the_service_is_an_honest_unknown(w: &World) -> anyhow::Result<()> {
+    let stack = w.stack()?;
+    let customer = charged_customer(w, "slowstripe").await?;
+    // Slower than the service's Stripe timeout: the service gives up, Stripe still charges.
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").latency(Duration::from_secs(5)));
+
+    let unknown = customer.record_fix_with_key("slow", "slow-1").await?.err().context("answered as if it knew")?;
+
+    check!(unknown.status == StatusCode::BAD_GATEWAY && unknown.code() == "payment_outcome_unknown", "{unknown}");
+    let message = unknown.body["error"]["message"].as_str().unwrap_or_default();
+    check!(!message.contains("nothing was changed") && message.contains("same Idempotency-Key"), "{message}");
+    let fix = paid_after_retries(&customer, "slow", "slow-1").await?;
+    check!(fix["charged_cents"] == 2900, "{fix}");
+    check!(succeeded_charges_in_stripe(w)? == 1, "one charge in Stripe");
+    Ok(())
+}
+
+pub async fn postgres_restarted_under_load_loses_nothing(w: &World) -> anyhow::Result<()> {
+    let stack = w.stack()?;
+    let customer = charged_customer(w, "pgrestart").await?;
+    stack
+        .stripe
+        .inject_fault(Fault::on("POST", "/v1/payment_intents").times(1_000).latency(Duration::from_millis(300)));
+    const FIXES: usize = 12;
+    let load: Vec<_> = (0..FIXES)
+        .map(|n| {
+            let customer = customer.clone();
+            tokio::spawn(async move { customer.record_fix_with_key("under load", &format!("pg-{n}")).await })
+        })
+        .collect();
+    // Some charges are inside Stripe when the database goes away: their settlement fails.
+    wait_until("charges to be in flight", EFFECT_DEADLINE, || async {
+        let in_flight = stack.stripe.armed_faults().first().map_or(0, |fault| 1_000 - fault.times);
+        Ok((in_flight >= 3).then_some(()))
+    })
+    .await?;
+    stack.stop_postgres()?;
+    let (status, ready) = w.api.send(Method::GET, "/readyz", None).await?;
+    check!(status == StatusCode::SERVICE_UNAVAILABLE, "readyz while the database is down: {status} {ready}");
+    let (status, down) = customer.send(Method::GET, "/api/v1/usage", None).await?;
+    check!(status == StatusCode::SERVICE_UNAVAILABLE && down["error"]["code"].is_string(), "{status}: {down}");
+    for request in load {
+        // Answered or not, each request ends; what it did is settled below.
+        let _ = request.await?;
+    }
+    stack.start_postgres().await?;
+
+    for n in 0..FIXES {
+        let fix = paid_after_retries(&customer, "under load", &format!("pg-{n}")).await?;
+        check!(fix["charged_cents"] == 2900, "{fix}");
+    }
+    let report = stack.reconcile().await?;
+    check!(report.charges == FIXES && report.payment_intents == FIXES, "{report}");
+    Ok(())
+}
+
+pub async fn duplicate_query_parameters_change_nothing(w: &World) -> anyhow::Result<()> {
+    let (_, customer) = w.signup("dupquery", None).await?;
+    customer.add_payment_method("pm_card_visa", true).await??;
+    customer.subscribe_to_pro().await??;
+    for path in [
+        "/api/v1/billing/subscription?at_period_end=true&at_period_end=true",
+        "/api/v1/billing/subscription?at_period_end=false&at_period_end=false",
+        "/api/v1/billing/subscription?at_period_end=true&at_period_end",
+    ] {
+        let (status, answer) = customer.send(Method::DELETE, path, None).await?;
+        check!(status == StatusCode::UNPROCESSABLE_ENTITY, "{path}: {status} {answer}");
+    }
+    let (status, _) = customer.send(Method::GET, "/api/v1/usage?limit=1&limit=200", None).await?;
+    check!(status == StatusCode::UNPROCESSABLE_ENTITY, "a repeated limit: {status}");
+    let usage = customer.usage().await??;
+    check!(usage["plan"] == "pro" && usage["subscription"]["status"] == "active", "Pro is untouched: {usage}");
+    Ok(())
+}
+
+/// Hostile inputs for every route: none may be answered with a 5xx or anything but JSON.
+pub async fn hostile_inputs_on_every_endpoint_are_clear_json_errors(w: &World) -> anyhow::Result<()> {
+    let stack = w.stack()?;
+    let (signup, customer) = w.signup("hostile", None).await?;
+    let key = customer.api_key().context("a key")?.to_string();
+    let long = "x".repeat(100_000);
+    let nul = "a\u{0}b";
+    let strings = [
+        json!(nul),
+        json!(long),
+        json!(""),
+        json!(" "),
+        json!("\u{202e}rtl"),
+        json!(-1),
+        json!(1e308),
+        json!(null),
+        json!([]),
+        json!({}),
+    ];
+    let mut requests: Vec<(Method, String, Option<Value>, Vec<(&str, String)>)> = Vec::new();
+    let auth = vec![("authorization", format!("Bearer {key}"))];
+    for value in &strings {
+        requests.push((
+            Method::POST,
+            "/api/v1/customers".into(),
+            Some(json!({"email": value, "name": value, "source": value})),
+            vec![],
+        ));
+        requests.push((Method::POST, "/api/v1/fixes".into(), Some(json!({"description": value})), auth.clone()));
+        requests.push((
+            Method::POST,
+            "/api/v1/billing/payment-method".into(),
+            Some(json!({"payment_method_id": value, "billing_consent": value})),
+            auth.clone(),
+        ));
+        requests.push((
+            Method::POST,
+            "/api/v1/billing/subscription".into(),
+            Some(json!({"plan": value})),
+            auth.clone(),
+        ));
+        requests.push((
+            Method::POST,
+            "/api/v1/credentials/exchange".into(),
+            Some(json!({"providers": value, "ttl_seconds": value})),
+            auth.clone(),
+        ));
+        requests.push((Method::POST, "/api/v1/api-keys".into(), Some(json!({"name": value})), auth.clone()));
+    }
+    for path in [
+        "/api/v1/usage?limit=-1",
+        "/api/v1/usage?before=abc",
+        "/api/v1/usage?limit=99999999999999999999",
+        "/api/v1/fixes/..%2F..%2Fetc",
+        "/api/v1/fixes/%00",
+        "/api/v1/api-keys/%ZZ",
+        "/%2e%2e/%2e%2e/",
+    ] {
+        requests.push((Method::GET, path.into(), None, auth.clone()));
+        requests.push((Method::DELETE, path.into(), None, auth.clone()));
+    }
+    for header in [
+        ("authorization", format!("Bearer {long}")),
+        ("authorization", "Bearer".into()),
+        ("x-api-key", nul.replace('\0', "%00")),
+        ("idempotency-key", long.clone()),
+    ] {
+        requests.push((Method::POST, "/api/v1/fixes".into(), Some(json!({})), vec![header]));
+    }
+    requests.push((
+        Method::POST,
+        "/api/webhooks/stripe".into(),
+        Some(json!({"id": nul})),
+        vec![("stripe-signature", "t=1,v1=zz".into())],
+    ));
+    requests.push((
+        Method::POST,
+        "/api/webhooks/stripe".into(),
+        Some(json!({})),
+        vec![("stripe-signature", format!("t={},{}", i64::MIN, "v1=00,".repeat(500)))],
+    ));
+    requests.push((Method::from_bytes(b"PROPFIND")?, "/api/v1/usage".into(), None, auth.clone()));
+    requests.push((Method::DELETE, format!("/api/v1/api-keys/{}", signup.api_key_id), None, auth.clone()));
+
+    let http = reqwest::Client::new();
+    for (method, path, body, headers) in requests {
+        let mut request = http.request(method.clone(), format!("{}{path}", stack.service_url));
+        for (name, value) in &headers {
+            request = request.header(*name, value);
+        }
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let content_type =
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let text = response.text().await?;
+        let shown = || {
+            format!(
+                "{method} {} {}",
+                &path[..path.len().min(80)],
+                body.as_ref().map(|b| b.to_string().chars().take(80).collect::<String>()).unwrap_or_default()
+            )
+        };
+        check!(!status.is_server_error(), "{}: {status} {text}", shown());
+        if !status.is_success() {
+            check!(content_type.starts_with("application/json"), "{}: {status} not JSON: {text}", shown());
+            let error: Value = serde_json::from_str(&text).with_context(|| format!("{}: {text}", shown()))?;
+            check!(error["error"]["code"].is_string() && error["error"]["message"].is_string(), "{}: {error}", shown());
+        }
+    }
+    let (status, _) = w.api.send(Method::GET, "/healthz", None).await?;
+    check!(status == StatusCode::OK, "still healthy");
+    Ok(())
+}

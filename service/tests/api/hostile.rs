@@ -1,0 +1,380 @@
+//! The service tried as a hostile client would (issue 9, items 5–13): unbounded labels, huge
+//! signature headers, overflowing timestamps, slow Stripe and pool exhaustion, trickling
+//! clients, text errors, abuse limits, and invoices about subscriptions that are not there.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use billing_fakes::Fault;
+use billing_service::webhooks::signature::sign;
+use billing_stack::{Stack, StackOptions, wait_until};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn metrics_text(stack: &Stack) -> String {
+    reqwest::get(format!("{}/metrics", stack.service_url)).await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test]
+async fn invented_methods_and_paths_never_add_metric_series() {
+    let stack = Stack::start().await.unwrap();
+    let http = reqwest::Client::new();
+    for n in 0..200 {
+        let method = Method::from_bytes(format!("M{n}{}", "X".repeat(1_000)).as_bytes()).unwrap();
+        let response = http.request(method, format!("{}/nowhere/{n}", stack.service_url)).send().await.unwrap();
+        assert!(response.status().is_client_error());
+    }
+    let text = metrics_text(&stack).await;
+    let series = text.lines().filter(|line| line.starts_with("billing_http_requests_total{")).count();
+    assert!(series <= 3, "{series} series:\n{text}");
+    assert!(text.contains(r#"method="other""#) && text.contains(r#"route="unmatched""#), "{text}");
+    assert!(text.len() < 20_000, "/metrics is {} bytes", text.len());
+}
+
+fn webhook_secret_stack() -> StackOptions {
+    StackOptions { deliver_webhooks: false, ..Default::default() }
+}
+
+#[tokio::test]
+async fn a_signature_header_with_thousands_of_entries_is_refused_as_too_large() {
+    let stack = Stack::start_with(webhook_secret_stack()).await.unwrap();
+    let body = vec![b'x'; 512 * 1024];
+    let now = chrono::Utc::now().timestamp();
+    let many = (0..4_000).map(|_| format!("v1={}", "ab".repeat(32))).collect::<Vec<_>>().join(",");
+
+    let (status, answer) = stack.deliver_raw(body, Some(&format!("t={now},{many}"))).await.unwrap();
+
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_signature");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("too many signatures"), "{answer}");
+}
+
+#[tokio::test]
+async fn extreme_signature_timestamps_are_400_not_a_panic() {
+    let stack = Stack::start_with(webhook_secret_stack()).await.unwrap();
+    let body = br#"{"id":"evt_1","type":"invoice.paid","created":1,"data":{"object":{}}}"#.to_vec();
+    for t in [i64::MIN.to_string(), i64::MAX.to_string(), "-1".into(), "99999999999999999999".into()] {
+        let header = format!("t={t},v1={}", "00".repeat(32));
+        let (status, answer) = stack.deliver_raw(body.clone(), Some(&header)).await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "t={t}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_signature", "t={t}");
+    }
+    // Still serving.
+    assert_eq!(reqwest::get(format!("{}/healthz", stack.service_url)).await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_slow_stripe_during_signups_does_not_starve_other_customers_of_connections() {
+    let stack = Stack::start_with(StackOptions {
+        configure: Box::new(|config| config.db_max_connections = 5),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (_, existing) = stack.signed_up_customer("existing@example.com").await.unwrap();
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/customers").times(40).latency(Duration::from_secs(2)));
+
+    let signups: Vec<_> = (0..40)
+        .map(|n| {
+            let api = stack.api();
+            tokio::spawn(async move { api.signup(&format!("slow{n}@example.com"), "Slow", None).await })
+        })
+        .collect();
+    wait_until("the signups to reach Stripe", Duration::from_secs(5), || async {
+        Ok(stack.stripe.armed_faults().is_empty().then_some(()))
+    })
+    .await
+    .unwrap();
+
+    // Forty signups are waiting on Stripe; another customer is served meanwhile.
+    let usage = existing.usage().await.unwrap();
+    assert!(usage.is_ok(), "{usage:?}");
+    assert!(signups.iter().all(|signup| !signup.is_finished()), "the signups were still waiting on Stripe");
+    for signup in signups {
+        signup.await.unwrap().unwrap().unwrap();
+    }
+    assert_eq!(stack.count_rows("customers").await.unwrap(), 41);
+}
+
+/// Reads from `stream` until the server closes it or `deadline` passes; the bytes read.
+async fn read_until_closed(stream: &mut TcpStream, deadline: Duration) -> Option<Vec<u8>> {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let until = Instant::now() + deadline;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(received),
+            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+            Err(_) => return None,
+        }
+    }
+}
+
+async fn impatient_server() -> Stack {
+    Stack::start_with(StackOptions {
+        configure: Box::new(|config| {
+            config.header_read_timeout_ms = 300;
+            config.body_read_timeout_ms = 300;
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn address(stack: &Stack) -> SocketAddr {
+    stack.config.bind_addr
+}
+
+#[tokio::test]
+async fn a_client_trickling_its_headers_is_cut_off() {
+    let stack = impatient_server().await;
+    let mut stream = TcpStream::connect(address(&stack)).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+
+    let closed = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+
+    assert!(closed.is_some(), "the connection is still open 10 s later");
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed() {
+    let stack = impatient_server().await;
+    let mut stream = TcpStream::connect(address(&stack)).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+
+    let received = read_until_closed(&mut stream, Duration::from_secs(10)).await.expect("closed after idling");
+
+    assert!(String::from_utf8_lossy(&received).starts_with("HTTP/1.1 200"), "the request itself was answered");
+}
+
+#[tokio::test]
+async fn a_client_trickling_its_body_gets_a_json_408() {
+    let stack = impatient_server().await;
+    let (_, customer) = stack.signed_up_customer("trickle@example.com").await.unwrap();
+    let mut stream = TcpStream::connect(address(&stack)).await.unwrap();
+    let head = format!(
+        "POST /api/v1/fixes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"descr",
+        customer.api_key().unwrap()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+
+    let received = read_until_closed(&mut stream, Duration::from_secs(10)).await.expect("answered and closed");
+
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("application/json") && text.contains("request_timeout"), "{text}");
+    assert_eq!(customer.usage().await.unwrap().unwrap()["credit_balance"], 5, "nothing was done");
+}
+
+#[tokio::test]
+async fn every_error_is_json_even_the_ones_axum_writes() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("json@example.com").await.unwrap();
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", stack.service_url);
+    let key = customer.api_key().unwrap().to_string();
+    let requests = vec![
+        http.post(url("/api/webhooks/stripe")).body(vec![b'{'; 2 * 1024 * 1024]),
+        http.delete(url("/api/v1/api-keys/%ZZ")).bearer_auth(&key),
+        http.delete(url("/api/v1/api-keys/%FF%FE")).bearer_auth(&key),
+        http.get(url("/api/v1/fixes/not-a-uuid")).bearer_auth(&key),
+        http.get(url("/nowhere")),
+        http.put(url("/api/v1/usage")).bearer_auth(&key),
+        http.post(url("/api/v1/fixes")).bearer_auth(&key).header("content-type", "text/plain").body("x"),
+        http.post(url("/api/v1/fixes"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(vec![b' '; 200_000]),
+        http.get(url("/api/v1/usage?limit=abc")).bearer_auth(&key),
+        http.get(url("/api/v1/usage?limit=%ZZ")).bearer_auth(&key),
+    ];
+    for request in requests {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+        let body = response.text().await.unwrap();
+        assert!(status.is_client_error(), "{status}: {body}");
+        assert_eq!(content_type.as_deref(), Some("application/json"), "{status}: {body}");
+        let parsed: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+        assert!(parsed["error"]["code"].is_string() && parsed["error"]["message"].is_string(), "{parsed}");
+    }
+}
+
+#[tokio::test]
+async fn signups_are_limited_per_client_ip_and_forwarded_for_counts_only_from_trusted_proxies() {
+    let stack = Stack::start_with(StackOptions {
+        configure: Box::new(|config| config.signup_rate_per_minute = 3),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let api = stack.api();
+    for n in 0..3 {
+        api.signup(&format!("ip{n}@example.com"), "Ip", None).await.unwrap().unwrap();
+    }
+    // A fourth from the same address, claiming to be someone else: the claim is not believed.
+    let (status, answer) = api
+        .send_with_headers(
+            Method::POST,
+            "/api/v1/customers",
+            Some(json!({"email": "ip3@example.com", "name": "Ip"})),
+            &[("x-forwarded-for", "198.51.100.7")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert_eq!(answer["error"]["code"], "rate_limited");
+    assert!(metrics_text(&stack).await.contains(r#"billing_rate_limited_total{limit="signup_ip"} 1"#));
+    assert_eq!(stack.count_rows("customers").await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_signup_limit() {
+    let stack = Stack::start_with(StackOptions {
+        configure: Box::new(|config| {
+            config.signup_rate_per_minute = 1;
+            config.trusted_proxies = vec!["127.0.0.1".into()];
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let signup = |n: usize, client: &'static str| {
+        let api = stack.api();
+        async move {
+            api.send_with_headers(
+                Method::POST,
+                "/api/v1/customers",
+                Some(json!({"email": format!("proxied{n}@example.com"), "name": "Proxied"})),
+                &[("x-forwarded-for", client)],
+            )
+            .await
+            .unwrap()
+            .0
+        }
+    };
+    assert_eq!(signup(0, "198.51.100.1").await, StatusCode::CREATED);
+    assert_eq!(signup(1, "198.51.100.2").await, StatusCode::CREATED);
+    assert_eq!(signup(2, "198.51.100.1").await, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn more_keys_do_not_buy_a_customer_more_credential_rate() {
+    let stack = Stack::start_with(StackOptions {
+        configure: Box::new(|config| {
+            config.credential_burst = 10;
+            config.credential_customer_burst = 4;
+            config.credential_customer_rate_per_minute = 1;
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (_, customer) = stack.signed_up_customer("keys@example.com").await.unwrap();
+    let mut clients = vec![customer.clone()];
+    for _ in 0..3 {
+        let key = customer.create_api_key().await.unwrap().unwrap();
+        clients.push(stack.api().with_key(&key.api_key));
+    }
+    for client in &clients {
+        client.exchange_credentials(&["npm"], None).await.unwrap().unwrap();
+    }
+
+    let refused = clients[0].exchange_credentials(&["npm"], None).await.unwrap().unwrap_err();
+
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(metrics_text(&stack).await.contains(r#"billing_rate_limited_total{limit="credentials_customer"} 1"#));
+}
+
+#[tokio::test]
+async fn api_key_creation_is_limited_per_customer() {
+    let stack = Stack::start_with(StackOptions {
+        configure: Box::new(|config| {
+            config.api_key_create_burst = 2;
+            config.api_key_create_rate_per_hour = 1;
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (_, customer) = stack.signed_up_customer("keymaker@example.com").await.unwrap();
+    customer.create_api_key().await.unwrap().unwrap();
+    customer.create_api_key().await.unwrap().unwrap();
+
+    let refused = customer.create_api_key().await.unwrap().unwrap_err();
+
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(stack.count_rows("api_keys").await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn an_invoice_whose_subscription_is_not_in_stripe_grants_nothing() {
+    let stack = Stack::start_with(webhook_secret_stack()).await.unwrap();
+    let (signup, customer) = stack.signed_up_customer("forged@example.com").await.unwrap();
+    let event = json!({
+        "id": "evt_forged_invoice",
+        "object": "event",
+        "type": "invoice.paid",
+        "created": chrono::Utc::now().timestamp(),
+        "data": {"object": {
+            "id": "in_forged", "object": "invoice", "status": "paid",
+            "customer": signup.stripe_customer_id, "subscription": "sub_does_not_exist",
+        }},
+    });
+
+    let (status, answer) = stack.deliver_event(&event).await.unwrap();
+
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["outcome"], "ignored");
+    assert_eq!(
+        customer.usage().await.unwrap().unwrap()["credit_balance"],
+        5,
+        "no credits for a subscription Stripe does not know"
+    );
+}
+
+#[tokio::test]
+async fn an_invoice_naming_another_customers_subscription_grants_nothing() {
+    let stack = Stack::start_with(webhook_secret_stack()).await.unwrap();
+    let (_, owner) = stack.signed_up_customer("owner@example.com").await.unwrap();
+    owner.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
+    let subscription = owner.subscribe_to_pro().await.unwrap().unwrap();
+    let (intruder, intruder_client) = stack.signed_up_customer("intruder@example.com").await.unwrap();
+    let event = json!({
+        "id": "evt_cross_customer",
+        "object": "event",
+        "type": "invoice.paid",
+        "created": chrono::Utc::now().timestamp(),
+        "data": {"object": {
+            "id": "in_cross", "object": "invoice", "status": "paid",
+            "customer": intruder.stripe_customer_id, "subscription": subscription["stripe_subscription_id"],
+        }},
+    });
+
+    let (_, answer) = stack.deliver_event(&event).await.unwrap();
+
+    assert_eq!(answer["outcome"], "ignored", "{answer}");
+    assert_eq!(intruder_client.usage().await.unwrap().unwrap()["credit_balance"], 5);
+}
+
+#[tokio::test]
+async fn a_signed_event_with_a_garbled_header_value_is_400() {
+    let stack = Stack::start_with(webhook_secret_stack()).await.unwrap();
+    let payload = br#"{"id":"evt_1"}"#.to_vec();
+    let good = sign(&payload, &stack.webhook_secret, chrono::Utc::now().timestamp());
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/webhooks/stripe", stack.service_url))
+        .header(
+            "stripe-signature",
+            reqwest::header::HeaderValue::from_bytes(format!("{good}\u{e9}").as_bytes()).unwrap(),
+        )
+        .body(payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}

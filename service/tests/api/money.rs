@@ -1,0 +1,325 @@
+//! Money is never lost or doubled, whatever fails: each test reproduces one way the service
+//! once lost or doubled a charge (issue 9), and ends with the reconciliation check.
+
+use std::time::Duration;
+
+use billing_fakes::Fault;
+use billing_stack::{ApiClient, Stack, StackOptions, wait_until};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// A pay-as-you-go customer (a card on file) with no credits left: the next fix is charged.
+async fn payg_customer_without_credits(stack: &Stack, email: &str) -> ApiClient {
+    let (_, customer) = stack.signed_up_customer(email).await.unwrap();
+    customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
+    for n in 0..5 {
+        let fix = customer.record_fix(&format!("credit {n}")).await.unwrap().unwrap();
+        assert_eq!(fix["paid_with"], "credit");
+    }
+    customer
+}
+
+async fn fix_with_key(customer: &ApiClient, key: &str, description: &str) -> (StatusCode, Value) {
+    customer
+        .send_with_headers(
+            Method::POST,
+            "/api/v1/fixes",
+            Some(json!({ "description": description })),
+            &[("idempotency-key", key)],
+        )
+        .await
+        .unwrap()
+}
+
+fn payment_intent_requests(stack: &Stack) -> usize {
+    stack.stripe.requests().iter().filter(|r| r.method == "POST" && r.path == "/v1/payment_intents").count()
+}
+
+fn succeeded_intents(stack: &Stack) -> Vec<Value> {
+    stack.stripe_events("payment_intent.succeeded").into_iter().map(|event| event["data"]["object"].clone()).collect()
+}
+
+async fn charge_statuses(stack: &Stack) -> Vec<String> {
+    sqlx::query_scalar("SELECT status FROM charges ORDER BY created_at").fetch_all(&stack.pool).await.unwrap()
+}
+
+/// A stack whose Stripe calls time out after 300 ms and whose reconciler looks at pending
+/// charges after 500 ms.
+async fn impatient_stack() -> Stack {
+    Stack::start_with(StackOptions {
+        configure: Box::new(|config| {
+            config.stripe_timeout_ms = 300;
+            config.reconcile_after_ms = 500;
+            config.reconcile_interval_ms = 100;
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_description_with_a_nul_is_422_and_nothing_reaches_stripe() {
+    let stack = Stack::start().await.unwrap();
+    let customer = payg_customer_without_credits(&stack, "nul@example.com").await;
+
+    for _ in 0..3 {
+        let refused = customer.record_fix("evil\u{0}fix").await.unwrap().unwrap_err();
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert!(refused.body["error"]["fields"]["description"].as_str().unwrap().contains("control characters"));
+    }
+
+    assert_eq!(payment_intent_requests(&stack), 0, "a refused fix is never charged");
+    assert!(charge_statuses(&stack).await.is_empty());
+    stack.reconcile().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_fix_and_its_pending_charge_exist_before_stripe_is_called() {
+    let stack = Stack::start().await.unwrap();
+    let customer = payg_customer_without_credits(&stack, "order@example.com").await;
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").latency(Duration::from_millis(500)));
+
+    let fix = tokio::spawn({
+        let customer = customer.clone();
+        async move { customer.record_fix("charged").await.unwrap().unwrap() }
+    });
+    // The charge is recorded before Stripe has charged anything (the fake is still waiting).
+    let (fix_status, charge_status): (String, String) =
+        wait_until("the charge to be recorded", Duration::from_secs(5), || async {
+            Ok(sqlx::query_as("SELECT f.status, c.status FROM fixes f JOIN charges c ON c.id = f.charge_id")
+                .fetch_optional(&stack.pool)
+                .await?)
+        })
+        .await
+        .unwrap();
+    assert_eq!((fix_status.as_str(), charge_status.as_str()), ("pending", "pending"));
+    assert!(succeeded_intents(&stack).is_empty(), "Stripe has not charged yet");
+
+    let fix = fix.await.unwrap();
+    assert_eq!((fix["status"].as_str(), fix["charged_cents"].as_i64()), (Some("paid"), Some(2900)), "{fix}");
+    assert_eq!(charge_statuses(&stack).await, ["succeeded"]);
+    stack.reconcile().await.unwrap();
+}
+
+#[tokio::test]
+async fn stripe_slower_than_the_timeout_is_an_honest_unknown_and_the_charge_is_recorded_once() {
+    let stack = impatient_stack().await;
+    let customer = payg_customer_without_credits(&stack, "slow@example.com").await;
+    // Stripe takes a second; the service gives up after 300 ms. Stripe still charges.
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").latency(Duration::from_secs(1)));
+
+    let (status, answer) = fix_with_key(&customer, "slow-fix-1", "slow").await;
+
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{answer}");
+    assert_eq!(answer["error"]["code"], "payment_outcome_unknown");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("same Idempotency-Key") && !message.contains("nothing was changed"), "{message}");
+
+    // The reconciler settles it from Stripe's record of the original request.
+    wait_until("the pending charge to settle", Duration::from_secs(10), || async {
+        Ok((charge_statuses(&stack).await == ["succeeded"]).then_some(()))
+    })
+    .await
+    .unwrap();
+    // The keyed retry gets the paid fix: the same PaymentIntent, no second charge.
+    let (status, fix) = fix_with_key(&customer, "slow-fix-1", "slow").await;
+    assert_eq!(status, StatusCode::OK, "{fix}");
+    assert_eq!(fix["status"], "paid");
+    let intents = succeeded_intents(&stack);
+    assert_eq!(intents.len(), 1, "exactly one charge in Stripe");
+    assert_eq!(fix["stripe_payment_intent_id"], intents[0]["id"]);
+    stack.reconcile().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_a_key_the_unknown_outcome_points_to_the_fix_and_settles_by_itself() {
+    let stack = impatient_stack().await;
+    let customer = payg_customer_without_credits(&stack, "nokey@example.com").await;
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").latency(Duration::from_secs(1)));
+
+    let unknown = customer.record_fix("no key").await.unwrap().unwrap_err();
+
+    assert_eq!(unknown.code(), "payment_outcome_unknown");
+    let message = unknown.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("do not simply send it again"), "{message}");
+    let fix_id: String =
+        sqlx::query_scalar("SELECT id::text FROM fixes WHERE status <> 'paid' OR charge_id IS NOT NULL")
+            .fetch_one(&stack.pool)
+            .await
+            .unwrap();
+    assert!(message.contains(&format!("GET /api/v1/fixes/{fix_id}")), "{message}");
+    let fix = wait_until("the fix to be paid", Duration::from_secs(10), || async {
+        let (_, fix) = customer.send(Method::GET, &format!("/api/v1/fixes/{fix_id}"), None).await?;
+        Ok((fix["status"] == "paid").then_some(fix))
+    })
+    .await
+    .unwrap();
+    assert_eq!(fix["charged_cents"], 2900);
+    assert_eq!(succeeded_intents(&stack).len(), 1);
+    stack.reconcile().await.unwrap();
+}
+
+#[tokio::test]
+async fn credits_arriving_before_a_keyed_retry_never_pay_for_a_fix_already_being_charged() {
+    let stack = Stack::start_with(StackOptions {
+        configure: Box::new(|config| {
+            config.stripe_timeout_ms = 300;
+            // The reconciler stays out of it: the retry itself must settle the charge.
+            config.reconcile_interval_ms = 0;
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let customer = payg_customer_without_credits(&stack, "credits@example.com").await;
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").latency(Duration::from_secs(1)));
+    let (status, _) = fix_with_key(&customer, "fix-before-credits", "charged").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+
+    // Credits arrive (a Pro invoice paid, say) before the client retries.
+    sqlx::query(
+        "INSERT INTO ledger_entries (customer_id, delta, balance_after, source, reference, created_at)
+         SELECT id, 60, 60, 'pro_invoice', 'in_test', now() FROM customers",
+    )
+    .execute(&stack.pool)
+    .await
+    .unwrap();
+    let (status, fix) = fix_with_key(&customer, "fix-before-credits", "charged").await;
+
+    assert_eq!(status, StatusCode::OK, "{fix}");
+    assert_eq!((fix["paid_with"].as_str(), fix["status"].as_str()), (Some("charge"), Some("paid")), "{fix}");
+    assert_eq!(customer.usage().await.unwrap().unwrap()["credit_balance"], 60, "no credit was taken");
+    assert_eq!(succeeded_intents(&stack).len(), 1);
+    stack.reconcile().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stripe_500_leaves_the_charge_pending_until_the_reconciler_settles_it() {
+    let stack = impatient_stack().await;
+    let customer = payg_customer_without_credits(&stack, "fivehundred@example.com").await;
+    // Stripe answers 500 to the first attempt and charges nothing; the reconciler's re-send with
+    // the same key then charges (a 500 proves nothing either way).
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").status(500));
+
+    let unknown = customer.record_fix("flaky").await.unwrap().unwrap_err();
+    assert_eq!(unknown.code(), "payment_outcome_unknown", "{unknown}");
+
+    wait_until("the pending charge to settle", Duration::from_secs(10), || async {
+        Ok((charge_statuses(&stack).await == ["succeeded"]).then_some(()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(succeeded_intents(&stack).len(), 1);
+    stack.reconcile().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_keyed_retry_after_a_decline_and_a_new_card_charges_the_new_card_once() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("declined@example.com").await.unwrap();
+    customer.add_payment_method("pm_card_chargeDeclined", true).await.unwrap().unwrap();
+    for _ in 0..5 {
+        customer.record_fix("credit").await.unwrap().unwrap();
+    }
+    let (status, declined) = fix_with_key(&customer, "retry-after-decline", "charged").await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{declined}");
+    assert_eq!(declined["error"]["code"], "card_declined");
+
+    customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
+    let (status, fix) = fix_with_key(&customer, "retry-after-decline", "charged").await;
+
+    assert_eq!(status, StatusCode::CREATED, "{fix}");
+    assert_eq!(fix["status"], "paid");
+    assert_eq!(charge_statuses(&stack).await, ["failed", "succeeded"]);
+    let (again_status, again) = fix_with_key(&customer, "retry-after-decline", "charged").await;
+    assert_eq!((again_status, &again["stripe_payment_intent_id"]), (StatusCode::OK, &fix["stripe_payment_intent_id"]));
+    assert_eq!(succeeded_intents(&stack).len(), 1);
+    stack.reconcile().await.unwrap();
+}
+
+#[tokio::test]
+async fn switching_back_to_an_earlier_card_reaches_stripe() {
+    let stack = Stack::start().await.unwrap();
+    let (signup, customer) = stack.signed_up_customer("cards@example.com").await.unwrap();
+    let a = customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap()["payment_method_id"].clone();
+    let b =
+        customer.add_payment_method("pm_card_mastercard", true).await.unwrap().unwrap()["payment_method_id"].clone();
+    assert_ne!(a, b);
+
+    let again = customer.add_payment_method(a.as_str().unwrap(), true).await.unwrap().unwrap();
+
+    assert_eq!(again["payment_method_id"], a);
+    let in_stripe = stack.stripe.object(&signup.stripe_customer_id).unwrap();
+    assert_eq!(
+        in_stripe["invoice_settings"]["default_payment_method"], a,
+        "Stripe charges the card the service recorded"
+    );
+    let recorded: String =
+        sqlx::query_scalar("SELECT default_payment_method FROM customers").fetch_one(&stack.pool).await.unwrap();
+    assert_eq!(Some(recorded.as_str()), a.as_str());
+}
+
+#[tokio::test]
+async fn a_repeated_at_period_end_is_422_and_pro_stays() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("pro@example.com").await.unwrap();
+    customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
+    let subscription = customer.subscribe_to_pro().await.unwrap().unwrap();
+
+    for query in [
+        "at_period_end=true&at_period_end=true",
+        "at_period_end=false&at_period_end=true",
+        "at_period_end=1",
+        "at_period_end=true&now=1",
+        "at_period_end=%ZZ",
+    ] {
+        let (status, answer) =
+            customer.send(Method::DELETE, &format!("/api/v1/billing/subscription?{query}"), None).await.unwrap();
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {answer}");
+        assert_eq!(answer["error"]["code"], "validation_failed", "{query}");
+    }
+
+    let usage = customer.usage().await.unwrap().unwrap();
+    assert_eq!((usage["plan"].as_str(), usage["subscription"]["status"].as_str()), (Some("pro"), Some("active")));
+    let in_stripe = stack.stripe.object(subscription["stripe_subscription_id"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (in_stripe["status"].as_str(), in_stripe["cancel_at_period_end"].as_bool()),
+        (Some("active"), Some(false))
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_idempotency_key_is_400_and_nothing_is_charged() {
+    let stack = Stack::start().await.unwrap();
+    let customer = payg_customer_without_credits(&stack, "keys@example.com").await;
+
+    for key in ["caf\u{e9}".to_string(), "k".repeat(256), "two words".to_string()] {
+        let request = reqwest::Client::new()
+            .post(format!("{}/api/v1/fixes", stack.service_url))
+            .bearer_auth(customer.api_key().unwrap())
+            .header("idempotency-key", reqwest::header::HeaderValue::from_bytes(key.as_bytes()).unwrap())
+            .json(&json!({"description": "x"}));
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{key:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_idempotency_key", "{key:?}");
+    }
+    assert_eq!(payment_intent_requests(&stack), 0);
+}
+
+#[tokio::test]
+async fn a_key_reused_with_another_body_is_refused_not_answered_with_the_first_result() {
+    let stack = Stack::start().await.unwrap();
+    let customer = payg_customer_without_credits(&stack, "reuse@example.com").await;
+    let (status, first) = fix_with_key(&customer, "reused-key", "the first fix").await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+
+    let (status, answer) = fix_with_key(&customer, "reused-key", "a different fix").await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["code"], "idempotency_key_reused");
+    assert_eq!(succeeded_intents(&stack).len(), 1);
+    let fixes: i64 = sqlx::query_scalar("SELECT count(*) FROM fixes").fetch_one(&stack.pool).await.unwrap();
+    assert_eq!(fixes, 6);
+}
