@@ -194,7 +194,7 @@ impl ApiClient {
 
     /// `GET /api/v1/fixes/{id}`: where a fix is (paid, pending, failed).
     pub async fn fix(&self, fix_id: &str) -> anyhow::Result<Result<Value, ApiFailure>> {
-        self.call(Method::GET, &format!("/api/v1/fixes/{fix_id}"), None).await
+        self.call(ApiRequest::any(Method::GET, &format!("/api/v1/fixes/{fix_id}"), None)).await
     }
 
     /// `POST /api/v1/credentials/exchange`; `ttl_seconds` is left out when `None`.
