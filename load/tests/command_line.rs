@@ -103,3 +103,20 @@ async fn an_unknown_scenario_is_a_usage_error() {
     assert_exit(&output, 2);
     assert!(stderr(&output).contains("possible values"), "{}", stderr(&output));
 }
+
+#[tokio::test]
+async fn run_all_load_tests_asks_before_loading_a_target_that_is_not_local() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/run-all-load-tests");
+    let output = tokio::process::Command::new("bash")
+        .arg(&script)
+        .args(["--target", "https://billing.example.com"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("pass --yes"), "{}", stderr(&output));
+    let help = tokio::process::Command::new("bash").arg(&script).arg("--help").output().await.unwrap();
+    assert_exit(&help, 0);
+    assert!(stdout(&help).contains("--baseline"));
+}
