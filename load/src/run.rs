@@ -415,9 +415,11 @@ pub async fn run(args: RunArgs) -> Result<Finished, LoadError> {
     let elapsed = started.elapsed();
     drop(progress);
 
+    // Throughput over the time the load was on: the open model's schedule, or from the first
+    // request's start to the last one's end (not goose's start-up and shut-down).
     let seconds = match &context.pacer {
         Some(pacer) => pacer.schedule().duration().as_secs_f64(),
-        None => elapsed.as_secs_f64(),
+        None => context.timeline.active().as_secs_f64().max(f64::MIN_POSITIVE),
     };
     let (endpoints, total) = summary::endpoint_figures(&metrics, seconds);
     let open_model = context.pacer.as_ref().map(|pacer| OpenModel::from_pacer(&pacer.keeping(), total.requests));

@@ -59,13 +59,21 @@ pub struct SecondFigures {
 pub struct Timeline {
     started: Instant,
     seconds: Vec<Second>,
+    /// When the first request started and the last one finished, in µs from `started`.
+    first_start_us: AtomicU64,
+    last_finish_us: AtomicU64,
 }
 
 impl Timeline {
     /// A timeline for a run of at most `longest` (later requests land in the last second).
     pub fn new(longest: Duration) -> Timeline {
         let count = longest.as_secs() as usize + 2;
-        Timeline { started: Instant::now(), seconds: (0..count).map(|_| Second::new()).collect() }
+        Timeline {
+            started: Instant::now(),
+            seconds: (0..count).map(|_| Second::new()).collect(),
+            first_start_us: AtomicU64::new(u64::MAX),
+            last_finish_us: AtomicU64::new(0),
+        }
     }
 
     /// Counts one finished request.
@@ -77,6 +85,17 @@ impl Timeline {
             second.failures.fetch_add(1, Ordering::Relaxed);
         }
         second.buckets[bucket_of(latency)].fetch_add(1, Ordering::Relaxed);
+        let finish_us = finished.saturating_duration_since(self.started).as_micros() as u64;
+        self.first_start_us.fetch_min(finish_us.saturating_sub(latency.as_micros() as u64), Ordering::Relaxed);
+        self.last_finish_us.fetch_max(finish_us, Ordering::Relaxed);
+    }
+
+    /// From the first request's start to the last one's end: the time the load was on, which
+    /// throughput is measured over (not goose's start-up and shut-down around it).
+    pub fn active(&self) -> Duration {
+        let first = self.first_start_us.load(Ordering::Relaxed);
+        let last = self.last_finish_us.load(Ordering::Relaxed);
+        Duration::from_micros(last.saturating_sub(first.min(last)))
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -154,6 +173,18 @@ mod tests {
             assert!(measured >= truth && measured <= truth * 1.1, "{measured} vs {truth}");
         }
         assert_eq!(timeline.totals(), (100, 2));
+    }
+
+    #[test]
+    fn the_load_was_on_from_the_first_start_to_the_last_finish() {
+        let timeline = Timeline::new(Duration::from_secs(10));
+        let at = Instant::now() + Duration::from_secs(1);
+        for ms in 1..=100 {
+            timeline.record(at, Duration::from_millis(ms), false);
+        }
+        timeline.record(at + Duration::from_millis(50), Duration::from_millis(1), false);
+        // The slowest request started 100 ms before `at`; the last finished 50 ms after it.
+        assert_eq!(timeline.active(), Duration::from_millis(150));
     }
 
     #[test]
