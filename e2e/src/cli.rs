@@ -70,7 +70,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         println!("JUnit XML written to {}", path.display());
     }
     if let Some(url) = &args.pushgateway {
-        crate::report::pushgateway::Pushgateway::from_env(url)?.push_run(&report).await?;
+        use crate::report::pushgateway::{FIRST_BACKOFF, PUSH_ATTEMPTS, push_run};
+        let gateway = crate::report::Pushgateway::from_env(url)?.with_retries(PUSH_ATTEMPTS, FIRST_BACKOFF);
+        push_run(&gateway, &report).await?;
         println!("results pushed to {url}");
     }
     Ok(report.failed() == 0)

@@ -97,6 +97,19 @@ pub async fn run_local(name: &str) -> JourneyResult {
 }
 
 async fn run_journey(journey: &Journey, options: &RunOptions) -> JourneyResult {
+    // Building the service binary a chaos journey runs is set-up, not the journey: it happens
+    // before the journey's clock starts (once per process; a no-op when the build is fresh).
+    if matches!(options.target, Target::Local)
+        && journey.needs.contains(&Need::Chaos)
+        && let Err(err) = ServiceBinary::build(this_profile()).await
+    {
+        return JourneyResult {
+            name: journey.name.into(),
+            description: journey.description.into(),
+            outcome: Outcome::Failed(format!("cannot build the service binary: {err:#}")),
+            duration: Duration::ZERO,
+        };
+    }
     let started = Instant::now();
     let outcome = match tokio::time::timeout(options.journey_timeout, prepare_and_run(journey, options)).await {
         Ok(Ok(None)) => Outcome::Passed,
@@ -125,7 +138,7 @@ async fn prepare_and_run(journey: &Journey, options: &RunOptions) -> anyhow::Res
                 }));
             }
             World {
-                api: ApiClient::new(base_url, reqwest::Client::new()),
+                api: ApiClient::new(base_url, billing_service::tls::client()),
                 stack: None,
                 clock: None,
                 run_id,

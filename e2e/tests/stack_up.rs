@@ -43,9 +43,10 @@ async fn stack_up_prints_a_working_service_and_key_and_stops_on_ctrl_c() {
     let demo = field("demo customer");
     let key = demo.split("API key: ").nth(1).and_then(|k| k.strip_suffix(')')).expect("an API key").to_string();
 
-    let health = reqwest::get(format!("{service}/healthz")).await.unwrap();
+    let http = billing_service::tls::client();
+    let health = http.get(format!("{service}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let usage = reqwest::Client::new().get(format!("{service}/api/v1/usage")).bearer_auth(&key).send().await.unwrap();
+    let usage = http.get(format!("{service}/api/v1/usage")).bearer_auth(&key).send().await.unwrap();
     assert_eq!(usage.status(), 200);
 
     let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
@@ -56,5 +57,5 @@ async fn stack_up_prints_a_working_service_and_key_and_stops_on_ctrl_c() {
     });
     let status = finished.recv_timeout(Duration::from_secs(30)).expect("stops within 30 s of Ctrl-C").unwrap();
     assert!(status.success(), "exit status {status}");
-    assert!(reqwest::get(format!("{service}/healthz")).await.is_err(), "the service is gone");
+    assert!(http.get(format!("{service}/healthz")).send().await.is_err(), "the service is gone");
 }

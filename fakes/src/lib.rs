@@ -11,6 +11,7 @@
 pub mod email;
 pub mod form;
 pub mod stripe;
+pub mod tls;
 
 pub use email::{EmailError, EmailFake, SentEmail};
 pub use stripe::{Delivery, Fault, RecordedRequest, RetryPolicy, StripeFake, WebhookEndpointInfo};

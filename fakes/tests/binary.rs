@@ -39,7 +39,7 @@ async fn the_binary_prints_its_address_and_serves_the_api() {
     assert!(base_url.starts_with("http://127.0.0.1:"));
     assert!(endpoint_line.unwrap_or_default().contains("whsec_fixed"));
 
-    let client = reqwest::Client::new();
+    let client = billing_fakes::tls::client();
     let created = client
         .post(format!("{base_url}/v1/customers"))
         .bearer_auth("sk_test_x")

@@ -6,7 +6,7 @@ use billing_fakes::EmailFake;
 use serde_json::{Value, json};
 
 async fn send(fake: &EmailFake, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let response = billing_fakes::tls::client()
         .post(format!("{}/v1/messages", fake.base_url()))
         .bearer_auth("email-key")
         .json(&body)
@@ -30,7 +30,7 @@ async fn a_sent_message_is_accepted_stored_and_listed() {
     assert_eq!(messages[0].to, "ada@example.com");
     assert_eq!(messages[0].template, "welcome");
     assert_eq!(messages[0].subject, "Welcome");
-    let listed: Value = reqwest::Client::new()
+    let listed: Value = billing_fakes::tls::client()
         .get(format!("{}/v1/messages", fake.base_url()))
         .bearer_auth("k")
         .send()
@@ -62,14 +62,14 @@ async fn bad_input_is_a_400_naming_the_field_and_no_auth_is_a_401() {
     assert_eq!(body["error"]["field"], "to");
     let (status, body) = send(&fake, json!({"to": "a@b.co"})).await;
     assert_eq!((status, body["error"]["field"].clone()), (400, json!("template")));
-    let unauthenticated = reqwest::Client::new()
+    let unauthenticated = billing_fakes::tls::client()
         .post(format!("{}/v1/messages", fake.base_url()))
         .json(&welcome("a@b.co"))
         .send()
         .await
         .unwrap();
     assert_eq!(unauthenticated.status(), 401);
-    let not_json = reqwest::Client::new()
+    let not_json = billing_fakes::tls::client()
         .post(format!("{}/v1/messages", fake.base_url()))
         .bearer_auth("k")
         .header("content-type", "application/json")

@@ -66,7 +66,7 @@ impl EmailClient {
         from: &str,
         timeout: Duration,
     ) -> Result<EmailClient, EmailError> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .build()

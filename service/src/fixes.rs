@@ -258,7 +258,7 @@ async fn answer_charge(
             })
         }
         ChargeOutcome::Failed { code, message, declined: true } => {
-            Err(ApiError::CardDeclined { decline_code: code, message })
+            Err(ApiError::CardDeclined { message: charges::declined_message(&code, &message), decline_code: code })
         }
         ChargeOutcome::Failed { code, message, declined: false } => Err(ApiError::PaymentRequired {
             code: "payment_failed",

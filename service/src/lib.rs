@@ -27,6 +27,7 @@ pub mod server;
 pub mod state;
 pub mod stripe;
 pub mod telemetry;
+pub mod tls;
 pub mod usage;
 pub mod webhooks;
 

@@ -224,7 +224,7 @@ impl StripeClient {
         max_in_flight: usize,
         queue_timeout: Duration,
     ) -> Result<StripeClient, StripeError> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .pool_max_idle_per_host(64)

@@ -154,6 +154,9 @@ pub async fn duplicate_query_parameters_change_nothing(w: &World) -> anyhow::Res
     Ok(())
 }
 
+/// One hostile request: method, path, JSON body, headers.
+type HostileRequest = (Method, String, Option<Value>, Vec<(&'static str, String)>);
+
 /// Hostile inputs for every route: none may be answered with a 5xx or anything but JSON.
 pub async fn hostile_inputs_on_every_endpoint_are_clear_json_errors(w: &World) -> anyhow::Result<()> {
     let stack = w.stack()?;
@@ -173,7 +176,7 @@ pub async fn hostile_inputs_on_every_endpoint_are_clear_json_errors(w: &World) -
         json!([]),
         json!({}),
     ];
-    let mut requests: Vec<(Method, String, Option<Value>, Vec<(&str, String)>)> = Vec::new();
+    let mut requests: Vec<HostileRequest> = Vec::new();
     let auth = vec![("authorization", format!("Bearer {key}"))];
     for value in &strings {
         requests.push((
@@ -238,7 +241,7 @@ pub async fn hostile_inputs_on_every_endpoint_are_clear_json_errors(w: &World) -
     requests.push((Method::from_bytes(b"PROPFIND")?, "/api/v1/usage".into(), None, auth.clone()));
     requests.push((Method::DELETE, format!("/api/v1/api-keys/{}", signup.api_key_id), None, auth.clone()));
 
-    let http = reqwest::Client::new();
+    let http = billing_service::tls::client();
     for (method, path, body, headers) in requests {
         let mut request = http.request(method.clone(), format!("{}{path}", stack.service_url));
         for (name, value) in &headers {

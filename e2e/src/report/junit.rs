@@ -1,33 +1,36 @@
 //! A run as a JUnit XML document, the one test-result format every CI system reads (GitHub
-//! Actions test reporters, GitLab's `artifacts:reports:junit`, Jenkins' JUnit plugin).
+//! Actions test reporters, GitLab's `artifacts:reports:junit`, Jenkins' JUnit plugin), written
+//! with `quick-junit` (nextest's JUnit model and serializer).
 //!
 //! The shape is the common denominator those readers agree on:
 //!
 //! ```xml
-//! <testsuites name="billing-e2e" tests="3" failures="1" skipped="1" errors="0" time="4.200">
-//!   <testsuite name="billing-e2e" tests="3" failures="1" skipped="1" errors="0" time="4.200" timestamp="2026-11-25T12:00:00">
+//! <testsuites name="billing-e2e" tests="3" skipped="1" failures="1" errors="0" timestamp="…" time="4.200">
+//!   <testsuite name="billing-e2e" tests="3" skipped="1" failures="1" errors="0" timestamp="2025-11-25T12:00:00.000+00:00" time="4.200">
 //!     <properties>
 //!       <property name="target" value="local"/>
 //!       <property name="environment" value="ci"/>
 //!       <property name="commit" value="0123abc"/>
 //!     </properties>
-//!     <testcase classname="journeys" name="trial_signup_first_fix" time="1.250">…</testcase>
+//!     <testcase name="trial_signup_first_fix" classname="journeys" time="1.250">…</testcase>
 //!   </testsuite>
 //! </testsuites>
 //! ```
 //!
-//! A failed journey holds `<failure message="first line">full text</failure>`, a skipped one
-//! `<skipped message="reason"/>`. Each test case carries its one-line description as a
-//! `<property>`, the way pytest's `record_property` does, which readers that do not know it
-//! ignore. Journeys only pass, fail or skip, so `errors` is always 0. `timestamp` is the run's
-//! start in UTC, without a zone suffix, as the JUnit schema's `xs:dateTime` pattern wants.
+//! A failed journey holds `<failure message="first line" type="JourneyFailed">full chain</failure>`,
+//! a skipped one `<skipped message="first line of the reason">the whole reason</skipped>` (a
+//! reader folds line breaks in an attribute into spaces, so the full text goes in the element).
+//! Each test case carries its one-line description as a `<property>`, the way pytest's
+//! `record_property` does, which readers that do not know it ignore. Journeys only pass, fail or
+//! skip, so `errors` is always 0. `timestamp` is the run's start in UTC.
 //!
-//! Every string from the run (journey names, error chains, URLs) is escaped, and characters
-//! XML 1.0 cannot hold at all (C0 controls other than tab, newline and carriage return; U+FFFE,
-//! U+FFFF) are dropped, since a single one would make the whole report unreadable.
+//! `quick-junit` escapes every string and drops ANSI colour sequences and the control characters
+//! XML 1.0 cannot hold; the two non-characters it lets through (U+FFFE, U+FFFF) are dropped here,
+//! since a single one would make the whole report unreadable.
 
-use std::fmt::Write as _;
 use std::path::Path;
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{JourneyResult, Outcome, ReportError, RunReport};
 
@@ -38,33 +41,18 @@ pub const CLASSNAME: &str = "journeys";
 
 /// Renders the run as a JUnit XML document.
 pub fn to_junit_xml(report: &RunReport) -> String {
-    let counts = format!(
-        r#"tests="{}" failures="{}" skipped="{}" errors="0" time="{}""#,
-        report.journeys.len(),
-        report.failed(),
-        report.skipped(),
-        seconds(report.duration),
-    );
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(xml, r#"<testsuites name="{}" {counts}>"#, attr(SUITE_NAME));
-    let _ = writeln!(
-        xml,
-        r#"  <testsuite name="{}" {counts} timestamp="{}">"#,
-        attr(SUITE_NAME),
-        timestamp(report.started_at)
-    );
-    xml.push_str("    <properties>\n");
-    property(&mut xml, "      ", "target", &report.target);
-    property(&mut xml, "      ", "environment", &report.environment);
+    let started = chrono::DateTime::from_timestamp(report.started_at, 0).unwrap_or_default().fixed_offset();
+    let mut suite = TestSuite::new(SUITE_NAME);
+    suite.set_timestamp(started).set_time(report.duration);
+    suite.add_property(Property::new("target", xml_safe(&report.target)));
+    suite.add_property(Property::new("environment", xml_safe(&report.environment)));
     if let Some(commit) = &report.commit {
-        property(&mut xml, "      ", "commit", commit);
+        suite.add_property(Property::new("commit", xml_safe(commit)));
     }
-    xml.push_str("    </properties>\n");
-    for journey in &report.journeys {
-        testcase(&mut xml, journey);
-    }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
-    xml
+    suite.add_test_cases(report.journeys.iter().map(testcase));
+    let mut junit = Report::new(SUITE_NAME);
+    junit.set_timestamp(started).set_time(report.duration).add_test_suite(suite);
+    junit.to_string().expect("serializing to a String cannot fail")
 }
 
 /// Writes the run's JUnit XML to `path`, creating its parent directories.
@@ -77,93 +65,39 @@ pub fn write_junit(report: &RunReport, path: impl AsRef<Path>) -> Result<(), Rep
     std::fs::write(path, to_junit_xml(report)).map_err(failed)
 }
 
-fn testcase(xml: &mut String, journey: &JourneyResult) {
-    let _ = writeln!(
-        xml,
-        r#"    <testcase classname="{}" name="{}" time="{}">"#,
-        attr(CLASSNAME),
-        attr(&journey.name),
-        seconds(journey.duration)
-    );
-    if !journey.description.is_empty() {
-        xml.push_str("      <properties>\n");
-        property(xml, "        ", "description", &journey.description);
-        xml.push_str("      </properties>\n");
-    }
-    match &journey.outcome {
-        Outcome::Passed => {}
+fn testcase(journey: &JourneyResult) -> TestCase {
+    let status = match &journey.outcome {
+        Outcome::Passed => TestCaseStatus::success(),
         Outcome::Failed(error) => {
-            let _ = writeln!(
-                xml,
-                r#"      <failure message="{}" type="JourneyFailed">{}</failure>"#,
-                attr(first_line(error)),
-                text(error)
-            );
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(xml_safe(first_line(error))).set_type("JourneyFailed").set_description(xml_safe(error));
+            status
         }
         Outcome::Skipped(reason) => {
-            let _ = writeln!(xml, r#"      <skipped message="{}"/>"#, attr(reason));
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(xml_safe(first_line(reason)));
+            if reason.trim() != first_line(reason) {
+                status.set_description(xml_safe(reason));
+            }
+            status
         }
+    };
+    let mut case = TestCase::new(xml_safe(&journey.name), status);
+    case.set_classname(CLASSNAME).set_time(journey.duration);
+    if !journey.description.is_empty() {
+        case.add_property(Property::new("description", xml_safe(&journey.description)));
     }
-    xml.push_str("    </testcase>\n");
+    case
 }
 
-fn property(xml: &mut String, indent: &str, name: &str, value: &str) {
-    let _ = writeln!(xml, r#"{indent}<property name="{}" value="{}"/>"#, attr(name), attr(value));
+/// The first non-blank line of an error chain or a reason: what reporters show as the headline.
+fn first_line(text: &str) -> &str {
+    text.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or("journey failed")
 }
 
-/// The first non-blank line of an error chain: what reporters show as the failure's headline.
-fn first_line(error: &str) -> &str {
-    error.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or("journey failed")
-}
-
-fn seconds(duration: std::time::Duration) -> String {
-    format!("{:.3}", duration.as_secs_f64())
-}
-
-fn timestamp(unix_seconds: i64) -> String {
-    chrono::DateTime::from_timestamp(unix_seconds, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S").to_string()
-}
-
-/// Whether XML 1.0 can hold the character at all (`Char` in the spec, minus what a Rust `str`
-/// cannot contain anyway).
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
-}
-
-/// Escapes element content. Carriage returns are written as a reference because parsers
-/// otherwise normalise them to newlines.
-fn text(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for c in raw.chars().filter(|&c| is_xml_char(c)) {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escapes an attribute value. Tabs and line breaks are written as references because
-/// attribute-value normalisation would otherwise turn them into spaces.
-fn attr(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for c in raw.chars().filter(|&c| is_xml_char(c)) {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// The text without the two characters XML 1.0 forbids that `quick-junit` lets through.
+fn xml_safe(text: &str) -> String {
+    text.chars().filter(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}')).collect()
 }
 
 #[cfg(test)]
@@ -228,7 +162,8 @@ mod tests {
             assert_eq!(node.attribute("time"), Some("4.200"), "{tag}");
         }
         let suite = doc.descendants().find(|n| n.has_tag_name("testsuite")).unwrap();
-        assert_eq!(suite.attribute("timestamp"), Some("2025-11-25T12:00:00"));
+        let timestamp = chrono::DateTime::parse_from_rfc3339(suite.attribute("timestamp").unwrap()).unwrap();
+        assert_eq!(timestamp.timestamp(), 1_764_072_000, "the run's start");
         assert_eq!(suite.children().filter(|n| n.has_tag_name("testcase")).count(), 3);
     }
 
@@ -301,26 +236,28 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_are_dropped_so_the_document_stays_well_formed() {
+    fn control_characters_and_colour_codes_are_dropped_so_the_document_stays_well_formed() {
         let raw = "bell\u{7} nul\u{0} escape\u{1b}[31m tab\tline\nreturn\r nonchar\u{FFFF} end";
-        let kept = "bell nul escape[31m tab\tline\nreturn\r nonchar end";
+        // quick-junit strips ANSI sequences and every C0 control but the line feed (tabs and carriage returns too).
+        let kept = "bell nul escape tabline\nreturn nonchar end";
         let report = run(vec![journey("controls", Outcome::Failed(raw.into()), 5)]);
         let xml = to_junit_xml(&report);
         assert!(!xml.contains('\u{7}') && !xml.contains('\u{0}') && !xml.contains('\u{1b}'));
         let doc = parse(&xml);
         let failure = child(testcase(&doc, "controls"), "failure").unwrap();
-        assert_eq!(failure.text(), Some(kept), "tab, newline and carriage return are kept");
-        assert_eq!(failure.attribute("message"), Some("bell nul escape[31m tab\tline"));
+        assert_eq!(failure.text(), Some(kept), "line breaks are kept");
+        assert_eq!(failure.attribute("message"), Some("bell nul escape tabline"));
     }
 
     #[test]
-    fn line_breaks_in_attributes_are_kept_rather_than_normalised_to_spaces() {
-        let reason = "two\nlines\tand a tab";
+    fn a_multi_line_skip_reason_has_its_first_line_as_message_and_the_whole_reason_as_text() {
+        let reason = "needs control of the Stripe fake\nrun it locally";
         let report = run(vec![journey("skips", Outcome::Skipped(reason.into()), 0)]);
         let xml = to_junit_xml(&report);
         let doc = parse(&xml);
         let skipped = child(testcase(&doc, "skips"), "skipped").unwrap();
-        assert_eq!(skipped.attribute("message"), Some(reason));
+        assert_eq!(skipped.attribute("message"), Some("needs control of the Stripe fake"));
+        assert_eq!(skipped.text(), Some(reason));
     }
 
     #[test]

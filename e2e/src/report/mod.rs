@@ -7,9 +7,9 @@ pub mod pushgateway;
 
 use std::time::Duration;
 
+pub use billing_stack::push::{PushError, Pushgateway};
 pub use error::ReportError;
 pub use junit::{to_junit_xml, write_junit};
-pub use pushgateway::Pushgateway;
 
 /// How one journey ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! Pushes a run's results to a Prometheus Pushgateway, so Prometheus can chart pass/fail counts
-//! and durations per environment over time.
+//! and durations per environment over time. The metrics are a `prometheus-client` registry
+//! ([`registry`]); the push itself is `billing_stack::push`, the path the load tool uses too.
 //!
 //! # Where a run lands: the grouping key
 //!
@@ -21,7 +22,7 @@
 //!
 //! # The metrics
 //!
-//! All are gauges in the Prometheus text format 0.0.4. The Pushgateway adds the grouping labels
+//! All are gauges, sent in the Prometheus text format 0.0.4. The Pushgateway adds the grouping labels
 //! `job="billing_e2e"` and `environment` (and `instance=""`) to each of them.
 //!
 //! | metric | labels | value |
@@ -38,250 +39,93 @@
 //!
 //! # Credentials
 //!
-//! [`Pushgateway::from_env`] reads `PUSHGATEWAY_USER` and `PUSHGATEWAY_PASSWORD` for HTTP basic
-//! auth: both or neither (an empty variable counts as unset, as a missing CI secret is empty).
+//! `e2e run --pushgateway URL` uses [`Pushgateway::from_env`], which reads `PUSHGATEWAY_USER` and
+//! `PUSHGATEWAY_PASSWORD` for HTTP basic auth: both or neither (an empty variable counts as unset,
+//! as a missing CI secret is empty). A push is tried [`PUSH_ATTEMPTS`] times when the gateway is
+//! unreachable or fails on its side.
 
-use std::fmt::Write as _;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use base64::Engine as _;
+use billing_stack::push::{LabelValue, PushError, Pushgateway};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
-use super::{Outcome, ReportError, RunReport};
+use super::{Outcome, RunReport};
 
 /// The Pushgateway job every run is pushed under.
 pub const JOB: &str = "billing_e2e";
-/// How long one push may take, connection included, before it is given up.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many times `e2e run` tries a push, and how long it waits before the second try (doubling after).
+pub const PUSH_ATTEMPTS: u32 = 3;
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
-/// The `Content-Type` of the Prometheus text exposition format.
-const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+type Labels = Vec<(&'static str, LabelValue)>;
+type Seconds = Gauge<f64, AtomicU64>;
 
-/// A Pushgateway to push runs to, with optional basic-auth credentials.
-#[derive(Clone)]
-pub struct Pushgateway {
-    url: String,
-    job: String,
-    auth: Option<(String, String)>,
-    timeout: Duration,
-    http: reqwest::Client,
+/// The grouping key of a run: its environment.
+pub fn grouping(report: &RunReport) -> [(&'static str, &str); 1] {
+    [("environment", report.environment.as_str())]
 }
 
-impl Pushgateway {
-    /// A Pushgateway at `url` (e.g. `http://localhost:9091`, or one behind a path prefix such as
-    /// `https://metrics.example.com/pushgateway`), pushed to without credentials.
-    pub fn new(url: &str) -> Result<Self, ReportError> {
-        let invalid = |reason: &str| ReportError::InvalidUrl { url: url.to_string(), reason: reason.to_string() };
-        let parsed = reqwest::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(invalid("the scheme must be http or https"));
-        }
-        if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(invalid("it must not have a query or a fragment"));
-        }
-        Ok(Self {
-            url: url.trim_end_matches('/').to_string(),
-            job: JOB.to_string(),
-            auth: None,
-            timeout: DEFAULT_TIMEOUT,
-            http: client(DEFAULT_TIMEOUT)?,
-        })
-    }
-
-    /// A Pushgateway at `url`, with basic-auth credentials from `PUSHGATEWAY_USER` and
-    /// `PUSHGATEWAY_PASSWORD` when they are set (both or neither).
-    pub fn from_env(url: &str) -> Result<Self, ReportError> {
-        let var = |name| std::env::var(name).ok();
-        Self::from_credentials(url, var("PUSHGATEWAY_USER"), var("PUSHGATEWAY_PASSWORD"))
-    }
-
-    /// What [`from_env`](Self::from_env) does, given the two variables' values: both set means
-    /// basic auth, neither means none, one alone is an error. Empty counts as unset.
-    pub fn from_credentials(url: &str, user: Option<String>, password: Option<String>) -> Result<Self, ReportError> {
-        let gateway = Self::new(url)?;
-        let user = user.filter(|v| !v.is_empty());
-        let password = password.filter(|v| !v.is_empty());
-        match (user, password) {
-            (Some(user), Some(password)) => Ok(gateway.with_basic_auth(user, password)),
-            (None, None) => Ok(gateway),
-            (Some(_), None) => {
-                Err(ReportError::PartialCredentials { set: "PUSHGATEWAY_USER", missing: "PUSHGATEWAY_PASSWORD" })
-            }
-            (None, Some(_)) => {
-                Err(ReportError::PartialCredentials { set: "PUSHGATEWAY_PASSWORD", missing: "PUSHGATEWAY_USER" })
-            }
-        }
-    }
-
-    /// Pushes with HTTP basic auth.
-    pub fn with_basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
-        self.auth = Some((user.into(), password.into()));
-        self
-    }
-
-    /// Pushes under another job than [`JOB`] (e.g. to keep a trial set-up's results apart).
-    pub fn with_job(mut self, job: impl Into<String>) -> Self {
-        self.job = job.into();
-        self
-    }
-
-    /// Gives up on a push after `timeout` instead of [`DEFAULT_TIMEOUT`].
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ReportError> {
-        self.http = client(timeout)?;
-        self.timeout = timeout;
-        Ok(self)
-    }
-
-    /// The base URL pushes go to.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// Where a run for `environment` is pushed: the job and environment grouping key.
-    pub fn group_url(&self, environment: &str) -> String {
-        format!("{}/metrics/{}/{}", self.url, path_label("job", &self.job), path_label("environment", environment))
-    }
-
-    /// Replaces the environment's group on the Pushgateway with this run's metrics.
-    pub async fn push_run(&self, report: &RunReport) -> Result<(), ReportError> {
-        let url = self.group_url(&report.environment);
-        let mut request =
-            self.http.put(&url).header(reqwest::header::CONTENT_TYPE, TEXT_FORMAT).body(to_prometheus_text(report));
-        if let Some((user, password)) = &self.auth {
-            request = request.basic_auth(user, Some(password));
-        }
-        let response = request.send().await.map_err(|e| self.send_failed(&url, e))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(ReportError::Unauthorized { url });
-        }
-        let body = response.text().await.unwrap_or_default();
-        let first_line = body.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(empty body)");
-        Err(ReportError::Rejected { url, status: status.as_u16(), first_line: first_line.to_string() })
-    }
-
-    fn send_failed(&self, url: &str, error: reqwest::Error) -> ReportError {
-        if error.is_timeout() {
-            return ReportError::Timeout { url: url.to_string(), timeout: self.timeout };
-        }
-        // reqwest's own message is just "error sending request"; the cause (e.g. "Connection
-        // refused") is at the end of the source chain.
-        let mut detail = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            detail = cause.to_string();
-            source = cause.source();
-        }
-        ReportError::Unreachable { url: url.to_string(), detail }
-    }
+/// Replaces the run's environment group on the Pushgateway with this run's metrics.
+pub async fn push_run(gateway: &Pushgateway, report: &RunReport) -> Result<(), PushError> {
+    gateway.push(JOB, &grouping(report), &registry(report)).await
 }
 
-/// Shows the user but never the password, since runners log their configuration.
-impl std::fmt::Debug for Pushgateway {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pushgateway")
-            .field("url", &self.url)
-            .field("job", &self.job)
-            .field("user", &self.auth.as_ref().map(|(user, _)| user))
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-fn client(timeout: Duration) -> Result<reqwest::Client, ReportError> {
-    reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).build().map_err(ReportError::HttpClient)
-}
-
-/// One `label/value` pair of a Pushgateway path, base64-encoded when the value would not
-/// survive as a plain path segment.
-fn path_label(name: &str, value: &str) -> String {
-    let plain = !value.is_empty()
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
-        && value != "."
-        && value != "..";
-    if plain {
-        format!("{name}/{value}")
-    } else if value.is_empty() {
-        // The Pushgateway's documented spelling of an empty value: one padding character.
-        format!("{name}@base64/=")
-    } else {
-        format!("{name}@base64/{}", base64::engine::general_purpose::URL_SAFE.encode(value))
-    }
-}
-
-/// The run's metrics in the Prometheus text format 0.0.4 (see the module documentation).
-pub fn to_prometheus_text(report: &RunReport) -> String {
-    let mut text = String::new();
+/// The run's metrics (see the module documentation).
+pub fn registry(report: &RunReport) -> Registry {
+    let mut registry = Registry::default();
+    let label = |name: &'static str, value: &str| vec![(name, LabelValue::new(value))];
     let ran = || report.journeys.iter().filter(|j| !matches!(j.outcome, Outcome::Skipped(_)));
 
-    family(&mut text, "billing_e2e_journeys", "Journeys in the latest run, by result.");
+    let journeys = Family::<Labels, Gauge>::default();
     for (result, count) in [("passed", report.passed()), ("failed", report.failed()), ("skipped", report.skipped())] {
-        sample(&mut text, "billing_e2e_journeys", &[("result", result)], count);
+        journeys.get_or_create(&label("result", result)).set(count as i64);
     }
+    registry.register("billing_e2e_journeys", "Journeys in the latest run, by result", journeys);
 
-    family(&mut text, "billing_e2e_journey_passed", "1 if the journey passed in the latest run, 0 if it failed.");
+    let passed = Family::<Labels, Gauge>::default();
     for journey in ran() {
-        let passed = u8::from(journey.outcome == Outcome::Passed);
-        sample(&mut text, "billing_e2e_journey_passed", &[("journey", &journey.name)], passed);
+        passed.get_or_create(&label("journey", &journey.name)).set(i64::from(journey.outcome == Outcome::Passed));
     }
+    registry.register(
+        "billing_e2e_journey_passed",
+        "1 if the journey passed in the latest run, 0 if it failed",
+        passed,
+    );
 
-    family(&mut text, "billing_e2e_journey_skipped", "1 for each journey the latest run skipped.");
+    let skipped = Family::<Labels, Gauge>::default();
     for journey in report.journeys.iter().filter(|j| matches!(j.outcome, Outcome::Skipped(_))) {
-        sample(&mut text, "billing_e2e_journey_skipped", &[("journey", &journey.name)], 1);
+        skipped.get_or_create(&label("journey", &journey.name)).set(1);
     }
+    registry.register("billing_e2e_journey_skipped", "1 for each journey the latest run skipped", skipped);
 
-    family(&mut text, "billing_e2e_journey_duration_seconds", "How long the journey ran in the latest run.");
+    let durations = Family::<Labels, Seconds>::default();
     for journey in ran() {
-        let seconds = journey.duration.as_secs_f64();
-        sample(&mut text, "billing_e2e_journey_duration_seconds", &[("journey", &journey.name)], seconds);
+        durations.get_or_create(&label("journey", &journey.name)).set(journey.duration.as_secs_f64());
     }
+    registry.register("billing_e2e_journey_duration_seconds", "How long the journey ran in the latest run", durations);
 
-    family(&mut text, "billing_e2e_run_duration_seconds", "How long the latest run took.");
-    sample(&mut text, "billing_e2e_run_duration_seconds", &[], report.duration.as_secs_f64());
+    let run_duration = Seconds::default();
+    run_duration.set(report.duration.as_secs_f64());
+    registry.register("billing_e2e_run_duration_seconds", "How long the latest run took", run_duration);
 
-    family(&mut text, "billing_e2e_run_timestamp_seconds", "When the latest run started, in Unix seconds.");
-    sample(&mut text, "billing_e2e_run_timestamp_seconds", &[], report.started_at);
+    let started = Gauge::<i64>::default();
+    started.set(report.started_at);
+    registry.register("billing_e2e_run_timestamp_seconds", "When the latest run started, in Unix seconds", started);
 
-    family(&mut text, "billing_e2e_run_info", "The latest run's target and commit; always 1.");
+    let info = Family::<Labels, Gauge>::default();
     let commit = report.commit.as_deref().unwrap_or("unknown");
-    sample(&mut text, "billing_e2e_run_info", &[("target", &report.target), ("commit", commit)], 1);
+    info.get_or_create(&vec![("target", LabelValue::new(&report.target)), ("commit", LabelValue::new(commit))]).set(1);
+    registry.register("billing_e2e_run_info", "The latest run's target and commit; always 1", info);
 
-    text
+    registry
 }
 
-fn family(text: &mut String, name: &str, help: &str) {
-    let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
-}
-
-fn sample(text: &mut String, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-    text.push_str(name);
-    if !labels.is_empty() {
-        text.push('{');
-        for (i, (label, value)) in labels.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            }
-            let _ = write!(text, "{label}=\"{}\"", escape_label_value(value));
-        }
-        text.push('}');
-    }
-    let _ = writeln!(text, " {value}");
-}
-
-/// Escapes a label value as the text format requires: backslash, double quote and newline.
-fn escape_label_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
+/// The body a push of this run sends (the Prometheus text format 0.0.4).
+pub fn to_prometheus_text(report: &RunReport) -> String {
+    billing_stack::push::encode(&registry(report)).expect("gauges always encode")
 }
 
 #[cfg(test)]
@@ -308,27 +152,30 @@ mod tests {
         }
     }
 
-    fn lines(text: &str) -> Vec<&str> {
-        text.lines().filter(|l| !l.starts_with('#')).collect()
+    /// The sample lines, sorted: within a family the encoder's order is not fixed.
+    fn samples(text: &str) -> Vec<&str> {
+        let mut lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        lines.sort();
+        lines
     }
 
     #[test]
     fn the_text_has_counts_per_result_and_per_journey_series() {
         let text = to_prometheus_text(&report());
         assert_eq!(
-            lines(&text),
+            samples(&text),
             [
-                r#"billing_e2e_journeys{result="passed"} 1"#,
-                r#"billing_e2e_journeys{result="failed"} 1"#,
-                r#"billing_e2e_journeys{result="skipped"} 1"#,
-                r#"billing_e2e_journey_passed{journey="signup"} 1"#,
-                r#"billing_e2e_journey_passed{journey="renewal"} 0"#,
-                r#"billing_e2e_journey_skipped{journey="staging_only"} 1"#,
+                r#"billing_e2e_journey_duration_seconds{journey="renewal"} 2.0"#,
                 r#"billing_e2e_journey_duration_seconds{journey="signup"} 1.25"#,
-                r#"billing_e2e_journey_duration_seconds{journey="renewal"} 2"#,
+                r#"billing_e2e_journey_passed{journey="renewal"} 0"#,
+                r#"billing_e2e_journey_passed{journey="signup"} 1"#,
+                r#"billing_e2e_journey_skipped{journey="staging_only"} 1"#,
+                r#"billing_e2e_journeys{result="failed"} 1"#,
+                r#"billing_e2e_journeys{result="passed"} 1"#,
+                r#"billing_e2e_journeys{result="skipped"} 1"#,
                 "billing_e2e_run_duration_seconds 4.5",
-                "billing_e2e_run_timestamp_seconds 1764072000",
                 r#"billing_e2e_run_info{target="local",commit="0123abc"} 1"#,
+                "billing_e2e_run_timestamp_seconds 1764072000",
             ]
         );
     }
@@ -336,10 +183,10 @@ mod tests {
     #[test]
     fn every_family_has_help_and_a_gauge_type() {
         let text = to_prometheus_text(&report());
-        let families = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
-        assert_eq!(families, 7);
+        let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+        assert_eq!(types.len(), 7, "{text}");
         assert_eq!(text.lines().filter(|l| l.starts_with("# HELP ")).count(), 7);
-        assert!(text.lines().filter(|l| l.starts_with("# TYPE ")).all(|l| l.ends_with(" gauge")));
+        assert!(types.iter().all(|l| l.ends_with(" gauge")), "{text}");
     }
 
     #[test]
@@ -355,54 +202,13 @@ mod tests {
     }
 
     #[test]
-    fn plain_environments_are_plain_path_segments() {
-        let gateway = Pushgateway::new("http://127.0.0.1:9091/").unwrap();
-        assert_eq!(gateway.group_url("ci"), "http://127.0.0.1:9091/metrics/job/billing_e2e/environment/ci");
-    }
-
-    #[test]
-    fn environments_with_a_slash_or_nothing_at_all_are_base64_encoded() {
+    fn a_run_is_grouped_by_its_environment_under_the_billing_e2e_job() {
         let gateway = Pushgateway::new("https://metrics.example.com/pushgateway").unwrap();
+        let mut run = report();
+        run.environment = "staging/eu".into();
         assert_eq!(
-            gateway.group_url("staging/eu"),
+            gateway.group_url(JOB, &grouping(&run)),
             "https://metrics.example.com/pushgateway/metrics/job/billing_e2e/environment@base64/c3RhZ2luZy9ldQ=="
         );
-        assert_eq!(
-            gateway.group_url(""),
-            "https://metrics.example.com/pushgateway/metrics/job/billing_e2e/environment@base64/="
-        );
-    }
-
-    #[test]
-    fn one_credential_without_the_other_is_refused_with_a_clear_error() {
-        let only_user = Pushgateway::from_credentials("http://localhost:9091", Some("ci".into()), None);
-        let message = only_user.unwrap_err().to_string();
-        assert!(message.starts_with("PUSHGATEWAY_USER is set but PUSHGATEWAY_PASSWORD is not"), "{message}");
-
-        let only_password = Pushgateway::from_credentials("http://localhost:9091", None, Some("pw".into()));
-        let message = only_password.unwrap_err().to_string();
-        assert!(message.starts_with("PUSHGATEWAY_PASSWORD is set but PUSHGATEWAY_USER is not"), "{message}");
-    }
-
-    #[test]
-    fn empty_credentials_count_as_unset_like_a_missing_ci_secret() {
-        let gateway = Pushgateway::from_credentials("http://localhost:9091", Some(String::new()), Some(String::new()));
-        assert!(gateway.unwrap().auth.is_none());
-    }
-
-    #[test]
-    fn debug_output_names_the_user_but_never_the_password() {
-        let gateway = Pushgateway::new("http://localhost:9091").unwrap().with_basic_auth("ci-pusher", "hunter2");
-        let shown = format!("{gateway:?}");
-        assert!(shown.contains("ci-pusher"), "{shown}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-    }
-
-    #[test]
-    fn a_url_that_is_not_http_is_refused() {
-        let message = Pushgateway::new("localhost:9091").unwrap_err().to_string();
-        assert!(message.contains("is not a Pushgateway URL"), "{message}");
-        let message = Pushgateway::new("not a url").unwrap_err().to_string();
-        assert!(message.contains("http://localhost:9091"), "{message}");
     }
 }

@@ -71,6 +71,12 @@ pub struct ApiClient {
     api_key: Option<String>,
 }
 
+/// The status and the body of an answer: JSON when it parses, else the text as a JSON string, `null` when empty.
+pub async fn status_and_body(response: reqwest::Response) -> anyhow::Result<(StatusCode, Value)> {
+    let status = response.status();
+    Ok((status, body_value(&response.bytes().await?)))
+}
+
 impl ApiClient {
     pub fn new(base_url: &str, http: reqwest::Client) -> ApiClient {
         ApiClient { base_url: base_url.trim_end_matches('/').to_string(), http, api_key: None }
@@ -109,6 +115,16 @@ impl ApiClient {
         }
         let (status, bytes) = self.execute(&request).await?;
         Ok((status, body_value(&bytes)))
+    }
+
+    /// A request to `path`, authenticated with the client's key if it has one, for whatever the typed calls do not
+    /// cover (raw bodies, response headers).
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base_url));
+        match &self.api_key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
     }
 
     /// Sends a request built by [`ApiRequest`], authenticated with this client's key; the raw

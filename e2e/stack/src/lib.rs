@@ -6,12 +6,18 @@
 //!
 //! It is the one place test set-up lives: the service's own integration tests, the journey
 //! suite (`billing-e2e`) and the load tool (`billing-load`) all start their world here.
+//!
+//! It also holds what the journey runner and the load tool share beyond the stack: [`push`],
+//! the one path for pushing results to a Prometheus Pushgateway, and [`test_pushgateway`], a
+//! real Pushgateway for any crate's tests of that path.
 
 pub mod client;
+pub mod push;
 pub mod reconcile;
 pub mod requests;
 pub mod service_process;
 pub mod stack;
+pub mod test_pushgateway;
 pub mod wait;
 
 pub use client::{ApiClient, ApiFailure, Signup, VendedCredential, VendedCredentials};

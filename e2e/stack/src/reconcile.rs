@@ -138,7 +138,7 @@ async fn succeeded_fix_intents(
     stripe: &StripeAccess,
     customers: &BTreeSet<String>,
 ) -> anyhow::Result<BTreeMap<String, Intent>> {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let http = billing_service::tls::client_builder().timeout(Duration::from_secs(30)).build()?;
     let mut found = BTreeMap::new();
     let mut starting_after: Option<String> = None;
     loop {

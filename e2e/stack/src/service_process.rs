@@ -9,7 +9,6 @@
 //! signal ([`billing_testdb::spawn_tied_to_process`]), so it never outlives the test process, and
 //! its output goes to a log file the stack can show when something fails.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -53,14 +52,17 @@ impl ServiceBinary {
             anyhow::ensure!(path.is_file(), "{SERVICE_BIN_ENV}={} is not a file", path.display());
             return Ok(ServiceBinary { path, env: Vec::new() });
         }
-        static BUILT: OnceCell<Mutex<HashMap<Profile, PathBuf>>> = OnceCell::const_new();
-        let built = BUILT.get_or_init(|| async { Mutex::new(HashMap::new()) }).await;
-        if let Some(path) = built.lock().unwrap_or_else(|p| p.into_inner()).get(&profile) {
-            return Ok(ServiceBinary { path: path.clone(), env: Vec::new() });
-        }
-        let path = tokio::task::spawn_blocking(move || cargo_build(profile)).await??;
-        built.lock().unwrap_or_else(|p| p.into_inner()).insert(profile, path.clone());
-        Ok(ServiceBinary { path, env: Vec::new() })
+        // One build per profile and process, however many stacks ask at once.
+        static DEBUG: OnceCell<PathBuf> = OnceCell::const_new();
+        static RELEASE: OnceCell<PathBuf> = OnceCell::const_new();
+        let cell = match profile {
+            Profile::Debug => &DEBUG,
+            Profile::Release => &RELEASE,
+        };
+        let path = cell
+            .get_or_try_init(|| async move { tokio::task::spawn_blocking(move || cargo_build(profile)).await? })
+            .await?;
+        Ok(ServiceBinary { path: path.clone(), env: Vec::new() })
     }
 
     /// The release binary (see [`ServiceBinary::build`]).
@@ -80,6 +82,25 @@ fn cargo_build(profile: Profile) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../service/Cargo.toml");
     let mut command = Command::new(&cargo);
+    // Inside `cargo test`, this process carries the variables cargo sets for the package under
+    // test; build scripts (ring's) track some of them, so passing them on would rebuild half the
+    // dependency tree here and again in the next outer build.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let per_package =
+            ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_"].iter().any(|p| name.starts_with(p))
+                || [
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "CARGO_RUSTC_CURRENT_DIR",
+                    "OUT_DIR",
+                    "LD_LIBRARY_PATH",
+                ]
+                .contains(&name.as_ref());
+        if per_package {
+            command.env_remove(name.as_ref());
+        }
+    }
     command.args(["build", "--quiet", "--bin", "billing-service", "--message-format=json"]);
     command.arg("--manifest-path").arg(&manifest);
     if profile == Profile::Release {
@@ -145,7 +166,7 @@ impl ServiceProcess {
 
     async fn wait_until_healthy(&self) -> anyhow::Result<()> {
         let url = format!("http://{}/healthz", self.config.bind_addr);
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+        let http = billing_service::tls::client_builder().timeout(Duration::from_secs(2)).build()?;
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {

@@ -122,7 +122,7 @@ impl Stack {
         (options.configure)(&mut config);
         let listener =
             if config.bind_addr.port() == 0 { listener } else { TcpListener::bind(config.bind_addr).await? };
-        let http = reqwest::Client::new();
+        let http = billing_service::tls::client();
         let stripe_clock = create_test_clock(&http, &stripe).await?;
         config.stripe_test_clock = Some(stripe_clock.clone());
         seed_pro_price(&http, &stripe).await?;
@@ -278,13 +278,22 @@ impl Stack {
         payload: Vec<u8>,
         signature: Option<&str>,
     ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
-        let mut request = self.http.post(format!("{}/api/webhooks/stripe", self.service_url)).body(payload);
+        let mut request = self.api().request(reqwest::Method::POST, "/api/webhooks/stripe").body(payload);
         if let Some(signature) = signature {
             request = request.header("stripe-signature", signature);
         }
-        let response = request.header("content-type", "application/json").send().await?;
-        let status = response.status();
-        Ok((status, response.json().await.unwrap_or(Value::Null)))
+        crate::client::status_and_body(request.header("content-type", "application/json").send().await?).await
+    }
+
+    /// The service's `/metrics` page (the Prometheus text format).
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let response = self.http.get(format!("{}/metrics", self.service_url)).send().await?.error_for_status()?;
+        Ok(response.text().await?)
+    }
+
+    /// A `GET` of the Stripe fake's API (e.g. a list Stripe offers, such as `/v1/customers?email=…`).
+    pub async fn stripe_get(&self, path: &str) -> anyhow::Result<Value> {
+        stripe_call(self.http.get(format!("{}{path}", self.stripe.base_url())), "GET", path).await
     }
 
     /// The events the Stripe fake emitted, of one type, oldest first.
@@ -361,11 +370,14 @@ async fn stripe_post(
     path: &str,
     form: &[(&str, &str)],
 ) -> anyhow::Result<Value> {
-    let response =
-        http.post(format!("{}{path}", stripe.base_url())).bearer_auth("sk_test_stack").form(form).send().await?;
+    stripe_call(http.post(format!("{}{path}", stripe.base_url())).form(form), "POST", path).await
+}
+
+async fn stripe_call(request: reqwest::RequestBuilder, method: &str, path: &str) -> anyhow::Result<Value> {
+    let response = request.bearer_auth("sk_test_stack").send().await?;
     let status = response.status();
     let body: Value = response.json().await?;
-    anyhow::ensure!(status.is_success(), "the Stripe fake answered {status} to POST {path}: {body}");
+    anyhow::ensure!(status.is_success(), "the Stripe fake answered {status} to {method} {path}: {body}");
     Ok(body)
 }
 

@@ -35,7 +35,7 @@ async fn a_charge_made_in_stripe_but_never_recorded_is_lost_money() {
             .fetch_one(&stack.pool)
             .await
             .unwrap();
-    let response = reqwest::Client::new()
+    let response = billing_service::tls::client()
         .post(format!("{}/v1/payment_intents", stack.stripe.base_url()))
         .bearer_auth("sk_test_stack")
         .form(&[

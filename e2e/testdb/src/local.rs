@@ -99,27 +99,19 @@ struct RunAs {
 impl RunAs {
     /// `None` when we are not root (the programs run as us); the `postgres` user when we are.
     fn for_this_process() -> Result<Option<Self>, TestDbError> {
-        // SAFETY: geteuid cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             return Ok(None);
         }
-        lookup_user(SUPERUSER).map(Some).ok_or(TestDbError::RootWithoutPostgresUser)
+        match nix::unistd::User::from_name(SUPERUSER) {
+            Ok(Some(user)) => Ok(Some(RunAs { uid: user.uid.as_raw(), gid: user.gid.as_raw() })),
+            Ok(None) => Err(TestDbError::RootWithoutPostgresUser),
+            Err(errno) => Err(TestDbError::io(format!("cannot look up the {SUPERUSER} user"), errno.into())),
+        }
     }
 
     fn apply(self, command: &mut Command) {
         command.uid(self.uid).gid(self.gid);
     }
-}
-
-fn lookup_user(name: &str) -> Option<RunAs> {
-    let name = std::ffi::CString::new(name).ok()?;
-    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: all-zero is a valid `passwd`; getpwnam_r fills it from `buffer`, which outlives its use here.
-    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: pointers are valid for the stated sizes; getpwnam_r is the thread-safe variant.
-    let status = unsafe { libc::getpwnam_r(name.as_ptr(), &mut entry, buffer.as_mut_ptr(), buffer.len(), &mut found) };
-    (status == 0 && !found.is_null()).then_some(RunAs { uid: entry.pw_uid, gid: entry.pw_gid })
 }
 
 /// A running throw-away cluster. Dropping it stops the postmaster and removes the directory.

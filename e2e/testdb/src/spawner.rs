@@ -1,5 +1,5 @@
-//! Starts long-lived helper processes (the postmaster, the Docker reaper) so that they die with this process even when
-//! no destructor runs — a server held in a `static` is never dropped.
+//! Starts long-lived helper processes (the postmaster, the Docker reaper, and for other crates' tests the Pushgateway)
+//! so that they die with this process even when no destructor runs — a server held in a `static` is never dropped.
 //!
 //! Linux delivers `PR_SET_PDEATHSIG` when the *thread* that forked the child exits, not the process. A tokio worker or
 //! a test's thread may exit long before the process does, so every such child is forked from one dedicated thread

@@ -1,5 +1,5 @@
 //! The throw-away local cluster: it starts as whoever runs the tests (as root, by switching to the `postgres` user),
-//! answers queries, and leaves nothing behind once dropped.
+//! answers queries, keeps every file it uses in its own directory, and leaves nothing behind once dropped.
 
 mod common;
 
@@ -45,6 +45,28 @@ async fn a_local_cluster_answers_belongs_to_the_server_user_and_is_removed_on_dr
 
     drop(server);
     assert!(eventually(Duration::from_secs(10), || !dir.exists()).await, "{} still exists after drop", dir.display());
+}
+
+#[tokio::test]
+async fn every_file_a_local_cluster_reads_or_writes_is_inside_its_own_directory() {
+    let server = PgServer::start_with(&local_config()).await.expect("local cluster");
+    let dir = server.cluster_dir().expect("a local cluster has a directory").to_path_buf();
+    let mut connection = PgConnection::connect(&server.admin_url()).await.expect("connect");
+    for setting in ["data_directory", "config_file", "hba_file", "ident_file", "unix_socket_directories"] {
+        let value: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+            .fetch_one(&mut connection)
+            .await
+            .expect("show");
+        assert!(Path::new(&value).starts_with(&dir), "{setting} = {value} is outside {}", dir.display());
+    }
+    for (setting, off) in [("external_pid_file", ""), ("logging_collector", "off")] {
+        let value: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+            .fetch_one(&mut connection)
+            .await
+            .expect("show");
+        assert_eq!(value, off, "{setting} would write outside the cluster directory");
+    }
+    connection.close().await.expect("close");
 }
 
 #[tokio::test]

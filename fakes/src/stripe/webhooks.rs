@@ -100,7 +100,7 @@ impl WebhookHub {
             shuffle: AtomicBool::new(false),
             policy: Mutex::new(RetryPolicy::default()),
             epoch: AtomicU64::new(0),
-            client: reqwest::Client::builder().build().unwrap_or_default(),
+            client: crate::tls::client(),
         };
         (hub, receiver)
     }

@@ -52,7 +52,7 @@ async fn a_latency_fault_delays_then_answers_normally() {
 async fn a_request_whose_client_gave_up_during_latency_is_still_carried_out_as_stripe_would() {
     let stripe = TestStripe::start().await;
     stripe.fake.inject_fault(Fault::on("POST", "/v1/customers").latency(Duration::from_millis(300)));
-    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(50)).build().unwrap();
+    let impatient = billing_fakes::tls::client_builder().timeout(Duration::from_millis(50)).build().unwrap();
     let gave_up = impatient
         .post(stripe.url("/v1/customers"))
         .bearer_auth("sk_test_1")

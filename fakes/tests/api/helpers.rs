@@ -32,7 +32,7 @@ impl Answer {
 
 impl TestStripe {
     pub async fn start() -> TestStripe {
-        TestStripe { fake: StripeFake::start().await.expect("fake starts"), http: reqwest::Client::new() }
+        TestStripe { fake: StripeFake::start().await.expect("fake starts"), http: billing_fakes::tls::client() }
     }
 
     pub fn url(&self, path: &str) -> String {

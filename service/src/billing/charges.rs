@@ -214,6 +214,16 @@ async fn execute_to_the_end(state: &AppState, charge: Charge, attempt: Attempt) 
     settle_or_read(state, &charge, &outcome).await
 }
 
+/// What a customer whose charge was declined is told: the reason, and the way out. Built when
+/// answering, so it reads the same whoever settled the charge (the request, the webhook, the
+/// reconciler).
+pub fn declined_message(code: &str, detail: &str) -> String {
+    let detail = if detail.is_empty() { String::new() } else { format!(" {}", detail.trim_end_matches('.')) + "." };
+    format!(
+        "the card was declined ({code}):{detail} Nothing was charged. Add another payment method with POST /api/v1/billing/payment-method and retry."
+    )
+}
+
 /// What Stripe's answer to a PaymentIntent request says about the charge.
 pub fn outcome_of(answer: Result<StripePaymentIntent, StripeError>) -> ChargeOutcome {
     match answer {
@@ -222,7 +232,10 @@ pub fn outcome_of(answer: Result<StripePaymentIntent, StripeError>) -> ChargeOut
             let declined = error.is_card_error();
             ChargeOutcome::Failed {
                 code: error.decline_code().unwrap_or("refused").to_string(),
-                message: if declined { error.decline_message() } else { error.to_string() },
+                message: match &error {
+                    StripeError::Api(details) => details.message.clone(),
+                    other => other.to_string(),
+                },
                 declined,
             }
         }

@@ -129,7 +129,7 @@ async fn pay_as_you_go_fixes_beyond_the_credits_are_charged_29_dollars_in_stripe
         sqlx::query_scalar("SELECT sum(amount_cents)::bigint FROM charges").fetch_one(&stack.pool).await.unwrap();
     assert_eq!(charged, 2900);
     assert_eq!(customer.usage().await.unwrap().unwrap()["credit_balance"], 0);
-    let metrics = reqwest::get(format!("{}/metrics", stack.service_url)).await.unwrap().text().await.unwrap();
+    let metrics = stack.metrics().await.unwrap();
     assert!(metrics.contains(r#"billing_charges_total{outcome="succeeded",settled_by="request"} 1"#), "{metrics}");
 }
 
@@ -158,7 +158,7 @@ async fn a_declined_card_on_a_pay_as_you_go_fix_is_402_with_the_reason_and_chang
     let paid: i64 =
         sqlx::query_scalar("SELECT count(*) FROM fixes WHERE status = 'paid'").fetch_one(&stack.pool).await.unwrap();
     assert_eq!(paid, 5, "only the five fixes paid with credits");
-    let metrics = reqwest::get(format!("{}/metrics", stack.service_url)).await.unwrap().text().await.unwrap();
+    let metrics = stack.metrics().await.unwrap();
     assert!(metrics.contains(r#"billing_charges_total{outcome="failed",settled_by="request"} 1"#), "{metrics}");
 }
 

@@ -145,19 +145,14 @@ async fn after_the_burst_an_exchange_is_429_with_retry_after_and_other_keys_are_
     })
     .await
     .unwrap();
-    let (signup, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
     let second_key = customer.create_api_key().await.unwrap().unwrap();
     for _ in 0..3 {
         customer.exchange_credentials(&["npm"], None).await.unwrap().unwrap();
     }
 
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/credentials/exchange", stack.service_url))
-        .bearer_auth(&signup.api_key)
-        .json(&json!({"providers": ["npm"]}))
-        .send()
-        .await
-        .unwrap();
+    let exchange = customer.request(Method::POST, "/api/v1/credentials/exchange");
+    let response = exchange.json(&json!({"providers": ["npm"]})).send().await.unwrap();
 
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
@@ -167,8 +162,7 @@ async fn after_the_burst_an_exchange_is_429_with_retry_after_and_other_keys_are_
 
     let other = stack.api().with_key(&second_key.api_key);
     other.exchange_credentials(&["npm"], None).await.unwrap().unwrap();
-    let (_, metrics) = stack.api().send(Method::GET, "/metrics", None).await.unwrap();
-    let metrics = metrics.as_str().unwrap();
+    let metrics = stack.metrics().await.unwrap();
     assert!(metrics.contains(r#"billing_rate_limited_total{limit="credentials_key"} 1"#), "{metrics}");
     assert!(metrics.contains("billing_credentials_vended_total{provider=\"npm\"} 4"), "{metrics}");
 }

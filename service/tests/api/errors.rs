@@ -1,19 +1,13 @@
 //! Bad input gets a clear JSON error with the right status, and changes nothing.
 
 use billing_stack::Stack;
+use billing_stack::client::status_and_body;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn raw_signup(stack: &Stack, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/customers", stack.service_url))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap())
+    let request = stack.api().request(Method::POST, "/api/v1/customers").header("content-type", content_type);
+    status_and_body(request.body(body).send().await.unwrap()).await.unwrap()
 }
 
 #[tokio::test]

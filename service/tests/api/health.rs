@@ -37,7 +37,7 @@ async fn metrics_count_requests_by_route_and_status_and_business_outcomes() {
     customer.record_fix("fix").await.unwrap().unwrap();
     stack.api().send(Method::GET, "/no/such/route/123", None).await.unwrap();
 
-    let text = reqwest::get(format!("{}/metrics", stack.service_url)).await.unwrap().text().await.unwrap();
+    let text = stack.metrics().await.unwrap();
 
     for line in [
         r#"billing_http_requests_total{method="POST",route="/api/v1/customers",status="201"} 1"#,

@@ -14,13 +14,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn metrics_text(stack: &Stack) -> String {
-    reqwest::get(format!("{}/metrics", stack.service_url)).await.unwrap().text().await.unwrap()
+    stack.metrics().await.unwrap()
 }
 
 #[tokio::test]
 async fn invented_methods_and_paths_never_add_metric_series() {
     let stack = Stack::start().await.unwrap();
-    let http = reqwest::Client::new();
+    let http = billing_service::tls::client();
     for n in 0..200 {
         let method = Method::from_bytes(format!("M{n}{}", "X".repeat(1_000)).as_bytes()).unwrap();
         let response = http.request(method, format!("{}/nowhere/{n}", stack.service_url)).send().await.unwrap();
@@ -62,7 +62,8 @@ async fn extreme_signature_timestamps_are_400_not_a_panic() {
         assert_eq!(answer["error"]["code"], "invalid_signature", "t={t}");
     }
     // Still serving.
-    assert_eq!(reqwest::get(format!("{}/healthz", stack.service_url)).await.unwrap().status(), StatusCode::OK);
+    let (status, _) = stack.api().send(Method::GET, "/healthz", None).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -174,7 +175,7 @@ async fn a_client_trickling_its_body_gets_a_json_408() {
 async fn every_error_is_json_even_the_ones_axum_writes() {
     let stack = Stack::start().await.unwrap();
     let (_, customer) = stack.signed_up_customer("json@example.com").await.unwrap();
-    let http = reqwest::Client::new();
+    let http = billing_service::tls::client();
     let url = |path: &str| format!("{}{path}", stack.service_url);
     let key = customer.api_key().unwrap().to_string();
     let requests = vec![
@@ -366,7 +367,7 @@ async fn a_signed_event_with_a_garbled_header_value_is_400() {
     let stack = Stack::start_with(webhook_secret_stack()).await.unwrap();
     let payload = br#"{"id":"evt_1"}"#.to_vec();
     let good = sign(&payload, &stack.webhook_secret, chrono::Utc::now().timestamp());
-    let response = reqwest::Client::new()
+    let response = billing_service::tls::client()
         .post(format!("{}/api/webhooks/stripe", stack.service_url))
         .header(
             "stripe-signature",

@@ -295,7 +295,7 @@ async fn an_invalid_idempotency_key_is_400_and_nothing_is_charged() {
     let customer = payg_customer_without_credits(&stack, "keys@example.com").await;
 
     for key in ["caf\u{e9}".to_string(), "k".repeat(256), "two words".to_string()] {
-        let request = reqwest::Client::new()
+        let request = billing_service::tls::client()
             .post(format!("{}/api/v1/fixes", stack.service_url))
             .bearer_auth(customer.api_key().unwrap())
             .header("idempotency-key", reqwest::header::HeaderValue::from_bytes(key.as_bytes()).unwrap())
@@ -322,4 +322,76 @@ async fn a_key_reused_with_another_body_is_refused_not_answered_with_the_first_r
     assert_eq!(succeeded_intents(&stack).len(), 1);
     let fixes: i64 = sqlx::query_scalar("SELECT count(*) FROM fixes").fetch_one(&stack.pool).await.unwrap();
     assert_eq!(fixes, 6);
+}
+
+/// A stack whose Stripe calls time out after 300 ms, with no reconciler and no webhook endpoint:
+/// a pending charge stays pending until a test delivers Stripe's event.
+async fn stack_settled_by_webhooks_only() -> Stack {
+    Stack::start_with(StackOptions {
+        configure: Box::new(|config| {
+            config.stripe_timeout_ms = 300;
+            config.reconcile_interval_ms = 0;
+        }),
+        deliver_webhooks: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Waits for Stripe to have emitted an event of `kind`, and delivers it to the service.
+async fn deliver_stripe_event(stack: &Stack, kind: &str) -> Value {
+    let event = wait_until(&format!("Stripe to emit {kind}"), Duration::from_secs(10), || async {
+        Ok(stack.stripe_events(kind).into_iter().next())
+    })
+    .await
+    .unwrap();
+    let (status, answer) = stack.deliver_event(&event).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+#[tokio::test]
+async fn the_payment_intent_succeeded_webhook_settles_a_pending_charge() {
+    let stack = stack_settled_by_webhooks_only().await;
+    let customer = payg_customer_without_credits(&stack, "hooked@example.com").await;
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").latency(Duration::from_secs(1)));
+    let (status, _) = fix_with_key(&customer, "hooked", "charged").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(charge_statuses(&stack).await, ["pending"]);
+
+    let answer = deliver_stripe_event(&stack, "payment_intent.succeeded").await;
+
+    assert_eq!(answer["outcome"], "applied");
+    assert_eq!(charge_statuses(&stack).await, ["succeeded"]);
+    let fix = customer.fix(&fix_id_of(&stack).await).await.unwrap().unwrap();
+    assert_eq!((fix["status"].as_str(), fix["charged_cents"].as_i64()), (Some("paid"), Some(2900)));
+    stack.reconcile().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_payment_intent_failed_webhook_settles_a_pending_charge_and_the_retry_says_how_to_fix_it() {
+    let stack = stack_settled_by_webhooks_only().await;
+    let (_, customer) = stack.signed_up_customer("hookdecline@example.com").await.unwrap();
+    customer.add_payment_method("pm_card_chargeDeclinedInsufficientFunds", true).await.unwrap().unwrap();
+    for _ in 0..5 {
+        customer.record_fix("credit").await.unwrap().unwrap();
+    }
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").latency(Duration::from_secs(1)));
+    let (status, _) = fix_with_key(&customer, "hook-decline", "charged").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+
+    deliver_stripe_event(&stack, "payment_intent.payment_failed").await;
+
+    assert_eq!(charge_statuses(&stack).await, ["failed"]);
+    let (status, answer) = fix_with_key(&customer, "hook-decline", "charged").await;
+    // The fix failed: the retry pays again, and the card is declined again.
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{answer}");
+    assert_eq!(answer["error"]["decline_code"], "insufficient_funds");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("POST /api/v1/billing/payment-method"), "{answer}");
+    stack.reconcile().await.unwrap();
+}
+
+async fn fix_id_of(stack: &Stack) -> String {
+    sqlx::query_scalar("SELECT id::text FROM fixes WHERE charge_id IS NOT NULL").fetch_one(&stack.pool).await.unwrap()
 }

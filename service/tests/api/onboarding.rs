@@ -193,15 +193,7 @@ async fn when_stripe_times_out_nothing_is_left_behind_and_a_retry_makes_one_stri
         .unwrap();
     assert_eq!(creates[0].idempotency_key, creates[1].idempotency_key);
     assert!(creates[0].idempotency_key.is_some());
-    let listed: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/v1/customers?email=ada@example.com", stack.stripe.base_url()))
-        .bearer_auth("sk_test_listing")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = stack.stripe_get("/v1/customers?email=ada@example.com").await.unwrap();
     let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [signup.stripe_customer_id.as_str()]);
 }

@@ -111,7 +111,7 @@ async fn a_signups_welcome_email_goes_out_at_once_to_the_customer_by_name_and_th
     // Nothing else is due today.
     assert_eq!(dispatch_due(stack.state()).await.unwrap().claimed, 0);
     assert_eq!(stack.email.messages().len(), 1);
-    let metrics = reqwest::get(format!("{}/metrics", stack.service_url)).await.unwrap().text().await.unwrap();
+    let metrics = stack.metrics().await.unwrap();
     assert!(metrics.contains(r#"billing_emails_sent_total{template="welcome"} 1"#), "{metrics}");
 }
 
@@ -246,7 +246,7 @@ async fn while_the_email_api_fails_the_welcome_is_retried_with_growing_waits_and
     let sent = wait_for_row(&stack, "the welcome marked sent", "welcome", |row| row.sent_at.is_some()).await;
     assert_eq!((sent.sent_at, sent.attempts, sent.failed_at), (Some(monday_morning() + seconds(90)), 3, None));
     assert_eq!(stack.state().metrics.emails_sent_so_far("welcome"), 1);
-    let metrics = reqwest::get(format!("{}/metrics", stack.service_url)).await.unwrap().text().await.unwrap();
+    let metrics = stack.metrics().await.unwrap();
     assert!(metrics.contains(r#"billing_email_send_failures_total{template="welcome"} 2"#), "{metrics}");
 }
 

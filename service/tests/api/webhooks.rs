@@ -150,7 +150,7 @@ async fn unknown_event_types_and_unknown_customers_are_accepted_and_ignored() {
         let (status, body) = stack.deliver_event(&event).await.unwrap();
         assert_eq!((status, body["outcome"].as_str()), (StatusCode::OK, Some("ignored")), "{event}");
     }
-    let text = reqwest::get(format!("{}/metrics", stack.service_url)).await.unwrap().text().await.unwrap();
+    let text = stack.metrics().await.unwrap();
     assert!(text.contains(r#"billing_webhooks_total{outcome="ignored"} 2"#), "{text}");
 }
 
