@@ -380,7 +380,7 @@ pub async fn run(args: RunArgs) -> Result<Finished, LoadError> {
     }
 
     let target = target(&args, limit).await?;
-    let http = reqwest::Client::new();
+    let http = billing_service::tls::client();
     let (vending, webhooks) = fixtures(&args, &target, &run, &http, limit).await?;
     let configuration = goose_configuration(&args, &shape, &target.base, &rules, &report_dir, baseline.as_ref())?;
     let pacer = match &shape {

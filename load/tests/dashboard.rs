@@ -50,7 +50,9 @@ async fn the_dashboard_shows_live_figures_during_a_run() {
         .unwrap();
     let url = format!("http://127.0.0.1:{port}/");
     wait_until("the dashboard to answer", Duration::from_secs(60), || async {
-        Ok(reqwest::get(format!("{url}api/v1/health"))
+        Ok(billing_service::tls::client()
+            .get(format!("{url}api/v1/health"))
+            .send()
             .await
             .ok()
             .filter(|response| response.status().is_success())

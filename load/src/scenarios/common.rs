@@ -32,7 +32,7 @@ impl Clone for UserState {
     fn clone(&self) -> UserState {
         let connection = match &self.connection {
             Connection::Plain { base, .. } | Connection::Tls { base, .. } => {
-                Connection::new(base, &reqwest::Client::new())
+                Connection::new(base, &billing_service::tls::client())
             }
         };
         UserState { connection, user: self.user, iteration: self.iteration, recent_events: Vec::new() }

@@ -86,7 +86,14 @@ pub async fn keys_file(dir: &Path, target: &str, keys: usize, pro_customers: usi
 /// A counter of the service's `/metrics`, summed over the series whose labels contain all of
 /// `labels` (e.g. `route="/api/v1/credentials/exchange"`).
 pub async fn service_counter(service_url: &str, name: &str, labels: &[&str]) -> f64 {
-    let text = reqwest::get(format!("{service_url}/metrics")).await.unwrap().text().await.unwrap();
+    let text = billing_service::tls::client()
+        .get(format!("{service_url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     text.lines()
         .filter(|line| line.starts_with(&format!("{name}{{")) && labels.iter().all(|label| line.contains(label)))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
