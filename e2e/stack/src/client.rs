@@ -8,6 +8,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::requests::{ApiRequest, body_value};
+
 /// An answer that was not a success.
 #[derive(Debug, thiserror::Error)]
 #[error("{method} {path} answered {status}: {body}")]
@@ -72,13 +74,7 @@ pub struct ApiClient {
 /// The status and the body of an answer: JSON when it parses, else the text as a JSON string, `null` when empty.
 pub async fn status_and_body(response: reqwest::Response) -> anyhow::Result<(StatusCode, Value)> {
     let status = response.status();
-    let bytes = response.bytes().await?;
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-    };
-    Ok((status, body))
+    Ok((status, body_value(&response.bytes().await?)))
 }
 
 impl ApiClient {
@@ -113,18 +109,16 @@ impl ApiClient {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> anyhow::Result<(StatusCode, Value)> {
-        let mut request = self.request(method, path);
+        let mut request = ApiRequest::any(method, path, body.as_ref());
         for (name, value) in headers {
-            request = request.header(*name, *value);
+            request.headers.push((name.parse()?, value.parse()?));
         }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        status_and_body(request.send().await?).await
+        let (status, bytes) = self.execute(&request).await?;
+        Ok((status, body_value(&bytes)))
     }
 
     /// A request to `path`, authenticated with the client's key if it has one, for whatever the typed calls do not
-    /// cover (raw bodies, response headers) and for load tools that time the request themselves.
+    /// cover (raw bodies, response headers).
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let request = self.http.request(method, format!("{}{path}", self.base_url));
         match &self.api_key {
@@ -133,18 +127,27 @@ impl ApiClient {
         }
     }
 
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Result<T, ApiFailure>> {
-        let (status, body) = self.send(method.clone(), path, body).await?;
-        if status.is_success() {
-            Ok(Ok(serde_json::from_value(body)?))
-        } else {
-            Ok(Err(ApiFailure { method: method.to_string(), path: path.to_string(), status, body }))
+    /// Sends a request built by [`ApiRequest`], authenticated with this client's key; the raw
+    /// status and body back.
+    pub async fn execute(&self, request: &ApiRequest) -> anyhow::Result<(StatusCode, bytes::Bytes)> {
+        let mut builder = self.http.request(request.method.clone(), format!("{}{}", self.base_url, request.path));
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
         }
+        if let Some(key) = &self.api_key {
+            builder = builder.bearer_auth(key);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let response = builder.send().await?;
+        let status = response.status();
+        Ok((status, response.bytes().await?))
+    }
+
+    async fn call<T: DeserializeOwned>(&self, request: ApiRequest) -> anyhow::Result<Result<T, ApiFailure>> {
+        let (status, body) = self.execute(&request).await?;
+        Ok(request.decode(status, &body))
     }
 
     /// `POST /api/v1/customers`.
@@ -154,16 +157,12 @@ impl ApiClient {
         name: &str,
         source: Option<&str>,
     ) -> anyhow::Result<Result<Signup, ApiFailure>> {
-        let mut body = json!({ "email": email, "name": name });
-        if let Some(source) = source {
-            body["source"] = json!(source);
-        }
-        self.call(Method::POST, "/api/v1/customers", Some(body)).await
+        self.call(ApiRequest::signup(email, name, source)).await
     }
 
     /// `GET /api/v1/usage`.
     pub async fn usage(&self) -> anyhow::Result<Result<Value, ApiFailure>> {
-        self.call(Method::GET, "/api/v1/usage", None).await
+        self.call(ApiRequest::usage(None, None)).await
     }
 
     /// `POST /api/v1/billing/payment-method` with consent given (or not).
@@ -172,23 +171,23 @@ impl ApiClient {
         payment_method: &str,
         consent: bool,
     ) -> anyhow::Result<Result<Value, ApiFailure>> {
-        let body = json!({ "payment_method_id": payment_method, "billing_consent": consent });
-        self.call(Method::POST, "/api/v1/billing/payment-method", Some(body)).await
+        self.call(ApiRequest::add_payment_method(payment_method, consent)).await
     }
 
     /// `POST /api/v1/billing/subscription` for Pro.
     pub async fn subscribe_to_pro(&self) -> anyhow::Result<Result<Value, ApiFailure>> {
-        self.call(Method::POST, "/api/v1/billing/subscription", Some(json!({ "plan": "pro" }))).await
+        self.call(ApiRequest::subscribe_to_pro()).await
     }
 
     /// `DELETE /api/v1/billing/subscription?at_period_end=…`.
     pub async fn cancel_subscription(&self, at_period_end: bool) -> anyhow::Result<Result<Value, ApiFailure>> {
-        self.call(Method::DELETE, &format!("/api/v1/billing/subscription?at_period_end={at_period_end}"), None).await
+        let path = format!("/api/v1/billing/subscription?at_period_end={at_period_end}");
+        self.call(ApiRequest::any(Method::DELETE, &path, None)).await
     }
 
     /// `POST /api/v1/fixes`.
     pub async fn record_fix(&self, description: &str) -> anyhow::Result<Result<Value, ApiFailure>> {
-        self.call(Method::POST, "/api/v1/fixes", Some(json!({ "description": description }))).await
+        self.call(ApiRequest::any(Method::POST, "/api/v1/fixes", Some(&json!({ "description": description })))).await
     }
 
     /// `POST /api/v1/fixes` with an `Idempotency-Key`: a retry with the same key is the same fix,
@@ -211,7 +210,7 @@ impl ApiClient {
 
     /// `GET /api/v1/fixes/{id}`: where a fix is (paid, pending, failed).
     pub async fn fix(&self, fix_id: &str) -> anyhow::Result<Result<Value, ApiFailure>> {
-        self.call(Method::GET, &format!("/api/v1/fixes/{fix_id}"), None).await
+        self.call(ApiRequest::any(Method::GET, &format!("/api/v1/fixes/{fix_id}"), None)).await
     }
 
     /// `POST /api/v1/credentials/exchange`; `ttl_seconds` is left out when `None`.
@@ -220,21 +219,17 @@ impl ApiClient {
         providers: &[&str],
         ttl_seconds: Option<u64>,
     ) -> anyhow::Result<Result<VendedCredentials, ApiFailure>> {
-        let mut body = json!({ "providers": providers });
-        if let Some(ttl) = ttl_seconds {
-            body["ttl_seconds"] = json!(ttl);
-        }
-        self.call(Method::POST, "/api/v1/credentials/exchange", Some(body)).await
+        self.call(ApiRequest::exchange_credentials(providers, ttl_seconds)).await
     }
 
     /// `POST /api/v1/api-keys` (unnamed).
     pub async fn create_api_key(&self) -> anyhow::Result<Result<CreatedApiKey, ApiFailure>> {
-        self.call(Method::POST, "/api/v1/api-keys", Some(json!({}))).await
+        self.call(ApiRequest::create_api_key()).await
     }
 
     /// `GET /api/v1/api-keys`: the raw answer, so a test can check what it does not contain.
     pub async fn list_api_keys(&self) -> anyhow::Result<Result<Value, ApiFailure>> {
-        self.call(Method::GET, "/api/v1/api-keys", None).await
+        self.call(ApiRequest::any(Method::GET, "/api/v1/api-keys", None)).await
     }
 
     /// `DELETE /api/v1/api-keys/{id}`.

@@ -16,13 +16,15 @@ pub mod client;
 pub mod customers;
 pub mod push;
 pub mod reconcile;
+pub mod requests;
 pub mod service_process;
 pub mod stack;
 pub mod test_pushgateway;
 pub mod wait;
 
-pub use client::{ApiClient, ApiFailure, Signup};
+pub use client::{ApiClient, ApiFailure, Signup, VendedCredential, VendedCredentials};
 pub use reconcile::{Reconciliation, StripeAccess, reconcile};
+pub use requests::ApiRequest;
 pub use service_process::{Profile, ServiceBinary};
 pub use stack::{ServiceRun, Stack, StackOptions};
 pub use wait::wait_until;

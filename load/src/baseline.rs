@@ -1,0 +1,159 @@
+//! Baselines: a folder holding a run's goose JSON report (`report.json`, which goose's own
+//! `--baseline-file` reads, so its HTML and Markdown reports show each figure's change) and its
+//! `summary.json` (which this module compares with a tolerance, so a regression fails the run).
+//!
+//! A figure regresses when, beyond the tolerance: throughput falls (`rps` below
+//! baseline × (1 − tolerance)), a latency percentile rises (p50/p95/p99 above
+//! baseline × (1 + tolerance)), or the error rate rises by more than a tenth of the tolerance
+//! in percentage points (1 point with the default 10 %).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::LoadError;
+use crate::summary::{BaselineDelta, RunSummary};
+
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const GOOSE_REPORT_FILE: &str = "report.json";
+
+/// A baseline folder, checked to hold both files.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    pub dir: PathBuf,
+    pub summary: RunSummary,
+}
+
+impl Baseline {
+    pub fn read(dir: &Path) -> Result<Baseline, LoadError> {
+        let hint =
+            "make one with `load run SCENARIO --save-baseline DIR` (the committed ones are under load/baselines/)";
+        if !dir.is_dir() {
+            return Err(LoadError::Usage(format!("--baseline {} is not a folder: {hint}", dir.display())));
+        }
+        let summary_path = dir.join(SUMMARY_FILE);
+        let text = std::fs::read_to_string(&summary_path)
+            .map_err(|err| LoadError::Usage(format!("cannot read {} ({err}): {hint}", summary_path.display())))?;
+        let summary = serde_json::from_str(&text).map_err(|err| {
+            LoadError::Usage(format!("{} is not a load summary ({err}): {hint}", summary_path.display()))
+        })?;
+        if !dir.join(GOOSE_REPORT_FILE).is_file() {
+            return Err(LoadError::Usage(format!("{} has no {GOOSE_REPORT_FILE}: {hint}", dir.display())));
+        }
+        Ok(Baseline { dir: dir.to_path_buf(), summary })
+    }
+
+    /// Each endpoint's figures now against the baseline's, with `tolerance_percent`.
+    pub fn compare(&self, current: &RunSummary, tolerance_percent: f64) -> Vec<BaselineDelta> {
+        let tolerance = tolerance_percent / 100.0;
+        let mut deltas = Vec::new();
+        for before in &self.summary.endpoints {
+            let Some(now) = current.endpoints.iter().find(|endpoint| endpoint.name == before.name) else {
+                continue;
+            };
+            let relative = |metric: &str, baseline: f64, current: f64, higher_is_worse: bool| {
+                let change = if baseline > 0.0 { (current - baseline) / baseline } else { 0.0 };
+                let regressed = if higher_is_worse { change > tolerance } else { change < -tolerance };
+                BaselineDelta {
+                    endpoint: now.name.clone(),
+                    metric: metric.into(),
+                    baseline,
+                    current,
+                    change,
+                    regressed,
+                }
+            };
+            deltas.push(relative("rps", before.rps, now.rps, false));
+            deltas.push(relative("p50_ms", before.p50_ms, now.p50_ms, true));
+            deltas.push(relative("p95_ms", before.p95_ms, now.p95_ms, true));
+            deltas.push(relative("p99_ms", before.p99_ms, now.p99_ms, true));
+            let (baseline, current) = (before.error_rate_percent(), now.error_rate_percent());
+            deltas.push(BaselineDelta {
+                endpoint: now.name.clone(),
+                metric: "error_rate_percent".into(),
+                baseline,
+                current,
+                change: current - baseline,
+                regressed: current - baseline > tolerance_percent / 10.0,
+            });
+        }
+        deltas
+    }
+}
+
+/// Saves the run in `report_dir` as a baseline in `dir`.
+pub fn save(report_dir: &Path, dir: &Path) -> Result<(), LoadError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|err| LoadError::Usage(format!("cannot create --save-baseline {}: {err}", dir.display())))?;
+    for file in [SUMMARY_FILE, GOOSE_REPORT_FILE] {
+        std::fs::copy(report_dir.join(file), dir.join(file))
+            .map_err(|err| LoadError::Usage(format!("cannot save {file} into {}: {err}", dir.display())))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::EndpointFigures;
+
+    fn summary(rps: f64, p95: f64, failures: u64) -> RunSummary {
+        let endpoint = EndpointFigures {
+            name: "POST /x".into(),
+            requests: 1000,
+            failures,
+            rps,
+            p50_ms: 1.0,
+            p95_ms: p95,
+            p99_ms: p95 * 2.0,
+            ..Default::default()
+        };
+        RunSummary {
+            scenario: "x".into(),
+            environment: "local".into(),
+            worker_index: 0,
+            workers: 1,
+            target: "http://127.0.0.1:1".into(),
+            run_id: "r".into(),
+            started_at: String::new(),
+            duration_seconds: 1.0,
+            model: "closed".into(),
+            users: 1,
+            total: endpoint.clone(),
+            endpoints: vec![endpoint],
+            thresholds: Vec::new(),
+            open_model: None,
+            coordinated_omission: None,
+            checks: Vec::new(),
+            baseline: Vec::new(),
+            timeline: Vec::new(),
+            reports: Default::default(),
+        }
+    }
+
+    fn regressed(baseline: &RunSummary, current: &RunSummary) -> Vec<String> {
+        let baseline = Baseline { dir: PathBuf::new(), summary: baseline.clone() };
+        baseline.compare(current, 10.0).into_iter().filter(|d| d.regressed).map(|d| d.metric).collect()
+    }
+
+    #[test]
+    fn changes_within_the_tolerance_pass() {
+        assert!(regressed(&summary(1000.0, 5.0, 0), &summary(920.0, 5.4, 5)).is_empty());
+    }
+
+    #[test]
+    fn lower_throughput_higher_latency_or_more_errors_beyond_it_regress() {
+        assert_eq!(regressed(&summary(1000.0, 5.0, 0), &summary(880.0, 5.0, 0)), vec!["rps"]);
+        assert_eq!(regressed(&summary(1000.0, 5.0, 0), &summary(1000.0, 5.6, 0)), vec!["p95_ms", "p99_ms"]);
+        assert_eq!(regressed(&summary(1000.0, 5.0, 0), &summary(1000.0, 5.0, 20)), vec!["error_rate_percent"]);
+    }
+
+    #[test]
+    fn a_baseline_folder_must_hold_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Baseline::read(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("--save-baseline"), "{err}");
+        std::fs::write(dir.path().join(SUMMARY_FILE), serde_json::to_string(&summary(1.0, 1.0, 0)).unwrap()).unwrap();
+        assert!(Baseline::read(dir.path()).unwrap_err().to_string().contains(GOOSE_REPORT_FILE));
+        std::fs::write(dir.path().join(GOOSE_REPORT_FILE), "{}").unwrap();
+        Baseline::read(dir.path()).unwrap();
+    }
+}

@@ -1,0 +1,182 @@
+//! The `load` command line: `load list`, `load run SCENARIO [flags]`, and `load keys` (what
+//! `scripts/create-load-test-keys` runs).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::scenarios::ScenarioName;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "load",
+    version,
+    about = "Load scenarios for the billing service (goose): onboarding, credential vending, webhooks",
+    after_help = "Exit codes: 0 every threshold held and nothing regressed; 1 a threshold, the baseline or an after-run check failed (a table says what); 2 a usage or set-up error (the message says how to fix it)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The scenarios, what each does, and their default thresholds.
+    List,
+    /// Runs a scenario against the embedded stack (default) or a target.
+    Run(Box<RunArgs>),
+    /// Makes API keys and Pro customers on a target for later runs against it.
+    Keys(KeysArgs),
+}
+
+/// Where the embedded stack's service runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceMode {
+    /// The release `billing-service` binary as a child process (built if stale): what the
+    /// figures are about.
+    Release,
+    /// The debug binary as a child process (quicker to build).
+    Debug,
+    /// On the load tool's own runtime (no binary to build; the tool and the service share CPU).
+    InProcess,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    pub scenario: ScenarioName,
+
+    /// Base URL of a deployed service. Without it the embedded stack is started (PostgreSQL, the
+    /// Stripe and e-mail fakes, the service) and stopped afterwards.
+    #[arg(long, env = "LOAD_TARGET")]
+    pub target: Option<String>,
+
+    /// Concurrent users (closed model), or senders (open model, with --rate).
+    #[arg(long)]
+    pub users: Option<usize>,
+
+    /// Time to start all users (closed model) or to reach --rate (open model), e.g. 10s.
+    #[arg(long, default_value = "0s")]
+    pub ramp: String,
+
+    /// How long to hold the load once ramped, e.g. 30s, 2m.
+    #[arg(long, default_value = "30s")]
+    pub run_time: String,
+
+    /// Open model: N requests per second whatever the latency (all users share one schedule).
+    #[arg(long)]
+    pub rate: Option<f64>,
+
+    /// k6-like stages (ramp up, sustain, ramp down) from a TOML file; see load/profiles/.
+    #[arg(long, conflicts_with_all = ["rate", "ramp", "run_time"])]
+    pub profile: Option<PathBuf>,
+
+    /// A pass/fail rule, repeatable: p95<50ms, error-rate<1%, rps>=1000, "p99<5ms for POST /api/v1/credentials/exchange".
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+
+    /// Per-scenario default thresholds (TOML); default: load/thresholds.toml, built in.
+    #[arg(long)]
+    pub thresholds_file: Option<PathBuf>,
+
+    /// Use only the --threshold rules given.
+    #[arg(long)]
+    pub no_default_thresholds: bool,
+
+    /// Compare with a saved baseline folder (report.json + summary.json), e.g. load/baselines/credential-vending.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+
+    /// Save this run as a baseline folder.
+    #[arg(long)]
+    pub save_baseline: Option<PathBuf>,
+
+    /// How far a figure may move from the baseline before it is a regression, in percent.
+    #[arg(long, default_value_t = 10.0)]
+    pub tolerance: f64,
+
+    /// Where the reports go (default: target/load-reports/SCENARIO-TIME).
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+
+    /// Push the results to this Prometheus Pushgateway (basic auth from PUSHGATEWAY_USER/PUSHGATEWAY_PASSWORD).
+    #[arg(long, env = "PUSHGATEWAY_URL")]
+    pub pushgateway: Option<String>,
+
+    /// The environment the results are pushed under (local, ci, staging…).
+    #[arg(long, default_value = "local")]
+    pub environment: String,
+
+    /// This worker's index, from 0, when several workers share the load (a Kubernetes Indexed
+    /// Job passes its completion index).
+    #[arg(long, default_value_t = 0)]
+    pub worker_index: usize,
+
+    /// How many workers share the load.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+
+    /// The run's id, the same for every worker of one run (default: random). Names made by the
+    /// run (e-mails, event ids) contain it.
+    #[arg(long, env = "LOAD_RUN_ID")]
+    pub run_id: Option<String>,
+
+    /// Serve goose's live web dashboard while the run goes.
+    #[arg(long)]
+    pub dashboard: bool,
+
+    /// The dashboard's port on 127.0.0.1.
+    #[arg(long, default_value_t = 5118)]
+    pub dashboard_port: u16,
+
+    /// Needed for a target that is not local and not listed in LOAD_ALLOWED_TARGETS.
+    #[arg(long)]
+    pub i_know_this_is_production: bool,
+
+    /// The file of API keys and Pro customers made by scripts/create-load-test-keys (remote targets).
+    #[arg(long, env = "LOAD_API_KEYS_FILE")]
+    pub keys_file: Option<PathBuf>,
+
+    /// Credential vending: verify the per-key rate limit holds at PER_MINUTE/BURST (on the
+    /// embedded stack the service is configured so; a target must already be).
+    #[arg(long, value_name = "PER_MINUTE/BURST")]
+    pub verify_rate_limit: Option<String>,
+
+    /// Webhooks: percent of deliveries that repeat an earlier event.
+    #[arg(long, default_value_t = 10)]
+    pub duplicates: u32,
+
+    /// API keys (credential vending) or Pro customers (webhooks) to make on the embedded stack.
+    #[arg(long)]
+    pub fixtures: Option<usize>,
+
+    /// Where the embedded stack's service runs.
+    #[arg(long, value_enum, default_value = "release")]
+    pub service: ServiceMode,
+
+    /// goose's coordinated-omission mitigation for the closed model: average, maximum, minimum.
+    #[arg(long)]
+    pub co_mitigation: Option<String>,
+
+    /// No progress line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeysArgs {
+    /// Base URL of the service to make them on.
+    #[arg(long, env = "LOAD_TARGET")]
+    pub target: String,
+    /// API keys for credential vending.
+    #[arg(long, default_value_t = 32)]
+    pub count: usize,
+    /// Pro customers (card on file, Pro subscription) for webhooks.
+    #[arg(long, default_value_t = 8)]
+    pub pro_customers: usize,
+    /// The file to write (mode 0600; it holds API keys).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Needed for a target that is not local and not listed in LOAD_ALLOWED_TARGETS.
+    #[arg(long)]
+    pub i_know_this_is_production: bool,
+}

@@ -1,0 +1,124 @@
+//! The embedded target: the whole stack (a PostgreSQL cluster of its own, the Stripe and e-mail
+//! fakes, the service) started for one run and stopped afterwards.
+//!
+//! By default the service is the release `billing-service` binary in a child process, so the
+//! figures are about the build that ships and the tool does not share a runtime with it. Abuse
+//! limits are turned off or set far out of reach (a load run is not an abuse), except in the
+//! credential variant that verifies the limit, where they are set to the values it checks.
+
+use std::sync::{Arc, Mutex};
+
+use billing_service::Config;
+use billing_stack::{ServiceBinary, ServiceRun, Stack, StackOptions};
+
+use crate::cli::ServiceMode;
+use crate::error::LoadError;
+
+/// A rate no load run reaches.
+const OUT_OF_REACH: u32 = 1_000_000_000;
+
+/// The rate limits of the credential variant that verifies them: per minute and burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl CredentialLimit {
+    /// `PER_MINUTE/BURST`, e.g. `60/10`.
+    pub fn parse(text: &str) -> Result<CredentialLimit, LoadError> {
+        let bad =
+            || LoadError::Usage(format!("--verify-rate-limit {text:?}: write it as PER_MINUTE/BURST, e.g. 60/10"));
+        let (per_minute, burst) = text.split_once('/').ok_or_else(bad)?;
+        let per_minute: u32 = per_minute.trim().parse().map_err(|_| bad())?;
+        let burst: u32 = burst.trim().parse().map_err(|_| bad())?;
+        if per_minute == 0 || burst == 0 {
+            return Err(bad());
+        }
+        Ok(CredentialLimit { per_minute, burst })
+    }
+}
+
+/// A started embedded stack and what the run needs to know about it.
+pub struct Embedded {
+    pub stack: Stack,
+    /// The key the service signs credentials with, to verify them.
+    pub signing_key: Option<Vec<u8>>,
+}
+
+/// The service's settings for a load run: abuse limits off, or the credential limits at
+/// `limit` for the variant that verifies them.
+pub fn configure_for_load(config: &mut Config, limit: Option<CredentialLimit>) {
+    let (per_minute, burst) = limit.map_or((OUT_OF_REACH, OUT_OF_REACH), |limit| (limit.per_minute, limit.burst));
+    // Signups per client IP: off (every load signup comes from 127.0.0.1).
+    config.signup_rate_per_minute = 0;
+    config.credential_rate_per_minute = per_minute;
+    config.credential_burst = burst;
+    // Per customer as well as per key: each key of the pool is a customer of its own, so the
+    // per-key figures bound both.
+    config.credential_customer_rate_per_minute = per_minute;
+    config.credential_customer_burst = burst;
+    config.api_key_create_rate_per_hour = OUT_OF_REACH;
+    config.db_max_connections = 32;
+    config.log_format = "json".into();
+}
+
+pub async fn start(mode: ServiceMode, limit: Option<CredentialLimit>) -> Result<Embedded, LoadError> {
+    let service = match mode {
+        ServiceMode::InProcess => ServiceRun::InProcess,
+        ServiceMode::Release | ServiceMode::Debug => {
+            let profile = if mode == ServiceMode::Release {
+                billing_stack::Profile::Release
+            } else {
+                billing_stack::Profile::Debug
+            };
+            let binary = ServiceBinary::build(profile)
+                .await
+                .map_err(|err| LoadError::setup("building the billing-service binary", err))?
+                // Per-request info logs cost the service more than some requests do.
+                .with_env("RUST_LOG", "warn");
+            ServiceRun::Process(binary)
+        }
+    };
+    let signing_key = Arc::new(Mutex::new(None));
+    let seen = Arc::clone(&signing_key);
+    let options = StackOptions {
+        configure: Box::new(move |config| {
+            configure_for_load(config, limit);
+            *seen.lock().expect("not poisoned") = config.credential_signing_key.clone();
+        }),
+        service,
+        ..Default::default()
+    };
+    let stack =
+        Stack::start_owned(options).await.map_err(|err| LoadError::setup("starting the embedded stack", err))?;
+    let signing_key = signing_key.lock().expect("not poisoned").take().map(String::into_bytes);
+    Ok(Embedded { stack, signing_key })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_limit_is_written_per_minute_slash_burst() {
+        assert_eq!(CredentialLimit::parse("60/10").unwrap(), CredentialLimit { per_minute: 60, burst: 10 });
+        for bad in ["60", "a/b", "0/10", "60/0", ""] {
+            assert!(CredentialLimit::parse(bad).unwrap_err().to_string().contains("60/10"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn load_runs_turn_abuse_limits_off_unless_verifying_them() {
+        let mut config = Config::for_tests("postgres://x", "http://x");
+        config.signup_rate_per_minute = 10;
+        configure_for_load(&mut config, None);
+        assert_eq!(config.signup_rate_per_minute, 0);
+        assert_eq!(config.credential_rate_per_minute, OUT_OF_REACH);
+        assert_eq!(config.credential_customer_rate_per_minute, OUT_OF_REACH);
+        assert_eq!(config.api_key_create_rate_per_hour, OUT_OF_REACH);
+        configure_for_load(&mut config, Some(CredentialLimit { per_minute: 60, burst: 10 }));
+        assert_eq!((config.credential_rate_per_minute, config.credential_burst), (60, 10));
+        assert_eq!((config.credential_customer_rate_per_minute, config.credential_customer_burst), (60, 10));
+    }
+}

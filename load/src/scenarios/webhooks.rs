@@ -1,0 +1,251 @@
+//! Webhooks: Stripe delivers signed events about customers and subscriptions that exist.
+//!
+//! Each delivery is signed as Stripe signs (`Stripe-Signature: t=…,v1=HMAC-SHA256`, with the
+//! endpoint's secret) and is one of the events the service handles — subscription created,
+//! updated and deleted, invoice paid, invoice payment failed, payment method attached and
+//! detached — about one of the Pro customers the run set up. By default 10 % of deliveries
+//! are duplicates: an event this user sent before, sent again (Stripe delivers at least once).
+//!
+//! Every delivery and its answer goes into the [`DeliveryLog`], which the after-run outcome
+//! check ([`crate::outcome`]) reads: the run is not over when the requests are answered.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use billing_stack::ApiRequest;
+use bytes::Bytes;
+use goose::prelude::*;
+use hyper::StatusCode;
+use serde_json::{Value, json};
+
+use super::common;
+use crate::context::LoadContext;
+
+pub const PATH: &str = "/api/webhooks/stripe";
+
+/// A Pro customer the events are about.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProCustomer {
+    pub stripe_customer_id: String,
+    pub subscription_id: String,
+    /// The customer's API key, to read its ledger back after the run.
+    pub api_key: String,
+}
+
+pub struct WebhookFixtures {
+    /// The webhook endpoint's signing secret (`whsec_…`).
+    pub secret: String,
+    pub customers: Vec<ProCustomer>,
+    /// Percent of deliveries that repeat an earlier event.
+    pub duplicate_percent: u32,
+    pub log: DeliveryLog,
+}
+
+/// The kinds of events sent, with their share of new events (out of 100).
+pub const EVENT_MIX: [(&str, u64); 7] = [
+    ("invoice.paid", 40),
+    ("customer.subscription.updated", 20),
+    ("invoice.payment_failed", 10),
+    ("customer.subscription.created", 8),
+    ("customer.subscription.deleted", 2),
+    ("payment_method.attached", 12),
+    ("payment_method.detached", 8),
+];
+
+/// An event as sent: kept by the user to send again as a duplicate.
+#[derive(Debug, Clone)]
+pub struct SentEvent {
+    pub id: String,
+    pub payload: Bytes,
+}
+
+/// What happened to one event.
+#[derive(Debug, Clone, Default)]
+pub struct EventRecord {
+    pub kind: String,
+    /// The invoice of an `invoice.paid` event.
+    pub paid_invoice: Option<String>,
+    pub customer: usize,
+    pub payload: Bytes,
+    pub deliveries: u32,
+    /// Deliveries answered 2xx.
+    pub acknowledged: u32,
+    /// Answers that said the event was applied (`"outcome": "applied"`).
+    pub applied: u32,
+}
+
+/// Every event of the run and its deliveries.
+#[derive(Default)]
+pub struct DeliveryLog {
+    events: Mutex<HashMap<String, EventRecord>>,
+}
+
+impl DeliveryLog {
+    fn first_delivery(&self, id: &str, record: EventRecord) {
+        self.events.lock().expect("the log is never poisoned").insert(id.to_string(), record);
+    }
+
+    /// Records a delivery's answer (`None`: no answer at all).
+    pub fn answered(&self, id: &str, status: Option<StatusCode>, body: &[u8]) {
+        let mut events = self.events.lock().expect("the log is never poisoned");
+        let Some(record) = events.get_mut(id) else { return };
+        record.deliveries += 1;
+        if status.is_some_and(|status| status.is_success()) {
+            record.acknowledged += 1;
+            let outcome: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            if outcome["outcome"] == "applied" {
+                record.applied += 1;
+            }
+        }
+    }
+
+    pub fn snapshot(&self) -> HashMap<String, EventRecord> {
+        self.events.lock().expect("the log is never poisoned").clone()
+    }
+}
+
+pub async fn deliver(user: &mut GooseUser, context: &LoadContext) -> TransactionResult {
+    let fixtures = context.webhooks.as_ref().expect("the webhook scenario runs with its fixtures");
+    let Some(started) = common::start_clock(context).await else { return common::idle().await };
+    let state = common::state(user);
+    state.iteration += 1;
+    let (user_index, iteration) = (state.user, state.iteration);
+    let roll = spread(user_index as u64, iteration);
+    let duplicate = (roll % 100) < fixtures.duplicate_percent as u64 && !state.recent_events.is_empty();
+    let event = if duplicate {
+        state.recent_events[(roll / 100) as usize % state.recent_events.len()].clone()
+    } else {
+        let customer = (user_index + iteration as usize) % fixtures.customers.len();
+        let kind = pick_kind(roll / 100);
+        let suffix = context.run.unique("load", user_index, iteration).replace('-', "_");
+        let now = chrono::Utc::now().timestamp();
+        let (id, event) = event(kind, &suffix, &fixtures.customers[customer], now);
+        let payload = Bytes::from(serde_json::to_vec(&event).expect("a JSON value serializes"));
+        let paid_invoice =
+            (kind == "invoice.paid").then(|| event["data"]["object"]["id"].as_str().unwrap_or_default().to_string());
+        fixtures.log.first_delivery(
+            &id,
+            EventRecord { kind: kind.into(), paid_invoice, customer, payload: payload.clone(), ..Default::default() },
+        );
+        let sent = SentEvent { id, payload };
+        // A handful per user is enough to draw duplicates from.
+        if state.recent_events.len() == 8 {
+            state.recent_events.remove(0);
+        }
+        state.recent_events.push(sent.clone());
+        sent
+    };
+    let request = signed(&event.payload, &fixtures.secret);
+    let result = common::send_and_record(user, context, started, PATH, &request, None, |answer| {
+        common::expect(StatusCode::OK, answer, |body| {
+            let body: Value = serde_json::from_slice(body).map_err(|_| "not JSON".to_string())?;
+            match body["outcome"].as_str() {
+                Some("applied" | "duplicate" | "ignored") if body["event"] == event.id.as_str() => Ok(()),
+                _ => Err("no outcome for the event".into()),
+            }
+        })
+    })
+    .await;
+    match &result {
+        Ok(Some(answer)) => fixtures.log.answered(&event.id, Some(answer.status), &answer.body),
+        _ => fixtures.log.answered(&event.id, None, b""),
+    }
+    result.map(|_| ())
+}
+
+/// The request that delivers `payload`, signed now with `secret`.
+pub fn signed(payload: &Bytes, secret: &str) -> ApiRequest {
+    let signature = billing_service::webhooks::signature::sign(payload, secret, chrono::Utc::now().timestamp());
+    ApiRequest::stripe_webhook(payload.clone(), &signature)
+}
+
+fn spread(user: u64, iteration: u64) -> u64 {
+    let mut x = (user << 32 | (iteration & 0xFFFF_FFFF)).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn pick_kind(roll: u64) -> &'static str {
+    let mut left = roll % 100;
+    for (kind, share) in EVENT_MIX {
+        if left < share {
+            return kind;
+        }
+        left -= share;
+    }
+    EVENT_MIX[0].0
+}
+
+/// A Stripe event of `kind` about `customer`, with ids ending in `suffix`; its id and body.
+pub fn event(kind: &str, suffix: &str, customer: &ProCustomer, now: i64) -> (String, Value) {
+    let id = format!("evt_{suffix}");
+    let month = 30 * 24 * 3600;
+    let subscription = json!({
+        "id": customer.subscription_id, "object": "subscription", "customer": customer.stripe_customer_id,
+        "status": "active", "cancel_at_period_end": false, "collection_method": "charge_automatically",
+        "created": now - month, "current_period_start": now, "current_period_end": now + month,
+        "currency": "usd", "livemode": false, "metadata": {},
+        "items": {"object": "list", "data": [{"object": "subscription_item", "quantity": 1,
+            "current_period_start": now, "current_period_end": now + month,
+            "price": {"id": "price_pro_monthly", "object": "price", "lookup_key": "pro_monthly", "unit_amount": 59900,
+                      "currency": "usd", "recurring": {"interval": "month", "interval_count": 1}}}]},
+    });
+    let invoice = |paid: bool| {
+        json!({
+            "id": format!("in_{suffix}"), "object": "invoice", "customer": customer.stripe_customer_id,
+            "subscription": customer.subscription_id,
+            "parent": {"type": "subscription_details", "subscription_details": {"subscription": customer.subscription_id, "metadata": {}}},
+            "status": if paid { "paid" } else { "open" }, "paid": paid, "attempt_count": 1,
+            "amount_due": 59900, "amount_paid": if paid { 59900 } else { 0 }, "amount_remaining": if paid { 0 } else { 59900 },
+            "currency": "usd", "billing_reason": "subscription_cycle", "collection_method": "charge_automatically",
+            "created": now, "period_start": now - month, "period_end": now, "livemode": false, "metadata": {},
+        })
+    };
+    let payment_method = |attached: bool| {
+        json!({
+            "id": format!("pm_{suffix}"), "object": "payment_method", "type": "card",
+            "customer": if attached { json!(customer.stripe_customer_id) } else { Value::Null },
+            "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034, "funding": "credit", "country": "US"},
+            "billing_details": {"email": null, "name": null}, "created": now, "livemode": false, "metadata": {},
+        })
+    };
+    let object = match kind {
+        "invoice.paid" => invoice(true),
+        "invoice.payment_failed" => invoice(false),
+        "payment_method.attached" => payment_method(true),
+        "payment_method.detached" => payment_method(false),
+        _ => subscription,
+    };
+    let event = json!({
+        "id": id, "object": "event", "api_version": "2025-03-31.basil", "created": now, "livemode": false,
+        "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "type": kind,
+        "data": {"object": object},
+    });
+    (id, event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_mix_adds_up_to_every_kind_the_service_handles() {
+        assert_eq!(EVENT_MIX.iter().map(|(_, share)| share).sum::<u64>(), 100);
+        let kinds: std::collections::BTreeSet<&str> = (0..1000).map(pick_kind).collect();
+        assert_eq!(kinds.len(), EVENT_MIX.len());
+    }
+
+    #[test]
+    fn an_event_names_its_customer_and_subscription() {
+        let customer =
+            ProCustomer { stripe_customer_id: "cus_1".into(), subscription_id: "sub_1".into(), api_key: "bk_x".into() };
+        let (id, paid) = event("invoice.paid", "load_r_w0_u1_i2", &customer, 1_700_000_000);
+        assert_eq!(id, "evt_load_r_w0_u1_i2");
+        assert_eq!(paid["data"]["object"]["customer"], "cus_1");
+        assert_eq!(paid["data"]["object"]["subscription"], "sub_1");
+        assert_eq!(paid["data"]["object"]["status"], "paid");
+        let (_, updated) = event("customer.subscription.updated", "x", &customer, 1);
+        assert_eq!(updated["data"]["object"]["id"], "sub_1");
+    }
+}

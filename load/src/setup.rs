@@ -1,0 +1,118 @@
+//! Fixtures a run needs before the first timed request: API keys for credential vending and
+//! Pro customers (with a live Stripe subscription) for webhooks.
+//!
+//! On the embedded stack they are made fresh for each run through the service's own API. For a
+//! remote target they come from the file `scripts/create-load-test-keys` writes (`load keys`),
+//! made once through the same API; secrets in it never go to the command line.
+
+use std::path::Path;
+use std::time::Duration;
+
+use billing_stack::{ApiClient, ApiFailure};
+use hyper::StatusCode;
+
+use crate::context::RunIdentity;
+use crate::error::LoadError;
+use crate::scenarios::webhooks::ProCustomer;
+
+/// How long set-up waits in all for a signup the service rate-limits (it says when to retry).
+const RATE_LIMITED_SET_UP: Duration = Duration::from_secs(300);
+
+/// The keys file: API keys for vending and Pro customers for webhooks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeysFile {
+    /// The target the keys were made on (a run against another target is refused).
+    pub target: String,
+    pub created_at: String,
+    pub api_keys: Vec<String>,
+    #[serde(default)]
+    pub pro_customers: Vec<ProCustomer>,
+}
+
+impl KeysFile {
+    pub fn read(path: &Path) -> Result<KeysFile, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            LoadError::Usage(format!(
+                "cannot read the API keys file {} ({err}): make one with scripts/create-load-test-keys --target URL",
+                path.display()
+            ))
+        })?;
+        serde_json::from_str(&text).map_err(|err| {
+            LoadError::Usage(format!(
+                "{} is not an API keys file ({err}): make one with scripts/create-load-test-keys --target URL",
+                path.display()
+            ))
+        })
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), LoadError> {
+        let text = serde_json::to_string_pretty(self).expect("the keys file serializes");
+        write_private(path, &text).map_err(|err| LoadError::Usage(format!("cannot write {}: {err}", path.display())))
+    }
+}
+
+/// Writes a file only its owner can read: it holds API keys.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+/// Signs up one customer, waiting as the service says when it rate-limits signups.
+async fn sign_up(api: &ApiClient, email: &str) -> anyhow::Result<billing_stack::Signup> {
+    let deadline = tokio::time::Instant::now() + RATE_LIMITED_SET_UP;
+    loop {
+        match api.signup(email, "Load Fixture", Some("load_test")).await? {
+            Ok(signup) => return Ok(signup),
+            Err(ApiFailure { status: StatusCode::TOO_MANY_REQUESTS, .. }) if tokio::time::Instant::now() < deadline => {
+                // Signups are limited per client address; the service's answer says when to retry.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Err(failure) => anyhow::bail!("signing up a load-test customer failed: {failure}"),
+        }
+    }
+}
+
+/// `count` customers' API keys, for credential vending.
+pub async fn api_keys(api: &ApiClient, run: &RunIdentity, count: usize) -> anyhow::Result<Vec<String>> {
+    let mut keys = Vec::with_capacity(count);
+    for index in 0..count {
+        let email = format!("{}@example.com", run.unique("keys", index, 0));
+        keys.push(sign_up(api, &email).await?.api_key);
+    }
+    Ok(keys)
+}
+
+/// `count` Pro customers: signed up, a card on file with consent, subscribed to Pro.
+pub async fn pro_customers(api: &ApiClient, run: &RunIdentity, count: usize) -> anyhow::Result<Vec<ProCustomer>> {
+    let mut customers = Vec::with_capacity(count);
+    for index in 0..count {
+        let email = format!("{}@example.com", run.unique("pro", index, 0));
+        let signup = sign_up(api, &email).await?;
+        let customer = api.with_key(&signup.api_key);
+        customer
+            .add_payment_method("pm_card_visa", true)
+            .await?
+            .map_err(|failure| anyhow::anyhow!("adding a card for a load-test Pro customer failed: {failure}"))?;
+        let subscription = customer
+            .subscribe_to_pro()
+            .await?
+            .map_err(|failure| anyhow::anyhow!("subscribing a load-test customer to Pro failed: {failure}"))?;
+        let subscription_id = subscription["stripe_subscription_id"]
+            .as_str()
+            .or_else(|| subscription["subscription"]["stripe_subscription_id"].as_str())
+            .or_else(|| subscription["id"].as_str())
+            .ok_or_else(|| anyhow::anyhow!("the Pro subscription answer has no subscription id: {subscription}"))?
+            .to_string();
+        customers.push(ProCustomer {
+            stripe_customer_id: signup.stripe_customer_id,
+            subscription_id,
+            api_key: signup.api_key,
+        });
+    }
+    Ok(customers)
+}

@@ -1,0 +1,158 @@
+//! Where the load goes: the target's base URL, and the guard that keeps a run off production
+//! unless someone says, on the command line, that they mean it.
+//!
+//! A target is "local" when its host is a loopback address or `localhost`; any other host must
+//! be listed in `LOAD_ALLOWED_TARGETS` (comma-separated hosts, `host:port` or `*.example.com`)
+//! or the run needs `--i-know-this-is-production`.
+
+use std::net::IpAddr;
+
+use url::Url;
+
+use crate::error::LoadError;
+
+/// A parsed `http://` or `https://` base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    url: Url,
+    /// `host:port` as the Host header carries it (the port only when not the default).
+    authority: String,
+    /// `host:port` with the port always present, to connect to.
+    socket: String,
+    /// The path the service lives under, without a trailing slash (usually empty).
+    prefix: String,
+}
+
+impl BaseUrl {
+    pub fn parse(text: &str) -> Result<BaseUrl, LoadError> {
+        let url = Url::parse(text).map_err(|err| {
+            LoadError::Usage(format!("--target {text:?} is not a URL ({err}): give one like http://127.0.0.1:8080"))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(LoadError::Usage(format!("--target {text:?} must start with http:// or https://")));
+        }
+        let host = url
+            .host_str()
+            .ok_or_else(|| {
+                LoadError::Usage(format!("--target {text:?} has no host: give one like http://127.0.0.1:8080"))
+            })?
+            .to_string();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
+        let socket = format!("{}:{port}", host.trim_start_matches('[').trim_end_matches(']'));
+        let socket = if host.starts_with('[') { format!("{host}:{port}") } else { socket };
+        let prefix = url.path().trim_end_matches('/').to_string();
+        Ok(BaseUrl { url, authority, socket, prefix })
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.url.scheme() == "https"
+    }
+
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    pub fn socket_authority(&self) -> String {
+        self.socket.clone()
+    }
+
+    pub fn host(&self) -> &str {
+        self.url.host_str().unwrap_or_default()
+    }
+
+    /// The request target for a path of the service (`/api/v1/usage` → `/prefix/api/v1/usage`).
+    pub fn path_for(&self, path: &str) -> String {
+        format!("{}{path}", self.prefix)
+    }
+
+    /// The full URL for a path of the service.
+    pub fn url_for(&self, path: &str) -> String {
+        format!("{}://{}{}{path}", self.url.scheme(), self.authority, self.prefix)
+    }
+
+    /// The base URL as text, without a trailing slash.
+    pub fn as_str(&self) -> String {
+        format!("{}://{}{}", self.url.scheme(), self.authority, self.prefix)
+    }
+
+    /// Whether the host is this machine.
+    pub fn is_local(&self) -> bool {
+        let host = self.host().trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// Refuses a non-local target that is not listed in `allowed` (the value of
+/// `LOAD_ALLOWED_TARGETS`) unless `production_confirmed`.
+pub fn guard_production(base: &BaseUrl, allowed: Option<&str>, production_confirmed: bool) -> Result<(), LoadError> {
+    if base.is_local() || production_confirmed {
+        return Ok(());
+    }
+    let listed = allowed.unwrap_or_default().split(',').map(str::trim).filter(|entry| !entry.is_empty()).any(|entry| {
+        let entry = entry.to_ascii_lowercase();
+        let host = base.host().to_ascii_lowercase();
+        match entry.strip_prefix("*.") {
+            Some(domain) => host.ends_with(&format!(".{domain}")),
+            None => entry == host || entry == base.authority().to_ascii_lowercase(),
+        }
+    });
+    if listed {
+        return Ok(());
+    }
+    Err(LoadError::Usage(format!(
+        "{} is not a local target and is not listed in LOAD_ALLOWED_TARGETS: if it is a staging service, add its host \
+         there (e.g. LOAD_ALLOWED_TARGETS={}); if it really is production, pass --i-know-this-is-production",
+        base.as_str(),
+        base.host()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(text: &str) -> BaseUrl {
+        BaseUrl::parse(text).unwrap()
+    }
+
+    #[test]
+    fn loopback_hosts_are_local_and_need_no_confirmation() {
+        for url in ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9000/", "http://127.1.2.3"] {
+            assert!(base(url).is_local(), "{url}");
+            guard_production(&base(url), None, false).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_remote_host_is_refused_unless_listed_or_confirmed() {
+        let staging = base("https://billing.staging.example.com");
+        let refused = guard_production(&staging, None, false).unwrap_err();
+        assert!(refused.to_string().contains("--i-know-this-is-production"), "{refused}");
+        assert!(refused.to_string().contains("LOAD_ALLOWED_TARGETS"), "{refused}");
+        guard_production(&staging, Some("billing.staging.example.com"), false).unwrap();
+        guard_production(&staging, Some("other.example.com, *.staging.example.com"), false).unwrap();
+        guard_production(&staging, Some("example.org"), true).unwrap();
+        assert!(guard_production(&staging, Some("*.example.org,staging.example.com"), false).is_err());
+    }
+
+    #[test]
+    fn paths_join_the_base_url_prefix() {
+        let prefixed = base("http://10.0.0.1:8080/billing/");
+        assert_eq!(prefixed.path_for("/healthz"), "/billing/healthz");
+        assert_eq!(prefixed.url_for("/healthz"), "http://10.0.0.1:8080/billing/healthz");
+        assert_eq!(prefixed.socket_authority(), "10.0.0.1:8080");
+        assert_eq!(base("https://example.com").socket_authority(), "example.com:443");
+        assert_eq!(base("https://example.com").authority(), "example.com");
+    }
+
+    #[test]
+    fn a_target_that_is_not_an_http_url_is_a_usage_error() {
+        for bad in ["127.0.0.1:8080", "ftp://example.com", "http://"] {
+            assert!(matches!(BaseUrl::parse(bad), Err(LoadError::Usage(_))), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! What the load tool's tests share: running the real `load` binary, and a stack to aim it at.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use billing_load::summary::RunSummary;
+use billing_stack::{Stack, StackOptions};
+
+/// The `load` binary, as a user runs it.
+pub fn load() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_load"));
+    // A test never pushes by accident, nor reads a developer's settings.
+    for name in [
+        "PUSHGATEWAY_URL",
+        "LOAD_TARGET",
+        "LOAD_API_KEYS_FILE",
+        "LOAD_RUN_ID",
+        "STRIPE_WEBHOOK_SECRET",
+        "LOAD_ALLOWED_TARGETS",
+    ] {
+        command.env_remove(name);
+    }
+    command.kill_on_drop(true);
+    command
+}
+
+/// Runs `load` with `args` and returns its output.
+pub async fn run_load(args: &[&str]) -> Output {
+    load().args(args).output().await.expect("the load binary runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Says what the run printed when its exit code is not `expected`.
+pub fn assert_exit(output: &Output, expected: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(expected),
+        "exit code; stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+pub fn summary(report_dir: &Path) -> RunSummary {
+    let text = std::fs::read_to_string(report_dir.join("summary.json")).expect("the run wrote summary.json");
+    serde_json::from_str(&text).expect("summary.json is a run summary")
+}
+
+/// A stack for load to aim at, with the abuse limits out of reach (as the embedded target has).
+pub async fn load_stack() -> Stack {
+    Stack::start_with(StackOptions {
+        configure: Box::new(|config| billing_load::embedded::configure_for_load(config, None)),
+        ..Default::default()
+    })
+    .await
+    .expect("the stack starts")
+}
+
+/// Makes a keys file on `target` with `load keys`.
+pub async fn keys_file(dir: &Path, target: &str, keys: usize, pro_customers: usize) -> PathBuf {
+    let path = dir.join("keys.json");
+    let output = run_load(&[
+        "keys",
+        "--target",
+        target,
+        "--count",
+        &keys.to_string(),
+        "--pro-customers",
+        &pro_customers.to_string(),
+        "--output",
+        path.to_str().unwrap(),
+    ])
+    .await;
+    assert_exit(&output, 0);
+    path
+}
+
+/// A counter of the service's `/metrics`, summed over the series whose labels contain all of
+/// `labels` (e.g. `route="/api/v1/credentials/exchange"`).
+pub async fn service_counter(service_url: &str, name: &str, labels: &[&str]) -> f64 {
+    let text = billing_service::tls::client()
+        .get(format!("{service_url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")) && labels.iter().all(|label| line.contains(label)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

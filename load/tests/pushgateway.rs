@@ -1,0 +1,90 @@
+//! Pushing a run's results to the real Pushgateway (Debian's `prometheus-pushgateway`, with
+//! bcrypt basic auth and a state file of its own), and reading the series back.
+
+mod common;
+
+use billing_stack::test_pushgateway::{PASSWORD, TestPushgateway, USER};
+use common::{assert_exit, load_stack, stderr};
+
+#[tokio::test]
+async fn a_run_is_pushed_with_basic_auth_under_its_job_and_grouping_key() {
+    let gateway = TestPushgateway::start().await.unwrap();
+    let stack = load_stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = common::load()
+        .args([
+            "run",
+            "healthz",
+            "--target",
+            &stack.service_url,
+            "--users",
+            "2",
+            "--run-time",
+            "1s",
+            "--quiet",
+            "--environment",
+            "ci",
+            "--worker-index",
+            "1",
+            "--workers",
+            "2",
+            "--threshold",
+            "rps>=1",
+            "--pushgateway",
+            gateway.url(),
+            "--report-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .env("PUSHGATEWAY_USER", USER)
+        .env("PUSHGATEWAY_PASSWORD", PASSWORD)
+        .output()
+        .await
+        .unwrap();
+    assert_exit(&output, 0);
+    let summary = common::summary(dir.path());
+    let scrape = gateway.scrape().await.unwrap();
+    let group = [("job", "billing_load"), ("scenario", "healthz"), ("environment", "ci"), ("worker", "1")];
+    let endpoint = [&group[..], &[("endpoint", "GET /healthz")]].concat();
+    assert_eq!(scrape.value("billing_load_requests_total", &endpoint), summary.total.requests as f64);
+    assert_eq!(scrape.value("billing_load_failures_total", &endpoint), 0.0);
+    assert_eq!(scrape.type_of("billing_load_request_duration_seconds"), Some("histogram"));
+    let inf = [&endpoint[..], &[("le", "+Inf")]].concat();
+    assert_eq!(scrape.value("billing_load_request_duration_seconds_bucket", &inf), summary.total.requests as f64);
+    assert_eq!(scrape.value("billing_load_threshold_passed", &[&group[..], &[("rule", "rps>=1")]].concat()), 1.0);
+    assert_eq!(scrape.value("billing_load_run_passed", &group), 1.0);
+    assert!(scrape.value("billing_load_run_duration_seconds", &group) > 0.0);
+}
+
+#[tokio::test]
+async fn a_refused_push_keeps_the_reports_and_says_what_to_do() {
+    let gateway = TestPushgateway::start().await.unwrap();
+    let stack = load_stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = common::load()
+        .args([
+            "run",
+            "healthz",
+            "--target",
+            &stack.service_url,
+            "--users",
+            "1",
+            "--run-time",
+            "1s",
+            "--quiet",
+            "--pushgateway",
+            gateway.url(),
+            "--report-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .env("PUSHGATEWAY_USER", USER)
+        .env("PUSHGATEWAY_PASSWORD", "wrong")
+        .output()
+        .await
+        .unwrap();
+    assert_exit(&output, 2);
+    let message = stderr(&output);
+    assert!(message.contains("were not pushed"), "{message}");
+    assert!(message.contains("PUSHGATEWAY_USER"), "the message says how to fix it: {message}");
+    assert!(dir.path().join("summary.json").is_file() && dir.path().join("report.html").is_file());
+    assert!(common::stdout(&output).contains("PASSED"), "the verdict is still printed");
+}

@@ -1,0 +1,85 @@
+//! The webhook scenario's after-run outcome check: it passes against the service, and it fails
+//! against a database that grants a paid invoice's credits twice.
+
+mod common;
+
+use common::{assert_exit, keys_file, load_stack, stdout, summary};
+
+#[tokio::test]
+async fn a_webhook_run_on_the_embedded_stack_passes_its_outcome_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = common::run_load(&[
+        "run",
+        "webhooks",
+        "--service",
+        "in-process",
+        "--users",
+        "4",
+        "--fixtures",
+        "3",
+        "--run-time",
+        "3s",
+        "--quiet",
+        "--no-default-thresholds",
+        "--threshold",
+        "error-rate<1%",
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .await;
+    assert_exit(&output, 0);
+    let summary = summary(dir.path());
+    let check = summary.checks.iter().find(|check| check.name == "webhook outcome").expect("the outcome was checked");
+    assert!(check.passed, "{check:?}");
+    assert!(check.detail.contains("duplicates"), "{}", check.detail);
+    assert!(summary.total.requests > 50, "{:?}", summary.total);
+}
+
+/// Makes the database grant every load-test invoice's credits a second time, as a service
+/// with a broken once-per-invoice rule would.
+const DOUBLE_GRANT: &str = r#"
+CREATE FUNCTION grant_twice() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.source = 'pro_invoice' AND NEW.reference LIKE 'in_load%' AND NEW.reference NOT LIKE '%#again' THEN
+        INSERT INTO ledger_entries (customer_id, delta, balance_after, source, reference, created_at)
+        VALUES (NEW.customer_id, NEW.delta, NEW.balance_after + NEW.delta, NEW.source, NEW.reference || '#again', NEW.created_at);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER grant_twice AFTER INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION grant_twice();
+"#;
+
+#[tokio::test]
+async fn the_outcome_check_fails_against_a_service_that_grants_credits_twice() {
+    let stack = load_stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys_file(dir.path(), &stack.service_url, 1, 2).await;
+    stack.wait_for_webhooks().await.unwrap();
+    sqlx::raw_sql(DOUBLE_GRANT).execute(&stack.pool).await.unwrap();
+    let output = common::load()
+        .args([
+            "run",
+            "webhooks",
+            "--target",
+            &stack.service_url,
+            "--keys-file",
+            keys.to_str().unwrap(),
+            "--users",
+            "2",
+            "--run-time",
+            "2s",
+            "--quiet",
+            "--no-default-thresholds",
+            "--report-dir",
+            dir.path().join("r").to_str().unwrap(),
+        ])
+        .env("STRIPE_WEBHOOK_SECRET", &stack.webhook_secret)
+        .output()
+        .await
+        .unwrap();
+    assert_exit(&output, 1);
+    let table = stdout(&output);
+    assert!(table.contains("webhook outcome  FAIL"), "{table}");
+    assert!(table.contains("credits granted for this run's invoices"), "{table}");
+    assert!(table.contains("#again granted credits but no paid invoice"), "{table}");
+}

@@ -1,0 +1,84 @@
+//! Many workers: three `load` processes share one run against one service and one Pushgateway,
+//! each with its own worker index and share of the keys; what they pushed, summed as Prometheus
+//! sums it, adds up to what the service's `/metrics` counted.
+
+mod common;
+
+use billing_stack::test_pushgateway::{PASSWORD, TestPushgateway, USER};
+use common::{assert_exit, keys_file, load_stack, service_counter, summary};
+
+const EXCHANGE: &str = r#"route="/api/v1/credentials/exchange""#;
+
+#[tokio::test]
+async fn three_workers_counts_add_up_to_what_the_service_counted() {
+    let stack = load_stack().await;
+    let gateway = TestPushgateway::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys_file(dir.path(), &stack.service_url, 6, 0).await;
+    let before = service_counter(&stack.service_url, "billing_http_requests_total", &[EXCHANGE]).await;
+    let worker = |index: usize| {
+        let report = dir.path().join(format!("worker-{index}"));
+        let (url, keys, gateway) = (stack.service_url.clone(), keys.clone(), gateway.url().to_string());
+        async move {
+            let output = common::load()
+                .args([
+                    "run",
+                    "credential-vending",
+                    "--target",
+                    &url,
+                    "--keys-file",
+                    keys.to_str().unwrap(),
+                    "--users",
+                    "2",
+                    "--run-time",
+                    "2s",
+                    "--quiet",
+                    "--no-default-thresholds",
+                    "--worker-index",
+                    &index.to_string(),
+                    "--workers",
+                    "3",
+                    "--run-id",
+                    "shared",
+                    "--report-dir",
+                    report.to_str().unwrap(),
+                    "--pushgateway",
+                    &gateway,
+                ])
+                .env("PUSHGATEWAY_USER", USER)
+                .env("PUSHGATEWAY_PASSWORD", PASSWORD)
+                .output()
+                .await
+                .unwrap();
+            assert_exit(&output, 0);
+            summary(&report)
+        }
+    };
+    let summaries = [worker(0), worker(1), worker(2)];
+    let summaries = futures_join(summaries).await;
+    let counted: u64 = summaries.iter().map(|summary| summary.total.requests).sum();
+    let after = service_counter(&stack.service_url, "billing_http_requests_total", &[EXCHANGE]).await;
+    assert!(counted > 100, "only {counted} requests");
+    assert_eq!(counted as f64, after - before, "the workers' totals and the service's count differ");
+    let scrape = gateway.scrape().await.unwrap();
+    let pushed: f64 = scrape
+        .values("billing_load_requests_total", &[("job", "billing_load"), ("scenario", "credential-vending")])
+        .iter()
+        .sum();
+    assert_eq!(pushed, after - before, "the pushed totals, summed over workers, and the service's count differ");
+    let workers = scrape.label_sets("billing_load_run_passed", &[("scenario", "credential-vending")]);
+    assert_eq!(workers.len(), 3, "one group per worker: {workers:?}");
+    let inf: f64 = scrape
+        .values("billing_load_request_duration_seconds_bucket", &[("scenario", "credential-vending"), ("le", "+Inf")])
+        .iter()
+        .sum();
+    assert_eq!(inf, pushed, "the summed histogram counts every request once");
+    let indexes: Vec<usize> = summaries.iter().map(|summary| summary.worker_index).collect();
+    assert_eq!(indexes, vec![0, 1, 2]);
+}
+
+async fn futures_join<F: Future>(futures: [F; 3]) -> Vec<F::Output> {
+    let [a, b, c] = futures;
+    let (a, b, c) = tokio::join!(a, b, c);
+    vec![a, b, c]
+}
