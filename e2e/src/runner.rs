@@ -39,6 +39,8 @@ pub struct Deployment {
     /// The deployment's database (`--database-url`): when given, each journey ends with the
     /// reconciliation check of the customers it made.
     pub database: Option<sqlx::PgPool>,
+    /// One signup at a time across the run's journeys (see [`World::signup`]).
+    signup_queue: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Deployment {
@@ -50,6 +52,7 @@ impl Deployment {
             stripe: None,
             webhook_secret: None,
             database: None,
+            signup_queue: Arc::default(),
         }
     }
 
@@ -204,6 +207,7 @@ async fn prepare_and_run(journey: &Journey, options: &RunOptions) -> anyhow::Res
             // A deployment's Stripe delivers every event to it, whatever the journey does.
             world.stripe_delivers_events = true;
             world.existing_api_key = deployment.api_key.clone();
+            world.signup_queue = Some(deployment.signup_queue.clone());
             world
         }
         Target::Local => {

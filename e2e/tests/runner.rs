@@ -79,10 +79,13 @@ fn e2e_run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     command.arg("run").args(args).envs(env.iter().copied()).output().unwrap()
 }
 
+/// Environment, extra arguments, and what the refusal must say.
+type Refusal<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a [&'a str]);
+
 #[test]
 fn settings_that_cannot_be_right_stop_the_run_before_anything_is_sent_with_exit_2() {
     let target = ["--target", "http://127.0.0.1:9"];
-    let cases: [(&[(&str, &str)], &[&str], &[&str]); 5] = [
+    let cases: [Refusal; 5] = [
         (&[("STRIPE_SECRET_KEY", "sk_live_51Habcdef")], &[], &["STRIPE_SECRET_KEY", "live-mode", "sk_test_"]),
         (&[("STRIPE_SECRET_KEY", "rk_live_51Habcdef")], &[], &["live-mode"]),
         (&[("STRIPE_SECRET_KEY", "pk_test_51Habcdef")], &[], &["publishable", "sk_test_"]),

@@ -119,8 +119,10 @@ impl Journey {
     /// Why the journey cannot run against a deployed target given `access` (every missing
     /// thing, in one sentence), or `None` when it can.
     pub fn deployed_skip_reason(&self, access: DeployedAccess) -> Option<String> {
+        // A chaos journey is local only, whatever else it needs: that is the whole reason.
+        let needs = if self.requires(Need::Chaos) { &[Need::Chaos][..] } else { self.needs };
         let mut reasons: Vec<&str> = Vec::new();
-        for reason in self.needs.iter().filter_map(|need| need.missing_on(access)) {
+        for reason in needs.iter().filter_map(|need| need.missing_on(access)) {
             if !reasons.contains(&reason) {
                 reasons.push(reason);
             }

@@ -61,6 +61,10 @@ pub struct World {
     pub existing_api_key: Option<String>,
     /// The newest Stripe event before the journey began; the journey's events come after it.
     pub events_marker: Option<String>,
+    /// Shared by the journeys of a run against a deployed target: one signup at a time, in the
+    /// order they asked, so journeys waiting out the service's signup limit are served first
+    /// come, first served rather than whoever retries luckiest.
+    pub signup_queue: Option<Arc<tokio::sync::Mutex<()>>>,
     /// The service's ids of the customers this journey signed up.
     signed_up: Mutex<Vec<String>>,
 }
@@ -78,6 +82,7 @@ impl World {
             run_id,
             existing_api_key: None,
             events_marker: None,
+            signup_queue: None,
             signed_up: Mutex::default(),
         }
     }
@@ -99,12 +104,17 @@ impl World {
     ///
     /// A deployed service limits signups per client address (the reference service: 10 a
     /// minute), and a whole run signs up a customer per journey from one address: a `429` is
-    /// waited out as its `Retry-After` says, for up to [`SIGNUP_RATE_LIMIT_WAIT`].
+    /// waited out as its `Retry-After` says, for up to [`SIGNUP_RATE_LIMIT_WAIT`], one journey
+    /// at a time ([`World::signup_queue`]).
     pub async fn signup(&self, who: &str, source: Option<&str>) -> anyhow::Result<(Signup, ApiClient)> {
         let mut body = json!({ "email": self.email(who), "name": format!("{who} (e2e)") });
         if let Some(source) = source {
             body["source"] = json!(source);
         }
+        let _turn = match &self.signup_queue {
+            Some(queue) => Some(queue.lock().await),
+            None => None,
+        };
         let waiting_since = Instant::now();
         let (status, answer) = loop {
             let response = self.api.request(Method::POST, SIGNUP_PATH).json(&body).send().await?;
