@@ -14,6 +14,7 @@
 //! the Stripe and e-mail fakes, the webhook secret and the bind address. So a load run can say, for
 //! example, `CREDENTIAL_RATE_PER_MINUTE=100000000 e2e stack up`.
 
+use std::io::Write;
 use std::time::Duration;
 
 use billing_service::Config;
@@ -119,9 +120,10 @@ pub async fn run(args: StackUpArgs) -> anyhow::Result<()> {
     );
     println!("stack is up; press Ctrl-C or send SIGTERM to stop");
     let by = stop.requested().await;
-    println!("stopping ({by})");
+    // Whoever read our output may be gone by now (a closed pipe): stopping cleanly matters more.
+    let _ = writeln!(std::io::stdout(), "stopping ({by})");
     drop(stack);
-    println!("stopped");
+    let _ = writeln!(std::io::stdout(), "stopped");
     Ok(())
 }
 

@@ -28,11 +28,11 @@ impl StackUp {
         let mut child = command.spawn().expect("the e2e binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let (lines, received) = mpsc::channel();
+        // Reads to the end, even when nobody listens any more: the child must never find its
+        // stdout closed (a print would fail) while it stops.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
+                let _ = lines.send(line);
             }
         });
         let mut stack = StackUp { child, printed: Vec::new() };
