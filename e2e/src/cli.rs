@@ -76,7 +76,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     };
     let environment = args.environment.clone().unwrap_or_else(|| match target {
         Target::Local => "local".into(),
-        Target::Deployed { .. } => "staging".into(),
+        Target::Deployed(_) => "staging".into(),
     });
     let options = RunOptions {
         target,

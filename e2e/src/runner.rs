@@ -1,5 +1,11 @@
 //! Runs journeys — locally, each on a stack of its own, or against a deployed target — in
 //! parallel, with a deadline each, and gathers a [`RunReport`].
+//!
+//! Against a deployed target ([`Deployment`]) each journey runs if the target was given what it
+//! needs ([`Journey::deployed_skip_reason`]), else it is skipped with the reason; the journeys
+//! that move the deployment's one Stripe test clock run alone, after the others ([`schedule`]);
+//! and with the deployment's database each journey ends with the reconciliation check of the
+//! customers it made.
 
 use std::sync::Arc;
 
