@@ -5,7 +5,8 @@
 #
 # Needs wrk (apt-get install -y wrk) and curl. On a shared machine, run it at a higher priority
 # so other jobs do not skew the figures:  sudo nice -n -10 fakes/bench/run.sh
-# Extra flags for the fake can be passed in STRIPE_FAKE_ARGS (e.g. "--threads 1").
+# Extra flags for the fake can be passed in STRIPE_FAKE_ARGS (e.g. "--threads 1"); STRIPE_FAKE_BIN runs
+# another build of stripe-fake (e.g. one of an older commit, to compare) instead of this one.
 set -euo pipefail
 
 duration="${1:-10s}"
@@ -15,7 +16,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 1; }
-(cd "$root" && cargo build --release -p billing-fakes --bin stripe-fake)
+bin="${STRIPE_FAKE_BIN:-$root/target/release/stripe-fake}"
+[ -n "${STRIPE_FAKE_BIN:-}" ] || (cd "$root" && cargo build --release -p billing-fakes --bin stripe-fake)
 
 echo "machine: $(nproc) CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -23,7 +25,7 @@ echo "machine: $(nproc) CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: 
 start_fake() {
   out="$(mktemp)"
   # shellcheck disable=SC2086
-  "$root/target/release/stripe-fake" --port 0 ${STRIPE_FAKE_ARGS:-} > "$out" &
+  "$bin" --port 0 ${STRIPE_FAKE_ARGS:-} > "$out" &
   fake_pid=$!
   for _ in $(seq 1 100); do
     grep -q listening "$out" && break

@@ -4,8 +4,11 @@
 //! [`parse`] turns a body or a query string into a JSON tree of strings, objects and arrays, so
 //! the handlers read parameters the way Stripe documents them. Values stay strings here; the
 //! typed reading (integers, booleans) happens in `stripe::params`, which knows each field's type.
-//! Written by hand rather than with `serde_qs`-like crates because Stripe's rules (indexed and
-//! `[]` arrays, errors naming the offending parameter) are small and worth being exact about.
+//!
+//! Splitting pairs and percent-decoding is the `form_urlencoded` crate's job (the WHATWG
+//! algorithm browsers use). The bracket nesting on top is written by hand rather than with
+//! `serde_qs`-like crates because Stripe's rules (indexed and `[]` arrays, errors naming the
+//! offending parameter) are small and worth being exact about; Stripe's own mock does the same.
 
 use serde_json::{Map, Value};
 
@@ -26,21 +29,12 @@ pub struct FormError {
 /// container, or an array index that skips ahead is an error naming the key.
 pub fn parse(input: &[u8]) -> Result<Value, FormError> {
     let mut root = Map::new();
-    for pair in input.split(|b| *b == b'&') {
-        if pair.is_empty() {
-            continue;
-        }
-        let (raw_key, raw_value) = match pair.iter().position(|b| *b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &b""[..]),
-        };
-        let key = decode(raw_key);
-        let value = decode(raw_value);
+    for (key, value) in form_urlencoded::parse(input) {
         if key.is_empty() {
             continue;
         }
         let path = split_key(&key)?;
-        insert(&mut root, &key, &path, value)?;
+        insert(&mut root, &key, &path, value.into_owned())?;
     }
     Ok(Value::Object(root))
 }
@@ -187,39 +181,6 @@ fn conflict(param: &str) -> FormError {
     FormError {
         param: param.to_string(),
         message: format!("Invalid parameter: {param} is sent both as a value and as a hash or array; send it one way."),
-    }
-}
-
-/// Percent-decodes one key or value; `+` is a space. Malformed escapes are kept literally.
-fn decode(raw: &[u8]) -> String {
-    if !raw.iter().any(|b| *b == b'%' || *b == b'+') {
-        return String::from_utf8_lossy(raw).into_owned();
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < raw.len() => match (hex_value(raw[i + 1]), hex_value(raw[i + 2])) {
-                (Some(high), Some(low)) => {
-                    out.push(high << 4 | low);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 

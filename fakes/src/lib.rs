@@ -14,4 +14,6 @@ pub mod stripe;
 pub mod tls;
 
 pub use email::{EmailError, EmailFake, SentEmail};
-pub use stripe::{Delivery, Fault, RecordedRequest, RetryPolicy, StripeFake, WebhookEndpointInfo};
+pub use stripe::{
+    Delivery, Fault, RecordedRequest, RetryPolicy, Stats, StripeFake, StripeFakeBuilder, WebhookEndpointInfo,
+};

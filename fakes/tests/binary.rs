@@ -1,5 +1,6 @@
 //! The standalone `stripe-fake` binary: starts on a free port, prints where it listens, serves
-//! the API with a webhook endpoint registered from flags.
+//! the API with a webhook endpoint, retention limit and API version from flags, and stops on
+//! SIGTERM (what containers and Kubernetes send).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -18,6 +19,7 @@ async fn the_binary_prints_its_address_and_serves_the_api() {
     let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_stripe-fake"))
             .args(["--port", "0", "--webhook-url", "http://127.0.0.1:9/hook", "--webhook-secret", "whsec_fixed"])
+            .args(["--retain", "5", "--api-version", "2025-03-31.basil"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -58,4 +60,21 @@ async fn the_binary_prints_its_address_and_serves_the_api() {
         .await
         .unwrap();
     assert_eq!(endpoints["data"][0]["url"], "http://127.0.0.1:9/hook");
+    let stats: serde_json::Value =
+        client.get(format!("{base_url}/_fake/stats")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stats["retain"], 5);
+    let versioned = client.get(format!("{base_url}/v1/customers")).bearer_auth("sk_test_x").send().await.unwrap();
+    assert_eq!(versioned.headers()["stripe-version"], "2025-03-31.basil");
+
+    // SAFETY: kill only sends a signal to the child this test started.
+    unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "stripe-fake ignored SIGTERM");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "stripe-fake exited with {status} on SIGTERM");
 }

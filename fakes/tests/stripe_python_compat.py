@@ -5,9 +5,11 @@ Usage: python3 stripe_python_compat.py http://127.0.0.1:PORT
 
 A journey a billing service makes: webhook endpoint, customer, card attached and set as
 default, a monthly Pro price found by lookup key, a subscription paid at once, a declined
-off-session charge raising stripe.CardError with its decline_code, idempotent retries,
-auto-pagination, a test clock advance, and every webhook verified with
-stripe.Webhook.construct_event. Exit 0 on success; 3 if the `stripe` module is missing.
+off-session charge raising stripe.CardError with its decline_code and charge, idempotent
+retries, auto-pagination, a test clock advance, a partial refund, a SetupIntent and an
+off-session charge on the card it saved, a subscription update with prorations and its invoice
+preview, a customer search, and every webhook verified with stripe.Webhook.construct_event.
+Exit 0 on success; 3 if the `stripe` module is missing.
 """
 
 import json
@@ -130,6 +132,8 @@ def main(base_url):
         check(error.error.decline_code == "generic_decline", error.error.decline_code)
         check(error.http_status == 402, error.http_status)
         check(error.error.payment_intent.status == "requires_payment_method", error.error.payment_intent)
+        check(error.error.charge.startswith("ch_"), error.error.charge)
+        check(error.error.payment_intent.latest_charge == error.error.charge, error.error.payment_intent)
 
     try:
         stripe.Customer.retrieve("cus_does_not_exist")
@@ -141,10 +145,62 @@ def main(base_url):
     check(len(ids) == 3 and len(set(ids)) == 3, ids)
 
     clock = stripe.test_helpers.TestClock.create(frozen_time=1767225600)
-    stripe.test_helpers.TestClock.advance(clock.id, frozen_time=1767225600 + 86400)
+    stripe.test_helpers.TestClock.advance(clock.id, frozen_time=1767225600 + 10 * 86400)
     wait_until(lambda: stripe.test_helpers.TestClock.retrieve(clock.id).status == "ready", 10, "the test clock")
 
-    wanted = {"customer.created", "payment_method.attached", "invoice.paid", "payment_intent.payment_failed"}
+    intent = stripe.PaymentIntent.create(amount=5000, currency="usd", customer=customer.id, confirm=True, off_session=True)
+    refund = stripe.Refund.create(payment_intent=intent.id, amount=2000)
+    check(refund.status == "succeeded" and refund.amount == 2000, refund)
+    charge = stripe.Charge.retrieve(intent.latest_charge)
+    check(charge.amount_refunded == 2000 and charge.refunded is False, charge)
+    try:
+        stripe.Refund.create(charge=charge.id, amount=3001)
+        raise AssertionError("an over-refund did not raise")
+    except stripe.InvalidRequestError as error:
+        check(error.code == "amount_too_large" and error.param == "amount", error)
+
+    saver = stripe.Customer.create(email="saver@example.com")
+    setup = stripe.SetupIntent.create(customer=saver.id, payment_method="pm_card_visa", confirm=True)
+    check(setup.status == "succeeded", setup)
+    saved = stripe.PaymentIntent.create(
+        amount=2900, currency="usd", customer=saver.id, payment_method=setup.payment_method, confirm=True, off_session=True
+    )
+    check(saved.status == "succeeded", saved)
+    try:
+        stripe.SetupIntent.create(customer=saver.id, payment_method="pm_card_chargeDeclined", confirm=True)
+        raise AssertionError("a declined setup did not raise")
+    except stripe.CardError as error:
+        check(error.error.setup_intent.status == "requires_payment_method", error.error.setup_intent)
+
+    on_clock = stripe.Customer.create(
+        email="clock@example.com",
+        test_clock=clock.id,
+        payment_method="pm_card_visa",
+        invoice_settings={"default_payment_method": "pm_card_visa"},
+    )
+    clock_sub = stripe.Subscription.create(customer=on_clock.id, items=[{"price": price.id}])
+    item = clock_sub["items"].data[0]
+    when = item.current_period_start + 5 * 86400
+    preview = stripe.Invoice.create_preview(
+        subscription=clock_sub.id, subscription_details={"items": [{"id": item.id, "quantity": 3}], "proration_date": when}
+    )
+    check(len(preview.lines.data) == 3, preview.lines.data)
+    stripe.Subscription.modify(clock_sub.id, items=[{"id": item.id, "quantity": 3}], proration_date=when)
+    pending = stripe.InvoiceItem.list(customer=on_clock.id, pending=True)
+    check(sorted(i.amount for i in pending.data) == sorted(l.amount for l in preview.lines.data[:2]), pending)
+
+    found = stripe.Customer.search(query="email:'ada@example.com' AND metadata['app_customer']:'42'")
+    check([c.id for c in found.data] == [again.id, customer.id], found)
+
+    wanted = {
+        "customer.created",
+        "payment_method.attached",
+        "invoice.paid",
+        "payment_intent.payment_failed",
+        "charge.refunded",
+        "setup_intent.succeeded",
+        "invoiceitem.created",
+    }
 
     def verified_types():
         types = set()

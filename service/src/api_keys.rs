@@ -69,15 +69,15 @@ impl NewApiKey {
         name: Option<&str>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO api_keys (id, customer_id, key_hash, key_prefix, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            self.id,
+            customer.0,
+            &self.hash,
+            &self.shown_prefix,
+            name,
+            now
         )
-        .bind(self.id)
-        .bind(customer.0)
-        .bind(&self.hash)
-        .bind(&self.shown_prefix)
-        .bind(name)
-        .bind(now)
         .execute(conn)
         .await?;
         Ok(())

@@ -295,21 +295,21 @@ async fn upsert_fix(
     ledger_entry: Option<i64>,
     charge: Option<Uuid>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO fixes (id, customer_id, description, paid_with, status, ledger_entry_id, charge_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (id) DO UPDATE SET paid_with = EXCLUDED.paid_with, status = EXCLUDED.status,
              ledger_entry_id = EXCLUDED.ledger_entry_id, charge_id = EXCLUDED.charge_id
          WHERE fixes.status = 'failed'",
+        row.id,
+        row.customer.0,
+        row.description.map(FixDescription::as_str),
+        row.paid_with as _,
+        row.status as _,
+        ledger_entry,
+        charge,
+        row.now
     )
-    .bind(row.id)
-    .bind(row.customer.0)
-    .bind(row.description.map(FixDescription::as_str))
-    .bind(row.paid_with)
-    .bind(row.status)
-    .bind(ledger_entry)
-    .bind(charge)
-    .bind(row.now)
     .execute(conn)
     .await?;
     Ok(())
@@ -321,7 +321,6 @@ struct StoredFix {
     charge_id: Option<Uuid>,
 }
 
-#[derive(sqlx::FromRow)]
 struct FixRecord {
     status: FixStatus,
     paid_with: PaidWith,
@@ -334,13 +333,16 @@ struct FixRecord {
 
 /// A fix of this customer, by id.
 async fn find_fix(conn: &mut PgConnection, customer: CustomerId, fix_id: Uuid) -> Result<Option<StoredFix>, ApiError> {
-    let record = sqlx::query_as::<_, FixRecord>(
-        "SELECT f.status, f.paid_with, f.created_at, f.charge_id, c.amount_cents, c.stripe_payment_intent_id, l.balance_after
-         FROM fixes f LEFT JOIN charges c ON c.id = f.charge_id LEFT JOIN ledger_entries l ON l.id = f.ledger_entry_id
-         WHERE f.id = $1 AND f.customer_id = $2",
+    let record = sqlx::query_as!(
+        FixRecord,
+        r#"SELECT f.status AS "status: FixStatus", f.paid_with AS "paid_with: PaidWith", f.created_at, f.charge_id,
+                  c.amount_cents AS "amount_cents?", c.stripe_payment_intent_id AS "stripe_payment_intent_id?",
+                  l.balance_after AS "balance_after?"
+           FROM fixes f LEFT JOIN charges c ON c.id = f.charge_id LEFT JOIN ledger_entries l ON l.id = f.ledger_entry_id
+           WHERE f.id = $1 AND f.customer_id = $2"#,
+        fix_id,
+        customer.0
     )
-    .bind(fix_id)
-    .bind(customer.0)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(record) = record else { return Ok(None) };

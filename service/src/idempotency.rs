@@ -115,15 +115,16 @@ pub async fn check(
     route: &str,
     fingerprint: &[u8],
 ) -> Result<(), ApiError> {
-    let earlier: Option<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT route, fingerprint FROM idempotency_keys WHERE scope = $1 AND key = $2")
-            .bind(scope)
-            .bind(key.as_str())
-            .fetch_optional(conn)
-            .await?;
+    let earlier = sqlx::query!(
+        "SELECT route, fingerprint FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        scope,
+        key.as_str()
+    )
+    .fetch_optional(conn)
+    .await?;
     match earlier {
-        Some((earlier_route, earlier_fingerprint)) if earlier_route != route || earlier_fingerprint != fingerprint => {
-            Err(reused(key, &earlier_route))
+        Some(earlier) if earlier.route != route || earlier.fingerprint != fingerprint => {
+            Err(reused(key, &earlier.route))
         }
         _ => Ok(()),
     }
@@ -149,30 +150,31 @@ pub async fn remember(
     fingerprint: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Remembered, ApiError> {
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO idempotency_keys (scope, key, route, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (scope, key) DO NOTHING",
+        scope,
+        key.as_str(),
+        route,
+        fingerprint,
+        now
     )
-    .bind(scope)
-    .bind(key.as_str())
-    .bind(route)
-    .bind(fingerprint)
-    .bind(now)
     .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 1 {
         return Ok(Remembered::New);
     }
-    let (earlier_route, earlier_fingerprint): (String, Vec<u8>) =
-        sqlx::query_as("SELECT route, fingerprint FROM idempotency_keys WHERE scope = $1 AND key = $2")
-            .bind(scope)
-            .bind(key.as_str())
-            .fetch_one(&mut *conn)
-            .await?;
-    if earlier_route == route && earlier_fingerprint == fingerprint {
+    let earlier = sqlx::query!(
+        "SELECT route, fingerprint FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        scope,
+        key.as_str()
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if earlier.route == route && earlier.fingerprint == fingerprint {
         Ok(Remembered::Repeated)
     } else {
-        Err(reused(key, &earlier_route))
+        Err(reused(key, &earlier.route))
     }
 }
 

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use crate::domain::CustomerId;
 
@@ -63,32 +63,20 @@ pub struct LedgerEntry {
     pub created_at: DateTime<Utc>,
 }
 
-impl LedgerEntry {
-    fn from_row(row: &sqlx::postgres::PgRow) -> Result<LedgerEntry, sqlx::Error> {
-        Ok(LedgerEntry {
-            id: row.try_get("id")?,
-            delta: row.try_get("delta")?,
-            balance_after: row.try_get("balance_after")?,
-            source: row.try_get("source")?,
-            reference: row.try_get("reference")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
-}
-
 /// Locks the customer's row until the transaction ends: the way every balance change for one
 /// customer is serialized.
 pub async fn lock_customer(conn: &mut PgConnection, customer: CustomerId) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1 FROM customers WHERE id = $1 FOR UPDATE").bind(customer.0).execute(conn).await?;
+    sqlx::query!("SELECT 1 AS locked FROM customers WHERE id = $1 FOR UPDATE", customer.0).fetch_optional(conn).await?;
     Ok(())
 }
 
 pub async fn balance(conn: &mut PgConnection, customer: CustomerId) -> Result<i32, sqlx::Error> {
-    let balance: Option<i32> =
-        sqlx::query_scalar("SELECT balance_after FROM ledger_entries WHERE customer_id = $1 ORDER BY id DESC LIMIT 1")
-            .bind(customer.0)
-            .fetch_optional(conn)
-            .await?;
+    let balance = sqlx::query_scalar!(
+        "SELECT balance_after FROM ledger_entries WHERE customer_id = $1 ORDER BY id DESC LIMIT 1",
+        customer.0
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(balance.unwrap_or(0))
 }
 
@@ -112,20 +100,21 @@ pub async fn append(
     lock_customer(conn, customer).await?;
     let current = balance(conn, customer).await?;
     let balance_after = next_balance(current, delta)?;
-    let row = sqlx::query(
-        "INSERT INTO ledger_entries (customer_id, delta, balance_after, source, reference, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING id, delta, balance_after, source, reference, created_at",
+    let entry = sqlx::query_as!(
+        LedgerEntry,
+        r#"INSERT INTO ledger_entries (customer_id, delta, balance_after, source, reference, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           RETURNING id, delta, balance_after, source AS "source: CreditSource", reference, created_at"#,
+        customer.0,
+        delta,
+        balance_after,
+        source as _,
+        reference,
+        now
     )
-    .bind(customer.0)
-    .bind(delta)
-    .bind(balance_after)
-    .bind(source)
-    .bind(reference)
-    .bind(now)
     .fetch_one(conn)
     .await?;
-    Ok(LedgerEntry::from_row(&row)?)
+    Ok(entry)
 }
 
 /// A page of a customer's entries, newest first, older than `before_id` when given.
@@ -135,17 +124,17 @@ pub async fn entries(
     limit: i64,
     before_id: Option<i64>,
 ) -> Result<Vec<LedgerEntry>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, delta, balance_after, source, reference, created_at FROM ledger_entries
-         WHERE customer_id = $1 AND ($2::bigint IS NULL OR id < $2)
-         ORDER BY id DESC LIMIT $3",
+    sqlx::query_as!(
+        LedgerEntry,
+        r#"SELECT id, delta, balance_after, source AS "source: CreditSource", reference, created_at FROM ledger_entries
+           WHERE customer_id = $1 AND ($2::bigint IS NULL OR id < $2)
+           ORDER BY id DESC LIMIT $3"#,
+        customer.0,
+        before_id,
+        limit
     )
-    .bind(customer.0)
-    .bind(before_id)
-    .bind(limit)
     .fetch_all(conn)
-    .await?;
-    rows.iter().map(LedgerEntry::from_row).collect()
+    .await
 }
 
 #[cfg(test)]

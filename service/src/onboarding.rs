@@ -161,10 +161,12 @@ pub async fn onboard(
     if let Some(key) = client_key {
         idempotency::check(&mut *state.pool.acquire().await?, SCOPE, key, ROUTE, &fingerprint).await?;
     }
-    let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE lower(email) = lower($1))")
-        .bind(request.email.as_str())
-        .fetch_one(&state.pool)
-        .await?;
+    let taken = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM customers WHERE lower(email) = lower($1)) AS "taken!""#,
+        request.email.as_str()
+    )
+    .fetch_one(&state.pool)
+    .await?;
     if taken {
         return Err(email_taken(&request.email));
     }
@@ -238,16 +240,16 @@ async fn store_customer(
     now: DateTime<Utc>,
 ) -> Result<LedgerEntry, ApiError> {
     let mut tx = state.pool.begin().await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO customers (id, email, name, source, plan, stripe_customer_id, created_at)
          VALUES ($1, $2, $3, $4, 'trial', $5, $6)",
+        customer.0,
+        request.email.as_str(),
+        request.name.as_str(),
+        request.source.as_str(),
+        stripe_customer,
+        now
     )
-    .bind(customer.0)
-    .bind(request.email.as_str())
-    .bind(request.name.as_str())
-    .bind(request.source.as_str())
-    .bind(stripe_customer)
-    .bind(now)
     .execute(&mut *tx)
     .await?;
     key.insert(&mut tx, customer, now).await?;
@@ -268,11 +270,12 @@ async fn store_customer(
 /// Deletes a Stripe customer whose signup could not be stored, unless a customer row names it
 /// (a concurrent identical signup, which Stripe answered with the same customer, won the race).
 async fn undo_stripe_customer(state: &AppState, stripe_customer: &str) {
-    let adopted: Result<bool, sqlx::Error> =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE stripe_customer_id = $1)")
-            .bind(stripe_customer)
-            .fetch_one(&state.pool)
-            .await;
+    let adopted = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM customers WHERE stripe_customer_id = $1) AS "adopted!""#,
+        stripe_customer
+    )
+    .fetch_one(&state.pool)
+    .await;
     match adopted {
         Ok(true) => {}
         Ok(false) => {

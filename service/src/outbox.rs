@@ -30,13 +30,15 @@ pub async fn schedule_welcome_sequence(
     signup_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     for (template, days) in WELCOME_SEQUENCE {
-        sqlx::query("INSERT INTO email_outbox (id, customer_id, template, send_after) VALUES ($1, $2, $3, $4)")
-            .bind(Uuid::new_v4())
-            .bind(customer.0)
-            .bind(template)
-            .bind(signup_at + Duration::days(days))
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "INSERT INTO email_outbox (id, customer_id, template, send_after) VALUES ($1, $2, $3, $4)",
+            Uuid::new_v4(),
+            customer.0,
+            template,
+            signup_at + Duration::days(days)
+        )
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::api_keys::Authenticated;
 use crate::app::AppState;
@@ -63,16 +62,19 @@ pub async fn usage_summary(
     let limit = query.integer("limit", 1..=MAX_PAGE)?.unwrap_or(DEFAULT_PAGE);
     let before = query.integer("before", 1..=i64::MAX)?;
     let mut conn = state.pool.acquire().await?;
-    let row = sqlx::query("SELECT email, source, plan, default_payment_method IS NOT NULL AS has_payment_method FROM customers WHERE id = $1")
-        .bind(auth.customer.0)
-        .fetch_one(&mut *conn)
-        .await?;
-    let plan: Plan = row.try_get("plan")?;
+    let row = sqlx::query!(
+        r#"SELECT email, source, plan AS "plan: Plan", default_payment_method IS NOT NULL AS "has_payment_method!"
+           FROM customers WHERE id = $1"#,
+        auth.customer.0
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let plan = row.plan;
     let balance = ledger::balance(&mut conn, auth.customer).await?;
     let transactions = ledger::entries(&mut conn, auth.customer, limit + 1, before).await?;
     let has_more = transactions.len() as i64 > limit;
     let transactions: Vec<LedgerEntry> = transactions.into_iter().take(limit as usize).collect();
-    let has_payment_method: bool = row.try_get("has_payment_method")?;
+    let has_payment_method = row.has_payment_method;
     let subscription = live_subscription(&mut conn, auth.customer).await?.map(
         |(stripe_subscription_id, status, cancel_at_period_end, current_period_end)| SubscriptionState {
             stripe_subscription_id,
@@ -90,8 +92,8 @@ pub async fn usage_summary(
     }
     Ok(Json(UsageSummary {
         customer_id: auth.customer,
-        email: row.try_get("email")?,
-        source: row.try_get("source")?,
+        email: row.email,
+        source: row.source,
         plan,
         credit_balance: balance,
         per_fix_rate_cents: fix_price(plan),

@@ -3,16 +3,15 @@
 use anyhow::Context;
 use reqwest::StatusCode;
 
-use super::{World, use_all_credits};
+use super::World;
 use crate::check;
-use crate::client::{ApiClient, Signup};
 
 pub async fn payg_after_payment_method(w: &World) -> anyhow::Result<()> {
     let stripe = w.stripe()?;
     let (_, customer) = w.signup("payg", None).await?;
     let added = customer.add_payment_method("pm_card_visa", true).await??;
     check!(added["plan"] == "payg", "{added}");
-    use_all_credits(&customer).await?;
+    customer.use_all_credits().await?;
 
     for n in 1..=2 {
         let fix = customer.record_fix(&format!("charged fix {n}")).await??;
@@ -56,26 +55,10 @@ pub async fn payment_method_without_consent_is_rejected(w: &World) -> anyhow::Re
     Ok(())
 }
 
-/// A Pro customer whose first invoice's credits have arrived.
-pub async fn pro_customer(w: &World, who: &str) -> anyhow::Result<(Signup, ApiClient)> {
-    let (signup, customer) = w.signup(who, None).await?;
-    become_pro(w, &customer).await?;
-    Ok((signup, customer))
-}
-
-/// Card, Pro, and the first invoice's 60 credits (from Stripe's own invoice.paid delivery).
-pub async fn become_pro(w: &World, customer: &ApiClient) -> anyhow::Result<()> {
-    customer.add_payment_method("pm_card_visa", true).await??;
-    let subscribed = customer.subscribe_to_pro().await??;
-    check!(subscribed["plan"] == "pro", "{subscribed}");
-    w.balance_becomes(customer, 65).await?;
-    Ok(())
-}
-
 pub async fn pro_beyond_credits_costs_15_dollars(w: &World) -> anyhow::Result<()> {
     let stripe = w.stripe()?;
-    let (_, customer) = pro_customer(w, "probeyond").await?;
-    use_all_credits(&customer).await?;
+    let (_, customer) = w.pro_customer("probeyond").await?;
+    customer.use_all_credits().await?;
     let fix = customer.record_fix("beyond Pro credits").await??;
     check!(fix["paid_with"] == "charge" && fix["charged_cents"] == 1500, "{fix}");
     let intent =
@@ -85,7 +68,7 @@ pub async fn pro_beyond_credits_costs_15_dollars(w: &World) -> anyhow::Result<()
 }
 
 pub async fn cancelling_pro_now_is_pay_as_you_go_at_once(w: &World) -> anyhow::Result<()> {
-    let (signup, customer) = pro_customer(w, "cancelnow").await?;
+    let (signup, customer) = w.pro_customer("cancelnow").await?;
     check!(customer.usage().await??["per_fix_rate_cents"] == 1500, "Pro rate before cancelling");
     let cancelled = customer.cancel_subscription(false).await??;
     check!(cancelled["plan"] == "payg" && cancelled["status"] == "canceled", "{cancelled}");
@@ -105,7 +88,7 @@ pub async fn cancelling_pro_now_is_pay_as_you_go_at_once(w: &World) -> anyhow::R
 pub async fn declined_card_on_a_payg_fix_changes_nothing(w: &World) -> anyhow::Result<()> {
     let (_, customer) = w.signup("declined", None).await?;
     customer.add_payment_method("pm_card_chargeDeclined", true).await??;
-    use_all_credits(&customer).await?;
+    customer.use_all_credits().await?;
     let before = customer.usage().await??;
 
     let declined = customer.record_fix("declined").await?.err().context("a declined card was charged")?;

@@ -15,14 +15,14 @@ use billing_fakes::Fault;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{EFFECT_DEADLINE, World, use_all_credits};
+use super::{EFFECT_DEADLINE, World};
 use crate::{ApiClient, check, wait_until};
 
 /// A pay-as-you-go customer whose credits are used up: every fix is a $29 charge.
 async fn charged_customer(w: &World, who: &str) -> anyhow::Result<ApiClient> {
     let (_, customer) = w.signup(who, None).await?;
     customer.add_payment_method("pm_card_visa", true).await??;
-    use_all_credits(&customer).await?;
+    customer.use_all_credits().await?;
     Ok(customer)
 }
 

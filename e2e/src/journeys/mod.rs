@@ -20,10 +20,7 @@ mod onboarding;
 mod pro;
 pub mod world;
 
-use anyhow::Context;
 use futures_util::future::BoxFuture;
-
-use crate::client::ApiClient;
 
 pub use world::{EFFECT_DEADLINE, Skip, World};
 
@@ -139,16 +136,6 @@ impl Journey {
     pub fn requires(&self, need: Need) -> bool {
         self.needs.contains(&need)
     }
-}
-
-/// Uses up a customer's credits with fixes.
-pub async fn use_all_credits(customer: &ApiClient) -> anyhow::Result<()> {
-    let balance = customer.usage().await??["credit_balance"].as_i64().context("usage without a balance")?;
-    for _ in 0..balance {
-        let fix = customer.record_fix("using up the credits").await??;
-        anyhow::ensure!(fix["paid_with"] == "credit", "expected a fix paid with a credit, got {fix}");
-    }
-    Ok(())
 }
 
 /// Fails with `message` and the value when `condition` is false.

@@ -25,7 +25,7 @@ pub async fn trial_signup_first_fix(w: &World) -> anyhow::Result<()> {
 
 pub async fn trial_out_of_credits_is_refused(w: &World) -> anyhow::Result<()> {
     let (_, customer) = w.signup("broke", None).await?;
-    super::use_all_credits(&customer).await?;
+    customer.use_all_credits().await?;
     let refused = customer.record_fix("one too many").await?.err().context("the fix was accepted")?;
     check!(refused.status == StatusCode::PAYMENT_REQUIRED, "{refused}");
     check!(refused.body["error"]["message"].as_str().unwrap_or_default().contains("payment-method"), "{refused}");
@@ -92,7 +92,7 @@ pub async fn low_credit_warning(w: &World) -> anyhow::Result<()> {
 
 pub async fn critical_warning(w: &World) -> anyhow::Result<()> {
     let (_, customer) = w.signup("critical", None).await?;
-    super::use_all_credits(&customer).await?;
+    customer.use_all_credits().await?;
     let usage = customer.usage().await??;
     check!(warning_codes(&usage) == ["critical"], "{usage}");
     Ok(())

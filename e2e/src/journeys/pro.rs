@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use rand::seq::SliceRandom;
 
-use super::billing::become_pro;
-use super::{World, use_all_credits};
+use super::World;
 use crate::check;
 
 const ONE_PERIOD: Duration = Duration::from_secs(31 * 24 * 3600);
@@ -33,17 +32,17 @@ pub async fn pro_credits_arrive_when_the_invoice_is_paid(w: &World) -> anyhow::R
     if !w.stripe_delivers_events {
         check!(body["outcome"] == "applied", "the journey's invoice.paid is the one that grants: {body}");
     }
-    w.balance_becomes(&customer, 65).await?;
+    customer.balance_becomes(65).await?;
     Ok(())
 }
 
 pub async fn pro_renewal_grants_once_even_when_delivered_twice(w: &World) -> anyhow::Result<()> {
     let (signup, customer) = w.signup("renewal", None).await?;
     let clock = w.test_clock_of(&signup).await?;
-    become_pro(w, &customer).await?;
+    customer.become_pro().await?;
 
     w.advance_stripe_clock(&clock, ONE_PERIOD).await?;
-    w.balance_becomes(&customer, 125).await?;
+    customer.balance_becomes(125).await?;
 
     // Stripe has delivered each invoice event once; the journey delivers each again, twice at
     // the same moment. Nothing more may be granted.
@@ -73,7 +72,7 @@ pub async fn pro_renewal_grants_once_even_when_delivered_twice(w: &World) -> any
 pub async fn cancelling_at_period_end_keeps_pro_until_it_ends(w: &World) -> anyhow::Result<()> {
     let (signup, customer) = w.signup("periodend", None).await?;
     let clock = w.test_clock_of(&signup).await?;
-    become_pro(w, &customer).await?;
+    customer.become_pro().await?;
     let cancelled = customer.cancel_subscription(true).await??;
     check!(cancelled["plan"] == "pro" && cancelled["cancel_at_period_end"] == true, "{cancelled}");
     // Stripe's customer.subscription.updated (cancel_at_period_end) must not end Pro early:
@@ -85,7 +84,7 @@ pub async fn cancelling_at_period_end_keeps_pro_until_it_ends(w: &World) -> anyh
         .await?;
     let (status, body) = w.deliver(&updated).await?;
     check!(status.is_success(), "customer.subscription.updated → {status} {body}");
-    use_all_credits(&customer).await?;
+    customer.use_all_credits().await?;
     let fix = customer.record_fix("still Pro").await??;
     check!(fix["charged_cents"] == 1500, "Pro rate until the period ends: {fix}");
 
@@ -102,7 +101,7 @@ pub async fn cancelling_at_period_end_keeps_pro_until_it_ends(w: &World) -> anyh
 pub async fn failed_renewal_is_past_due_with_a_warning(w: &World) -> anyhow::Result<()> {
     let (signup, customer) = w.signup("pastdue", None).await?;
     let clock = w.test_clock_of(&signup).await?;
-    become_pro(w, &customer).await?;
+    customer.become_pro().await?;
     customer.add_payment_method("pm_card_chargeDeclinedInsufficientFunds", true).await??;
 
     w.advance_stripe_clock(&clock, ONE_PERIOD).await?;

@@ -20,7 +20,7 @@ use crate::client::{ApiClient, ApiFailure, Signup};
 use crate::stack::Stack;
 
 /// How long a journey waits for an effect (a webhook, an e-mail) before failing.
-pub const EFFECT_DEADLINE: Duration = Duration::from_secs(15);
+pub use billing_stack::customers::EFFECT_DEADLINE;
 
 /// How long a Stripe test clock may take to advance. Real Stripe takes seconds, sometimes more,
 /// when the clock carries many customers.
@@ -152,12 +152,11 @@ impl World {
         self.signed_up.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Waits until the customer's balance is `expected`.
-    pub async fn balance_becomes(&self, customer: &ApiClient, expected: i64) -> anyhow::Result<Value> {
-        self.usage_becomes(customer, &format!("a credit balance of {expected}"), |usage| {
-            usage["credit_balance"] == expected
-        })
-        .await
+    /// A customer signed up as `who` who is on Pro with the first invoice's credits.
+    pub async fn pro_customer(&self, who: &str) -> anyhow::Result<(Signup, ApiClient)> {
+        let (signup, customer) = self.signup(who, None).await?;
+        customer.become_pro().await?;
+        Ok((signup, customer))
     }
 
     /// Waits until the customer's usage summary satisfies `holds` (`what` names it when it never does).

@@ -1,9 +1,11 @@
 //! The world every test and load run of the billing service starts from: the [`Stack`]
 //! (PostgreSQL from the provider chain, the Stripe and e-mail fakes, the service on a free
-//! port), a typed [`ApiClient`] of the service's API, and [`wait_until`], which polls for an
-//! effect with a deadline instead of sleeping, [`reconcile`], the money check every journey
-//! and load run can end with, and [`StripeApi`], Stripe's own API as the journeys use it (the
-//! stack's fake locally, a Stripe test-mode account against a deployed service).
+//! port), a typed [`ApiClient`] of the service's API, [`customers`] (the steps tests take with a
+//! customer again and again: use up the credits, wait for a balance, become Pro),
+//! [`wait_until`], which polls for an effect with a deadline instead of sleeping,
+//! [`reconcile`], the money check every journey and load run can end with, and [`StripeApi`],
+//! Stripe's own API as the journeys use it (the stack's fake locally, a Stripe test-mode
+//! account against a deployed service).
 //!
 //! It is the one place test set-up lives: the service's own integration tests, the journey
 //! suite (`billing-e2e`) and the load tool (`billing-load`) all start their world here.
@@ -13,6 +15,7 @@
 //! real Pushgateway for any crate's tests of that path.
 
 pub mod client;
+pub mod customers;
 pub mod push;
 pub mod reconcile;
 pub mod service_process;

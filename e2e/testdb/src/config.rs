@@ -47,12 +47,10 @@ pub struct ProviderConfig {
     pub provider: Option<ProviderChoice>,
     /// `DATABASE_URL`; an empty value counts as unset.
     pub database_url: Option<String>,
-    /// `DOCKER_HOST`, passed on to the `docker` client.
+    /// `DOCKER_HOST` (`unix://…`, `tcp://…`), which testcontainers reads too.
     pub docker_host: Option<String>,
     /// The local Docker socket, looked at when `docker_host` is unset.
     pub docker_socket: PathBuf,
-    /// The `docker` client to run.
-    pub docker_client: PathBuf,
     /// The PostgreSQL image ([`IMAGE_ENV`]).
     pub docker_image: String,
     /// A directory with `initdb` and `postgres` ([`PG_BIN_ENV`]); when set, `PATH` and `pg_versions_root` are not searched.
@@ -75,7 +73,6 @@ impl ProviderConfig {
             database_url: non_empty("DATABASE_URL"),
             docker_host: non_empty("DOCKER_HOST"),
             docker_socket: PathBuf::from("/var/run/docker.sock"),
-            docker_client: PathBuf::from("docker"),
             docker_image: non_empty(IMAGE_ENV).unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
             pg_bin_dir: std::env::var_os(PG_BIN_ENV).filter(|dir| !dir.is_empty()).map(PathBuf::from),
             search_path: std::env::var_os("PATH"),

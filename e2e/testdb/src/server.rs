@@ -43,8 +43,8 @@ pub struct PgServer {
 #[derive(Debug)]
 enum Owned {
     Nothing,
-    // Never read: held so that dropping the server removes the container.
-    Container(#[allow(dead_code)] DockerContainer),
+    /// Dropping it removes the container (boxed: a container handle is large and rare).
+    Container(Box<DockerContainer>),
     Cluster(LocalCluster),
 }
 
@@ -57,9 +57,9 @@ impl PgServer {
     }
 
     /// The process-wide server, started on first use. Safe to call from many `#[tokio::test]`s at once, each on its
-    /// own runtime. It is never dropped, so: a local cluster is stopped and removed by an `atexit` hook when the
-    /// process exits normally, and otherwise (abort, kill) dies with the process and its directory is swept by the
-    /// next cluster start; a container is removed by its reaper.
+    /// own runtime. It is never dropped, so an `atexit` hook stops and removes it when the process exits normally; after
+    /// an abort or a kill, a local cluster dies with the process and its directory is swept by the next cluster
+    /// start, and a container is removed by the next container start on the same host.
     pub async fn shared() -> Result<&'static PgServer, TestDbError> {
         let server = SHARED.get_or_try_init(Self::start).await?;
         static CLEAN_UP_AT_EXIT: Once = Once::new();
@@ -114,7 +114,7 @@ impl PgServer {
 
     async fn start_container(config: &ProviderConfig) -> Result<PgServer, TestDbError> {
         let (container, url) = DockerContainer::start(config).await?;
-        Ok(Self::new(ProviderKind::Docker, url, Owned::Container(container)))
+        Ok(Self::new(ProviderKind::Docker, url, Owned::Container(Box::new(container))))
     }
 
     async fn start_cluster(binaries: &local::PgBinaries, config: &ProviderConfig) -> Result<PgServer, TestDbError> {
@@ -168,8 +168,10 @@ impl PgServer {
 }
 
 extern "C" fn clean_up_shared_at_exit() {
-    if let Some(PgServer { owned: Owned::Cluster(cluster), .. }) = SHARED.get() {
-        cluster.stop_and_remove();
+    match SHARED.get().map(|server| &server.owned) {
+        Some(Owned::Cluster(cluster)) => cluster.stop_and_remove(),
+        Some(Owned::Container(container)) => container.remove_at_exit(),
+        Some(Owned::Nothing) | None => {}
     }
 }
 

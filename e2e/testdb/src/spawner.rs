@@ -1,4 +1,4 @@
-//! Starts long-lived helper processes (the postmaster, the Docker reaper, and for other crates' tests the Pushgateway)
+//! Starts long-lived helper processes (the postmaster, and for other crates' tests the Pushgateway)
 //! so that they die with this process even when no destructor runs — a server held in a `static` is never dropped.
 //!
 //! Linux delivers `PR_SET_PDEATHSIG` when the *thread* that forked the child exits, not the process. A tokio worker or

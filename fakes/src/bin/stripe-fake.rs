@@ -1,6 +1,6 @@
 //! `stripe-fake`: the Stripe fake as a standalone server. Flags (or env vars) choose the address,
-//! request logging and a webhook endpoint registered at start; it prints the bound URL and runs
-//! until Ctrl-C.
+//! request logging, a webhook endpoint registered at start, the account's API version and a
+//! retention limit; it prints the bound URL and runs until Ctrl-C or SIGTERM.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -30,6 +30,13 @@ struct Args {
     /// Signing secret for --webhook-url (whsec_...); generated if absent.
     #[arg(long, env = "STRIPE_FAKE_WEBHOOK_SECRET", requires = "webhook_url")]
     webhook_secret: Option<String>,
+    /// Keep at most N events, requests, idempotency results and webhook deliveries (the oldest
+    /// are dropped and counted in GET /_fake/stats); objects are all kept. For long load runs.
+    #[arg(long, env = "STRIPE_FAKE_RETAIN", value_name = "N")]
+    retain: Option<usize>,
+    /// The account's default API version (requests without Stripe-Version, events).
+    #[arg(long, env = "STRIPE_FAKE_API_VERSION", default_value = billing_fakes::stripe::API_VERSION)]
+    api_version: String,
 }
 
 /// The fake keeps every object it creates, so under load its heap only grows. glibc grows a
@@ -63,7 +70,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.log_requests {
         tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     }
-    let fake = StripeFake::start_on(SocketAddr::new(args.host, args.port))
+    let mut builder = StripeFake::builder()
+        .addr(SocketAddr::new(args.host, args.port))
+        .api_version(&args.api_version)
+        .context("--api-version / STRIPE_FAKE_API_VERSION")?;
+    if let Some(n) = args.retain.filter(|n| *n > 0) {
+        builder = builder.retain(n);
+    }
+    let fake = builder
+        .start()
         .await
         .with_context(|| format!("cannot listen on {}:{}; is the port taken? try --port 0", args.host, args.port))?;
     fake.set_log_requests(args.log_requests);
@@ -72,6 +87,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("stripe-fake webhook endpoint {} -> {} (secret {})", endpoint.id, endpoint.url, endpoint.secret);
     }
     println!("stripe-fake listening on {}", fake.base_url());
-    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
-    Ok(())
+    shutdown_signal().await
+}
+
+/// Returns on Ctrl-C or SIGTERM (what containers and Kubernetes send).
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.context("cannot wait for Ctrl-C"),
+        _ = terminate.recv() => Ok(()),
+    }
 }

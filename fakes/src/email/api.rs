@@ -1,4 +1,4 @@
-//! The e-mail fake's HTTP API (axum) and its single error type, mapped to JSON in one place.
+//! The e-mail fake's HTTP API (axum): the routes, the mailbox they share, and bearer auth.
 //!
 //! `POST /v1/messages` (Bearer auth, JSON) → `202 {"id": "msg_..."}`; the same
 //! `idempotency_key` answers the same id without storing twice. `GET /v1/messages` lists them.
@@ -10,48 +10,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
 use serde_json::json;
 use tokio::sync::Notify;
 
+use super::error::EmailApiError;
 use super::message::{MessageRequest, NewMessage, SentEmail};
 use crate::stripe::new_id;
-
-/// Everything that can go wrong on the e-mail API.
-#[derive(Debug, thiserror::Error)]
-pub enum EmailApiError {
-    /// No `Authorization: Bearer <token>` header.
-    #[error("missing or empty bearer token in the Authorization header")]
-    Unauthorized,
-    /// The body was not the expected JSON.
-    #[error("invalid JSON body: {0}")]
-    BadJson(String),
-    /// A field failed validation.
-    #[error("invalid field '{field}': {reason}")]
-    InvalidField { field: &'static str, reason: String },
-    /// An injected failure.
-    #[error("the e-mail service is unavailable (injected failure)")]
-    Unavailable,
-}
-
-impl IntoResponse for EmailApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = match &self {
-            EmailApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            EmailApiError::BadJson(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            EmailApiError::InvalidField { .. } => (StatusCode::BAD_REQUEST, "invalid_field"),
-            EmailApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        };
-        let field = match &self {
-            EmailApiError::InvalidField { field, .. } => json!(field),
-            _ => serde_json::Value::Null,
-        };
-        (status, Json(json!({ "error": { "code": code, "message": self.to_string(), "field": field } })))
-            .into_response()
-    }
-}
 
 /// The fake mailbox.
 #[derive(Default)]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::api::EmailApiError;
+use super::error::EmailApiError;
 
 /// A message the fake accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,13 +1,11 @@
-//! Runs a test clock's advance: everything that falls due between the clock's old and new time
-//! (renewals, cancellations at period end), then marks the clock `ready`.
-//!
-//! The API answers `advance` at once with `status: "advancing"` and this runs right after in a
-//! task, as Stripe's clocks finish in the background; the Rust helper runs it inline instead.
+//! Runs a test clock's advance in the background: the API answers `advance` at once with
+//! `status: "advancing"` and this runs right after in a task, as Stripe's clocks finish in the
+//! background; the Rust helper (`StripeFake::advance_clock`) runs it inline instead.
 
 use std::sync::Arc;
 
 use super::context::{Ctx, Followup};
-use super::resources::test_clocks;
+use super::domain::clocks;
 use super::shared::Shared;
 
 /// Starts the follow-up in a background task.
@@ -24,7 +22,7 @@ pub fn run(shared: &Shared, followup: Followup) {
     let mut store = shared.lock();
     let mut ctx = Ctx::background(&mut store);
     match followup {
-        Followup::AdvanceClock { clock_id, to } => test_clocks::finish_advance(&mut ctx, &clock_id, to),
+        Followup::AdvanceClock { clock_id, to } => clocks::finish_advance(&mut ctx, &clock_id, to),
     }
     // Queued before the lock is released: whoever sees the clock `ready` also sees these
     // deliveries as pending, so waiting for deliveries to go idle cannot return too early.

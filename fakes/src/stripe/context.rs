@@ -1,18 +1,18 @@
 //! What a handler works with while answering one request: the locked store, the request's id and
-//! idempotency key (both copied into the events it emits), the time on the relevant clock, and
-//! work to start once the lock is released (a test clock advancing in the background).
+//! idempotency key (both copied into the events it emits), the time on the relevant clock, event
+//! emission, and work to start once the lock is released (a test clock advancing in the background).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::event_log::{EventData, EventOut, EventRequest, StoredEvent};
+use super::event_log::StoredEvent;
 use super::ids::new_id;
+use super::kinds::Kind;
 use super::store::Store;
-
-/// The API version the fake reports in events and headers.
-pub const API_VERSION: &str = "2026-10-28.endive";
+use super::webhook_routes::{Outgoing, Target};
 
 /// Work a handler asks for that must run after the store lock is released.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,10 +25,10 @@ pub enum Followup {
 pub struct Ctx<'a> {
     /// The whole state, locked for the duration of the handler.
     pub store: &'a mut Store,
-    /// `req_...`, echoed in the `Request-Id` header and in events.
-    pub request_id: String,
+    /// `req_...`, echoed in the `Request-Id` header and in events; none for background work.
+    pub request_id: Option<Arc<str>>,
     /// The request's `Idempotency-Key`, copied into events.
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<Arc<str>>,
     /// Background work to start after the response is built.
     pub followups: Vec<Followup>,
 }
@@ -38,77 +38,69 @@ pub fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
 }
 
+#[derive(Deserialize)]
+struct OnClock {
+    test_clock: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ClockTime {
+    frozen_time: i64,
+}
+
 impl<'a> Ctx<'a> {
     /// A context for work not caused by an API request (clock advances, Rust helpers).
     pub fn background(store: &'a mut Store) -> Ctx<'a> {
-        Ctx { store, request_id: String::new(), idempotency_key: None, followups: Vec::new() }
+        Ctx { store, request_id: None, idempotency_key: None, followups: Vec::new() }
     }
 
     /// The time as seen by a customer: its test clock's `frozen_time`, or now.
     pub fn time_for_customer(&self, customer_id: Option<&str>) -> i64 {
-        customer_id
-            .and_then(|id| self.store.get(id))
-            .and_then(|customer| customer["test_clock"].as_str())
-            .and_then(|clock_id| self.store.get(clock_id))
-            .and_then(|clock| clock["frozen_time"].as_i64())
+        let clock =
+            customer_id.and_then(|id| self.store.read::<OnClock>(Kind::Customer, id)).and_then(|c| c.test_clock);
+        self.time_on_clock(clock.as_deref())
+    }
+
+    /// The time on a test clock (`None`: wall-clock time).
+    pub fn time_on_clock(&self, clock: Option<&str>) -> i64 {
+        clock
+            .and_then(|clock| self.store.read::<ClockTime>(Kind::TestClock, clock))
+            .map(|clock| clock.frozen_time)
             .unwrap_or_else(unix_now)
     }
 
-    /// Records an event of `kind` about `object` and queues it for webhook delivery.
-    pub fn emit(&mut self, kind: &str, object: &Value, previous_attributes: Option<Value>, created: i64) {
-        let pending_webhooks = self.store.count("webhook_endpoint", |endpoint| endpoint_wants(endpoint, kind));
-        let id = new_id("evt");
-        let event = EventOut {
-            id: &id,
-            object: "event",
-            api_version: API_VERSION,
-            created,
-            data: EventData { object, previous_attributes: previous_attributes.as_ref() },
-            livemode: false,
-            pending_webhooks,
-            request: EventRequest {
-                id: Some(self.request_id.as_str()).filter(|r| !r.is_empty()),
-                idempotency_key: self.idempotency_key.as_deref(),
-            },
+    /// Records an event of `kind` about an object's JSON text (the stored text: no second copy)
+    /// and routes it to the endpoints that want it.
+    pub fn emit_text(&mut self, kind: &'static str, object: Arc<str>, previous: Option<Value>, created: i64) {
+        let endpoints: Vec<_> = self.store.endpoints.wanting(kind).cloned().collect();
+        let event = Arc::new(StoredEvent {
+            id: new_id("evt").into(),
             kind,
-        };
-        let json = serde_json::to_string(&event).unwrap_or_default();
-        let stored = Arc::new(StoredEvent { id, kind: kind.to_string(), json });
+            created,
+            object,
+            previous_attributes: previous.map(|p| p.to_string().into_boxed_str()),
+            request_id: self.request_id.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            pending_webhooks: endpoints.len() as u32,
+            api_version: self.store.account_version,
+        });
         // Nothing to deliver without a subscribed endpoint: the worker never sees it.
-        if pending_webhooks > 0 {
-            self.store.outbox.push(stored.clone());
+        if !endpoints.is_empty() {
+            let store = &*self.store;
+            let targets = endpoints
+                .into_iter()
+                .map(|endpoint| {
+                    let version = endpoint.api_version.unwrap_or(event.api_version);
+                    // Reshaping needs the store (prices), which the worker does not have.
+                    let rendered =
+                        version.needs_rendering().then(|| event.json_in(version, &|id| store.price(id)).into());
+                    Target { endpoint, rendered }
+                })
+                .collect();
+            self.store.outbox.push(Outgoing { event: event.clone(), targets });
         }
-        self.store.events.push(stored);
+        self.store.events.push(event);
     }
-}
-
-impl Ctx<'_> {
-    /// Like [`Ctx::emit`] for an object already serialized (saves a second serialization).
-    pub fn emit_text(&mut self, kind: &str, object_json: &str, created: i64) {
-        let pending_webhooks = self.store.count("webhook_endpoint", |endpoint| endpoint_wants(endpoint, kind));
-        let id = new_id("evt");
-        let quote = |text: Option<&str>| text.map(|t| Value::from(t).to_string()).unwrap_or_else(|| "null".into());
-        let request_id = quote(Some(self.request_id.as_str()).filter(|r| !r.is_empty()));
-        let idempotency_key = quote(self.idempotency_key.as_deref());
-        // Same field order and content as `EventOut`, with the object's JSON spliced in.
-        let json = format!(
-            "{{\"id\":\"{id}\",\"object\":\"event\",\"api_version\":\"{API_VERSION}\",\"created\":{created},\
-             \"data\":{{\"object\":{object_json}}},\"livemode\":false,\"pending_webhooks\":{pending_webhooks},\
-             \"request\":{{\"id\":{request_id},\"idempotency_key\":{idempotency_key}}},\"type\":{}}}",
-            Value::from(kind)
-        );
-        let stored = Arc::new(StoredEvent { id, kind: kind.to_string(), json });
-        if pending_webhooks > 0 {
-            self.store.outbox.push(stored.clone());
-        }
-        self.store.events.push(stored);
-    }
-}
-
-/// Whether an enabled endpoint subscribes to events of this type.
-pub fn endpoint_wants(endpoint: &Value, kind: &str) -> bool {
-    endpoint["status"] == "enabled"
-        && endpoint["enabled_events"].as_array().is_some_and(|events| events.iter().any(|e| e == "*" || e == kind))
 }
 
 /// The fields of `before` whose values differ in `after` (Stripe's `previous_attributes`).
@@ -122,55 +114,34 @@ pub fn previous_attributes(before: &Value, after: &Value) -> Option<Value> {
     if changed.is_empty() { None } else { Some(Value::Object(changed)) }
 }
 
-/// Replaces ids with the objects they name along each `expand[]` path (`latest_invoice.payment_intent`).
-/// For lists, paths start with `data.`. Unknown ids are left as they are.
-pub fn expand(store: &Store, value: &mut Value, paths: &[String]) {
-    for path in paths {
-        let segments: Vec<&str> = path.split('.').collect();
-        expand_path(store, value, &segments);
-    }
-}
-
-fn expand_path(store: &Store, value: &mut Value, segments: &[&str]) {
-    let Some((first, rest)) = segments.split_first() else { return };
-    if *first == "data"
-        && let Some(items) = value.get_mut("data").and_then(Value::as_array_mut)
-    {
-        for item in items {
-            expand_path(store, item, rest);
-        }
-        return;
-    }
-    let Some(field) = value.get_mut(*first) else { return };
-    if let Some(object) = field.as_str().and_then(|id| store.get_owned(id)) {
-        *field = object;
-    }
-    if field.is_object() {
-        expand_path(store, field, rest);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::stripe::versions::ApiVersion;
+    use crate::stripe::webhook_routes::EndpointRoute;
 
     #[test]
-    fn an_event_from_text_is_byte_for_byte_the_event_from_a_value() {
-        let object = json!({"id": "pi_1", "object": "payment_intent", "description": "a \"quoted\" \\ text"});
+    fn an_event_shares_the_objects_text_and_is_routed_to_endpoints_that_want_it() {
         let mut store = Store::default();
-        let mut ctx = Ctx {
-            store: &mut store,
-            request_id: "req_1".into(),
-            idempotency_key: Some("key \"1\"".into()),
-            followups: Vec::new(),
-        };
-        ctx.emit("payment_intent.succeeded", &object, None, 7);
-        ctx.emit_text("payment_intent.succeeded", &serde_json::to_string(&object).unwrap(), 7);
-        let events: Vec<&Arc<StoredEvent>> = store.events.iter().collect();
-        let strip_id = |json: &str, id: &str| json.replace(id, "evt_x");
-        assert_eq!(strip_id(&events[0].json, &events[0].id), strip_id(&events[1].json, &events[1].id));
-        assert_eq!(events[1].value()["request"]["idempotency_key"], "key \"1\"");
+        store.endpoints.upsert(EndpointRoute {
+            id: "we_1".into(),
+            url: "http://127.0.0.1:9/hook".into(),
+            secret: "whsec_1".into(),
+            enabled_events: vec!["customer.created".into()],
+            enabled: true,
+            api_version: Some(ApiVersion::parse("2024-06-20").unwrap()),
+        });
+        let text: Arc<str> = r#"{"id":"cus_1","object":"customer"}"#.into();
+        let mut ctx = Ctx::background(&mut store);
+        ctx.emit_text("customer.created", text.clone(), None, 7);
+        ctx.emit_text("customer.updated", r#"{"id":"cus_1"}"#.into(), Some(json!({"email": null})), 8);
+        let (_, created) = store.events.iter().next().unwrap();
+        assert!(Arc::ptr_eq(&created.object, &text));
+        assert_eq!(created.pending_webhooks, 1);
+        assert_eq!(store.outbox.len(), 1, "customer.updated has no endpoint");
+        let rendered = store.outbox[0].targets[0].rendered.as_deref().unwrap();
+        assert!(rendered.contains("\"api_version\":\"2024-06-20\""), "{rendered}");
     }
 }

@@ -21,19 +21,28 @@ pub enum ApiError {
     /// 404 `resource_missing` for an id in the path or in a parameter.
     #[error("No such {kind}: '{id}'")]
     NoSuchObject { kind: &'static str, id: String, param: String },
-    /// 404 for a path the fake does not serve.
-    #[error("Unrecognized request URL ({method}: {path}).")]
+    /// 404 `invoice_upcoming_none`: a preview of an invoice that will not come.
+    #[error("{0}")]
+    NoUpcomingInvoice(String),
+    /// 404 for a path (or a method on a path) the fake does not serve, in Stripe's words.
+    #[error(
+        "Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
+    )]
     UnknownRoute { method: String, path: String },
     /// 400 `idempotency_error`: the key was used with different parameters.
     #[error("{0}")]
     IdempotencyMismatch(String),
-    /// 402 `card_error` from charging a test card that declines.
+    /// 402 `card_error` from charging or setting up a test card that declines. Carries what
+    /// Stripe's error object carries: the failed charge's id, and the PaymentIntent or
+    /// SetupIntent and the payment method, whole.
     #[error("{message}")]
     Card {
         code: String,
         decline_code: Option<String>,
         message: String,
+        charge: Option<String>,
         payment_intent: Option<Box<Value>>,
+        setup_intent: Option<Box<Value>>,
         payment_method: Option<Box<Value>>,
     },
     /// Any status, type and code, as asked for by an injected fault.
@@ -80,7 +89,7 @@ impl ApiError {
         match self {
             ApiError::Unauthenticated(_) => 401,
             ApiError::InvalidParam { .. } | ApiError::InvalidRequest(_) | ApiError::IdempotencyMismatch(_) => 400,
-            ApiError::NoSuchObject { .. } | ApiError::UnknownRoute { .. } => 404,
+            ApiError::NoSuchObject { .. } | ApiError::UnknownRoute { .. } | ApiError::NoUpcomingInvoice(_) => 404,
             ApiError::Card { .. } => 402,
             ApiError::Injected { status, .. } => *status,
         }
@@ -96,18 +105,24 @@ impl ApiError {
             ApiError::InvalidRequest(_) => ("invalid_request_error", None, None),
             ApiError::NoSuchObject { param, .. } => ("invalid_request_error", Some("resource_missing"), Some(param)),
             ApiError::UnknownRoute { .. } => ("invalid_request_error", None, None),
+            ApiError::NoUpcomingInvoice(_) => ("invalid_request_error", Some("invoice_upcoming_none"), None),
             ApiError::IdempotencyMismatch(_) => ("idempotency_error", None, None),
-            ApiError::Card { code, decline_code, payment_intent, payment_method, .. } => {
+            ApiError::Card { code, decline_code, charge, payment_intent, setup_intent, payment_method, .. } => {
                 if let Some(decline_code) = decline_code {
                     error.insert("decline_code".into(), json!(decline_code));
+                }
+                if let Some(charge) = charge {
+                    error.insert("charge".into(), json!(charge));
                 }
                 if let Some(pi) = payment_intent {
                     error.insert("payment_intent".into(), (**pi).clone());
                 }
+                if let Some(si) = setup_intent {
+                    error.insert("setup_intent".into(), (**si).clone());
+                }
                 if let Some(pm) = payment_method {
                     error.insert("payment_method".into(), (**pm).clone());
                 }
-                error.insert("charge".into(), Value::Null);
                 ("card_error", Some(code.as_str()), None)
             }
             ApiError::Injected { kind, code, .. } => (kind.as_str(), code.as_deref(), None),

@@ -1,6 +1,7 @@
 //! [`StripeFake`]: the handle a test holds. Starting it binds a port and spawns the server and
 //! the webhook worker; every method reads or steers the same state the HTTP API serves, and
-//! dropping the handle stops both tasks.
+//! dropping the handle stops both tasks. [`StripeFakeBuilder`] chooses the address, the account's
+//! API version and a retention limit for long runs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,14 +11,18 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use super::clock_runner;
 use super::context::Ctx;
+use super::domain::clocks::begin_advance;
+use super::domain::webhook_endpoints::{NewEndpoint, register};
 use super::error::ApiError;
 use super::fault::Fault;
 use super::request_log::RecordedRequest;
-use super::resources::{test_clocks, webhook_endpoints};
+use super::server;
 use super::shared::Shared;
+use super::stats::{Stats, stats};
+use super::versions::ApiVersion;
 use super::webhooks::{self, Delivery, RetryPolicy, WebhookEndpointInfo, WebhookHub};
-use super::{clock_runner, server};
 
 /// A running, stateful fake of the Stripe API. Stops when dropped.
 pub struct StripeFake {
@@ -40,23 +45,64 @@ pub enum WaitError {
     Api(#[from] ApiError),
 }
 
+/// Options of a fake before it starts: `StripeFake::builder().retain(100_000).start().await`.
+#[derive(Debug, Clone)]
+pub struct StripeFakeBuilder {
+    addr: SocketAddr,
+    api_version: ApiVersion,
+    retain: Option<usize>,
+}
+
+impl StripeFakeBuilder {
+    /// Where to listen (default `127.0.0.1:0`, a free port).
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// The account's default API version (requests without `Stripe-Version`, events); one of the
+    /// supported versions, else the error says which are.
+    pub fn api_version(mut self, name: &str) -> Result<Self, ApiError> {
+        self.api_version = ApiVersion::parse(name)?;
+        Ok(self)
+    }
+
+    /// Keeps at most `n` events, requests, idempotency results and delivery attempts, dropping
+    /// (and counting) the oldest: memory stays bounded in long load runs. Objects are all kept.
+    pub fn retain(mut self, n: usize) -> Self {
+        self.retain = Some(n);
+        self
+    }
+
+    /// Binds and starts the fake.
+    pub async fn start(self) -> std::io::Result<StripeFake> {
+        let listener = TcpListener::bind(self.addr).await?;
+        let addr = listener.local_addr()?;
+        let (hub, queue) = WebhookHub::new();
+        let hub = Arc::new(hub);
+        let shared = Arc::new(Shared::new(hub.clone()));
+        shared.lock().account_version = self.api_version;
+        shared.set_retention(self.retain);
+        let tasks =
+            vec![tokio::spawn(server::serve(listener, shared.clone())), tokio::spawn(webhooks::run(hub, queue))];
+        Ok(StripeFake { shared, addr, tasks })
+    }
+}
+
 impl StripeFake {
+    /// Options before starting (address, API version, retention).
+    pub fn builder() -> StripeFakeBuilder {
+        StripeFakeBuilder { addr: SocketAddr::from(([127, 0, 0, 1], 0)), api_version: ApiVersion::LATEST, retain: None }
+    }
+
     /// Starts on `127.0.0.1` and a free port.
     pub async fn start() -> std::io::Result<StripeFake> {
-        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+        Self::builder().start().await
     }
 
     /// Starts on the given address (port 0 picks a free one).
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<StripeFake> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let (hub, queue) = WebhookHub::new();
-        let shared = Arc::new(Shared::new(hub));
-        let tasks = vec![
-            tokio::spawn(server::serve(listener, shared.clone())),
-            tokio::spawn(webhooks::run(shared.clone(), queue)),
-        ];
-        Ok(StripeFake { shared, addr, tasks })
+        Self::builder().addr(addr).start().await
     }
 
     /// The bound address.
@@ -69,11 +115,10 @@ impl StripeFake {
         format!("http://{}", self.addr)
     }
 
-    /// Forgets every object, event, fault, idempotency key, request and delivery.
+    /// Forgets every object, event, fault, idempotency key, request and delivery (the API version
+    /// and retention limit stay).
     pub fn reset(&self) {
-        self.shared.lock().reset();
-        self.shared.arm_faults(false);
-        self.shared.webhooks.reset();
+        self.shared.reset();
     }
 
     /// Makes the next matching requests fail (see [`Fault`]).
@@ -88,19 +133,30 @@ impl StripeFake {
         self.shared.lock().faults.clone()
     }
 
-    /// Every request received, oldest first.
+    /// Every request retained, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().requests.to_vec()
     }
 
-    /// Every event emitted, oldest first.
+    /// Every event retained, oldest first.
     pub fn events(&self) -> Vec<Value> {
-        self.shared.lock().events.iter().map(|e| e.value()).collect()
+        let store = self.shared.lock();
+        store.events.iter().map(|(_, e)| e.value(&|id| store.price(id))).collect()
     }
 
-    /// Every webhook delivery attempt, oldest first.
+    /// Every webhook delivery attempt retained, oldest first.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.shared.webhooks.deliveries()
+    }
+
+    /// Objects per kind, and what each log retains and dropped.
+    pub fn stats(&self) -> Stats {
+        stats(&self.shared)
+    }
+
+    /// Changes the retention limit (`None`: keep everything); lowering it drops at once.
+    pub fn set_retention(&self, limit: Option<usize>) {
+        self.shared.set_retention(limit);
     }
 
     /// Registers an endpoint for all events and returns its signing secret.
@@ -110,8 +166,10 @@ impl StripeFake {
 
     /// Registers an endpoint for all events, signing with `secret` if given (`whsec_...`).
     pub fn add_webhook_endpoint_with_secret(&self, url: &str, secret: Option<&str>) -> WebhookEndpointInfo {
-        let mut store = self.shared.lock();
-        let endpoint = webhook_endpoints::insert(&mut store, url, vec!["*".to_string()], None, secret);
+        let endpoint = register(
+            &mut self.shared.lock(),
+            NewEndpoint { url, enabled_events: vec!["*".to_string()], description: None, secret, api_version: None },
+        );
         WebhookEndpointInfo {
             id: endpoint["id"].as_str().unwrap_or_default().to_string(),
             secret: endpoint["secret"].as_str().unwrap_or_default().to_string(),
@@ -139,9 +197,9 @@ impl StripeFake {
         self.shared.set_log_requests(on);
     }
 
-    /// Any stored object by id, as the API would return it.
+    /// Any stored object by id, as the API returns it in the newest version.
     pub fn object(&self, id: &str) -> Option<Value> {
-        self.shared.lock().get_owned(id)
+        self.shared.lock().get(id)
     }
 
     /// Waits until no event is queued and no delivery or retry is pending.
@@ -165,8 +223,11 @@ impl StripeFake {
         let followup = {
             let mut store = self.shared.lock();
             let mut ctx = Ctx::background(&mut store);
-            test_clocks::begin_advance(&mut ctx, clock_id, to)?;
-            ctx.followups.pop()
+            begin_advance(&mut ctx, clock_id, to)?;
+            let followup = ctx.followups.pop();
+            let events = std::mem::take(&mut store.outbox);
+            self.shared.webhooks.enqueue(events);
+            followup
         };
         if let Some(followup) = followup {
             clock_runner::run(&self.shared, followup);

@@ -4,6 +4,13 @@
 //! `Fault::on("POST", "/v1/customers").times(2).status(500)`. Matching is by method (`*` for
 //! any) and by exact path or a prefix ending in `*`. Faults are checked before authentication,
 //! since they stand for the network or Stripe itself misbehaving.
+//!
+//! By default a fault strikes *instead of* the request: nothing is carried out. With
+//! [`Fault::after_success`] it strikes *after* it: the request is carried out in full (objects
+//! stored, money moved, events emitted, the idempotency result remembered) and only the answer is
+//! lost: a 500, a dropped connection, or an answer that comes too late for the client. That is the
+//! failure a payment client must survive without charging twice (retry with the same
+//! Idempotency-Key and get the first result back).
 
 use std::time::Duration;
 
@@ -46,6 +53,33 @@ pub struct Fault {
     /// What it does.
     #[serde(default = "server_error")]
     pub effect: FaultEffect,
+    /// Whether the request is carried out first and only its answer fails.
+    #[serde(default)]
+    pub after_success: bool,
+}
+
+/// A fault that matched a request: what it does, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Strike {
+    /// What it does.
+    pub effect: FaultEffect,
+    /// After the request was carried out (else instead of it).
+    pub after_success: bool,
+}
+
+impl Strike {
+    /// How the request log describes it (`after_success: status 500`).
+    pub fn describe(&self) -> String {
+        let effect = match &self.effect {
+            FaultEffect::Error { status, error_type, code: Some(code) } => {
+                format!("status {status} {error_type} {code}")
+            }
+            FaultEffect::Error { status, error_type, code: None } => format!("status {status} {error_type}"),
+            FaultEffect::Latency { millis } => format!("latency {millis} ms"),
+            FaultEffect::DropConnection => "drop_connection".to_string(),
+        };
+        if self.after_success { format!("after_success: {effect}") } else { effect }
+    }
 }
 
 fn one() -> u32 {
@@ -60,7 +94,13 @@ impl Fault {
     /// A fault on requests with this method (`*` for any) and path (exact, or prefix ending in `*`).
     /// By default it fails the next one request with a 500 `api_error`.
     pub fn on(method: &str, path: &str) -> Fault {
-        Fault { method: method.to_ascii_uppercase(), path: path.to_string(), times: 1, effect: server_error() }
+        Fault {
+            method: method.to_ascii_uppercase(),
+            path: path.to_string(),
+            times: 1,
+            effect: server_error(),
+            after_success: false,
+        }
     }
 
     /// Affects the next `n` matching requests instead of one.
@@ -93,6 +133,20 @@ impl Fault {
         self
     }
 
+    /// Carries the request out in full first, then fails only the answer with the effect chosen
+    /// next: `.after_success().status(500)`, `.after_success().drop_connection()`,
+    /// `.after_success().latency(d)` (the answer comes after `d`, when the client may have given up).
+    pub fn after_success(mut self) -> Fault {
+        self.after_success = true;
+        self
+    }
+
+    /// Holds the answer for an hour: the client times out (with [`Fault::after_success`], after the
+    /// request was carried out).
+    pub fn hang(self) -> Fault {
+        self.latency(Duration::from_secs(3_600))
+    }
+
     /// Whether this fault applies to a request.
     pub fn matches(&self, method: &str, path: &str) -> bool {
         let method_matches = self.method == "*" || self.method.eq_ignore_ascii_case(method);
@@ -123,15 +177,15 @@ impl FaultEffect {
 }
 
 /// Takes one use of the first fault matching the request, if any.
-pub fn take_matching(faults: &mut Vec<Fault>, method: &str, path: &str) -> Option<FaultEffect> {
+pub fn take_matching(faults: &mut Vec<Fault>, method: &str, path: &str) -> Option<Strike> {
     let index = faults.iter().position(|fault| fault.matches(method, path))?;
     let fault = &mut faults[index];
     fault.times -= 1;
-    let effect = fault.effect.clone();
+    let strike = Strike { effect: fault.effect.clone(), after_success: fault.after_success };
     if fault.times == 0 {
         faults.remove(index);
     }
-    Some(effect)
+    Some(strike)
 }
 
 #[cfg(test)]
@@ -147,8 +201,11 @@ mod tests {
 
     #[test]
     fn a_fault_is_used_up_after_its_times() {
-        let mut faults = vec![Fault::on("POST", "/v1/customers").times(2).status(503)];
-        assert!(take_matching(&mut faults, "POST", "/v1/customers").is_some());
+        let mut faults = vec![Fault::on("POST", "/v1/customers").times(2).after_success().status(503)];
+        assert_eq!(
+            take_matching(&mut faults, "POST", "/v1/customers").map(|s| s.describe()).as_deref(),
+            Some("after_success: status 503 api_error")
+        );
         assert!(take_matching(&mut faults, "POST", "/v1/customers").is_some());
         assert!(take_matching(&mut faults, "POST", "/v1/customers").is_none());
     }

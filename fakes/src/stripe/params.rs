@@ -150,6 +150,11 @@ impl Params {
         Ok(self.string_array("expand")?.unwrap_or_default())
     }
 
+    /// Accepts a parameter (of any shape) that changes nothing the fake models (`mandate_data`).
+    pub fn ignore(&mut self, key: &str) {
+        self.fields.remove(key);
+    }
+
     /// Fails with `Received unknown parameter` if anything was not read.
     pub fn finish(self) -> Result<(), ApiError> {
         match self.fields.keys().next() {
@@ -169,6 +174,17 @@ pub enum MetadataPatch {
 }
 
 impl MetadataPatch {
+    /// The metadata of a new object: the keys set, without the deletions.
+    pub fn into_new(self) -> Map<String, Value> {
+        match self {
+            MetadataPatch::ClearAll => Map::new(),
+            MetadataPatch::Set(mut patch) => {
+                patch.retain(|_, value| !value.is_null());
+                patch
+            }
+        }
+    }
+
     /// Applies the patch to an object's `metadata` field.
     pub fn apply(self, object: &mut Value) {
         let current = object.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();

@@ -1,9 +1,10 @@
-//! The state shared by the server task, the webhook worker and the `StripeFake` handle.
+//! The state one running fake owns, shared by the server's connections, the clock runner and the
+//! `StripeFake` handle: the store behind its lock, the webhook hub, and switches read on every
+//! request without taking the lock.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::request_log::RecordedRequest;
 use super::store::Store;
 use super::webhooks::WebhookHub;
 
@@ -13,12 +14,12 @@ pub struct Shared {
     faults_armed: AtomicBool,
     log_requests: AtomicBool,
     /// Webhook delivery: queue, log and switches.
-    pub webhooks: WebhookHub,
+    pub webhooks: Arc<WebhookHub>,
 }
 
 impl Shared {
     /// A fresh fake with an empty store.
-    pub fn new(webhooks: WebhookHub) -> Shared {
+    pub fn new(webhooks: Arc<WebhookHub>) -> Shared {
         Shared {
             store: Mutex::new(Store::default()),
             faults_armed: AtomicBool::new(false),
@@ -52,8 +53,16 @@ impl Shared {
         self.log_requests.store(on, Ordering::Relaxed);
     }
 
-    /// Appends to the request log.
-    pub fn record(&self, request: RecordedRequest) {
-        self.lock().requests.push(request);
+    /// Bounds what is retained (events, requests, idempotency results, delivery attempts).
+    pub fn set_retention(&self, limit: Option<usize>) {
+        self.lock().set_retention(limit);
+        self.webhooks.set_retention(limit);
+    }
+
+    /// Forgets everything but the settings.
+    pub fn reset(&self) {
+        self.lock().reset();
+        self.arm_faults(false);
+        self.webhooks.reset();
     }
 }

@@ -1,10 +1,14 @@
-//! Webhook delivery: a background worker POSTs every event, signed, to every enabled endpoint
-//! that subscribes to its type, and retries with exponential backoff on a non-2xx answer or a
-//! timeout. The API never waits for delivery, as with Stripe.
+//! Webhook delivery: every event is POSTed, signed, to every enabled endpoint that subscribes to
+//! its type, and retried with exponential backoff on a non-2xx answer or a timeout. The API never
+//! waits for delivery, as with Stripe.
 //!
-//! Tests can make delivery adversarial (each event twice; pending events shuffled) and can wait
-//! until nothing is in flight instead of sleeping. Every attempt is logged as a [`Delivery`].
+//! Deliveries run concurrently, each in a task of its own (Stripe guarantees no order), with a cap
+//! on the deliveries in flight per endpoint: an endpoint that hangs ties up only its own share,
+//! and every other endpoint keeps receiving at once. Tests can make delivery adversarial (each
+//! event twice; events shuffled) and can wait until nothing is in flight instead of sleeping.
+//! Every attempt is logged as a [`Delivery`], in a ring bounded by the retention limit.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,12 +16,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::seq::SliceRandom;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
-use super::context::{endpoint_wants, unix_now};
+use super::context::unix_now;
 use super::event_log::StoredEvent;
-use super::shared::Shared;
+use super::ring::Ring;
 use super::signature::stripe_signature;
+use super::webhook_routes::{EndpointRoute, Outgoing, Target};
+
+/// Deliveries in flight at once to one endpoint.
+const PER_ENDPOINT: usize = 32;
 
 /// One delivery attempt of one event to one endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,6 +52,31 @@ impl Delivery {
     /// Whether the endpoint accepted the event (2xx).
     pub fn succeeded(&self) -> bool {
         self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// An attempt as logged: the event and endpoint shared, not copied.
+struct Attempt {
+    event: Arc<StoredEvent>,
+    endpoint: Arc<EndpointRoute>,
+    number: u32,
+    status: Option<u16>,
+    error: Option<Box<str>>,
+    at: DateTime<Utc>,
+}
+
+impl Attempt {
+    fn to_public(&self) -> Delivery {
+        Delivery {
+            event_id: self.event.id.to_string(),
+            event_type: self.event.kind.to_string(),
+            endpoint_id: self.endpoint.id.to_string(),
+            url: self.endpoint.url.to_string(),
+            attempt: self.number,
+            status: self.status,
+            error: self.error.as_deref().map(str::to_string),
+            at: self.at,
+        }
     }
 }
 
@@ -77,36 +110,42 @@ impl Default for RetryPolicy {
 
 /// The delivery side of one fake: queue, log and switches.
 pub struct WebhookHub {
-    queue: mpsc::UnboundedSender<Arc<StoredEvent>>,
+    queue: mpsc::UnboundedSender<Outgoing>,
     in_flight: AtomicUsize,
-    deliveries: Mutex<Vec<Delivery>>,
+    log: Mutex<Ring<Attempt>>,
     duplicate: AtomicBool,
     shuffle: AtomicBool,
     policy: Mutex<RetryPolicy>,
     /// Bumped by reset, so retries of events from before it stop.
     epoch: AtomicU64,
+    lanes: Mutex<HashMap<Arc<str>, Arc<Semaphore>>>,
     client: reqwest::Client,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl WebhookHub {
     /// A hub and the receiving end its worker reads.
-    pub fn new() -> (WebhookHub, mpsc::UnboundedReceiver<Arc<StoredEvent>>) {
+    pub fn new() -> (WebhookHub, mpsc::UnboundedReceiver<Outgoing>) {
         let (queue, receiver) = mpsc::unbounded_channel();
         let hub = WebhookHub {
             queue,
             in_flight: AtomicUsize::new(0),
-            deliveries: Mutex::new(Vec::new()),
+            log: Mutex::new(Ring::default()),
             duplicate: AtomicBool::new(false),
             shuffle: AtomicBool::new(false),
             policy: Mutex::new(RetryPolicy::default()),
             epoch: AtomicU64::new(0),
+            lanes: Mutex::new(HashMap::new()),
             client: crate::tls::client(),
         };
         (hub, receiver)
     }
 
     /// Queues events for delivery (called after the store lock is released).
-    pub fn enqueue(&self, events: Vec<Arc<StoredEvent>>) {
+    pub fn enqueue(&self, events: Vec<Outgoing>) {
         for event in events {
             self.in_flight.fetch_add(1, Ordering::SeqCst);
             if self.queue.send(event).is_err() {
@@ -120,9 +159,20 @@ impl WebhookHub {
         self.in_flight.load(Ordering::SeqCst)
     }
 
-    /// Every attempt so far, oldest first.
+    /// Every attempt retained, oldest first.
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.deliveries.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        locked(&self.log).iter().map(|(_, attempt)| attempt.to_public()).collect()
+    }
+
+    /// `(retained, dropped)` attempts in the delivery log.
+    pub fn log_counts(&self) -> (usize, u64) {
+        let log = locked(&self.log);
+        (log.retained(), log.dropped())
+    }
+
+    /// Keeps at most `limit` attempts in the log from now on.
+    pub fn set_retention(&self, limit: Option<usize>) {
+        locked(&self.log).set_limit(limit);
     }
 
     /// Deliver each event twice.
@@ -147,108 +197,95 @@ impl WebhookHub {
 
     /// Changes how failed deliveries are retried.
     pub fn set_policy(&self, policy: RetryPolicy) {
-        *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+        *locked(&self.policy) = policy;
     }
 
     /// The retry policy in force.
     pub fn policy(&self) -> RetryPolicy {
-        *self.policy.lock().unwrap_or_else(|p| p.into_inner())
+        *locked(&self.policy)
     }
 
     /// Forgets the delivery log and switches; retries of older events stop.
     pub fn reset(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.deliveries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut log = locked(&self.log);
+        let limit = log.limit();
+        *log = Ring::default();
+        log.set_limit(limit);
         self.duplicate.store(false, Ordering::SeqCst);
         self.shuffle.store(false, Ordering::SeqCst);
     }
 
-    fn log(&self, delivery: Delivery) {
-        self.deliveries.lock().unwrap_or_else(|p| p.into_inner()).push(delivery);
+    /// The concurrency cap of one endpoint.
+    fn lane(&self, endpoint: &Arc<str>) -> Arc<Semaphore> {
+        locked(&self.lanes).entry(endpoint.clone()).or_insert_with(|| Arc::new(Semaphore::new(PER_ENDPOINT))).clone()
     }
 }
 
-/// Where one event goes.
-struct Target {
-    endpoint_id: String,
-    url: String,
-    secret: String,
-}
-
-/// The delivery worker; runs until the fake is dropped.
-pub async fn run(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Arc<StoredEvent>>) {
+/// The delivery worker: hands each delivery to a task of its own; runs until the fake is dropped.
+pub async fn run(hub: Arc<WebhookHub>, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while let Ok(event) = queue.try_recv() {
             batch.push(event);
         }
-        if shared.webhooks.shuffle() {
+        if hub.shuffle() {
             batch.shuffle(&mut rand::rng());
         }
-        for event in batch {
-            let kind = event.kind.clone();
-            let targets: Vec<Target> = {
-                let store = shared.lock();
-                store
-                    .all("webhook_endpoint")
-                    .into_iter()
-                    .filter(|endpoint| endpoint_wants(endpoint, &kind))
-                    .filter_map(|endpoint| {
-                        let id = endpoint["id"].as_str()?.to_string();
-                        Some(Target {
-                            url: endpoint["url"].as_str()?.to_string(),
-                            secret: store.endpoint_secrets.get(&id)?.clone(),
-                            endpoint_id: id,
-                        })
-                    })
-                    .collect()
-            };
-            let copies = if shared.webhooks.duplicate() { 2 } else { 1 };
-            for target in targets {
-                let target = Arc::new(target);
+        let copies = if hub.duplicate() { 2 } else { 1 };
+        for outgoing in batch {
+            for target in &outgoing.targets {
                 for _ in 0..copies {
-                    shared.webhooks.in_flight.fetch_add(1, Ordering::SeqCst);
-                    deliver(shared.clone(), event.clone(), target.clone()).await;
+                    hub.in_flight.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(deliver(hub.clone(), outgoing.event.clone(), target.clone()));
                 }
             }
-            shared.webhooks.in_flight.fetch_sub(1, Ordering::SeqCst);
+            hub.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
 
-/// First attempt inline (keeps order when nothing fails); retries in their own task.
-async fn deliver(shared: Arc<Shared>, event: Arc<StoredEvent>, target: Arc<Target>) {
-    let epoch = shared.webhooks.epoch.load(Ordering::SeqCst);
-    if attempt(&shared, &event, &target, 1).await {
-        shared.webhooks.in_flight.fetch_sub(1, Ordering::SeqCst);
-        return;
-    }
-    tokio::spawn(async move {
-        let policy = shared.webhooks.policy();
-        let mut backoff = policy.first_backoff;
-        for number in 2..=policy.max_attempts {
+/// Delivers one event to one endpoint, retrying with backoff, holding a place in the endpoint's
+/// lane only while an attempt is on the wire.
+async fn deliver(hub: Arc<WebhookHub>, event: Arc<StoredEvent>, target: Target) {
+    let epoch = hub.epoch.load(Ordering::SeqCst);
+    let endpoint = target.endpoint.clone();
+    let payload: Arc<str> = match target.rendered {
+        Some(rendered) => rendered,
+        // Only versions that need no reshaping get here, so no price lookup is needed.
+        None => event.json_in(endpoint.api_version.unwrap_or(event.api_version), &|_| None).into(),
+    };
+    let lane = hub.lane(&endpoint.id);
+    let policy = hub.policy();
+    let mut backoff = policy.first_backoff;
+    for number in 1..=policy.max_attempts.max(1) {
+        if number > 1 {
             tokio::time::sleep(backoff).await;
             backoff = backoff.saturating_mul(2);
-            if shared.webhooks.epoch.load(Ordering::SeqCst) != epoch {
-                break;
-            }
-            if attempt(&shared, &event, &target, number).await {
-                break;
-            }
         }
-        shared.webhooks.in_flight.fetch_sub(1, Ordering::SeqCst);
-    });
+        if hub.epoch.load(Ordering::SeqCst) != epoch {
+            break;
+        }
+        let Ok(_permit) = lane.acquire().await else { break };
+        if attempt(&hub, &event, &endpoint, &payload, number).await {
+            break;
+        }
+    }
+    hub.in_flight.fetch_sub(1, Ordering::SeqCst);
 }
 
-async fn attempt(shared: &Shared, event: &StoredEvent, target: &Target, number: u32) -> bool {
-    let payload = event.json.as_str();
-    let timeout = shared.webhooks.policy().timeout;
-    let signature = stripe_signature(&target.secret, unix_now(), payload);
-    let result = shared
-        .webhooks
+async fn attempt(
+    hub: &WebhookHub,
+    event: &Arc<StoredEvent>,
+    endpoint: &Arc<EndpointRoute>,
+    payload: &Arc<str>,
+    number: u32,
+) -> bool {
+    let signature = stripe_signature(&endpoint.secret, unix_now(), payload);
+    let result = hub
         .client
-        .post(&target.url)
-        .timeout(timeout)
+        .post(&*endpoint.url)
+        .timeout(hub.policy().timeout)
         .header("content-type", "application/json; charset=utf-8")
         .header("stripe-signature", signature)
         .header("user-agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
@@ -257,19 +294,16 @@ async fn attempt(shared: &Shared, event: &StoredEvent, target: &Target, number: 
         .await;
     let (status, error) = match result {
         Ok(response) => (Some(response.status().as_u16()), None),
-        Err(error) => (None, Some(if error.is_timeout() { "timeout".to_string() } else { error.to_string() })),
+        Err(error) => (None, Some(if error.is_timeout() { "timeout".into() } else { error.to_string().into() })),
     };
-    let delivery = Delivery {
-        event_id: event.id.clone(),
-        event_type: event.kind.clone(),
-        endpoint_id: target.endpoint_id.clone(),
-        url: target.url.clone(),
-        attempt: number,
+    let succeeded = status.is_some_and(|s| (200..300).contains(&s));
+    locked(&hub.log).push(Attempt {
+        event: event.clone(),
+        endpoint: endpoint.clone(),
+        number,
         status,
         error,
         at: Utc::now(),
-    };
-    let succeeded = delivery.succeeded();
-    shared.webhooks.log(delivery);
+    });
     succeeded
 }

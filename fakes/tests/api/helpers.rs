@@ -66,6 +66,16 @@ impl TestStripe {
         self.send(self.http.post(self.url(path)).bearer_auth(KEY).header("Idempotency-Key", key).form(form)).await
     }
 
+    /// A POST pinned to an API version with the `Stripe-Version` header.
+    pub async fn post_versioned(&self, path: &str, version: &str, form: &[(&str, &str)]) -> Answer {
+        self.send(self.http.post(self.url(path)).bearer_auth(KEY).header("Stripe-Version", version).form(form)).await
+    }
+
+    /// A GET pinned to an API version with the `Stripe-Version` header.
+    pub async fn get_versioned(&self, path_and_query: &str, version: &str) -> Answer {
+        self.send(self.http.get(self.url(path_and_query)).bearer_auth(KEY).header("Stripe-Version", version)).await
+    }
+
     pub async fn get(&self, path_and_query: &str) -> Answer {
         self.send(self.http.get(self.url(path_and_query)).bearer_auth(KEY)).await
     }
@@ -114,6 +124,61 @@ impl TestStripe {
         price.id()
     }
 
+    /// A Pro subscription paid with `token`, on a test clock at `start`; returns (clock, customer, subscription).
+    pub async fn pro_on_clock(&self, start: i64, token: &str) -> (String, String, Answer) {
+        let clock = self.post("/v1/test_helpers/test_clocks", &[("frozen_time", &start.to_string())]).await.id();
+        let customer = self
+            .post(
+                "/v1/customers",
+                &[
+                    ("email", "pro@example.com"),
+                    ("test_clock", &clock),
+                    ("payment_method", token),
+                    ("invoice_settings[default_payment_method]", token),
+                ],
+            )
+            .await
+            .id();
+        let price = self.pro_price().await;
+        let subscription = self
+            .post("/v1/subscriptions", &[("customer", customer.as_str()), ("items[0][price]", price.as_str())])
+            .await;
+        assert_eq!(subscription.status, 200, "{}", subscription.raw);
+        (clock, customer, subscription)
+    }
+
+    /// A monthly price of `cents` for a product named `name` (no lookup key).
+    pub async fn monthly_price(&self, name: &str, cents: i64) -> String {
+        let price = self
+            .post(
+                "/v1/prices",
+                &[
+                    ("unit_amount", &cents.to_string()),
+                    ("currency", "usd"),
+                    ("recurring[interval]", "month"),
+                    ("product_data[name]", name),
+                ],
+            )
+            .await;
+        assert_eq!(price.status, 200, "{}", price.raw);
+        price.id()
+    }
+
+    /// A confirmed off-session charge of `cents` on the customer's default card.
+    pub async fn charge(&self, customer: &str, cents: i64) -> Answer {
+        self.post(
+            "/v1/payment_intents",
+            &[
+                ("amount", &cents.to_string()),
+                ("currency", "usd"),
+                ("customer", customer),
+                ("confirm", "true"),
+                ("off_session", "true"),
+            ],
+        )
+        .await
+    }
+
     pub fn event_types(&self) -> Vec<String> {
         self.fake.events().iter().map(|e| e["type"].as_str().unwrap_or_default().to_string()).collect()
     }
@@ -160,6 +225,28 @@ impl WebhookReceiver {
             let _ = axum::serve(listener, app).await;
         });
         WebhookReceiver { url, received, failures_left, task }
+    }
+
+    /// An endpoint that accepts the connection and never answers.
+    pub async fn hanging() -> WebhookReceiver {
+        let received: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+        let log = received.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: String| {
+                let log = log.clone();
+                async move {
+                    log.lock().unwrap().push((String::new(), body));
+                    std::future::pending::<()>().await;
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        WebhookReceiver { url, received, failures_left: Default::default(), task }
     }
 
     /// (Stripe-Signature header, raw body) of every delivery received, in arrival order.

@@ -56,9 +56,19 @@ async fn a_declined_card_is_a_402_card_error_with_decline_code_and_the_intent() 
     assert_eq!(error["code"], "card_declined");
     assert_eq!(error["decline_code"], "generic_decline");
     assert_eq!(error["payment_intent"]["status"], "requires_payment_method");
+    // Stripe's error object names the failed charge (never null on a card decline).
+    let charge = error["charge"].as_str().expect("error.charge is the charge id");
+    assert_eq!(error["payment_intent"]["latest_charge"], charge);
+    let failed = stripe.get(&format!("/v1/charges/{charge}")).await;
+    assert_eq!(
+        (failed.body["status"].as_str(), failed.body["failure_code"].as_str()),
+        (Some("failed"), Some("card_declined"))
+    );
+    assert_eq!(error["payment_method"]["id"], pm.as_str());
     let id = error["payment_intent"]["id"].as_str().unwrap();
     assert_eq!(stripe.fake.object(id).unwrap()["last_payment_error"]["decline_code"], "generic_decline");
     assert!(stripe.event_types().contains(&"payment_intent.payment_failed".to_string()));
+    assert!(stripe.event_types().contains(&"charge.failed".to_string()));
 }
 
 #[tokio::test]

@@ -1,8 +1,12 @@
-//! No input, however odd, makes the fake answer 5xx or drop the connection.
+//! No input, however odd, makes the fake answer 5xx or drop the connection: every route (walked
+//! from `billing_fakes::stripe::ROUTES`) and a few that are not routes, with odd bodies.
+
+use billing_fakes::stripe::ROUTES;
 
 use crate::helpers::TestStripe;
 
-const PATHS: &[&str] = &[
+/// Paths that are not routes but come close.
+const NEAR_MISSES: &[&str] = &[
     "/v1/customers",
     "/v1/customers/cus_x",
     "/v1/customers/cus_x/payment_methods",
@@ -19,6 +23,8 @@ const PATHS: &[&str] = &[
     "/v1/webhook_endpoints",
     "/v1/test_helpers/test_clocks",
     "/v1/test_helpers/test_clocks/clock_x/advance",
+    "/v1/customers/search/extra",
+    "/v1/invoices/create_preview/x",
 ];
 
 const BODIES: &[&str] = &[
@@ -41,12 +47,21 @@ const BODIES: &[&str] = &[
     "email[]=a",
     "enabled_events=*&url=http://x",
     "\u{0}\u{1}=\u{ff}",
+    "query=email:'&page=%%%",
+    "query=metadata['a']:'b' AND&limit=5",
+    "items[0][id]=si_x&items[0][deleted]=true&proration_behavior=always_invoice",
+    "subscription_details[items][0][price]=x&customer=cus_x",
+    "amount=-1&charge=ch_x&payment_intent=pi_x",
+    "proration_date=99999999999999&items[0][quantity]=99999999999",
+    "payment_method=pm_card_chargeDeclined&confirm=true&customer=",
 ];
 
 #[tokio::test]
 async fn no_input_makes_the_fake_answer_500_or_drop_the_connection() {
     let stripe = TestStripe::start().await;
-    for path in PATHS {
+    let route_paths: Vec<String> = ROUTES.iter().map(|(_, pattern)| pattern.replace("{id}", "x_1")).collect();
+    let paths = route_paths.iter().map(String::as_str).chain(NEAR_MISSES.iter().copied());
+    for path in paths {
         for body in BODIES {
             for method in ["GET", "POST", "DELETE"] {
                 let request = match method {

@@ -27,10 +27,11 @@ async fn a_pro_subscription_starts_active_with_a_paid_first_invoice() {
     assert!(sub.id().starts_with("sub_"));
     assert_eq!(body["status"], "active");
     assert_eq!(body["metadata"]["plan"], "pro");
-    let start = body["current_period_start"].as_i64().unwrap();
-    let end = body["current_period_end"].as_i64().unwrap();
+    // Since 2025-03-31.basil the period is on each item, not on the subscription.
+    assert!(body.get("current_period_end").is_none(), "{body}");
+    let start = body["items"]["data"][0]["current_period_start"].as_i64().unwrap();
+    let end = body["items"]["data"][0]["current_period_end"].as_i64().unwrap();
     assert!(end - start >= 28 * 86_400 && end - start <= 31 * 86_400);
-    assert_eq!(body["items"]["data"][0]["current_period_end"], end);
     assert_eq!(body["items"]["data"][0]["price"]["id"], price.as_str());
 
     let invoice = &body["latest_invoice"];
@@ -38,7 +39,8 @@ async fn a_pro_subscription_starts_active_with_a_paid_first_invoice() {
     assert_eq!(invoice["billing_reason"], "subscription_create");
     assert_eq!(invoice["amount_due"], 59900);
     assert_eq!(invoice["amount_paid"], 59900);
-    assert_eq!(invoice["subscription"], sub.id().as_str());
+    // Since 2025-03-31.basil an invoice names its subscription under `parent`.
+    assert_eq!(invoice["parent"]["subscription_details"]["subscription"], sub.id().as_str());
     assert_eq!(invoice["customer"], customer.as_str());
     assert_eq!(invoice["lines"]["data"][0]["period"]["end"], end);
     assert_eq!(invoice["payment_intent"]["status"], "succeeded");
@@ -101,7 +103,7 @@ async fn cancel_at_period_end_is_an_update_and_delete_cancels_now() {
     assert_eq!(updated.status, 200, "{}", updated.raw);
     assert_eq!(updated.body["cancel_at_period_end"], true);
     assert_eq!(updated.body["status"], "active");
-    assert_eq!(updated.body["cancel_at"], updated.body["current_period_end"]);
+    assert_eq!(updated.body["cancel_at"], updated.body["items"]["data"][0]["current_period_end"]);
     let event = stripe.fake.events().pop().unwrap();
     assert_eq!(event["type"], "customer.subscription.updated");
     assert_eq!(event["data"]["previous_attributes"]["cancel_at_period_end"], false);

@@ -38,7 +38,7 @@ async fn subscribe(stripe: &TestStripe, customer: &str) -> String {
     let price = stripe.pro_price().await;
     let sub = stripe.post("/v1/subscriptions", &[("customer", customer), ("items[0][price]", &price)]).await;
     assert_eq!(sub.status, 200, "{}", sub.raw);
-    assert_eq!(sub.body["current_period_start"], JAN_1_2026);
+    assert_eq!(sub.body["items"]["data"][0]["current_period_start"], JAN_1_2026);
     sub.id()
 }
 
@@ -70,7 +70,7 @@ async fn advancing_over_the_api_reports_advancing_then_ready_and_renews() {
 
     let renewed = stripe.get(&format!("/v1/subscriptions/{sub}")).await;
     assert_eq!(renewed.body["status"], "active");
-    assert_eq!(renewed.body["current_period_start"], JAN_1_2026 + 31 * DAY);
+    assert_eq!(renewed.body["items"]["data"][0]["current_period_start"], JAN_1_2026 + 31 * DAY);
     let invoices = stripe.get(&format!("/v1/invoices?subscription={sub}")).await;
     let newest = &invoices.body["data"][0];
     assert_eq!(newest["billing_reason"], "subscription_cycle");

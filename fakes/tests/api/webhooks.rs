@@ -169,3 +169,32 @@ async fn a_bad_endpoint_url_is_a_400() {
     let answer = stripe.post("/v1/webhook_endpoints", &[("url", "ftp://x"), ("enabled_events[]", "*")]).await;
     assert_eq!((answer.status, answer.error_param()), (400, "url"));
 }
+
+#[tokio::test]
+async fn an_endpoint_that_hangs_does_not_delay_deliveries_to_another() {
+    let stripe = TestStripe::start().await;
+    stripe.fake.set_retry_policy(RetryPolicy {
+        first_backoff: Duration::from_millis(20),
+        max_attempts: 2,
+        timeout: Duration::from_secs(30),
+    });
+    let hanging = WebhookReceiver::hanging().await;
+    let prompt = WebhookReceiver::start().await;
+    stripe.fake.add_webhook_endpoint(&hanging.url);
+    stripe.fake.add_webhook_endpoint(&prompt.url);
+    for n in 0..5 {
+        stripe.customer(&format!("c{n}@example.com")).await;
+    }
+    // Well inside the hanging endpoint's 30 s timeout: delivery to it cannot have finished.
+    assert!(
+        eventually(Duration::from_secs(3), || prompt.received().len() == 5).await,
+        "the prompt endpoint got {} of 5 while the other hangs",
+        prompt.received().len()
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || hanging.received().len() == 5).await,
+        "all five reach the hanging one"
+    );
+    assert!(stripe.fake.deliveries().iter().all(|d| d.url == prompt.url), "no attempt to the hanging one has finished");
+    assert!(stripe.fake.wait_for_deliveries_idle(Duration::from_millis(50)).await.is_err(), "those five are in flight");
+}

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::CustomerId;
@@ -124,42 +124,35 @@ impl ApiKeyCache {
 
 /// One query: the key (if active), its customer, and the customer's billing standing.
 async fn load_active_key(pool: &PgPool, hash: &KeyHash) -> Result<Option<AuthenticatedKey>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT k.id, k.customer_id, c.default_payment_method IS NOT NULL AS has_payment_method,
-                COALESCE((SELECT l.balance_after FROM ledger_entries l WHERE l.customer_id = k.customer_id
-                          ORDER BY l.id DESC LIMIT 1), 0) > 0 AS has_credits
-         FROM api_keys k JOIN customers c ON c.id = k.customer_id
-         WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+    let row = sqlx::query!(
+        r#"SELECT k.id, k.customer_id, c.default_payment_method IS NOT NULL AS "has_payment_method!",
+                  COALESCE((SELECT l.balance_after FROM ledger_entries l WHERE l.customer_id = k.customer_id
+                            ORDER BY l.id DESC LIMIT 1), 0) > 0 AS "has_credits!"
+           FROM api_keys k JOIN customers c ON c.id = k.customer_id
+           WHERE k.key_hash = $1 AND k.revoked_at IS NULL"#,
+        &hash[..]
     )
-    .bind(&hash[..])
     .fetch_optional(pool)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(AuthenticatedKey {
-        customer: CustomerId(row.try_get("customer_id")?),
-        key_id: row.try_get("id")?,
-        standing: BillingStanding {
-            has_credits: row.try_get("has_credits")?,
-            has_payment_method: row.try_get("has_payment_method")?,
-        },
+    Ok(row.map(|row| AuthenticatedKey {
+        customer: CustomerId(row.customer_id),
+        key_id: row.id,
+        standing: BillingStanding { has_credits: row.has_credits, has_payment_method: row.has_payment_method },
     }))
 }
 
 /// The customer's billing standing now, from the database (bypassing the cache).
 pub async fn current_standing(pool: &PgPool, customer: CustomerId) -> Result<BillingStanding, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT c.default_payment_method IS NOT NULL AS has_payment_method,
-                COALESCE((SELECT l.balance_after FROM ledger_entries l WHERE l.customer_id = c.id
-                          ORDER BY l.id DESC LIMIT 1), 0) > 0 AS has_credits
-         FROM customers c WHERE c.id = $1",
+    let row = sqlx::query!(
+        r#"SELECT c.default_payment_method IS NOT NULL AS "has_payment_method!",
+                  COALESCE((SELECT l.balance_after FROM ledger_entries l WHERE l.customer_id = c.id
+                            ORDER BY l.id DESC LIMIT 1), 0) > 0 AS "has_credits!"
+           FROM customers c WHERE c.id = $1"#,
+        customer.0
     )
-    .bind(customer.0)
     .fetch_one(pool)
     .await?;
-    Ok(BillingStanding {
-        has_credits: row.try_get("has_credits")?,
-        has_payment_method: row.try_get("has_payment_method")?,
-    })
+    Ok(BillingStanding { has_credits: row.has_credits, has_payment_method: row.has_payment_method })
 }
 
 #[cfg(test)]

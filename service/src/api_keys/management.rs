@@ -16,7 +16,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
 use uuid::Uuid;
 
 use super::{Authenticated, NewApiKey};
@@ -124,24 +123,14 @@ pub async fn create_api_key(
 
 /// `GET /api/v1/api-keys`: oldest first, revoked ones included.
 pub async fn list_api_keys(State(state): State<AppState>, auth: Authenticated) -> Result<Json<ApiKeyList>, ApiError> {
-    let rows = sqlx::query(
-        "SELECT id, key_prefix, name, created_at, revoked_at FROM api_keys WHERE customer_id = $1 ORDER BY created_at, id",
+    let api_keys = sqlx::query_as!(
+        ApiKeySummary,
+        r#"SELECT id, key_prefix AS prefix, name, created_at, revoked_at FROM api_keys
+           WHERE customer_id = $1 ORDER BY created_at, id"#,
+        auth.customer.0
     )
-    .bind(auth.customer.0)
     .fetch_all(&state.pool)
     .await?;
-    let api_keys = rows
-        .iter()
-        .map(|row| {
-            Ok(ApiKeySummary {
-                id: row.try_get("id")?,
-                prefix: row.try_get("key_prefix")?,
-                name: row.try_get("name")?,
-                created_at: row.try_get("created_at")?,
-                revoked_at: row.try_get("revoked_at")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
     Ok(Json(ApiKeyList { api_keys }))
 }
 
@@ -160,12 +149,13 @@ pub async fn revoke_api_key(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     lock_customer(&mut tx, auth.customer).await?;
-    let revoked_at: Option<Option<DateTime<Utc>>> =
-        sqlx::query_scalar("SELECT revoked_at FROM api_keys WHERE id = $1 AND customer_id = $2")
-            .bind(key_id)
-            .bind(auth.customer.0)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let revoked_at: Option<Option<DateTime<Utc>>> = sqlx::query_scalar!(
+        "SELECT revoked_at FROM api_keys WHERE id = $1 AND customer_id = $2",
+        key_id,
+        auth.customer.0
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     match revoked_at {
         None => return Err(not_found()),
         Some(Some(_)) => return Ok(StatusCode::NO_CONTENT),
@@ -177,7 +167,7 @@ pub async fn revoke_api_key(
             message: "this is your last active API key, and revoking it would lock you out: create another with POST /api/v1/api-keys first, then revoke this one".into(),
         });
     }
-    sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1").bind(key_id).bind(now).execute(&mut *tx).await?;
+    sqlx::query!("UPDATE api_keys SET revoked_at = $2 WHERE id = $1", key_id, now).execute(&mut *tx).await?;
     tx.commit().await?;
     state.api_key_cache.invalidate_customer(auth.customer);
     tracing::info!(customer = %auth.customer, key = %key_id, "API key revoked");
@@ -188,10 +178,12 @@ async fn count_active_keys(
     conn: &mut sqlx::PgConnection,
     customer: crate::domain::CustomerId,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE customer_id = $1 AND revoked_at IS NULL")
-        .bind(customer.0)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "active!" FROM api_keys WHERE customer_id = $1 AND revoked_at IS NULL"#,
+        customer.0
+    )
+    .fetch_one(conn)
+    .await
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ pub enum ChargeStatus {
 }
 
 /// A charge as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Charge {
     pub id: Uuid,
     pub customer_id: Uuid,
@@ -62,9 +62,6 @@ pub struct Charge {
     pub failure_message: Option<String>,
     pub created_at: DateTime<Utc>,
 }
-
-const CHARGE_COLUMNS: &str = "id, customer_id, fix_id, amount_cents, currency, plan, status, stripe_idempotency_key, \
-     stripe_customer_id, payment_method, stripe_payment_intent_id, failure_code, failure_message, created_at";
 
 /// What a charge came to, as far as is known.
 #[derive(Debug, Clone)]
@@ -148,31 +145,41 @@ pub async fn insert_pending(
 ) -> Result<Charge, sqlx::Error> {
     let id = Uuid::new_v4();
     let next_reconcile_at = now + chrono::Duration::from_std(reconcile_after).unwrap_or(chrono::Duration::MAX);
-    let sql = format!(
-        "INSERT INTO charges (id, customer_id, fix_id, amount_cents, currency, plan, status, stripe_idempotency_key,
-             stripe_customer_id, payment_method, next_reconcile_at, created_at)
-         VALUES ($1, $2, $3, $4, 'usd', $5, 'pending', $6, $7, $8, $9, $10)
-         RETURNING {CHARGE_COLUMNS}"
-    );
-    sqlx::query_as::<_, Charge>(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .bind(charge.customer.0)
-        .bind(charge.fix_id)
-        .bind(charge.amount.0)
-        .bind(charge.plan)
-        .bind(format!("charge-{id}"))
-        .bind(charge.stripe_customer_id)
-        .bind(charge.payment_method)
-        .bind(next_reconcile_at)
-        .bind(now)
-        .fetch_one(conn)
-        .await
+    sqlx::query_as!(
+        Charge,
+        r#"INSERT INTO charges (id, customer_id, fix_id, amount_cents, currency, plan, status, stripe_idempotency_key,
+               stripe_customer_id, payment_method, next_reconcile_at, created_at)
+           VALUES ($1, $2, $3, $4, 'usd', $5, 'pending', $6, $7, $8, $9, $10)
+           RETURNING id, customer_id, fix_id, amount_cents, currency, plan AS "plan: Plan", status AS "status: ChargeStatus",
+             stripe_idempotency_key, stripe_customer_id, payment_method, stripe_payment_intent_id, failure_code,
+             failure_message, created_at"#,
+        id,
+        charge.customer.0,
+        charge.fix_id,
+        charge.amount.0,
+        charge.plan as _,
+        format!("charge-{id}"),
+        charge.stripe_customer_id,
+        charge.payment_method,
+        next_reconcile_at,
+        now
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// A charge by id.
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<Charge>, sqlx::Error> {
-    let sql = format!("SELECT {CHARGE_COLUMNS} FROM charges WHERE id = $1");
-    sqlx::query_as::<_, Charge>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await
+    sqlx::query_as!(
+        Charge,
+        r#"SELECT id, customer_id, fix_id, amount_cents, currency, plan AS "plan: Plan", status AS "status: ChargeStatus",
+             stripe_idempotency_key, stripe_customer_id, payment_method, stripe_payment_intent_id, failure_code,
+             failure_message, created_at
+           FROM charges WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// Whether this is the first time the charge's request is sent, or a re-send of it.
@@ -299,26 +306,23 @@ pub async fn settle(
         }
         ChargeOutcome::Unknown { .. } => return Ok(false),
     };
-    let fix_id: Option<Uuid> = sqlx::query_scalar(
+    let fix_id = sqlx::query_scalar!(
         "UPDATE charges SET status = $2, stripe_payment_intent_id = COALESCE($3, stripe_payment_intent_id),
              failure_code = $4, failure_message = $5, settled_at = $6, next_reconcile_at = NULL
          WHERE id = $1 AND status = 'pending'
          RETURNING fix_id",
+        charge_id,
+        status as _,
+        payment_intent,
+        code,
+        message,
+        now
     )
-    .bind(charge_id)
-    .bind(status)
-    .bind(payment_intent)
-    .bind(code)
-    .bind(message)
-    .bind(now)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(fix_id) = fix_id else { return Ok(false) };
     let fix_status = if status == ChargeStatus::Succeeded { "paid" } else { "failed" };
-    sqlx::query("UPDATE fixes SET status = $2 WHERE id = $1 AND charge_id = $3")
-        .bind(fix_id)
-        .bind(fix_status)
-        .bind(charge_id)
+    sqlx::query!("UPDATE fixes SET status = $2 WHERE id = $1 AND charge_id = $3", fix_id, fix_status, charge_id)
         .execute(&mut *conn)
         .await?;
     tracing::info!(charge = %charge_id, fix = %fix_id, ?outcome, "charge settled");

@@ -12,7 +12,7 @@ pub mod pro_price;
 pub mod reconciler;
 pub mod subscription;
 
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use crate::domain::{CustomerId, Plan};
 use crate::error::ApiError;
@@ -31,27 +31,25 @@ pub struct BillingProfile {
 
 impl BillingProfile {
     pub async fn load(conn: &mut PgConnection, customer: CustomerId) -> Result<BillingProfile, ApiError> {
-        let row = sqlx::query("SELECT plan, stripe_customer_id, default_payment_method FROM customers WHERE id = $1")
-            .bind(customer.0)
-            .fetch_one(conn)
-            .await?;
-        let stripe_customer_id: Option<String> = row.try_get("stripe_customer_id")?;
+        let row = sqlx::query!(
+            r#"SELECT plan AS "plan: Plan", stripe_customer_id, default_payment_method FROM customers WHERE id = $1"#,
+            customer.0
+        )
+        .fetch_one(conn)
+        .await?;
         Ok(BillingProfile {
-            plan: row.try_get("plan")?,
-            stripe_customer_id: stripe_customer_id
+            plan: row.plan,
+            stripe_customer_id: row
+                .stripe_customer_id
                 .ok_or_else(|| ApiError::Internal(format!("customer {customer} has no Stripe customer")))?,
-            default_payment_method: row.try_get("default_payment_method")?,
+            default_payment_method: row.default_payment_method,
         })
     }
 }
 
 /// Sets a customer's plan.
 pub async fn set_plan(conn: &mut PgConnection, customer: CustomerId, plan: Plan) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE customers SET plan = $2 WHERE id = $1")
-        .bind(customer.0)
-        .bind(plan.as_str())
-        .execute(conn)
-        .await?;
+    sqlx::query!("UPDATE customers SET plan = $2 WHERE id = $1", customer.0, plan as _).execute(conn).await?;
     Ok(())
 }
 

@@ -95,19 +95,17 @@ pub async fn add_payment_method(
     let plan = if repeated {
         plan
     } else {
-        sqlx::query("UPDATE customers SET default_payment_method = $2 WHERE id = $1")
-            .bind(auth.customer.0)
-            .bind(&attached.id)
+        sqlx::query!("UPDATE customers SET default_payment_method = $2 WHERE id = $1", auth.customer.0, &attached.id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO billing_consents (id, customer_id, payment_method_id, consent_text, given_at) VALUES ($1, $2, $3, $4, $5)",
+            Uuid::new_v4(),
+            auth.customer.0,
+            &attached.id,
+            &consent_text,
+            now
         )
-        .bind(Uuid::new_v4())
-        .bind(auth.customer.0)
-        .bind(&attached.id)
-        .bind(&consent_text)
-        .bind(now)
         .execute(&mut *tx)
         .await?;
         if plan == Plan::Trial {

@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 
 use super::charges::{self, Attempt, Charge, ChargeOutcome, ChargeStatus, failure, intent_outcome};
 use crate::app::AppState;
+use crate::domain::Plan;
 use crate::stripe::{StripeError, StripeList, path_segment};
 
 /// Charges claimed per round.
@@ -72,8 +73,9 @@ pub async fn reconcile_due(state: &AppState) -> Result<ReconcileReport, sqlx::Er
         };
         state.metrics.charge_settled(settled, "reconciler");
     }
-    let pending: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM charges WHERE status = 'pending'").fetch_one(&state.pool).await?;
+    let pending = sqlx::query_scalar!(r#"SELECT count(*) AS "pending!" FROM charges WHERE status = 'pending'"#)
+        .fetch_one(&state.pool)
+        .await?;
     state.metrics.set_pending_charges(pending);
     if report.claimed > 0 {
         tracing::info!(?report, "reconciler round");
@@ -84,18 +86,20 @@ pub async fn reconcile_due(state: &AppState) -> Result<ReconcileReport, sqlx::Er
 /// Claims due charges by pushing their next look forward (a lease), in a short transaction.
 async fn claim_due(state: &AppState, now: DateTime<Utc>) -> Result<Vec<Charge>, sqlx::Error> {
     let base_secs = (state.config.reconcile_after_ms as f64 / 1000.0).max(1.0);
-    sqlx::query_as::<_, Charge>(
-        "UPDATE charges SET reconcile_attempts = reconcile_attempts + 1,
-             next_reconcile_at = $1 + make_interval(secs => least($3, $2 * power(2, reconcile_attempts)))
-         WHERE id IN (SELECT id FROM charges WHERE status = 'pending' AND next_reconcile_at <= $1
-                      ORDER BY next_reconcile_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-         RETURNING id, customer_id, fix_id, amount_cents, currency, plan, status, stripe_idempotency_key,
-             stripe_customer_id, payment_method, stripe_payment_intent_id, failure_code, failure_message, created_at",
+    sqlx::query_as!(
+        Charge,
+        r#"UPDATE charges SET reconcile_attempts = reconcile_attempts + 1,
+               next_reconcile_at = $1 + make_interval(secs => least($3, $2 * power(2, reconcile_attempts)))
+           WHERE id IN (SELECT id FROM charges WHERE status = 'pending' AND next_reconcile_at <= $1
+                        ORDER BY next_reconcile_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+           RETURNING id, customer_id, fix_id, amount_cents, currency, plan AS "plan: Plan", status AS "status: ChargeStatus",
+             stripe_idempotency_key, stripe_customer_id, payment_method, stripe_payment_intent_id, failure_code,
+             failure_message, created_at"#,
+        now,
+        base_secs,
+        MAX_BACKOFF_SECS,
+        BATCH
     )
-    .bind(now)
-    .bind(base_secs)
-    .bind(MAX_BACKOFF_SECS)
-    .bind(BATCH)
     .fetch_all(&state.pool)
     .await
 }

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::pro_price::pro_price_id;
@@ -42,23 +42,15 @@ pub async fn live_subscription(
     conn: &mut PgConnection,
     customer: CustomerId,
 ) -> Result<Option<(String, String, bool, Option<DateTime<Utc>>)>, sqlx::Error> {
-    let row = sqlx::query(
+    let row = sqlx::query!(
         "SELECT stripe_subscription_id, status, cancel_at_period_end, current_period_end FROM subscriptions
          WHERE customer_id = $1 AND status = ANY($2) ORDER BY created_at DESC LIMIT 1",
+        customer.0,
+        &LIVE_STATUSES[..] as _
     )
-    .bind(customer.0)
-    .bind(&LIVE_STATUSES[..])
     .fetch_optional(conn)
     .await?;
-    row.map(|row| {
-        Ok((
-            row.try_get("stripe_subscription_id")?,
-            row.try_get("status")?,
-            row.try_get("cancel_at_period_end")?,
-            row.try_get("current_period_end")?,
-        ))
-    })
-    .transpose()
+    Ok(row.map(|row| (row.stripe_subscription_id, row.status, row.cancel_at_period_end, row.current_period_end)))
 }
 
 pub fn from_unix(seconds: Option<i64>) -> Option<DateTime<Utc>> {
@@ -86,10 +78,12 @@ pub async fn subscribe(
         });
     }
     let profile = BillingProfile::load(&mut tx, auth.customer).await?;
-    let earlier: i64 = sqlx::query_scalar("SELECT count(*) FROM subscriptions WHERE customer_id = $1")
-        .bind(auth.customer.0)
-        .fetch_one(&mut *tx)
-        .await?;
+    let earlier = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM subscriptions WHERE customer_id = $1"#,
+        auth.customer.0
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     tx.rollback().await?;
     if profile.default_payment_method.is_none() {
         return Err(ApiError::PaymentRequired {
@@ -113,17 +107,17 @@ pub async fn subscribe(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     ledger::lock_customer(&mut tx, auth.customer).await?;
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO subscriptions (id, customer_id, stripe_subscription_id, status, cancel_at_period_end, current_period_end, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (stripe_subscription_id) DO NOTHING",
+        Uuid::new_v4(),
+        auth.customer.0,
+        &subscription.id,
+        &subscription.status,
+        subscription.cancel_at_period_end,
+        from_unix(subscription.period_end()),
+        now
     )
-    .bind(Uuid::new_v4())
-    .bind(auth.customer.0)
-    .bind(&subscription.id)
-    .bind(&subscription.status)
-    .bind(subscription.cancel_at_period_end)
-    .bind(from_unix(subscription.period_end()))
-    .bind(now)
     .execute(&mut *tx)
     .await?;
     let active = LIVE_STATUSES.contains(&subscription.status.as_str());
@@ -176,11 +170,11 @@ pub async fn cancel(
         let key = format!("cancel-at-period-end-{subscription_id}");
         let updated: StripeSubscription =
             state.stripe.post(&format!("/v1/subscriptions/{}", path_segment(&subscription_id)), form, &key).await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE subscriptions SET cancel_at_period_end = true, updated_at = $2 WHERE stripe_subscription_id = $1",
+            &subscription_id,
+            now
         )
-        .bind(&subscription_id)
-        .bind(now)
         .execute(&state.pool)
         .await?;
         tracing::info!(customer = %auth.customer, subscription = %subscription_id, "Pro cancelled at period end");
@@ -218,11 +212,13 @@ pub async fn mark_canceled(
     stripe_subscription_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE subscriptions SET status = 'canceled', updated_at = $2 WHERE stripe_subscription_id = $1")
-        .bind(stripe_subscription_id)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE subscriptions SET status = 'canceled', updated_at = $2 WHERE stripe_subscription_id = $1",
+        stripe_subscription_id,
+        now
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -43,7 +43,7 @@ pub struct DispatchReport {
 }
 
 /// A due row, with what it takes to render and address it.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 struct DueEmail {
     id: Uuid,
     template: String,
@@ -74,7 +74,8 @@ pub async fn dispatch_due(state: &AppState) -> Result<DispatchReport, DispatchEr
     let now = state.clock.now();
     let lease =
         chrono::Duration::from_std(state.config.email_timeout() + CLAIM_MARGIN).unwrap_or(chrono::Duration::hours(1));
-    let due: Vec<DueEmail> = sqlx::query_as(
+    let due = sqlx::query_as!(
+        DueEmail,
         "UPDATE email_outbox o SET next_attempt_at = $3
          FROM customers c
          WHERE c.id = o.customer_id AND o.id IN (
@@ -85,10 +86,10 @@ pub async fn dispatch_due(state: &AppState) -> Result<DispatchReport, DispatchEr
              LIMIT $2
              FOR UPDATE SKIP LOCKED)
          RETURNING o.id, o.template, o.attempts, c.email, c.name",
+        now,
+        batch,
+        now + lease
     )
-    .bind(now)
-    .bind(batch)
-    .bind(now + lease)
     .fetch_all(&state.pool)
     .await?;
     if due.is_empty() {
@@ -157,11 +158,13 @@ fn attempts_after(row: &DueEmail) -> u32 {
 }
 
 async fn record_sent(conn: &mut PgConnection, row: &DueEmail, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE email_outbox SET sent_at = $2, attempts = attempts + 1, next_attempt_at = NULL WHERE id = $1")
-        .bind(row.id)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE email_outbox SET sent_at = $2, attempts = attempts + 1, next_attempt_at = NULL WHERE id = $1",
+        row.id,
+        now
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -179,15 +182,15 @@ async fn record_failure(
         }
         AfterFailure::GiveUp => (None, Some(now)),
     };
-    sqlx::query(
+    sqlx::query!(
         "UPDATE email_outbox
          SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, failed_at = $4
          WHERE id = $1",
+        row.id,
+        failure.to_string(),
+        next_attempt_at,
+        failed_at
     )
-    .bind(row.id)
-    .bind(failure.to_string())
-    .bind(next_attempt_at)
-    .bind(failed_at)
     .execute(conn)
     .await?;
     Ok(())

@@ -111,13 +111,13 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
     });
 
     let mut tx = state.pool.begin().await?;
-    let first_time = sqlx::query(
+    let first_time = sqlx::query!(
         "INSERT INTO stripe_events (event_id, type, outcome, received_at) VALUES ($1, $2, 'pending', $3)
          ON CONFLICT (event_id) DO NOTHING",
+        &event.id,
+        &event.kind,
+        now
     )
-    .bind(&event.id)
-    .bind(&event.kind)
-    .bind(now)
     .execute(&mut *tx)
     .await?
     .rows_affected()
@@ -156,9 +156,7 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
         Outcome::Duplicate => "duplicate",
         Outcome::Ignored(_) => "ignored",
     };
-    sqlx::query("UPDATE stripe_events SET outcome = $2 WHERE event_id = $1")
-        .bind(&event.id)
-        .bind(label)
+    sqlx::query!("UPDATE stripe_events SET outcome = $2 WHERE event_id = $1", &event.id, label)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -240,8 +238,7 @@ async fn settle_charge(state: &AppState, conn: &mut PgConnection, event: &Stripe
 }
 
 async fn already_applied(state: &AppState, event_id: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM stripe_events WHERE event_id = $1)")
-        .bind(event_id)
+    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM stripe_events WHERE event_id = $1) AS "applied!""#, event_id)
         .fetch_one(&state.pool)
         .await
 }
@@ -255,8 +252,7 @@ async fn customer_for(
     stripe_customer: Option<&str>,
 ) -> Result<Option<CustomerId>, sqlx::Error> {
     let Some(stripe_customer) = stripe_customer else { return Ok(None) };
-    let id: Option<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM customers WHERE stripe_customer_id = $1")
-        .bind(stripe_customer)
+    let id = sqlx::query_scalar!("SELECT id FROM customers WHERE stripe_customer_id = $1", stripe_customer)
         .fetch_optional(conn)
         .await?;
     Ok(id.map(CustomerId))
@@ -277,12 +273,13 @@ async fn grant_pro_credits_for_invoice(
         return Ok(Outcome::Ignored(format!("invoice {invoice_id} is not paid")));
     }
     ledger::lock_customer(conn, customer).await?;
-    let already: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM ledger_entries WHERE customer_id = $1 AND source = $2 AND reference = $3)",
+    let already = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM ledger_entries WHERE customer_id = $1 AND source = $2 AND reference = $3)
+           AS "granted!""#,
+        customer.0,
+        CreditSource::ProInvoice as _,
+        invoice_id
     )
-    .bind(customer.0)
-    .bind(CreditSource::ProInvoice.as_str())
-    .bind(invoice_id)
     .fetch_one(&mut *conn)
     .await?;
     if already {
@@ -340,21 +337,21 @@ async fn upsert_subscription(
     subscription: &StripeSubscription,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let changed = sqlx::query(
+    let changed = sqlx::query!(
         "INSERT INTO subscriptions (id, customer_id, stripe_subscription_id, status, cancel_at_period_end, current_period_end, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
          ON CONFLICT (stripe_subscription_id) DO UPDATE
             SET status = EXCLUDED.status, cancel_at_period_end = EXCLUDED.cancel_at_period_end,
                 current_period_end = EXCLUDED.current_period_end, updated_at = EXCLUDED.updated_at
             WHERE subscriptions.status <> 'canceled'",
+        uuid::Uuid::new_v4(),
+        customer.0,
+        &subscription.id,
+        &subscription.status,
+        subscription.cancel_at_period_end,
+        from_unix(subscription.period_end()),
+        now
     )
-    .bind(uuid::Uuid::new_v4())
-    .bind(customer.0)
-    .bind(&subscription.id)
-    .bind(&subscription.status)
-    .bind(subscription.cancel_at_period_end)
-    .bind(from_unix(subscription.period_end()))
-    .bind(now)
     .execute(conn)
     .await?;
     Ok(changed.rows_affected() == 1)

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use billing_stack::{ApiClient, Stack, StackOptions, wait_until};
+use billing_stack::{ApiClient, Stack, StackOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -15,32 +15,6 @@ async fn add_card(customer: &ApiClient, token: &str) -> (StatusCode, Value) {
         )
         .await
         .unwrap()
-}
-
-async fn use_all_credits(customer: &ApiClient) {
-    let balance = customer.usage().await.unwrap().unwrap()["credit_balance"].as_i64().unwrap();
-    for _ in 0..balance {
-        assert_eq!(customer.record_fix("using credits").await.unwrap().unwrap()["paid_with"], "credit");
-    }
-}
-
-async fn balance_becomes(customer: &ApiClient, expected: i64) {
-    wait_until(&format!("a balance of {expected}"), Duration::from_secs(10), || async {
-        Ok((customer.usage().await?.map_err(anyhow::Error::from)?["credit_balance"] == expected).then_some(()))
-    })
-    .await
-    .unwrap();
-}
-
-/// A Pro customer whose first invoice's 60 credits have arrived.
-async fn pro_customer(stack: &Stack) -> ApiClient {
-    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
-    add_card(&customer, "pm_card_visa").await;
-    let (status, body) =
-        customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    balance_becomes(&customer, 65).await;
-    customer
 }
 
 fn stripe_calls(stack: &Stack, path_prefix: &str) -> usize {
@@ -117,7 +91,7 @@ async fn pay_as_you_go_fixes_beyond_the_credits_are_charged_29_dollars_in_stripe
     let stack = Stack::start().await.unwrap();
     let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
     add_card(&customer, "pm_card_visa").await;
-    use_all_credits(&customer).await;
+    customer.use_all_credits().await.unwrap();
 
     let fix = customer.record_fix("beyond the credits").await.unwrap().unwrap();
 
@@ -138,7 +112,7 @@ async fn a_declined_card_on_a_pay_as_you_go_fix_is_402_with_the_reason_and_chang
     let stack = Stack::start().await.unwrap();
     let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
     add_card(&customer, "pm_card_chargeDeclinedInsufficientFunds").await;
-    use_all_credits(&customer).await;
+    customer.use_all_credits().await.unwrap();
     let ledger_before = stack.count_rows("ledger_entries").await.unwrap();
 
     let declined = customer.record_fix("declined").await.unwrap().unwrap_err();
@@ -167,7 +141,7 @@ async fn a_retried_fix_with_the_same_idempotency_key_is_charged_once() {
     let stack = Stack::start().await.unwrap();
     let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
     add_card(&customer, "pm_card_visa").await;
-    use_all_credits(&customer).await;
+    customer.use_all_credits().await.unwrap();
     let send = || customer.send_with_headers(Method::POST, "/api/v1/fixes", None, &[("Idempotency-Key", "deploy-42")]);
 
     let (first_status, first) = send().await.unwrap();
@@ -185,10 +159,9 @@ async fn a_retried_fix_with_the_same_idempotency_key_is_charged_once() {
 async fn pro_needs_a_payment_method_first() {
     let stack = Stack::start().await.unwrap();
     let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
-    let (status, answer) =
-        customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
-    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
-    assert_eq!(answer["error"]["code"], "payment_method_required");
+    let refused = customer.subscribe_to_pro().await.unwrap().unwrap_err();
+    assert_eq!(refused.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(refused.code(), "payment_method_required");
     assert_eq!(stripe_calls(&stack, "/v1/subscriptions"), 0);
 }
 
@@ -239,8 +212,8 @@ async fn a_second_subscription_is_409() {
 #[tokio::test]
 async fn pro_fixes_beyond_the_credits_cost_15_dollars() {
     let stack = Stack::start().await.unwrap();
-    let customer = pro_customer(&stack).await;
-    use_all_credits(&customer).await;
+    let customer = stack.pro_customer("ada@example.com").await.unwrap();
+    customer.use_all_credits().await.unwrap();
 
     let fix = customer.record_fix("beyond Pro credits").await.unwrap().unwrap();
 
@@ -250,7 +223,7 @@ async fn pro_fixes_beyond_the_credits_cost_15_dollars() {
 #[tokio::test]
 async fn cancelling_pro_now_downgrades_to_pay_as_you_go_at_once() {
     let stack = Stack::start().await.unwrap();
-    let customer = pro_customer(&stack).await;
+    let customer = stack.pro_customer("ada@example.com").await.unwrap();
 
     let (status, cancelled) =
         customer.send(Method::DELETE, "/api/v1/billing/subscription?at_period_end=false", None).await.unwrap();
@@ -268,7 +241,7 @@ async fn cancelling_pro_now_downgrades_to_pay_as_you_go_at_once() {
 #[tokio::test]
 async fn cancelling_at_period_end_keeps_pro_until_the_clock_passes_it() {
     let stack = Stack::start().await.unwrap();
-    let customer = pro_customer(&stack).await;
+    let customer = stack.pro_customer("ada@example.com").await.unwrap();
 
     let (status, cancelled) =
         customer.send(Method::DELETE, "/api/v1/billing/subscription?at_period_end=true", None).await.unwrap();
@@ -300,7 +273,7 @@ async fn the_at_period_end_flag_must_be_a_boolean_and_there_must_be_a_subscripti
 #[tokio::test]
 async fn a_renewal_grants_another_60_credits_and_a_failed_renewal_is_past_due_with_a_warning() {
     let stack = Stack::start().await.unwrap();
-    let customer = pro_customer(&stack).await;
+    let customer = stack.pro_customer("ada@example.com").await.unwrap();
 
     stack.advance_stripe_clock(Duration::from_secs(31 * 24 * 3600)).await.unwrap();
     assert_eq!(customer.usage().await.unwrap().unwrap()["credit_balance"], 125);

@@ -108,9 +108,7 @@ async fn given_a_customer_with_no_credits_and_no_payment_method_an_exchange_is_r
     let stack = Stack::start().await.unwrap();
     let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
     customer.exchange_credentials(&["npm"], None).await.unwrap().unwrap();
-    for _ in 0..5 {
-        customer.record_fix("fix").await.unwrap().unwrap();
-    }
+    customer.use_all_credits().await.unwrap();
 
     let refused = customer.exchange_credentials(&["npm"], None).await.unwrap().unwrap_err();
 
@@ -124,9 +122,7 @@ async fn given_a_customer_with_no_credits_and_no_payment_method_an_exchange_is_r
 async fn a_customer_without_credits_who_adds_a_payment_method_can_exchange_again_at_once() {
     let stack = Stack::start().await.unwrap();
     let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
-    for _ in 0..5 {
-        customer.record_fix("fix").await.unwrap().unwrap();
-    }
+    customer.use_all_credits().await.unwrap();
     assert_eq!(customer.exchange_credentials(&["npm"], None).await.unwrap().unwrap_err().status, 402);
 
     customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();

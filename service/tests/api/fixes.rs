@@ -24,9 +24,7 @@ async fn a_trial_customers_first_fix_takes_one_credit() {
 async fn given_a_trial_customer_with_no_credits_and_no_payment_method_a_fix_is_refused_with_402() {
     let stack = Stack::start().await.unwrap();
     let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
-    for _ in 0..5 {
-        customer.record_fix("fix").await.unwrap().unwrap();
-    }
+    customer.use_all_credits().await.unwrap();
 
     let refused = customer.record_fix("one too many").await.unwrap().unwrap_err();
 

@@ -9,9 +9,7 @@ use serde_json::json;
 async fn pro_customer_with_undelivered_events(stack: &Stack) -> ApiClient {
     let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
     customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
-    let (status, body) =
-        customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await.unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    customer.subscribe_to_pro().await.unwrap().unwrap();
     customer
 }
 

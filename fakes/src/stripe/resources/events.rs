@@ -1,15 +1,12 @@
-//! `/v1/events`: the event log as Stripe serves it, newest first, filterable by `type`
-//! (exact, or a prefix wildcard such as `invoice.*`) and `types[]`.
-
-use std::sync::Arc;
+//! `/v1/events`: the event log as Stripe serves it, newest first, filterable by `type` (exact,
+//! or a prefix wildcard such as `invoice.*`) and `types[]`. Each event is rendered in the API
+//! version it was created in, whatever the request's version, as Stripe does.
 
 use serde_json::{Value, json};
 
 use crate::stripe::context::Ctx;
 use crate::stripe::error::ApiError;
-use crate::stripe::event_log::StoredEvent;
 use crate::stripe::params::{Page, Params};
-use crate::stripe::store::paginate;
 
 fn type_matches(pattern: &str, kind: &str) -> bool {
     match pattern.strip_suffix('*') {
@@ -25,18 +22,33 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let kinds = p.string_array("types")?;
     let _ = p.expand()?;
     p.finish()?;
-    let newest_first: Vec<&Arc<StoredEvent>> = ctx
-        .store
-        .events
-        .iter()
-        .rev()
-        .filter(|event| {
-            kind.as_ref().is_none_or(|k| type_matches(k, &event.kind))
-                && kinds.as_ref().is_none_or(|ks| ks.iter().any(|k| type_matches(k, &event.kind)))
-        })
-        .collect();
-    let (data, has_more) = paginate(&newest_first, |e| e.id.as_str(), &page, "event")?;
-    let data: Vec<Value> = data.iter().map(|event| event.value()).collect();
+    let events = &ctx.store.events;
+    let wanted = |kind_of_event: &str| {
+        kind.as_ref().is_none_or(|k| type_matches(k, kind_of_event))
+            && kinds.as_ref().is_none_or(|ks| ks.iter().any(|k| type_matches(k, kind_of_event)))
+    };
+    let cursor = |id: &str, param: &str| events.position(id).ok_or_else(|| ApiError::no_such_in("event", id, param));
+    let (data, has_more) = if let Some(id) = &page.ending_before {
+        let after = cursor(id, "ending_before")?;
+        let mut newer: Vec<_> =
+            events.range(after + 1, u64::MAX).filter(|(_, e)| wanted(e.kind)).take(page.limit + 1).collect();
+        let has_more = newer.len() > page.limit;
+        newer.truncate(page.limit);
+        newer.reverse();
+        (newer, has_more)
+    } else {
+        let before = match &page.starting_after {
+            Some(id) => cursor(id, "starting_after")?,
+            None => u64::MAX,
+        };
+        let mut older: Vec<_> =
+            events.range(0, before).rev().filter(|(_, e)| wanted(e.kind)).take(page.limit + 1).collect();
+        let has_more = older.len() > page.limit;
+        older.truncate(page.limit);
+        (older, has_more)
+    };
+    let store = &*ctx.store;
+    let data: Vec<Value> = data.iter().map(|(_, event)| event.value(&|id| store.price(id))).collect();
     Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": "/v1/events" }))
 }
 
@@ -44,5 +56,6 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
 pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
     let _ = p.expand()?;
     p.finish()?;
-    ctx.store.events.get(id).map(|event| event.value()).ok_or_else(|| ApiError::no_such("event", id))
+    let store = &*ctx.store;
+    store.events.get(id).map(|event| event.value(&|id| store.price(id))).ok_or_else(|| ApiError::no_such("event", id))
 }

@@ -1,32 +1,28 @@
 //! `/v1/payment_intents`: one charge of a card. Confirmed at creation (`confirm=true`), the
 //! outcome follows the card: test cards that decline answer 402 `card_error` with a
-//! `decline_code` and the failed PaymentIntent in the error body, as Stripe does.
+//! `decline_code`, the failed charge's id and the failed PaymentIntent in the error body, as
+//! Stripe does. The `customer` filter of the list is indexed.
 //!
-//! The charging itself lives in `stripe::charging`, shared with invoice payment.
+//! The charging itself lives in `domain::charging`, shared with invoice payment.
 
 use serde_json::Value;
 
-use bytes::Bytes;
-
-use super::{customers, payment_methods};
-use crate::stripe::charging::{ChargeRequest, Charged, charge};
-use crate::stripe::context::{Ctx, expand};
+use crate::stripe::context::Ctx;
+use crate::stripe::domain::charging::{ChargeRequest, Charged, charge};
+use crate::stripe::domain::wallet::{owner_of, payer, resolve};
 use crate::stripe::error::ApiError;
+use crate::stripe::expand::expand;
+use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
-use crate::stripe::reply::Reply;
+use crate::stripe::response::{Reply, shared_bytes};
 
-/// `POST /v1/payment_intents`
-pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
-    let amount = p.integer("amount")?.ok_or_else(|| ApiError::missing("amount"))?;
-    let currency = p.required_string("currency")?.to_ascii_lowercase();
-    let customer = p.string("customer")?.filter(|s| !s.is_empty());
-    let payment_method = p.string("payment_method")?.filter(|s| !s.is_empty());
-    let confirm = p.boolean("confirm")?.unwrap_or(false);
-    let off_session = p.boolean("off_session")?.unwrap_or(false);
-    let description = p.clearable_string("description")?.flatten();
-    let metadata = p.metadata()?;
-    let _receipt_email = p.string("receipt_email")?;
-    let _types = p.string_array("payment_method_types")?;
+/// Stripe's ceiling for an amount in the smallest currency unit (eight digits).
+const MAX_AMOUNT: i64 = 99_999_999;
+
+/// Reads the parameters Stripe accepts and the fake ignores (they change nothing it models).
+fn ignored(p: &mut Params) -> Result<(), ApiError> {
+    let _ = p.string("receipt_email")?;
+    let _ = p.string_array("payment_method_types")?;
     if let Some(mut automatic) = p.object("automatic_payment_methods")? {
         let _ = automatic.boolean("enabled")?;
         let _ = automatic.string("allow_redirects")?;
@@ -41,40 +37,56 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
         && method != "automatic"
         && method != "automatic_async"
     {
-        return Err(ApiError::param("capture_method", "The fake only supports capture_method=automatic."));
+        return Err(ApiError::param("capture_method", "The Stripe fake only supports capture_method=automatic."));
     }
+    Ok(())
+}
+
+/// `POST /v1/payment_intents`
+pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
+    let amount = p.integer("amount")?.ok_or_else(|| ApiError::missing("amount"))?;
+    let currency = p.required_string("currency")?.to_ascii_lowercase();
+    let customer = p.string("customer")?.filter(|s| !s.is_empty());
+    let payment_method = p.string("payment_method")?.filter(|s| !s.is_empty());
+    let confirm = p.boolean("confirm")?.unwrap_or(false);
+    let off_session = p.boolean("off_session")?.unwrap_or(false);
+    let description = p.clearable_string("description")?.flatten();
+    let metadata = p.metadata()?;
+    ignored(&mut p)?;
     let expansions = p.expand()?;
     p.finish()?;
 
     if amount < 50 {
         return Err(ApiError::param("amount", "Amount must be at least 50 cents."));
     }
-    if amount > 99_999_999 {
+    if amount > MAX_AMOUNT {
         return Err(ApiError::param("amount", "Amount must be no more than $999,999.99."));
     }
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(ApiError::param("currency", format!("Invalid currency: {currency}.")));
     }
-    if let Some(customer) = &customer {
-        customers::require(ctx, customer, "customer")?;
-    }
-    let payment_method = match payment_method {
-        Some(pm) => Some(payment_methods::resolve(ctx, &pm, "payment_method")?),
-        None => customer
-            .as_ref()
-            .and_then(|c| ctx.store.get(c))
-            .and_then(|c| c["invoice_settings"]["default_payment_method"].as_str())
-            .map(str::to_string),
+    // One read of the customer gives its default card and its clock (the hot path reads it once).
+    let payer = match &customer {
+        Some(id) => Some(payer(ctx.store, id).ok_or_else(|| ApiError::no_such_in("customer", id, "customer"))?),
+        None => None,
     };
-    if let (Some(pm), Some(customer)) = (&payment_method, &customer) {
-        let owner = ctx.store.get(pm).map(|m| m["customer"].clone()).unwrap_or_default();
-        if !owner.is_null() && owner != customer.as_str() {
-            return Err(ApiError::param(
-                "payment_method",
-                format!("The provided PaymentMethod {pm} belongs to a different customer."),
-            ));
+    let at = ctx.time_on_clock(payer.as_ref().and_then(|p| p.test_clock.as_deref()));
+    let payment_method = match payment_method {
+        Some(pm) => {
+            let pm = resolve(ctx, &pm, "payment_method")?;
+            // The customer's own default needs no such check; a method named explicitly does.
+            if let Some(customer) = &customer
+                && owner_of(ctx.store, &pm).is_some_and(|owner| owner != *customer)
+            {
+                return Err(ApiError::param(
+                    "payment_method",
+                    format!("The provided PaymentMethod {pm} belongs to a different customer."),
+                ));
+            }
+            Some(pm)
         }
-    }
+        None => payer.and_then(|p| p.default_payment_method()),
+    };
     if confirm && payment_method.is_none() {
         return Err(ApiError::param(
             "payment_method",
@@ -85,13 +97,12 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
     if off_session && !confirm {
         return Err(ApiError::param("off_session", "off_session can only be used when confirm=true."));
     }
-    let at = ctx.time_for_customer(customer.as_deref());
     let charged = charge(
         ctx,
         ChargeRequest { amount, currency, customer, payment_method, confirm, off_session, description, metadata, at },
     )?;
     if let (true, Charged::Settled(text)) = (expansions.is_empty(), &charged) {
-        return Ok(Reply::Text(Bytes::from(text.clone())));
+        return Ok(Reply::Text(shared_bytes(text.clone())));
     }
     let mut intent = charged.into_value();
     expand(ctx.store, &mut intent, &expansions);
@@ -103,24 +114,19 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, Api
     let expansions = p.expand()?;
     let _ = p.string("client_secret")?;
     p.finish()?;
-    let mut intent = ctx
-        .store
-        .get_owned(id)
-        .filter(|o| o["object"] == "payment_intent")
-        .ok_or_else(|| ApiError::no_such("payment_intent", id))?;
+    let mut intent = ctx.store.get_kind(Kind::PaymentIntent, id, "id")?;
     expand(ctx.store, &mut intent, &expansions);
     Ok(intent)
 }
 
-/// `GET /v1/payment_intents` (filter: `customer`)
+/// `GET /v1/payment_intents` (filter: `customer`, indexed)
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let page = Page::take(&mut p)?;
     let customer = p.string("customer")?;
     let expansions = p.expand()?;
     p.finish()?;
-    let mut list = ctx.store.list("payment_intent", "/v1/payment_intents", &page, |pi| {
-        customer.as_ref().is_none_or(|c| pi["customer"] == c.as_str())
-    })?;
+    let filter = customer.as_deref().map(|c| ("customer", c));
+    let mut list = ctx.store.list(Kind::PaymentIntent, "/v1/payment_intents", &page, filter, |_| true)?;
     expand(ctx.store, &mut list, &expansions);
     Ok(list)
 }

@@ -3,16 +3,85 @@
 
 use serde_json::{Value, json};
 
-use super::products;
-use crate::stripe::context::{Ctx, expand, unix_now};
+use crate::stripe::context::{Ctx, unix_now};
+use crate::stripe::domain::catalog::insert_product;
 use crate::stripe::error::ApiError;
+use crate::stripe::expand::expand;
 use crate::stripe::ids::new_id;
-use crate::stripe::params::{Page, Params};
+use crate::stripe::kinds::Kind;
+use crate::stripe::params::{MetadataPatch, Page, Params};
 
 const INTERVALS: [&str; 4] = ["day", "week", "month", "year"];
 
 /// Stripe's ceiling for an amount in the smallest currency unit (eight digits).
 const MAX_UNIT_AMOUNT: i64 = 99_999_999;
+
+/// `recurring[...]` of a new price.
+fn read_recurring(mut recurring: Params) -> Result<Value, ApiError> {
+    let interval = recurring.required_string("interval")?;
+    if !INTERVALS.contains(&interval.as_str()) {
+        return Err(ApiError::param(
+            "recurring[interval]",
+            format!("Invalid recurring[interval]: must be one of day, week, month, or year (got {interval})."),
+        ));
+    }
+    let interval_count = recurring.integer("interval_count")?.unwrap_or(1);
+    if !(1..=365).contains(&interval_count) {
+        return Err(ApiError::param(
+            "recurring[interval_count]",
+            "Invalid recurring[interval_count]: must be between 1 and 365.",
+        ));
+    }
+    let usage_type = recurring.string("usage_type")?.unwrap_or_else(|| "licensed".into());
+    recurring.finish()?;
+    Ok(
+        json!({ "interval": interval, "interval_count": interval_count, "meter": null, "usage_type": usage_type, "trial_period_days": null }),
+    )
+}
+
+/// The product a new price hangs off: `product`, or a new one from `product_data`.
+fn product_of(
+    ctx: &mut Ctx<'_>,
+    product: Option<String>,
+    product_data: Option<(String, Option<MetadataPatch>)>,
+) -> Result<String, ApiError> {
+    match (product, product_data) {
+        (Some(id), None) => {
+            ctx.store.get_kind(Kind::Product, &id, "product")?;
+            Ok(id)
+        }
+        (None, Some((name, metadata))) => {
+            let mut meta = json!({ "metadata": {} });
+            if let Some(metadata) = metadata {
+                metadata.apply(&mut meta);
+            }
+            let product = insert_product(ctx, None, name, None, true, meta["metadata"].take());
+            Ok(product["id"].as_str().unwrap_or_default().to_string())
+        }
+        (Some(_), Some(_)) => {
+            Err(ApiError::param("product_data", "You may only specify one of these parameters: product, product_data."))
+        }
+        (None, None) => Err(ApiError::missing("product")),
+    }
+}
+
+/// Frees `key` for a new price: refused if taken, unless `transfer` moves it.
+fn take_lookup_key(ctx: &mut Ctx<'_>, key: &str, transfer: bool) -> Result<(), ApiError> {
+    let taken: Vec<Value> = ctx.store.all(Kind::Price).into_iter().filter(|price| price["lookup_key"] == key).collect();
+    if let Some(first) = taken.first()
+        && !transfer
+    {
+        return Err(ApiError::param(
+            "lookup_key",
+            format!("A price (`{}`) already uses that lookup key.", first["id"].as_str().unwrap_or_default()),
+        ));
+    }
+    for mut price in taken {
+        price["lookup_key"] = Value::Null;
+        ctx.store.replace(&price);
+    }
+    Ok(())
+}
 
 /// `POST /v1/prices`
 pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
@@ -29,27 +98,7 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
         None => None,
     };
     let recurring = match p.object("recurring")? {
-        Some(mut recurring) => {
-            let interval = recurring.required_string("interval")?;
-            if !INTERVALS.contains(&interval.as_str()) {
-                return Err(ApiError::param(
-                    "recurring[interval]",
-                    format!("Invalid recurring[interval]: must be one of day, week, month, or year (got {interval})."),
-                ));
-            }
-            let interval_count = recurring.integer("interval_count")?.unwrap_or(1);
-            if !(1..=365).contains(&interval_count) {
-                return Err(ApiError::param(
-                    "recurring[interval_count]",
-                    "Invalid recurring[interval_count]: must be between 1 and 365.",
-                ));
-            }
-            let usage_type = recurring.string("usage_type")?.unwrap_or_else(|| "licensed".into());
-            recurring.finish()?;
-            Some(
-                json!({ "interval": interval, "interval_count": interval_count, "meter": null, "usage_type": usage_type, "trial_period_days": null }),
-            )
-        }
+        Some(recurring) => Some(read_recurring(recurring)?),
         None => None,
     };
     let lookup_key = p.string("lookup_key")?.filter(|s| !s.is_empty());
@@ -70,50 +119,13 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(ApiError::param("currency", format!("Invalid currency: {currency}.")));
     }
-    let product_id = match (product, product_data) {
-        (Some(id), None) => {
-            products::require(ctx.store, &id, "product")?;
-            id
-        }
-        (None, Some((name, metadata))) => {
-            let mut meta = json!({ "metadata": {} });
-            if let Some(metadata) = metadata {
-                metadata.apply(&mut meta);
-            }
-            let product = products::insert(ctx, name, None, true, meta["metadata"].take());
-            product["id"].as_str().unwrap_or_default().to_string()
-        }
-        (Some(_), Some(_)) => {
-            return Err(ApiError::param(
-                "product_data",
-                "You may only specify one of these parameters: product, product_data.",
-            ));
-        }
-        (None, None) => return Err(ApiError::missing("product")),
-    };
+    let product_id = product_of(ctx, product, product_data)?;
     if let Some(key) = &lookup_key {
-        let taken: Vec<String> = ctx
-            .store
-            .all("price")
-            .iter()
-            .filter(|price| price["lookup_key"] == key.as_str())
-            .filter_map(|price| price["id"].as_str().map(str::to_string))
-            .collect();
-        if !taken.is_empty() && !transfer_lookup_key {
-            return Err(ApiError::param(
-                "lookup_key",
-                format!("A price (`{}`) already uses that lookup key.", taken[0]),
-            ));
-        }
-        for id in taken {
-            if let Some(price) = ctx.store.get_mut(&id) {
-                price["lookup_key"] = Value::Null;
-            }
-        }
+        take_lookup_key(ctx, key, transfer_lookup_key)?;
     }
     let now = unix_now();
     let mut price = json!({
-        "id": new_id("price"),
+        "id": new_id(Kind::Price.prefix()),
         "object": "price",
         "active": active,
         "billing_scheme": "per_unit",
@@ -136,8 +148,8 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     if let Some(metadata) = metadata {
         metadata.apply(&mut price);
     }
-    ctx.store.insert("price", price.clone());
-    ctx.emit("price.created", &price, None, now);
+    let text = ctx.store.insert(Kind::Price, &price);
+    ctx.emit_text("price.created", text, None, now);
     expand(ctx.store, &mut price, &expansions);
     Ok(price)
 }
@@ -146,7 +158,7 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
 pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
     let expansions = p.expand()?;
     p.finish()?;
-    let mut price = ctx.store.get_kind("price", "price", id, "id")?.clone();
+    let mut price = ctx.store.get_kind(Kind::Price, id, "id")?;
     expand(ctx.store, &mut price, &expansions);
     Ok(price)
 }
@@ -160,7 +172,7 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let kind = p.string("type")?;
     let expansions = p.expand()?;
     p.finish()?;
-    let mut list = ctx.store.list("price", "/v1/prices", &page, |price| {
+    let mut list = ctx.store.list(Kind::Price, "/v1/prices", &page, None, |price| {
         lookup_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| price["lookup_key"] == k.as_str()))
             && product.as_ref().is_none_or(|id| price["product"] == id.as_str())
             && active.is_none_or(|a| price["active"] == a)

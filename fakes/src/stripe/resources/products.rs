@@ -2,42 +2,14 @@
 
 use serde_json::{Value, json};
 
-use crate::stripe::context::{Ctx, expand, unix_now};
+use crate::stripe::context::Ctx;
+use crate::stripe::domain::catalog::insert_product;
 use crate::stripe::error::ApiError;
-use crate::stripe::ids::new_id;
+use crate::stripe::expand::expand;
+use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
-use crate::stripe::store::Store;
 
-/// Stores a new product and returns it (also used by `product_data` on prices).
-pub fn insert(ctx: &mut Ctx<'_>, name: String, description: Option<String>, active: bool, metadata: Value) -> Value {
-    let now = unix_now();
-    let product = json!({
-        "id": new_id("prod"),
-        "object": "product",
-        "active": active,
-        "created": now,
-        "default_price": null,
-        "description": description,
-        "images": [],
-        "livemode": false,
-        "marketing_features": [],
-        "metadata": metadata,
-        "name": name,
-        "package_dimensions": null,
-        "shippable": null,
-        "statement_descriptor": null,
-        "tax_code": null,
-        "type": "service",
-        "unit_label": null,
-        "updated": now,
-        "url": null,
-    });
-    ctx.store.insert("product", product.clone());
-    ctx.emit("product.created", &product, None, now);
-    product
-}
-
-/// `POST /v1/products`
+/// `POST /v1/products` (Stripe lets callers choose the `id`)
 pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let name = p.required_string("name")?;
     let id = p.string("id")?.filter(|s| !s.is_empty());
@@ -47,7 +19,7 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let expansions = p.expand()?;
     p.finish()?;
     if let Some(id) = &id
-        && ctx.store.get(id).is_some()
+        && (ctx.store.kind_of(id).is_some() || ctx.store.was_deleted(id))
     {
         return Err(ApiError::param("id", format!("Product already exists: {id}")));
     }
@@ -55,16 +27,7 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     if let Some(metadata) = metadata {
         metadata.apply(&mut meta);
     }
-    let mut product = insert(ctx, name, description, active, meta["metadata"].take());
-    if let Some(custom) = id {
-        // Stripe lets callers choose product ids; re-key the stored object.
-        let old = product["id"].as_str().unwrap_or_default().to_string();
-        if let Some(mut stored) = ctx.store.remove("product", &old) {
-            stored["id"] = json!(custom);
-            ctx.store.insert("product", stored.clone());
-            product = stored;
-        }
-    }
+    let mut product = insert_product(ctx, id, name, description, active, meta["metadata"].take());
     expand(ctx.store, &mut product, &expansions);
     Ok(product)
 }
@@ -73,14 +36,9 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
 pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
     let expansions = p.expand()?;
     p.finish()?;
-    let mut product = require(ctx.store, id, "id")?.clone();
+    let mut product = ctx.store.get_kind(Kind::Product, id, "id")?;
     expand(ctx.store, &mut product, &expansions);
     Ok(product)
-}
-
-/// The product with this id, or 404 naming `param`.
-pub fn require<'s>(store: &'s Store, id: &str, param: &str) -> Result<&'s Value, ApiError> {
-    store.get_kind("product", "product", id, param)
 }
 
 /// `GET /v1/products`
@@ -89,7 +47,8 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let active = p.boolean("active")?;
     let expansions = p.expand()?;
     p.finish()?;
-    let mut list = ctx.store.list("product", "/v1/products", &page, |o| active.is_none_or(|a| o["active"] == a))?;
+    let mut list =
+        ctx.store.list(Kind::Product, "/v1/products", &page, None, |o| active.is_none_or(|a| o["active"] == a))?;
     expand(ctx.store, &mut list, &expansions);
     Ok(list)
 }

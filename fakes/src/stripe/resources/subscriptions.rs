@@ -1,101 +1,84 @@
-//! `/v1/subscriptions`: create (billing the first period at once), retrieve, list, update
-//! (`cancel_at_period_end`, `default_payment_method`, `metadata`) and cancel now.
+//! `/v1/subscriptions`: create (billing the first period at once), retrieve, list, update and
+//! cancel now.
 //!
 //! Status follows the first payment as with the default `payment_behavior=allow_incomplete`:
 //! paid → `active`, declined → `incomplete` (the invoice stays `open`). With
 //! `error_if_incomplete` a decline is a 402 and nothing is kept; with `default_incomplete` no
-//! payment is attempted. Renewals and period-end cancellations happen when a test clock passes
-//! `current_period_end`.
+//! payment is attempted.
+//!
+//! An update can change items (`items[n][id]` with `price` or `quantity`, `deleted`, or new items)
+//! with `proration_behavior`: `create_prorations` (default) leaves proration invoice items for the
+//! next invoice, `always_invoice` invoices them at once, `none` changes the items only. Renewals
+//! and period-end cancellations happen when a test clock passes the period end.
 
 use serde_json::{Value, json};
 
-use super::customers;
-use crate::stripe::billing::{InvoiceRequest, invoice_period, period_end};
-use crate::stripe::context::{Ctx, expand, previous_attributes};
+use crate::stripe::context::{Ctx, previous_attributes};
+use crate::stripe::domain::invoicing::{
+    InvoiceRequest, Invoiced, draft, issue, line_from_invoice_item, pending_items, period_line, void,
+};
+use crate::stripe::domain::item_changes::{self, ItemChange, recurring_price};
+use crate::stripe::domain::proration::{self, proration_date};
+use crate::stripe::domain::subscription_cycle::{cancel_now, current_period, new_item, period_end};
+use crate::stripe::domain::wallet::require_attached;
 use crate::stripe::error::ApiError;
+use crate::stripe::expand::expand;
 use crate::stripe::ids::new_id;
-use crate::stripe::params::{Page, Params};
+use crate::stripe::kinds::Kind;
+use crate::stripe::params::{MetadataPatch, Page, Params};
 
-/// Stripe's limits, which also keep every invoice total far from integer overflow.
-const MAX_ITEMS: usize = 20;
-const MAX_QUANTITY: i64 = 1_000_000;
+const BEHAVIOURS: [&str; 3] = ["allow_incomplete", "error_if_incomplete", "default_incomplete"];
+const PRORATIONS: [&str; 3] = ["create_prorations", "always_invoice", "none"];
 
-const BEHAVIOURS: [&str; 4] =
-    ["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"];
-
-/// A requested subscription item.
-struct ItemRequest {
-    price: Value,
-    quantity: i64,
-}
-
-fn plan_from(price: &Value) -> Value {
-    json!({
-        "id": price["id"],
-        "object": "plan",
-        "active": price["active"],
-        "amount": price["unit_amount"],
-        "amount_decimal": price["unit_amount_decimal"],
-        "billing_scheme": "per_unit",
-        "created": price["created"],
-        "currency": price["currency"],
-        "interval": price["recurring"]["interval"],
-        "interval_count": price["recurring"]["interval_count"],
-        "livemode": false,
-        "metadata": price["metadata"],
-        "meter": null,
-        "nickname": price["nickname"],
-        "product": price["product"],
-        "tiers_mode": null,
-        "transform_usage": null,
-        "trial_period_days": null,
-        "usage_type": price["recurring"]["usage_type"],
-    })
-}
-
-/// `POST /v1/subscriptions`
-pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
-    let customer_id = p.required_string("customer")?;
-    let raw_items = p.array("items")?.ok_or_else(|| ApiError::missing("items"))?;
-    if raw_items.len() > MAX_ITEMS {
-        return Err(ApiError::param("items", format!("A subscription can have at most {MAX_ITEMS} items.")));
+fn one_of(value: Option<String>, allowed: &[&str], param: &str, default: &str) -> Result<String, ApiError> {
+    let value = value.unwrap_or_else(|| default.to_string());
+    if allowed.contains(&value.as_str()) {
+        Ok(value)
+    } else if param == "payment_behavior" && value == "pending_if_incomplete" {
+        Err(ApiError::param(param, "The Stripe fake does not support payment_behavior=pending_if_incomplete."))
+    } else {
+        Err(ApiError::param(param, format!("Invalid {param}: must be one of {}.", allowed.join(", "))))
     }
-    let mut requested = Vec::new();
-    for (index, raw) in raw_items.into_iter().enumerate() {
-        let mut item = p.nested("items", index, raw)?;
-        let name = item.name("price");
-        let price_id = item.required_string("price")?;
-        let quantity = item.integer("quantity")?.unwrap_or(1);
-        let _ = item.metadata()?;
-        item.finish()?;
-        let price = ctx.store.get_kind("price", "price", &price_id, &name)?.clone();
-        if price["type"] != "recurring" {
-            return Err(ApiError::param(
-                name,
-                "The price specified is set to `type=one_time` but this field only accepts prices with `type=recurring`.",
-            ));
+}
+
+/// What `POST /v1/subscriptions` asked for.
+struct NewSubscription {
+    customer: String,
+    prices: Vec<(Value, i64)>,
+    default_payment_method: Option<String>,
+    description: Option<String>,
+    payment_behavior: String,
+    cancel_at_period_end: bool,
+    metadata: Option<MetadataPatch>,
+    expansions: Vec<String>,
+}
+
+fn read_new(ctx: &Ctx<'_>, mut p: Params) -> Result<NewSubscription, ApiError> {
+    let customer = p.required_string("customer")?;
+    let changes: Vec<ItemChange> = item_changes::parse(&mut p)?.ok_or_else(|| ApiError::missing("items"))?;
+    let mut prices = Vec::new();
+    for (index, change) in changes.iter().enumerate() {
+        if change.id().is_some() || change.deleted() {
+            let field = if change.deleted() { "deleted" } else { "id" };
+            return Err(ApiError::unknown(&format!("items[{index}][{field}]")));
         }
-        if !(1..=MAX_QUANTITY).contains(&quantity) {
-            return Err(ApiError::param(
-                format!("items[{index}][quantity]"),
-                format!("Invalid quantity: must be between 1 and {MAX_QUANTITY}."),
-            ));
-        }
-        requested.push(ItemRequest { price, quantity });
+        let param = format!("items[{index}][price]");
+        let price_id = change.price().ok_or_else(|| ApiError::missing(&param))?;
+        prices.push((recurring_price(ctx.store, price_id, &param)?, change.quantity().unwrap_or(1)));
     }
     let default_payment_method = p.string("default_payment_method")?.filter(|s| !s.is_empty());
     let metadata = p.metadata()?;
     let description = p.clearable_string("description")?.flatten();
-    let payment_behavior = p.string("payment_behavior")?.unwrap_or_else(|| "allow_incomplete".into());
+    let payment_behavior = one_of(p.string("payment_behavior")?, &BEHAVIOURS, "payment_behavior", BEHAVIOURS[0])?;
     let cancel_at_period_end = p.boolean("cancel_at_period_end")?.unwrap_or(false);
     let _off_session = p.boolean("off_session")?;
-    let _proration = p.string("proration_behavior")?;
+    one_of(p.string("proration_behavior")?, &PRORATIONS, "proration_behavior", PRORATIONS[0])?;
     if let Some(method) = p.string("collection_method")?
         && method != "charge_automatically"
     {
         return Err(ApiError::param(
             "collection_method",
-            "The fake only supports collection_method=charge_automatically.",
+            "The Stripe fake only supports collection_method=charge_automatically.",
         ));
     }
     if let Some(mut settings) = p.object("payment_settings")? {
@@ -105,52 +88,90 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     }
     let expansions = p.expand()?;
     p.finish()?;
+    if prices.is_empty() {
+        return Err(ApiError::missing("items"));
+    }
+    Ok(NewSubscription {
+        customer,
+        prices,
+        default_payment_method,
+        description,
+        payment_behavior,
+        cancel_at_period_end,
+        metadata,
+        expansions,
+    })
+}
 
-    if !BEHAVIOURS.contains(&payment_behavior.as_str()) {
-        return Err(ApiError::param("payment_behavior", format!("Invalid payment_behavior: {payment_behavior}")));
+/// `POST /v1/subscriptions`
+pub fn create(ctx: &mut Ctx<'_>, p: Params) -> Result<Value, ApiError> {
+    let request = read_new(ctx, p)?;
+    let customer = ctx.store.get_kind(Kind::Customer, &request.customer, "customer")?;
+    if let Some(pm) = &request.default_payment_method {
+        require_attached(ctx.store, pm, &request.customer, "default_payment_method")?;
     }
-    let Some(first) = requested.first() else { return Err(ApiError::missing("items")) };
-    let customer = customers::require(ctx, &customer_id, "customer")?.clone();
-    if let Some(pm) = &default_payment_method {
-        let attached =
-            ctx.store.get(pm).is_some_and(|m| m["object"] == "payment_method" && m["customer"] == customer_id.as_str());
-        if !attached {
-            return Err(ApiError::param(
-                "default_payment_method",
-                format!(
-                    "The customer does not have a payment method with the ID {pm}. The payment method must be attached to the customer."
-                ),
-            ));
-        }
+    let first = &request.prices[0].0;
+    let at = ctx.time_for_customer(Some(&request.customer));
+    let recurring = &first["recurring"];
+    let end = period_end(
+        at,
+        recurring["interval"].as_str().unwrap_or("month"),
+        recurring["interval_count"].as_i64().unwrap_or(1),
+    );
+    let id = new_id(Kind::Subscription.prefix());
+    let items: Vec<Value> =
+        request.prices.iter().map(|(price, quantity)| new_item(&id, price, *quantity, at, (at, end))).collect();
+    let invoice_id = new_id(Kind::Invoice.prefix());
+    let mut subscription = subscription_object(&id, &customer, first, items, at, end, &invoice_id, &request);
+    if let Some(metadata) = request.metadata {
+        metadata.apply(&mut subscription);
     }
-    let currency = first.price["currency"].clone();
-    let interval = first.price["recurring"]["interval"].as_str().unwrap_or("month").to_string();
-    let count = first.price["recurring"]["interval_count"].as_i64().unwrap_or(1);
-    let at = ctx.time_for_customer(Some(&customer_id));
-    let end = period_end(at, &interval, count);
-    let id = new_id("sub");
-    let items: Vec<Value> = requested
-        .iter()
-        .map(|item| {
-            json!({
-                "id": new_id("si"),
-                "object": "subscription_item",
-                "billing_thresholds": null,
-                "created": at,
-                "current_period_end": end,
-                "current_period_start": at,
-                "discounts": [],
-                "metadata": {},
-                "plan": plan_from(&item.price),
-                "price": item.price,
-                "quantity": item.quantity,
-                "subscription": id,
-                "tax_rates": [],
-            })
-        })
-        .collect();
-    let invoice_id = new_id("in");
-    let mut subscription = json!({
+    ctx.store.insert(Kind::Subscription, &subscription);
+    let lines: Vec<Value> = subscription["items"]["data"]
+        .as_array()
+        .map(|items| items.iter().map(|item| period_line(ctx.store, &invoice_id, &id, item, (at, end))).collect())
+        .unwrap_or_default();
+    let invoice = draft(
+        ctx.store,
+        InvoiceRequest {
+            subscription: &subscription,
+            reason: "subscription_create",
+            period: (at, at),
+            lines,
+            at,
+            invoice_id,
+        },
+    );
+    let outcome = issue(ctx, invoice, request.payment_behavior != "default_incomplete");
+    if !outcome.paid && request.payment_behavior == "error_if_incomplete" {
+        // Stripe keeps no subscription that could not start.
+        ctx.store.remove(&id);
+        return Err(outcome
+            .decline
+            .unwrap_or_else(|| ApiError::InvalidRequest("The subscription could not be paid.".into())));
+    }
+    subscription["status"] = json!(if outcome.paid { "active" } else { "incomplete" });
+    let text = ctx.store.replace(&subscription).unwrap_or_default();
+    ctx.emit_text("customer.subscription.created", text, None, at);
+    expand(ctx.store, &mut subscription, &request.expansions);
+    Ok(subscription)
+}
+
+/// The subscription object as created. Eight parts make one object; splitting them would only
+/// move the fields away from the shape they form.
+#[allow(clippy::too_many_arguments)]
+fn subscription_object(
+    id: &str,
+    customer: &Value,
+    first_price: &Value,
+    items: Vec<Value>,
+    at: i64,
+    end: i64,
+    invoice_id: &str,
+    request: &NewSubscription,
+) -> Value {
+    let cancels = request.cancel_at_period_end;
+    json!({
         "id": id,
         "object": "subscription",
         "application": null,
@@ -159,31 +180,29 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
         "billing_cycle_anchor": at,
         "billing_cycle_anchor_config": null,
         "billing_mode": { "type": "classic", "flexible": null },
+        "billing_schedules": [],
         "billing_thresholds": null,
-        "cancel_at": if cancel_at_period_end { json!(end) } else { Value::Null },
-        "cancel_at_period_end": cancel_at_period_end,
-        "canceled_at": if cancel_at_period_end { json!(at) } else { Value::Null },
+        "cancel_at": if cancels { json!(end) } else { Value::Null },
+        "cancel_at_period_end": cancels,
+        "canceled_at": if cancels { json!(at) } else { Value::Null },
         "cancellation_details": { "comment": null, "feedback": null, "reason": null },
         "collection_method": "charge_automatically",
         "created": at,
-        "currency": currency,
-        "current_period_end": end,
-        "current_period_start": at,
-        "customer": customer_id,
+        "currency": first_price["currency"],
+        "customer": customer["id"],
         "customer_account": null,
-        "billing_schedules": [],
-        "managed_payments": null,
         "days_until_due": null,
-        "default_payment_method": default_payment_method,
+        "default_payment_method": request.default_payment_method,
         "default_source": null,
         "default_tax_rates": [],
-        "description": description,
+        "description": request.description,
         "discounts": [],
         "ended_at": null,
         "invoice_settings": { "account_tax_ids": null, "issuer": { "type": "self" } },
         "items": { "object": "list", "data": items, "has_more": false, "url": format!("/v1/subscription_items?subscription={id}") },
         "latest_invoice": invoice_id,
         "livemode": false,
+        "managed_payments": null,
         "metadata": {},
         "next_pending_invoice_item_invoice": null,
         "on_behalf_of": null,
@@ -200,58 +219,34 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
         "trial_end": null,
         "trial_settings": { "end_behavior": { "missing_payment_method": "create_invoice" } },
         "trial_start": null,
-    });
-    if let Some(metadata) = metadata {
-        metadata.apply(&mut subscription);
-    }
-    ctx.store.insert("subscription", subscription.clone());
-    let outcome = invoice_period(
-        ctx,
-        InvoiceRequest {
-            subscription: &subscription,
-            reason: "subscription_create",
-            period: (at, at),
-            service_period: (at, end),
-            at,
-            attempt_payment: payment_behavior != "default_incomplete",
-            invoice_id,
-        },
-    );
-    if !outcome.paid && payment_behavior == "error_if_incomplete" {
-        // Stripe keeps no subscription that could not start.
-        ctx.store.remove("subscription", &id);
-        return Err(outcome
-            .decline
-            .unwrap_or_else(|| ApiError::InvalidRequest("The subscription could not be paid.".into())));
-    }
-    subscription["status"] = json!(if outcome.paid { "active" } else { "incomplete" });
-    if let Some(stored) = ctx.store.get_mut(&id) {
-        *stored = subscription.clone();
-    }
-    ctx.emit("customer.subscription.created", &subscription, None, at);
-    expand(ctx.store, &mut subscription, &expansions);
-    Ok(subscription)
+    })
 }
 
 /// `GET /v1/subscriptions/{id}`
 pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
     let expansions = p.expand()?;
     p.finish()?;
-    let mut subscription = ctx.store.get_kind("subscription", "subscription", id, "id")?.clone();
+    let mut subscription = ctx.store.get_kind(Kind::Subscription, id, "id")?;
     expand(ctx.store, &mut subscription, &expansions);
     Ok(subscription)
 }
 
-/// `GET /v1/subscriptions` (filters: `customer`, `price`, `status`; `all` includes canceled)
+/// `GET /v1/subscriptions` (filters: `customer` and `test_clock`, indexed; `price`; `status`,
+/// where `all` includes canceled)
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let page = Page::take(&mut p)?;
     let customer = p.string("customer")?;
     let price = p.string("price")?;
     let status = p.string("status")?;
-    let _ = p.string("test_clock")?;
+    let test_clock = p.string("test_clock")?;
     let expansions = p.expand()?;
     p.finish()?;
-    let mut list = ctx.store.list("subscription", "/v1/subscriptions", &page, |s| {
+    let filter = match (&customer, &test_clock) {
+        (Some(customer), _) => Some(("customer", customer.as_str())),
+        (None, Some(clock)) => Some(("test_clock", clock.as_str())),
+        (None, None) => None,
+    };
+    let mut list = ctx.store.list(Kind::Subscription, "/v1/subscriptions", &page, filter, |s| {
         let status_ok = match status.as_deref() {
             Some("all") => true,
             Some(wanted) => s["status"] == wanted,
@@ -259,7 +254,7 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
             None => s["status"] != "canceled",
         };
         status_ok
-            && customer.as_ref().is_none_or(|c| s["customer"] == c.as_str())
+            && test_clock.as_ref().is_none_or(|t| s["test_clock"] == t.as_str())
             && price.as_ref().is_none_or(|p| {
                 s["items"]["data"].as_array().is_some_and(|items| items.iter().any(|i| i["price"]["id"] == p.as_str()))
             })
@@ -268,15 +263,38 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     Ok(list)
 }
 
-/// `POST /v1/subscriptions/{id}`
-pub fn update(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let before = ctx.store.get_kind("subscription", "subscription", id, "id")?.clone();
+/// What `POST /v1/subscriptions/{id}` asked for.
+struct Update {
+    cancel_at_period_end: Option<bool>,
+    default_payment_method: Option<Option<String>>,
+    metadata: Option<MetadataPatch>,
+    description: Option<Option<String>>,
+    items: Option<Vec<ItemChange>>,
+    proration_behavior: String,
+    proration_date: Option<i64>,
+    payment_behavior: String,
+    cancellation_details: Option<(Option<String>, Option<String>)>,
+    expansions: Vec<String>,
+}
+
+fn read_update(mut p: Params) -> Result<Update, ApiError> {
     let cancel_at_period_end = p.boolean("cancel_at_period_end")?;
     let default_payment_method = p.clearable_string("default_payment_method")?;
     let metadata = p.metadata()?;
     let description = p.clearable_string("description")?;
-    let _proration = p.string("proration_behavior")?;
-    let _behavior = p.string("payment_behavior")?;
+    let items = item_changes::parse(&mut p)?;
+    let proration_behavior = one_of(p.string("proration_behavior")?, &PRORATIONS, "proration_behavior", PRORATIONS[0])?;
+    let proration_date = p.integer("proration_date")?;
+    let payment_behavior = one_of(p.string("payment_behavior")?, &BEHAVIOURS, "payment_behavior", BEHAVIOURS[0])?;
+    let _ = p.boolean("off_session")?;
+    if let Some(anchor) = p.string("billing_cycle_anchor")?
+        && anchor != "unchanged"
+    {
+        return Err(ApiError::param(
+            "billing_cycle_anchor",
+            "The Stripe fake keeps the billing cycle anchor (billing_cycle_anchor=unchanged only).",
+        ));
+    }
     let cancellation_details = match p.object("cancellation_details")? {
         Some(mut details) => {
             let comment = details.clearable_string("comment")?.flatten();
@@ -288,60 +306,116 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiEr
     };
     let expansions = p.expand()?;
     p.finish()?;
+    Ok(Update {
+        cancel_at_period_end,
+        default_payment_method,
+        metadata,
+        description,
+        items,
+        proration_behavior,
+        proration_date,
+        payment_behavior,
+        cancellation_details,
+        expansions,
+    })
+}
 
-    let canceled = before["status"] == "canceled";
-    if canceled && (cancel_at_period_end.is_some() || default_payment_method.is_some() || description.is_some()) {
+/// `POST /v1/subscriptions/{id}`
+pub fn update(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
+    let update = read_update(p)?;
+    let before = ctx.store.get_kind(Kind::Subscription, id, "id")?;
+    if before["status"] == "canceled"
+        && (update.cancel_at_period_end.is_some()
+            || update.default_payment_method.is_some()
+            || update.description.is_some()
+            || update.items.is_some())
+    {
         return Err(ApiError::InvalidRequest(
             "A canceled subscription can only update its cancellation_details and metadata.".into(),
         ));
     }
     let customer_id = before["customer"].as_str().unwrap_or_default().to_string();
-    if let Some(Some(pm)) = &default_payment_method {
-        let attached =
-            ctx.store.get(pm).is_some_and(|m| m["object"] == "payment_method" && m["customer"] == customer_id.as_str());
-        if !attached {
-            return Err(ApiError::param(
-                "default_payment_method",
-                format!(
-                    "The customer does not have a payment method with the ID {pm}. The payment method must be attached to the customer."
-                ),
-            ));
-        }
+    if let Some(Some(pm)) = &update.default_payment_method {
+        require_attached(ctx.store, pm, &customer_id, "default_payment_method")?;
     }
     let at = ctx.time_for_customer(Some(&customer_id));
-    let mut after = before.clone();
-    if let Some(flag) = cancel_at_period_end {
-        after["cancel_at_period_end"] = json!(flag);
-        after["cancel_at"] = if flag { after["current_period_end"].clone() } else { Value::Null };
-        after["canceled_at"] = if flag { json!(at) } else { Value::Null };
-        if flag {
-            after["cancellation_details"]["reason"] = json!("cancellation_requested");
-        } else {
-            after["cancellation_details"]["reason"] = Value::Null;
+    let mut after = apply_fields(before.clone(), &update, at);
+    let mut invoice_outcome = None;
+    if let Some(changes) = update.items {
+        let items = item_changes::apply(ctx.store, &before, changes, at)?;
+        let period = current_period(&before);
+        let date = proration_date(update.proration_date, period, at, "proration_date")?;
+        after["items"]["data"] = json!(items);
+        if update.proration_behavior != "none" {
+            for item in proration::invoice_items(ctx.store, &before, &items, date) {
+                let text = ctx.store.insert(Kind::InvoiceItem, &item);
+                ctx.emit_text("invoiceitem.created", text, None, at);
+            }
+        }
+        ctx.store.replace(&after);
+        if update.proration_behavior == "always_invoice" {
+            invoice_outcome = Some(invoice_prorations_now(ctx, &mut after, at));
         }
     }
-    if let Some(pm) = default_payment_method {
+    if let Some(outcome) = invoice_outcome {
+        if !outcome.paid && update.payment_behavior == "error_if_incomplete" {
+            void(ctx, &outcome.id, at);
+            ctx.store.replace(&before);
+            return Err(outcome
+                .decline
+                .unwrap_or_else(|| ApiError::InvalidRequest("The update could not be paid.".into())));
+        }
+        if !outcome.paid {
+            after["status"] = json!("past_due");
+        }
+    }
+    let text = ctx.store.replace(&after).unwrap_or_default();
+    if let Some(previous) = previous_attributes(&before, &after) {
+        ctx.emit_text("customer.subscription.updated", text, Some(previous), at);
+    }
+    expand(ctx.store, &mut after, &update.expansions);
+    Ok(after)
+}
+
+/// The simple fields of an update applied to a copy of the subscription.
+fn apply_fields(mut after: Value, update: &Update, at: i64) -> Value {
+    if let Some(flag) = update.cancel_at_period_end {
+        after["cancel_at_period_end"] = json!(flag);
+        after["cancel_at"] = if flag { json!(current_period(&after).1) } else { Value::Null };
+        after["canceled_at"] = if flag { json!(at) } else { Value::Null };
+        after["cancellation_details"]["reason"] = if flag { json!("cancellation_requested") } else { Value::Null };
+    }
+    if let Some(pm) = &update.default_payment_method {
         after["default_payment_method"] = json!(pm);
     }
-    if let Some(description) = description {
+    if let Some(description) = &update.description {
         after["description"] = json!(description);
     }
-    if let Some((comment, feedback)) = cancellation_details {
+    if let Some((comment, feedback)) = &update.cancellation_details {
         after["cancellation_details"]["comment"] = json!(comment);
         after["cancellation_details"]["feedback"] = json!(feedback);
     }
-    if let Some(metadata) = metadata {
+    if let Some(metadata) = update.metadata.clone() {
         metadata.apply(&mut after);
     }
-    if let Some(stored) = ctx.store.get_mut(id) {
-        *stored = after.clone();
-    }
-    if let Some(previous) = previous_attributes(&before, &after) {
-        ctx.emit("customer.subscription.updated", &after, Some(previous), at);
-    }
-    let mut response = after;
-    expand(ctx.store, &mut response, &expansions);
-    Ok(response)
+    after
+}
+
+/// `always_invoice`: an invoice for the pending prorations, issued and paid now.
+fn invoice_prorations_now(ctx: &mut Ctx<'_>, subscription: &mut Value, at: i64) -> Invoiced {
+    let invoice_id = new_id(Kind::Invoice.prefix());
+    let customer = subscription["customer"].as_str().unwrap_or_default().to_string();
+    let id = subscription["id"].as_str().unwrap_or_default().to_string();
+    let lines: Vec<Value> = pending_items(ctx.store, &customer, &id)
+        .iter()
+        .map(|item| line_from_invoice_item(ctx.store, &invoice_id, item))
+        .collect();
+    subscription["latest_invoice"] = json!(invoice_id);
+    let invoice = draft(
+        ctx.store,
+        InvoiceRequest { subscription, reason: "subscription_update", period: (at, at), lines, at, invoice_id },
+    );
+    issue(ctx, invoice, true)
 }
 
 /// `DELETE /v1/subscriptions/{id}`: cancels at once.
@@ -355,30 +429,12 @@ pub fn cancel(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiEr
     }
     let expansions = p.expand()?;
     p.finish()?;
-    let subscription = ctx.store.get_kind("subscription", "subscription", id, "id")?;
+    let subscription = ctx.store.get_kind(Kind::Subscription, id, "id")?;
     if subscription["status"] == "canceled" {
         return Err(ApiError::InvalidRequest(format!("The subscription {id} has already been canceled.")));
     }
-    let customer = subscription["customer"].as_str().map(str::to_string);
-    let at = ctx.time_for_customer(customer.as_deref());
+    let at = ctx.time_for_customer(subscription["customer"].as_str());
     let mut canceled = cancel_now(ctx, id, at).unwrap_or_default();
     expand(ctx.store, &mut canceled, &expansions);
     Ok(canceled)
-}
-
-/// Ends a subscription at `at` and emits `customer.subscription.deleted`.
-pub fn cancel_now(ctx: &mut Ctx<'_>, id: &str, at: i64) -> Option<Value> {
-    let subscription = ctx.store.get_mut(id)?;
-    let requested_earlier = subscription["cancel_at_period_end"] == true;
-    subscription["status"] = json!("canceled");
-    subscription["ended_at"] = json!(at);
-    if !requested_earlier || subscription["canceled_at"].is_null() {
-        subscription["canceled_at"] = json!(at);
-    }
-    if subscription["cancellation_details"]["reason"].is_null() {
-        subscription["cancellation_details"]["reason"] = json!("cancellation_requested");
-    }
-    let snapshot = subscription.clone();
-    ctx.emit("customer.subscription.deleted", &snapshot, None, at);
-    Some(snapshot)
 }

@@ -1,42 +1,23 @@
 //! `/v1/webhook_endpoints`: where events are delivered. The signing `secret` appears only in the
-//! create response (as with Stripe); the fake keeps it aside for the delivery worker.
+//! create response (as with Stripe). An endpoint created with `api_version` receives its events
+//! rendered in that version.
 
 use serde_json::{Value, json};
 
-use crate::stripe::context::{Ctx, expand, unix_now};
+use crate::stripe::context::Ctx;
+use crate::stripe::domain::webhook_endpoints::{NewEndpoint, register, sync_route};
 use crate::stripe::error::ApiError;
-use crate::stripe::ids::new_id;
+use crate::stripe::expand::expand;
+use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
-use crate::stripe::store::Store;
+use crate::stripe::versions::ApiVersion;
 
-/// Stores an endpoint and returns it with its `secret` (generated unless given).
-pub fn insert(
-    store: &mut Store,
-    url: &str,
-    enabled_events: Vec<String>,
-    description: Option<String>,
-    secret: Option<&str>,
-) -> Value {
-    let id = new_id("we");
-    let secret = secret.map(str::to_string).unwrap_or_else(|| new_id("whsec"));
-    let endpoint = json!({
-        "id": id,
-        "object": "webhook_endpoint",
-        "api_version": null,
-        "application": null,
-        "created": unix_now(),
-        "description": description,
-        "enabled_events": enabled_events,
-        "livemode": false,
-        "metadata": {},
-        "status": "enabled",
-        "url": url,
-    });
-    store.insert("webhook_endpoint", endpoint.clone());
-    store.endpoint_secrets.insert(id, secret.clone());
-    let mut created = endpoint;
-    created["secret"] = json!(secret);
-    created
+fn check_url(url: &str) -> Result<(), ApiError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(ApiError::param("url", format!("Invalid URL: {url}. URLs must begin with http:// or https://.")))
+    }
 }
 
 /// `POST /v1/webhook_endpoints`
@@ -45,28 +26,28 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let enabled_events = p.string_array("enabled_events")?;
     let description = p.clearable_string("description")?.flatten();
     let metadata = p.metadata()?;
-    let api_version = p.string("api_version")?;
+    let api_version = p.string("api_version")?.filter(|v| !v.is_empty());
     let _connect = p.boolean("connect")?;
     let expansions = p.expand()?;
     p.finish()?;
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(ApiError::param("url", format!("Invalid URL: {url}. URLs must begin with http:// or https://.")));
-    }
+    check_url(&url)?;
     let enabled_events = match enabled_events {
         Some(events) if !events.is_empty() => events,
         _ => return Err(ApiError::missing("enabled_events")),
     };
-    let mut endpoint = insert(ctx.store, &url, enabled_events, description, None);
-    let id = endpoint["id"].as_str().unwrap_or_default().to_string();
-    if let Some(stored) = ctx.store.get_mut(&id) {
-        if let Some(metadata) = metadata {
-            metadata.clone().apply(stored);
-            metadata.apply(&mut endpoint);
+    let api_version = match api_version {
+        Some(name) => Some(ApiVersion::parse(&name).map_err(|e| ApiError::param("api_version", e.to_string()))?),
+        None => None,
+    };
+    let mut endpoint =
+        register(ctx.store, NewEndpoint { url: &url, enabled_events, description, secret: None, api_version });
+    if let Some(metadata) = metadata {
+        metadata.apply(&mut endpoint);
+        let mut stored = endpoint.clone();
+        if let Some(fields) = stored.as_object_mut() {
+            fields.remove("secret");
         }
-        if let Some(version) = api_version {
-            stored["api_version"] = json!(version);
-            endpoint["api_version"] = json!(version);
-        }
+        ctx.store.replace(&stored);
     }
     expand(ctx.store, &mut endpoint, &expansions);
     Ok(endpoint)
@@ -75,13 +56,12 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
 /// `GET /v1/webhook_endpoints/{id}`
 pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
     p.finish()?;
-    Ok(ctx.store.get_kind("webhook_endpoint", "webhook endpoint", id, "id")?.clone())
+    ctx.store.get_kind(Kind::WebhookEndpoint, id, "id")
 }
 
 /// `POST /v1/webhook_endpoints/{id}`: `url`, `enabled_events[]`, `disabled`, `description`, `metadata`.
 /// A disabled endpoint receives nothing (a way to simulate an outage of the receiver).
 pub fn update(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let mut endpoint = ctx.store.get_kind("webhook_endpoint", "webhook endpoint", id, "id")?.clone();
     let url = p.string("url")?;
     let enabled_events = p.string_array("enabled_events")?;
     let disabled = p.boolean("disabled")?;
@@ -89,13 +69,9 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiEr
     let metadata = p.metadata()?;
     let expansions = p.expand()?;
     p.finish()?;
+    let mut endpoint = ctx.store.get_kind(Kind::WebhookEndpoint, id, "id")?;
     if let Some(url) = url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(ApiError::param(
-                "url",
-                format!("Invalid URL: {url}. URLs must begin with http:// or https://."),
-            ));
-        }
+        check_url(&url)?;
         endpoint["url"] = json!(url);
     }
     if let Some(events) = enabled_events {
@@ -113,9 +89,8 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiEr
     if let Some(metadata) = metadata {
         metadata.apply(&mut endpoint);
     }
-    if let Some(stored) = ctx.store.get_mut(id) {
-        *stored = endpoint.clone();
-    }
+    ctx.store.replace(&endpoint);
+    sync_route(ctx.store, &endpoint);
     expand(ctx.store, &mut endpoint, &expansions);
     Ok(endpoint)
 }
@@ -124,14 +99,14 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiEr
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let page = Page::take(&mut p)?;
     p.finish()?;
-    ctx.store.list("webhook_endpoint", "/v1/webhook_endpoints", &page, |_| true)
+    ctx.store.list(Kind::WebhookEndpoint, "/v1/webhook_endpoints", &page, None, |_| true)
 }
 
 /// `DELETE /v1/webhook_endpoints/{id}`
 pub fn delete(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
     p.finish()?;
-    ctx.store.get_kind("webhook_endpoint", "webhook endpoint", id, "id")?;
-    ctx.store.remove("webhook_endpoint", id);
-    ctx.store.endpoint_secrets.remove(id);
+    ctx.store.get_kind(Kind::WebhookEndpoint, id, "id")?;
+    ctx.store.remove(id);
+    ctx.store.endpoints.remove(id);
     Ok(json!({ "id": id, "object": "webhook_endpoint", "deleted": true }))
 }

@@ -1,0 +1,34 @@
+//! `expand[]`: replaces ids with the objects they name along each path
+//! (`latest_invoice.payment_intent`); for lists, paths start with `data.`. Unknown ids are left as
+//! they are, as Stripe leaves ids it cannot expand for the caller.
+
+use serde_json::Value;
+
+use super::store::Store;
+
+/// Expands every path of `paths` in `value`.
+pub fn expand(store: &Store, value: &mut Value, paths: &[String]) {
+    for path in paths {
+        let segments: Vec<&str> = path.split('.').collect();
+        expand_path(store, value, &segments);
+    }
+}
+
+fn expand_path(store: &Store, value: &mut Value, segments: &[&str]) {
+    let Some((first, rest)) = segments.split_first() else { return };
+    if *first == "data"
+        && let Some(items) = value.get_mut("data").and_then(Value::as_array_mut)
+    {
+        for item in items {
+            expand_path(store, item, rest);
+        }
+        return;
+    }
+    let Some(field) = value.get_mut(*first) else { return };
+    if let Some(object) = field.as_str().and_then(|id| store.get(id)) {
+        *field = object;
+    }
+    if field.is_object() {
+        expand_path(store, field, rest);
+    }
+}

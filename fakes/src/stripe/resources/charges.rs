@@ -1,0 +1,39 @@
+//! `/v1/charges`: read-only. Charges are made by PaymentIntents (`domain::charging`); reading
+//! them shows what a refund changed (`amount_refunded`, `refunded`). `customer` and
+//! `payment_intent` filters are indexed.
+
+use serde_json::Value;
+
+use crate::stripe::context::Ctx;
+use crate::stripe::error::ApiError;
+use crate::stripe::expand::expand;
+use crate::stripe::kinds::Kind;
+use crate::stripe::params::{Page, Params};
+
+/// `GET /v1/charges/{id}`
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
+    let expansions = p.expand()?;
+    p.finish()?;
+    let mut charge = ctx.store.get_kind(Kind::Charge, id, "id")?;
+    expand(ctx.store, &mut charge, &expansions);
+    Ok(charge)
+}
+
+/// `GET /v1/charges` (filters: `customer`, `payment_intent`)
+pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
+    let page = Page::take(&mut p)?;
+    let customer = p.string("customer")?;
+    let payment_intent = p.string("payment_intent")?;
+    let expansions = p.expand()?;
+    p.finish()?;
+    let filter = match (&payment_intent, &customer) {
+        (Some(pi), _) => Some(("payment_intent", pi.as_str())),
+        (None, Some(customer)) => Some(("customer", customer.as_str())),
+        (None, None) => None,
+    };
+    let mut list = ctx.store.list(Kind::Charge, "/v1/charges", &page, filter, |charge| {
+        customer.as_ref().is_none_or(|c| charge["customer"] == c.as_str())
+    })?;
+    expand(ctx.store, &mut list, &expansions);
+    Ok(list)
+}
