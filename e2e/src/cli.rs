@@ -1,12 +1,25 @@
 //! The `e2e run` and `e2e list` commands: flags, the summary printed, the JUnit file and the
 //! Pushgateway push.
+//!
+//! Against a deployed target (`--target`) the run is given what a release manager has: the
+//! service's URL, an existing customer's key, the deployment's Stripe test-mode account
+//! (`STRIPE_API_BASE`, `STRIPE_SECRET_KEY`), the signing secret of the service's webhook
+//! endpoint (`STRIPE_WEBHOOK_SECRET`) and, optionally, its database. A setting that cannot be
+//! right (a live Stripe key above all) stops the run before anything is sent, with exit code 2.
 
 use std::path::PathBuf;
 
+use billing_stack::stripe_api::DEFAULT_API_BASE;
+use billing_stack::{StripeApi, TestModeKey};
 use clap::Args;
 
 use crate::report::{Outcome, RunReport};
-use crate::runner::{self, RunOptions, Target};
+use crate::runner::{self, Deployment, RunOptions, Target};
+
+/// A setting that stops `e2e run` before it starts (exit code 2), saying what to change.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -16,6 +29,21 @@ pub struct RunArgs {
     /// API key of an existing customer on the target (for the journeys that need one).
     #[arg(long, env = "E2E_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Stripe's API, for a deployed target: real Stripe, or whatever stands in for it.
+    #[arg(long, env = "STRIPE_API_BASE", default_value = DEFAULT_API_BASE)]
+    pub stripe_api_base: String,
+    /// A test-mode secret key (sk_test_… or rk_test_…) of the deployment's Stripe account, for a
+    /// deployed target; live keys are refused.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// The signing secret (whsec_…) of the deployed service's webhook endpoint, for the journeys
+    /// that deliver Stripe events themselves.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// The deployed service's database: each journey then ends with the reconciliation check
+    /// of the customers it made (needs STRIPE_SECRET_KEY too).
+    #[arg(long, env = "E2E_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Only journeys whose name contains this (repeatable).
     #[arg(long = "filter")]
     pub filters: Vec<String>,
@@ -40,17 +68,15 @@ pub struct RunArgs {
     pub journey_timeout_secs: u64,
 }
 
-/// Runs the journeys; true when none failed.
+/// Runs the journeys; true when none failed. A [`UsageError`] when a setting cannot be right.
 pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let target = match &args.target {
-        Some(url) if url != "local" => {
-            Target::Deployed { base_url: url.trim_end_matches('/').to_string(), api_key: args.api_key.clone() }
-        }
+        Some(url) if url != "local" => Target::Deployed(deployment(&args, url).await?),
         _ => Target::Local,
     };
     let environment = args.environment.clone().unwrap_or_else(|| match target {
         Target::Local => "local".into(),
-        Target::Deployed { .. } => "staging".into(),
+        Target::Deployed(_) => "staging".into(),
     });
     let options = RunOptions {
         target,
@@ -76,6 +102,54 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         println!("results pushed to {url}");
     }
     Ok(report.failed() == 0)
+}
+
+/// The deployed target from the flags: checked, and connected to its database when one is given.
+pub async fn deployment(args: &RunArgs, url: &str) -> Result<Deployment, UsageError> {
+    let mut deployment = Deployment::at(url);
+    reqwest::Url::parse(&deployment.base_url).map_err(|err| {
+        UsageError(format!(
+            "--target {url} is not a URL ({err}): give the service's base URL, e.g. https://staging.example.com"
+        ))
+    })?;
+    deployment.api_key = args.api_key.clone().filter(|key| !key.trim().is_empty());
+    if let Some(key) = args.stripe_secret_key.as_deref().filter(|key| !key.trim().is_empty()) {
+        let key = TestModeKey::parse(key).map_err(|err| UsageError(format!("STRIPE_SECRET_KEY: {err}")))?;
+        reqwest::Url::parse(&args.stripe_api_base).map_err(|err| {
+            UsageError(format!(
+                "STRIPE_API_BASE={} is not a URL ({err}): leave it unset for {DEFAULT_API_BASE}",
+                args.stripe_api_base
+            ))
+        })?;
+        deployment.stripe = Some(StripeApi::new(&args.stripe_api_base, key, billing_service::tls::client()));
+    }
+    if let Some(secret) = args.stripe_webhook_secret.as_deref().filter(|secret| !secret.trim().is_empty()) {
+        if !secret.starts_with("whsec_") {
+            return Err(UsageError(
+                "STRIPE_WEBHOOK_SECRET is not a webhook signing secret: it starts with whsec_ (the Stripe dashboard \
+                 shows it on the page of the service's webhook endpoint)"
+                    .into(),
+            ));
+        }
+        deployment.webhook_secret = Some(secret.trim().to_string());
+    }
+    if let Some(database_url) = args.database_url.as_deref().filter(|url| !url.trim().is_empty()) {
+        if deployment.stripe.is_none() {
+            return Err(UsageError(
+                "--database-url needs STRIPE_SECRET_KEY too: the reconciliation check compares the database's charges \
+                 with Stripe's PaymentIntents"
+                    .into(),
+            ));
+        }
+        let pool = billing_service::app::connect(database_url, 4).await.map_err(|err| {
+            UsageError(format!(
+                "cannot connect to the deployed database (--database-url / E2E_DATABASE_URL): {err}; check the URL \
+                 and that this machine may reach it"
+            ))
+        })?;
+        deployment.database = Some(pool);
+    }
+    Ok(deployment)
 }
 
 pub fn list() {

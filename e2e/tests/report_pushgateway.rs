@@ -51,6 +51,9 @@ async fn a_run_pushed_with_credentials_can_be_read_back_with_its_counts_duration
     assert_eq!(scrape.value("billing_e2e_journey_passed", &with(("journey", "pro_renewal"))), 0.0);
     assert!(scrape.values("billing_e2e_journey_passed", &with(("journey", "stripe_outage"))).is_empty());
     assert_eq!(scrape.value("billing_e2e_journey_skipped", &with(("journey", "stripe_outage"))), 1.0);
+    let skipped = scrape.label_sets("billing_e2e_journey_skipped", &ci);
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0]["reason"], "needs control of the Stripe fake", "a skip carries its reason");
     assert_eq!(scrape.value("billing_e2e_journey_duration_seconds", &with(("journey", "trial_signup_first_fix"))), 1.5);
     assert_eq!(scrape.value("billing_e2e_journey_duration_seconds", &with(("journey", "pro_renewal"))), 2.25);
     assert_eq!(scrape.value("billing_e2e_run_duration_seconds", &ci), 7.25);

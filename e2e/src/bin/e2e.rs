@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs the journeys.
-    Run(billing_e2e::cli::RunArgs),
+    Run(Box<billing_e2e::cli::RunArgs>),
     /// Lists the journeys.
     List,
     /// The local stack.
@@ -41,8 +41,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Run(args) => {
             // The services' own logs would drown the summary; RUST_LOG brings them back.
             billing_service::telemetry::init_with_default("text", "error");
-            let all_passed = billing_e2e::cli::run(args).await?;
-            std::process::exit(if all_passed { 0 } else { 1 });
+            match billing_e2e::cli::run(*args).await {
+                Ok(all_passed) => std::process::exit(if all_passed { 0 } else { 1 }),
+                // A setting that cannot be right: exit 2, as for a flag clap refuses.
+                Err(err) if err.downcast_ref::<billing_e2e::cli::UsageError>().is_some() => {
+                    eprintln!("error: {err}");
+                    std::process::exit(2);
+                }
+                Err(err) => Err(err),
+            }
         }
         Command::List => {
             billing_e2e::cli::list();

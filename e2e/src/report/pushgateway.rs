@@ -29,7 +29,7 @@
 //! | --- | --- | --- |
 //! | `billing_e2e_journeys` | `result` = `passed`, `failed`, `skipped` | how many journeys ended so (all three are always present) |
 //! | `billing_e2e_journey_passed` | `journey` | 1 if the journey passed, 0 if it failed; absent for skipped journeys |
-//! | `billing_e2e_journey_skipped` | `journey` | 1 for each journey that was skipped; absent for the others |
+//! | `billing_e2e_journey_skipped` | `journey`, `reason` | 1 for each journey that was skipped, with why; absent for the others |
 //! | `billing_e2e_journey_duration_seconds` | `journey` | how long the journey ran; absent for skipped journeys |
 //! | `billing_e2e_run_duration_seconds` | | how long the whole run took |
 //! | `billing_e2e_run_timestamp_seconds` | | when the run started, Unix seconds |
@@ -96,10 +96,17 @@ pub fn registry(report: &RunReport) -> Registry {
     );
 
     let skipped = Family::<Labels, Gauge>::default();
-    for journey in report.journeys.iter().filter(|j| matches!(j.outcome, Outcome::Skipped(_))) {
-        skipped.get_or_create(&label("journey", &journey.name)).set(1);
+    for journey in &report.journeys {
+        if let Outcome::Skipped(reason) = &journey.outcome {
+            let labels = vec![("journey", LabelValue::new(&journey.name)), ("reason", LabelValue::new(reason))];
+            skipped.get_or_create(&labels).set(1);
+        }
     }
-    registry.register("billing_e2e_journey_skipped", "1 for each journey the latest run skipped", skipped);
+    registry.register(
+        "billing_e2e_journey_skipped",
+        "1 for each journey the latest run skipped, with the reason",
+        skipped,
+    );
 
     let durations = Family::<Labels, Seconds>::default();
     for journey in ran() {
@@ -169,7 +176,7 @@ mod tests {
                 r#"billing_e2e_journey_duration_seconds{journey="signup"} 1.25"#,
                 r#"billing_e2e_journey_passed{journey="renewal"} 0"#,
                 r#"billing_e2e_journey_passed{journey="signup"} 1"#,
-                r#"billing_e2e_journey_skipped{journey="staging_only"} 1"#,
+                r#"billing_e2e_journey_skipped{journey="staging_only",reason="needs the fake"} 1"#,
                 r#"billing_e2e_journeys{result="failed"} 1"#,
                 r#"billing_e2e_journeys{result="passed"} 1"#,
                 r#"billing_e2e_journeys{result="skipped"} 1"#,

@@ -18,7 +18,9 @@
 //!   deltas, never negative, so every balance equals the sum of its entries.
 //!
 //! It works against any deployment it can read: the local stack, or a staging service given
-//! its `DATABASE_URL` and its Stripe test-mode key.
+//! its `DATABASE_URL` and its Stripe test-mode key. On a shared database, where other runs and
+//! real customers keep charging, [`reconcile_customers`] checks only the customers one journey
+//! made: their charges, fixes and ledgers, and the PaymentIntents Stripe lists for them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -83,33 +85,73 @@ pub struct StripeAccess {
 /// How long the check waits for pending charges to settle before it counts them as problems.
 pub const DEFAULT_SETTLE_DEADLINE: Duration = Duration::from_secs(60);
 
-/// Waits (up to `settle_deadline`) for pending charges to settle, then runs every check.
+/// Waits (up to `settle_deadline`) for pending charges to settle, then runs every check over
+/// every customer of the database.
 pub async fn reconcile(
     pool: &PgPool,
     stripe: &StripeAccess,
     settle_deadline: Duration,
 ) -> anyhow::Result<Reconciliation> {
-    wait_for_no_pending_charges(pool, settle_deadline).await?;
+    reconcile_scope(pool, stripe, None, settle_deadline).await
+}
+
+/// [`reconcile`] for some customers only (the service's customer ids): what one journey made on
+/// a database others use at the same time. Their PaymentIntents are listed per Stripe customer.
+pub async fn reconcile_customers(
+    pool: &PgPool,
+    stripe: &StripeAccess,
+    customers: &[uuid::Uuid],
+    settle_deadline: Duration,
+) -> anyhow::Result<Reconciliation> {
+    reconcile_scope(pool, stripe, Some(customers.to_vec()), settle_deadline).await
+}
+
+/// `scope`: the customers to check, all when `None` (bound as SQL `NULL`, which each query
+/// reads as "no filter").
+async fn reconcile_scope(
+    pool: &PgPool,
+    stripe: &StripeAccess,
+    scope: Option<Vec<uuid::Uuid>>,
+    settle_deadline: Duration,
+) -> anyhow::Result<Reconciliation> {
+    wait_for_no_pending_charges(pool, &scope, settle_deadline).await?;
     let mut report = Reconciliation::default();
-    let customers: BTreeSet<String> = sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM customers")
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
-    let intents = succeeded_fix_intents(stripe, &customers).await?;
+    let rows: Vec<(uuid::Uuid, Option<String>)> =
+        sqlx::query_as("SELECT id, stripe_customer_id FROM customers WHERE $1::uuid[] IS NULL OR id = ANY($1)")
+            .bind(&scope)
+            .fetch_all(pool)
+            .await?;
+    let customers: BTreeSet<String> = rows.iter().map(|(id, _)| id.to_string()).collect();
+    let intents = match &scope {
+        None => succeeded_fix_intents(stripe, &customers, &[]).await?,
+        Some(_) => {
+            let mut intents = BTreeMap::new();
+            for stripe_customer in rows.iter().filter_map(|(_, stripe_id)| stripe_id.as_deref()) {
+                intents.extend(succeeded_fix_intents(stripe, &customers, &[("customer", stripe_customer)]).await?);
+            }
+            intents
+        }
+    };
     report.payment_intents = intents.len();
-    check_charges(pool, &intents, &mut report).await?;
-    check_fixes(pool, &mut report).await?;
-    check_ledgers(pool, &mut report).await?;
+    check_charges(pool, &scope, &intents, &mut report).await?;
+    check_fixes(pool, &scope, &mut report).await?;
+    check_ledgers(pool, &scope, &mut report).await?;
     Ok(report)
 }
 
-async fn wait_for_no_pending_charges(pool: &PgPool, deadline: Duration) -> anyhow::Result<()> {
+async fn wait_for_no_pending_charges(
+    pool: &PgPool,
+    scope: &Option<Vec<uuid::Uuid>>,
+    deadline: Duration,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
-        let pending: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM charges WHERE status = 'pending'").fetch_one(pool).await?;
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM charges WHERE status = 'pending' AND ($1::uuid[] IS NULL OR customer_id = ANY($1))",
+        )
+        .bind(scope)
+        .fetch_one(pool)
+        .await?;
         if pending == 0 || started.elapsed() >= deadline {
             return Ok(());
         }
@@ -133,10 +175,12 @@ struct IntentPage {
     has_more: bool,
 }
 
-/// Every succeeded PaymentIntent that is a fix's, of one of `customers`, by id.
+/// Every succeeded PaymentIntent that is a fix's, of one of `customers`, by id; `filter` narrows
+/// Stripe's list (e.g. to one Stripe customer).
 async fn succeeded_fix_intents(
     stripe: &StripeAccess,
     customers: &BTreeSet<String>,
+    filter: &[(&str, &str)],
 ) -> anyhow::Result<BTreeMap<String, Intent>> {
     let http = billing_service::tls::client_builder().timeout(Duration::from_secs(30)).build()?;
     let mut found = BTreeMap::new();
@@ -145,7 +189,8 @@ async fn succeeded_fix_intents(
         let mut request = http
             .get(format!("{}/v1/payment_intents", stripe.api_base.trim_end_matches('/')))
             .bearer_auth(&stripe.secret_key)
-            .query(&[("limit", "100")]);
+            .query(&[("limit", "100")])
+            .query(filter);
         if let Some(after) = &starting_after {
             request = request.query(&[("starting_after", after)]);
         }
@@ -178,13 +223,17 @@ struct ChargeRow {
 
 async fn check_charges(
     pool: &PgPool,
+    scope: &Option<Vec<uuid::Uuid>>,
     intents: &BTreeMap<String, Intent>,
     report: &mut Reconciliation,
 ) -> anyhow::Result<()> {
-    let charges: Vec<ChargeRow> =
-        sqlx::query_as("SELECT id, fix_id, amount_cents, status, stripe_payment_intent_id FROM charges")
-            .fetch_all(pool)
-            .await?;
+    let charges: Vec<ChargeRow> = sqlx::query_as(
+        "SELECT id, fix_id, amount_cents, status, stripe_payment_intent_id FROM charges
+         WHERE $1::uuid[] IS NULL OR customer_id = ANY($1)",
+    )
+    .bind(scope)
+    .fetch_all(pool)
+    .await?;
     report.charges = charges.len();
     let mut recorded: BTreeMap<&str, Vec<&ChargeRow>> = BTreeMap::new();
     for charge in &charges {
@@ -232,14 +281,20 @@ async fn check_charges(
     Ok(())
 }
 
-async fn check_fixes(pool: &PgPool, report: &mut Reconciliation) -> anyhow::Result<()> {
+async fn check_fixes(
+    pool: &PgPool,
+    scope: &Option<Vec<uuid::Uuid>>,
+    report: &mut Reconciliation,
+) -> anyhow::Result<()> {
     let broken: Vec<(uuid::Uuid, String, String, Option<String>, bool)> = sqlx::query_as(
         "SELECT f.id, f.paid_with, f.status, c.status, f.ledger_entry_id IS NOT NULL
          FROM fixes f LEFT JOIN charges c ON c.id = f.charge_id
-         WHERE (f.status = 'paid' AND f.paid_with = 'charge' AND c.status IS DISTINCT FROM 'succeeded')
-            OR (f.status = 'paid' AND f.paid_with = 'credit' AND f.ledger_entry_id IS NULL)
-            OR (f.status = 'failed' AND c.status = 'succeeded')",
+         WHERE ($1::uuid[] IS NULL OR f.customer_id = ANY($1))
+           AND ((f.status = 'paid' AND f.paid_with = 'charge' AND c.status IS DISTINCT FROM 'succeeded')
+             OR (f.status = 'paid' AND f.paid_with = 'credit' AND f.ledger_entry_id IS NULL)
+             OR (f.status = 'failed' AND c.status = 'succeeded'))",
     )
+    .bind(scope)
     .fetch_all(pool)
     .await?;
     for (fix, paid_with, status, charge_status, has_entry) in broken {
@@ -252,19 +307,29 @@ async fn check_fixes(pool: &PgPool, report: &mut Reconciliation) -> anyhow::Resu
     Ok(())
 }
 
-async fn check_ledgers(pool: &PgPool, report: &mut Reconciliation) -> anyhow::Result<()> {
+async fn check_ledgers(
+    pool: &PgPool,
+    scope: &Option<Vec<uuid::Uuid>>,
+    report: &mut Reconciliation,
+) -> anyhow::Result<()> {
     report.ledgers = usize::try_from(
-        sqlx::query_scalar::<_, i64>("SELECT count(DISTINCT customer_id) FROM ledger_entries").fetch_one(pool).await?,
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(DISTINCT customer_id) FROM ledger_entries WHERE $1::uuid[] IS NULL OR customer_id = ANY($1)",
+        )
+        .bind(scope)
+        .fetch_one(pool)
+        .await?,
     )
     .unwrap_or(0);
     let broken: Vec<(uuid::Uuid, i64, i32, i64)> = sqlx::query_as(
         "SELECT customer_id, id, balance_after, running FROM (
              SELECT customer_id, id, balance_after,
                     sum(delta) OVER (PARTITION BY customer_id ORDER BY id)::bigint AS running
-             FROM ledger_entries) entries
+             FROM ledger_entries WHERE $1::uuid[] IS NULL OR customer_id = ANY($1)) entries
          WHERE balance_after <> running OR balance_after < 0
          ORDER BY customer_id, id LIMIT 100",
     )
+    .bind(scope)
     .fetch_all(pool)
     .await?;
     for (customer, entry, balance_after, running) in broken {

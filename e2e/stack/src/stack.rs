@@ -303,7 +303,13 @@ impl Stack {
 
     /// Where the stack's Stripe is, for checks that read it.
     pub fn stripe_access(&self) -> crate::StripeAccess {
-        crate::StripeAccess { api_base: self.stripe.base_url(), secret_key: "sk_test_stack".into() }
+        crate::StripeAccess { api_base: self.stripe.base_url(), secret_key: STACK_STRIPE_KEY.into() }
+    }
+
+    /// Stripe's own API on the stack's fake, as a journey uses it against real Stripe in test mode.
+    pub fn stripe_api(&self) -> crate::StripeApi {
+        let key = crate::TestModeKey::parse(STACK_STRIPE_KEY).expect("the stack's key is a test-mode key");
+        crate::StripeApi::new(&self.stripe.base_url(), key, self.http.clone())
     }
 
     /// The reconciliation check ([`crate::reconcile`]) on this stack: fails listing every problem.
@@ -333,6 +339,9 @@ impl Drop for Stack {
         }
     }
 }
+
+/// The test-mode key the stack's own calls to its Stripe fake use (the fake takes any).
+const STACK_STRIPE_KEY: &str = "sk_test_stack";
 
 /// How long helpers wait for an effect before failing.
 const WAIT: Duration = Duration::from_secs(15);
@@ -374,7 +383,7 @@ async fn stripe_post(
 }
 
 async fn stripe_call(request: reqwest::RequestBuilder, method: &str, path: &str) -> anyhow::Result<Value> {
-    let response = request.bearer_auth("sk_test_stack").send().await?;
+    let response = request.bearer_auth(STACK_STRIPE_KEY).send().await?;
     let status = response.status();
     let body: Value = response.json().await?;
     anyhow::ensure!(status.is_success(), "the Stripe fake answered {status} to {method} {path}: {body}");

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use billing_stack::{ApiClient, Stack, reconcile};
+use billing_stack::{ApiClient, Stack, reconcile, reconcile_customers};
 
 async fn payg_customer_with_two_charges(stack: &Stack) -> ApiClient {
     let (_, customer) = stack.signed_up_customer("payg@example.com").await.unwrap();
@@ -119,4 +119,53 @@ async fn a_ledger_entry_that_does_not_add_up_is_caught() {
     let problems = problems(&stack).await;
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("says the balance is 70, its entries add up to 65"), "{problems:?}");
+}
+
+#[tokio::test]
+async fn a_check_of_some_customers_sees_their_defects_and_nobody_elses() {
+    // The service's own reconciler is off, so the pending charge below stays pending.
+    let stack = Stack::start_with(billing_stack::StackOptions {
+        configure: Box::new(|config| config.reconcile_interval_ms = 0),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (mine, _) = stack.signed_up_customer("mine@example.com").await.unwrap();
+    let (theirs, their_client) = stack.signed_up_customer("theirs@example.com").await.unwrap();
+    their_client.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
+    for n in 0..6 {
+        their_client.record_fix(&format!("fix {n}")).await.unwrap().unwrap();
+    }
+    // Their ledger is broken and one of their charges is still pending (someone else's run, mid-charge).
+    let theirs_id: uuid::Uuid = theirs.customer_id.parse().unwrap();
+    sqlx::query(
+        "INSERT INTO ledger_entries (customer_id, delta, balance_after, source, created_at)
+         VALUES ($1, 60, 70, 'pro_invoice', now())",
+    )
+    .bind(theirs_id)
+    .execute(&stack.pool)
+    .await
+    .unwrap();
+    sqlx::query("ALTER TABLE charges DROP CONSTRAINT charges_settled_when_not_pending")
+        .execute(&stack.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE charges SET status = 'pending' WHERE customer_id = $1")
+        .bind(theirs_id)
+        .execute(&stack.pool)
+        .await
+        .unwrap();
+    let settle = Duration::from_secs(2);
+
+    let mine_only =
+        reconcile_customers(&stack.pool, &stack.stripe_access(), &[mine.customer_id.parse().unwrap()], settle)
+            .await
+            .unwrap();
+    let theirs_only = reconcile_customers(&stack.pool, &stack.stripe_access(), &[theirs_id], settle).await.unwrap();
+
+    assert!(mine_only.is_clean(), "{:?}", mine_only.problems);
+    assert_eq!((mine_only.payment_intents, mine_only.charges, mine_only.ledgers), (0, 0, 1), "{mine_only}");
+    assert_eq!((theirs_only.payment_intents, theirs_only.charges), (1, 1), "{theirs_only}");
+    assert!(theirs_only.problems.iter().any(|p| p.contains("is still pending")), "{:?}", theirs_only.problems);
+    assert!(theirs_only.problems.iter().any(|p| p.contains("says the balance is 70")), "{:?}", theirs_only.problems);
 }
