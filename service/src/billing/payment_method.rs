@@ -19,12 +19,14 @@ use super::{BillingProfile, set_plan};
 use crate::api_keys::Authenticated;
 use crate::app::AppState;
 use crate::domain::Plan;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::idempotency::{self, OptionalClientKey, Remembered};
+use crate::openapi::bodies::{JsonBodyRejections, PaymentMethodRequest};
+use crate::openapi::{IdempotencyKey, PaymentProviderFailed, ValidationFailed};
 use crate::pricing;
 use crate::request::{Fields, JsonObject};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaymentMethodAdded {
     pub payment_method_id: String,
     pub brand: String,
@@ -42,6 +44,22 @@ fn parse_payment_method_id(raw: &str) -> Result<String, String> {
     if valid { Ok(raw.to_string()) } else { Err("must be a Stripe payment method id such as pm_1Nx…".into()) }
 }
 
+/// Attaches a card, makes it the default and records the customer's consent to be charged.
+#[utoipa::path(
+    post,
+    path = "/api/v1/billing/payment-method",
+    tag = "billing",
+    params(IdempotencyKey),
+    request_body = PaymentMethodRequest,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The card is the default; a trial customer is now pay-as-you-go", body = PaymentMethodAdded),
+        (status = 402, description = "Stripe refused the card (`card_declined`, with `decline_code`)", body = ErrorBody),
+        (status = 422, response = ValidationFailed),
+        (status = 502, response = PaymentProviderFailed),
+        JsonBodyRejections,
+    ),
+)]
 pub async fn add_payment_method(
     State(state): State<AppState>,
     auth: Authenticated,
