@@ -1,0 +1,83 @@
+//! schemathesis against the service: requests generated from `/openapi.json` (valid and
+//! invalid), every check on, against a stack of our own with a signed-up customer who has a
+//! card. Zero failures means no 5xx and no answer the document does not allow.
+//!
+//! schemathesis is a Python tool (PyPI); `scripts/test` installs the version pinned here. The
+//! checks' expectations that depend on the state of the customer, not on the request, are in
+//! `service/schemathesis.toml`, each with its reason.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use billing_stack::Stack;
+
+/// The schemathesis release the run is pinned to (`scripts/test` reads it from here).
+const PINNED: &str = "4.32.5";
+/// Test cases per operation and phase: enough to reach every status, few enough for two cores.
+const MAX_EXAMPLES: &str = "30";
+/// The whole run is killed (and the test fails) past this.
+const TIME_LIMIT: Duration = Duration::from_secs(480);
+
+fn install_hint() -> String {
+    format!("install it with `python3 -m pip install schemathesis=={PINNED}` (scripts/test does)")
+}
+
+/// The installed schemathesis version, or why it cannot be run.
+async fn installed_version() -> Result<String, String> {
+    let output = tokio::process::Command::new("schemathesis")
+        .arg("--version")
+        .output()
+        .await
+        .map_err(|err| format!("schemathesis is not installed ({err}): {}", install_hint()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "schemathesis, version 4.32.5"
+    Ok(text.trim().rsplit(' ').next().unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
+    let version = installed_version().await.unwrap_or_else(|problem| panic!("{problem}"));
+    assert_eq!(
+        version,
+        PINNED,
+        "schemathesis {version} is installed, the test is pinned to {PINNED}: {}",
+        install_hint()
+    );
+
+    let stack = Stack::start().await.unwrap();
+    let (signup, customer) = stack.signed_up_customer("fuzz@example.com").await.unwrap();
+    customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
+
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemathesis.toml");
+    let seed = std::env::var("SCHEMATHESIS_SEED").unwrap_or_else(|_| rand::random::<u32>().to_string());
+    let mut command = tokio::process::Command::new("schemathesis");
+    command
+        .arg("--config-file")
+        .arg(&config)
+        .arg("--no-color")
+        .arg("run")
+        .arg(format!("{}/openapi.json", stack.service_url))
+        .args(["--url", &stack.service_url])
+        .args(["--header", &format!("Authorization: Bearer {}", signup.api_key)])
+        .args(["--checks", "all"])
+        .args(["--max-examples", MAX_EXAMPLES])
+        .args(["--seed", &seed])
+        .args(["--workers", "2"])
+        .args(["--request-timeout", "20"])
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let output = tokio::time::timeout(TIME_LIMIT, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("schemathesis ran longer than {TIME_LIMIT:?} (seed {seed})"))
+        .unwrap_or_else(|err| panic!("cannot run schemathesis ({err}): {}", install_hint()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}\n{stderr}\nschemathesis took {:.0?} (seed {seed})", started.elapsed());
+    assert!(
+        output.status.success(),
+        "schemathesis found failures (seed {seed}; rerun with SCHEMATHESIS_SEED={seed}):\n{stdout}\n{stderr}"
+    );
+}
