@@ -97,7 +97,7 @@ pub struct IdempotencyKey {
     /// the first request's result and never does it twice; the same key with a different request
     /// is 422 `idempotency_key_reused`. 1 to 255 visible ASCII characters (a UUID, say);
     /// anything else is 400.
-    #[param(rename = "Idempotency-Key", pattern = r"^[!-~]+$", min_length = 1, max_length = 255)]
+    #[param(rename = "Idempotency-Key", nullable = false, pattern = r"^[!-~]+$", min_length = 1, max_length = 255)]
     pub idempotency_key: Option<String>,
 }
 
@@ -160,6 +160,7 @@ pub fn document(routes: OpenApi, config: &Config) -> Value {
         }
     }
     let mut document = serde_json::to_value(&openapi).unwrap_or_else(|_| json!({}));
+    bodies::optional_bodies_are_objects(&mut document);
     bodies::configure(&mut document, config);
     document
 }

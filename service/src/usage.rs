@@ -63,10 +63,10 @@ const MAX_PAGE: i64 = 200;
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// How many ledger entries to show, newest first (50 when absent).
-    #[param(minimum = 1, maximum = 200)]
+    #[param(nullable = false, minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Show entries older than this one: the previous page's `next_before`.
-    #[param(minimum = 1)]
+    #[param(nullable = false, minimum = 1)]
     pub before: Option<i64>,
 }
 

@@ -25,6 +25,7 @@ use crate::openapi::bodies::{JsonBodyRejections, PaymentMethodRequest};
 use crate::openapi::{IdempotencyKey, PaymentProviderFailed, ValidationFailed};
 use crate::pricing;
 use crate::request::{Fields, JsonObject};
+use crate::stripe::StripeError;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaymentMethodAdded {
@@ -93,7 +94,8 @@ pub async fn add_payment_method(
     let attached = state
         .stripe
         .attach_payment_method(&payment_method, &profile.stripe_customer_id, &format!("pm-attach-{intent}"))
-        .await?;
+        .await
+        .map_err(|err| refused_payment_method(err, &payment_method))?;
     state
         .stripe
         .set_default_payment_method(&profile.stripe_customer_id, &attached.id, &format!("pm-default-{intent}"))
@@ -147,6 +149,33 @@ pub async fn add_payment_method(
         plan,
         consent_text,
     }))
+}
+
+/// Stripe refusing the payment method itself (it does not exist, or belongs to another
+/// customer) is the client's mistake, named on the field, not a failure of Stripe (502).
+fn refused_payment_method(err: StripeError, payment_method: &str) -> ApiError {
+    let StripeError::Api(api) = &err else { return err.into() };
+    if api.kind != "invalid_request_error" {
+        return err.into();
+    }
+    tracing::info!(error = %err, "Stripe refused a payment method");
+    if api.status == 404 || api.code.as_deref() == Some("resource_missing") {
+        ApiError::field(
+            "payment_method_id",
+            format!(
+                "Stripe has no payment method `{payment_method}`: send the id of one created with Stripe (such as pm_1Nx…) or a test token such as pm_card_visa"
+            ),
+        )
+    } else if api.status == 400 {
+        ApiError::field(
+            "payment_method_id",
+            format!(
+                "Stripe refused to attach `{payment_method}` to this customer (is it another customer's?): create a payment method for this customer and send its id"
+            ),
+        )
+    } else {
+        err.into()
+    }
 }
 
 #[cfg(test)]

@@ -185,6 +185,7 @@ pub async fn subscribe(
 #[into_params(parameter_in = Query)]
 pub struct CancelQuery {
     /// `true`: Pro until the period ends; `false` (the default): pay-as-you-go at once.
+    #[param(nullable = false)]
     pub at_period_end: Option<bool>,
 }
 

@@ -149,6 +149,27 @@ impl utoipa::IntoResponses for UndecodablePath {
     }
 }
 
+/// An optional body (`request_body(content = Option<T>)`) is written by utoipa as "`T` or
+/// `null`"; the service reads a missing body as `{}` and refuses a `null` one (400), so the
+/// schema is `T` alone, with `required: false`.
+pub fn optional_bodies_are_objects(document: &mut Value) {
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for operation in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|item| item.values_mut()) {
+        let Some(body) = operation.get_mut("requestBody") else { continue };
+        if body.get("required") == Some(&Value::Bool(true)) {
+            continue;
+        }
+        body["required"] = json!(false);
+        for media in body["content"].as_object_mut().into_iter().flat_map(|content| content.values_mut()) {
+            let Some(choices) = media["schema"]["oneOf"].as_array() else { continue };
+            let not_null: Vec<Value> = choices.iter().filter(|choice| choice["type"] != "null").cloned().collect();
+            if let [only] = not_null.as_slice() {
+                media["schema"] = only.clone();
+            }
+        }
+    }
+}
+
 /// Fills in the parts of the document that are configuration: the credential providers and
 /// the bounds of a credential's lifetime.
 pub fn configure(document: &mut Value, config: &Config) {

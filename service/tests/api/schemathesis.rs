@@ -4,7 +4,8 @@
 //!
 //! schemathesis is a Python tool (PyPI); `scripts/test` installs the version pinned here. The
 //! checks' expectations that depend on the state of the customer, not on the request, are in
-//! `service/schemathesis.toml`, each with its reason.
+//! `service/schemathesis/schemathesis.toml`, each with its reason, and `hooks.py` beside it
+//! keeps generated `Idempotency-Key`s from repeating.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -49,12 +50,12 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
     let (signup, customer) = stack.signed_up_customer("fuzz@example.com").await.unwrap();
     customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
 
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemathesis.toml");
+    let settings = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemathesis");
     let seed = std::env::var("SCHEMATHESIS_SEED").unwrap_or_else(|_| rand::random::<u32>().to_string());
     let mut command = tokio::process::Command::new("schemathesis");
     command
         .arg("--config-file")
-        .arg(&config)
+        .arg(settings.join("schemathesis.toml"))
         .arg("--no-color")
         .arg("run")
         .arg(format!("{}/openapi.json", stack.service_url))
@@ -65,6 +66,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
         .args(["--seed", &seed])
         .args(["--workers", "2"])
         .args(["--request-timeout", "20"])
+        .env("SCHEMATHESIS_HOOKS", settings.join("hooks.py"))
         .env("PYTHONUNBUFFERED", "1")
         .stdin(Stdio::null())
         .kill_on_drop(true);
