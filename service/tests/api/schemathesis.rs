@@ -25,15 +25,26 @@ fn install_hint() -> String {
     format!("install it with `python3 -m pip install schemathesis=={PINNED}` (scripts/test does)")
 }
 
+/// schemathesis's command line, run by the `python3` that `pip` installed it for (its `st`
+/// script may not be on PATH).
+fn schemathesis() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new("python3");
+    command.args(["-m", "schemathesis.cli"]);
+    command
+}
+
 /// The installed schemathesis version, or why it cannot be run.
 async fn installed_version() -> Result<String, String> {
-    let output = tokio::process::Command::new("schemathesis")
+    let output = schemathesis()
         .arg("--version")
         .output()
         .await
-        .map_err(|err| format!("schemathesis is not installed ({err}): {}", install_hint()))?;
+        .map_err(|err| format!("python3 is needed to run schemathesis ({err}); then {}", install_hint()))?;
+    if !output.status.success() {
+        return Err(format!("schemathesis is not installed: {}", install_hint()));
+    }
+    // "python -m schemathesis.cli, version 4.32.5"
     let text = String::from_utf8_lossy(&output.stdout);
-    // "schemathesis, version 4.32.5"
     Ok(text.trim().rsplit(' ').next().unwrap_or_default().to_string())
 }
 
@@ -54,7 +65,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
     let settings = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemathesis");
     let seed = std::env::var("SCHEMATHESIS_SEED").unwrap_or_else(|_| rand::random::<u32>().to_string());
     let max_examples = std::env::var("SCHEMATHESIS_MAX_EXAMPLES").unwrap_or_else(|_| MAX_EXAMPLES.into());
-    let mut command = tokio::process::Command::new("schemathesis");
+    let mut command = schemathesis();
     command
         .arg("--config-file")
         .arg(settings.join("schemathesis.toml"))
