@@ -120,7 +120,7 @@ impl StrictQuery {
 fn whole_u64(value: f64) -> Option<u64> {
     // 2^64: the first whole number past u64::MAX (which as f64 would round up to it).
     const PAST_U64: f64 = 18_446_744_073_709_551_616.0;
-    (value.fract() == 0.0 && (0.0..PAST_U64).contains(&value)).then(|| value as u64)
+    (value.fract() == 0.0 && (0.0..PAST_U64).contains(&value)).then_some(value as u64)
 }
 
 fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
