@@ -15,6 +15,8 @@ use billing_stack::Stack;
 
 /// The schemathesis release the run is pinned to (`scripts/test` reads it from here).
 const PINNED: &str = "4.32.5";
+/// The openapi-spec-validator release that checks the document (`scripts/test` reads it too).
+const VALIDATOR_PINNED: &str = "0.9.0";
 /// Test cases per operation and phase: enough to reach every status, few enough for two cores.
 /// `SCHEMATHESIS_MAX_EXAMPLES` asks for more (a longer hunt by hand).
 const MAX_EXAMPLES: &str = "100";
@@ -46,6 +48,36 @@ async fn installed_version() -> Result<String, String> {
     // "python -m schemathesis.cli, version 4.32.5"
     let text = String::from_utf8_lossy(&output.stdout);
     Ok(text.trim().rsplit(' ').next().unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn the_served_document_is_valid_openapi_3_1_for_openapi_spec_validator() {
+    let stack = Stack::start().await.unwrap();
+    let document =
+        stack.api().request(reqwest::Method::GET, "/openapi.json").send().await.unwrap().bytes().await.unwrap();
+    let check = format!(
+        "import json, sys\nimport openapi_spec_validator as v\n\
+         assert v.__version__ == '{VALIDATOR_PINNED}', f'openapi-spec-validator {{v.__version__}} is installed, the test is pinned to {VALIDATOR_PINNED}'\n\
+         v.validate(json.load(sys.stdin))"
+    );
+    let mut validator = tokio::process::Command::new("python3")
+        .args(["-c", &check])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| {
+            panic!("python3 is needed ({err}); then python3 -m pip install openapi-spec-validator=={VALIDATOR_PINNED}")
+        });
+    let mut stdin = validator.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, &document).await.unwrap();
+    drop(stdin);
+    let output = validator.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the document is not valid OpenAPI (or openapi-spec-validator=={VALIDATOR_PINNED} is missing: python3 -m pip install openapi-spec-validator=={VALIDATOR_PINNED}, as scripts/test does):\n{stderr}"
+    );
 }
 
 #[tokio::test]
