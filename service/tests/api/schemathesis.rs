@@ -97,8 +97,11 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
     let settings = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemathesis");
     let seed = std::env::var("SCHEMATHESIS_SEED").unwrap_or_else(|_| rand::random::<u32>().to_string());
     let max_examples = std::env::var("SCHEMATHESIS_MAX_EXAMPLES").unwrap_or_else(|_| MAX_EXAMPLES.into());
+    // schemathesis keeps a cache (`.schemathesis/`) in its working directory: give it one of its own.
+    let workdir = tempfile::tempdir().unwrap();
     let mut command = schemathesis();
     command
+        .current_dir(workdir.path())
         .arg("--config-file")
         .arg(settings.join("schemathesis.toml"))
         .arg("--no-color")
