@@ -23,8 +23,8 @@ use self::cache::{AuthenticatedKey, KeyHash};
 use crate::app::AppState;
 use crate::domain::CustomerId;
 use crate::error::ApiError;
-use axum::Router;
-use axum::routing::{delete, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Every key starts with this, so a leaked key is recognisable (secret scanners, logs).
 pub const KEY_PREFIX: &str = "bk_";
@@ -139,10 +139,10 @@ fn presented_key(parts: &Parts) -> Option<&str> {
 }
 
 /// `POST|GET /api/v1/api-keys`, `DELETE /api/v1/api-keys/{id}`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/api-keys", post(management::create_api_key).get(management::list_api_keys))
-        .route("/api/v1/api-keys/{id}", delete(management::revoke_api_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(management::create_api_key, management::list_api_keys))
+        .routes(routes!(management::revoke_api_key))
 }
 
 #[cfg(test)]

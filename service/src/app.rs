@@ -6,21 +6,25 @@
 //!
 //! [`router`] merges one `router()` per resource module (onboarding, usage, fixes, billing,
 //! credentials, API keys, webhooks, health, metrics), so each list of routes lives beside the
-//! handlers that serve them, and adds the layers every request goes through.
+//! handlers that serve them, and adds the layers every request goes through. Each module
+//! registers a route together with its OpenAPI documentation ([`crate::openapi`]), and the
+//! merged document is served at `GET /openapi.json`.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::billing::reconciler::Reconciler;
 use crate::clock::{Clock, SystemClock};
@@ -29,7 +33,7 @@ use crate::error::ApiError;
 use crate::outbox::OutboxWorker;
 use crate::server::{ConnectionLimits, serve};
 pub use crate::state::AppState;
-use crate::{api_keys, billing, credentials, fixes, health, metrics, onboarding, usage, webhooks};
+use crate::{api_keys, billing, credentials, fixes, health, metrics, onboarding, openapi, usage, webhooks};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -154,12 +158,10 @@ impl Application {
     }
 }
 
-/// Every route of the service, and the layers every request goes through (outermost last):
-/// invalid `Idempotency-Key`s refused, the request timeout, metrics, the body limit, errors
-/// made JSON, and a panic turned into a JSON 500.
-pub fn router(state: AppState) -> Router {
-    let body_limit = state.config.max_body_bytes;
-    Router::new()
+/// Every route of the service with its documentation: one `router()` per resource module, and
+/// `GET /openapi.json`.
+pub fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(onboarding::router())
         .merge(usage::router())
         .merge(fixes::router())
@@ -169,6 +171,24 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(health::router())
         .merge(metrics::router())
+        .routes(routes!(openapi::openapi_json))
+}
+
+/// The OpenAPI document of the service under `config`, as `GET /openapi.json` serves it.
+pub fn openapi_document(config: &Config) -> serde_json::Value {
+    openapi::document(documented_routes().into_openapi(), config)
+}
+
+/// Every route of the service, and the layers every request goes through (outermost last):
+/// invalid `Idempotency-Key`s refused, the request timeout, metrics, the body limit, errors
+/// made JSON, and a panic turned into a JSON 500.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.max_body_bytes;
+    let (routes, document) = documented_routes().split_for_parts();
+    let document = openapi::document(document, &state.config);
+    let served = openapi::Served(serde_json::to_vec(&document).unwrap_or_default().into());
+    routes
+        .layer(Extension(served))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(crate::idempotency::reject_invalid_keys))

@@ -7,15 +7,18 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// An e-mail address, trimmed, with one `@`, a non-empty local part and a dotted domain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(transparent)]
+#[schema(example = "ada@example.com")]
 pub struct Email(String);
 
 impl Email {
-    /// Longest address accepted (RFC 5321's path limit).
+    /// Longest address accepted, in characters (RFC 5321's path limit; counted in characters,
+    /// as JSON Schema's `maxLength` and the OpenAPI document's pattern count them).
     pub const MAX_LEN: usize = 254;
 
     pub fn parse(raw: &str) -> Result<Email, String> {
@@ -23,7 +26,7 @@ impl Email {
         if value.is_empty() {
             return Err("must not be empty".into());
         }
-        if value.len() > Self::MAX_LEN {
+        if value.chars().count() > Self::MAX_LEN {
             return Err(format!("must be at most {} characters", Self::MAX_LEN));
         }
         let Some((local, domain)) = value.split_once('@') else {
@@ -53,7 +56,7 @@ impl fmt::Display for Email {
 }
 
 /// A customer's display name: trimmed, 1 to 200 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(transparent)]
 pub struct CustomerName(String);
 
@@ -81,8 +84,9 @@ impl CustomerName {
 
 /// Where a customer signed up. Open to more channels: anything that is a lowercase
 /// identifier is accepted, the two known ones have names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(transparent)]
+#[schema(example = "direct")]
 pub struct SignupSource(String);
 
 impl SignupSource {
@@ -111,8 +115,9 @@ impl SignupSource {
 }
 
 /// An amount of money in integer cents (USD). Never a float.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(transparent)]
+#[schema(example = 2900)]
 pub struct Cents(pub i64);
 
 impl fmt::Display for Cents {
@@ -123,7 +128,7 @@ impl fmt::Display for Cents {
 
 /// A customer's pricing plan, stored as text in `customers.plan`: an unknown value in the
 /// database is a decoding error, never silently a trial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum Plan {
@@ -148,7 +153,7 @@ impl Plan {
 }
 
 /// A customer's id (ours, not Stripe's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(transparent)]
 pub struct CustomerId(pub Uuid);
 

@@ -16,12 +16,43 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::stripe::StripeError;
 
 /// Field name → what is wrong with it.
 pub type FieldErrors = BTreeMap<String, String>;
+
+/// The body of every error response (the OpenAPI document's `Error`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, and what to do about it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code, such as `validation_failed` or `rate_limited`.
+    pub code: String,
+    /// What happened and what to do, for a person.
+    pub message: String,
+    /// With `validation_failed`: each invalid field (or query parameter) and what is wrong with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub fields: Option<FieldErrors>,
+    /// With `card_declined`: Stripe's decline code, such as `insufficient_funds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub decline_code: Option<String>,
+}
+
+impl ErrorBody {
+    fn new(code: &str, message: String) -> ErrorBody {
+        ErrorBody { error: ErrorDetail { code: code.to_string(), message, fields: None, decline_code: None } }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -178,16 +209,16 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        let mut error = json!({ "code": self.code(), "message": self.public_message() });
+        let mut body = ErrorBody::new(self.code(), self.public_message());
         match &self {
-            ApiError::Validation(fields) => error["fields"] = json!(fields),
+            ApiError::Validation(fields) => body.error.fields = Some(fields.clone()),
             ApiError::Stripe(err) if err.is_card_error() => {
-                error["decline_code"] = json!(err.decline_code());
+                body.error.decline_code = err.decline_code().map(str::to_string)
             }
-            ApiError::CardDeclined { decline_code, .. } => error["decline_code"] = json!(decline_code),
+            ApiError::CardDeclined { decline_code, .. } => body.error.decline_code = Some(decline_code.clone()),
             _ => {}
         }
-        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        let mut response = (status, Json(body)).into_response();
         let retry_after = match &self {
             ApiError::RateLimited { retry_after_secs } | ApiError::Busy { retry_after_secs, .. } => {
                 Some(*retry_after_secs)
@@ -234,6 +265,6 @@ pub async fn errors_are_json(request: Request, next: Next) -> Response {
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let body = serde_json::to_vec(&json!({ "error": { "code": code, "message": message } })).unwrap_or_default();
+    let body = serde_json::to_vec(&ErrorBody::new(code, message)).unwrap_or_default();
     Response::from_parts(parts, axum::body::Body::from(body))
 }

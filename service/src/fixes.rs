@@ -32,12 +32,15 @@ use crate::billing::BillingProfile;
 use crate::billing::charges::{self, Attempt, ChargeOutcome, NewCharge, failure};
 use crate::domain::{Cents, CustomerId};
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::idempotency::{self, ClientKey, OptionalClientKey};
 use crate::ledger::{self, CreditSource};
+use crate::openapi::bodies::{FixRequest, JsonBodyRejections, UndecodablePath};
+use crate::openapi::{IdempotencyKey, ValidationFailed};
 use crate::pricing::fix_price;
 use crate::request::{Fields, JsonObject};
-use axum::Router;
-use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The route, as idempotency keys record it.
 const ROUTE: &str = "POST /api/v1/fixes";
@@ -66,7 +69,7 @@ impl FixDescription {
 }
 
 /// Where a fix is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum FixStatus {
@@ -78,7 +81,7 @@ pub enum FixStatus {
 }
 
 /// How a fix is paid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum PaidWith {
@@ -86,7 +89,7 @@ pub enum PaidWith {
     Charge,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecordedFix {
     pub fix_id: Uuid,
     pub status: FixStatus,
@@ -100,6 +103,22 @@ pub struct RecordedFix {
 pub const NO_CREDITS_NO_PAYMENT_METHOD: &str = "no credits left and no payment method on file: add a card with POST /api/v1/billing/payment-method (with \"billing_consent\": true) or subscribe to Pro with POST /api/v1/billing/subscription";
 
 /// `POST /api/v1/fixes`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/fixes",
+    tag = "fixes",
+    params(IdempotencyKey),
+    request_body(content = Option<FixRequest>, description = "Optional: an empty body is `{}`"),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "The fix is recorded and paid, with a credit or a charge", body = RecordedFix),
+        (status = 200, description = "A retry with the same `Idempotency-Key` of a fix already paid: the same fix, not paid again", body = RecordedFix),
+        (status = 402, description = "Not paid: no credits and no payment method (`payment_required`), the card was declined (`card_declined`, with `decline_code`), or the charge failed (`payment_failed`); nothing was charged", body = ErrorBody),
+        (status = 422, response = ValidationFailed),
+        (status = 502, description = "The charge was sent to Stripe, which did not say how it went (`payment_outcome_unknown`): it is recorded as pending and will be settled; retry with the same `Idempotency-Key`, or read it with `GET /api/v1/fixes/{id}`", body = ErrorBody),
+        JsonBodyRejections,
+    ),
+)]
 pub async fn record_fix(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -128,6 +147,18 @@ pub async fn record_fix(
 }
 
 /// `GET /api/v1/fixes/{id}`: one of the customer's fixes, as it stands (404 for anything else).
+#[utoipa::path(
+    get,
+    path = "/api/v1/fixes/{id}",
+    tag = "fixes",
+    params(("id" = String, Path, description = "The fix's id (`fix_id`)")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The fix as it stands", body = RecordedFix),
+        (status = 404, description = "This customer has no such fix (`not_found`)", body = ErrorBody),
+        UndecodablePath,
+    ),
+)]
 pub async fn get_fix(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -366,8 +397,8 @@ async fn find_fix(conn: &mut PgConnection, customer: CustomerId, fix_id: Uuid) -
 }
 
 /// `POST /api/v1/fixes`, `GET /api/v1/fixes/{id}`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/fixes", post(record_fix)).route("/api/v1/fixes/{id}", get(get_fix))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(record_fix)).routes(routes!(get_fix))
 }
 
 #[cfg(test)]

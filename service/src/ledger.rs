@@ -13,7 +13,7 @@ use crate::domain::CustomerId;
 
 /// Why credits moved, stored as text in `ledger_entries.source` (an unknown value is a
 /// decoding error).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum CreditSource {
@@ -53,7 +53,7 @@ pub fn next_balance(balance: i32, delta: i32) -> Result<i32, LedgerError> {
 }
 
 /// One ledger row, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LedgerEntry {
     pub id: i64,
     pub delta: i32,

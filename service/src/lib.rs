@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod ledger;
 pub mod metrics;
 pub mod onboarding;
+pub mod openapi;
 pub mod outbox;
 pub mod pricing;
 pub mod rate_limit;

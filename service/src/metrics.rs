@@ -23,8 +23,8 @@ use prometheus_client::registry::Registry;
 use crate::app::AppState;
 use crate::billing::charges::ChargeStatus;
 use crate::ledger::CreditSource;
-use axum::Router;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -238,6 +238,12 @@ impl Metrics {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Every metric, in the OpenMetrics text format", body = String, content_type = "application/openmetrics-text")),
+)]
 pub async fn serve_metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
         .into_response()
@@ -276,8 +282,8 @@ pub async fn track_requests(State(state): State<AppState>, request: Request, nex
 }
 
 /// `GET /metrics`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(serve_metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(serve_metrics))
 }
 
 #[cfg(test)]

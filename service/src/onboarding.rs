@@ -29,15 +29,17 @@ use crate::api_keys::NewApiKey;
 use crate::app::AppState;
 use crate::client_ip::{client_ip, limit_key};
 use crate::domain::{CustomerId, CustomerName, Email, Plan, SignupSource};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::idempotency::{self, ClientKey, OptionalClientKey};
 use crate::ledger::{self, CreditSource, LedgerEntry};
+use crate::openapi::bodies::{JsonBodyRejections, SignupRequest as SignupBody};
+use crate::openapi::{IdempotencyKey, PaymentProviderFailed, RateLimited, ValidationFailed};
 use crate::outbox;
 use crate::pricing::TRIAL_CREDITS;
 use crate::request::{Fields, JsonObject};
 use crate::stripe::Form;
-use axum::Router;
-use axum::routing::post;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// A valid signup request.
 #[derive(Debug, Clone)]
@@ -87,7 +89,7 @@ impl SignupRequest {
 }
 
 /// The answer to a signup: the only time the API key is ever shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OnboardedCustomer {
     pub customer_id: CustomerId,
     pub email: Email,
@@ -96,6 +98,7 @@ pub struct OnboardedCustomer {
     pub plan: Plan,
     pub credit_balance: i32,
     pub stripe_customer_id: String,
+    /// The API key (`bk_…`): shown only here, never again.
     pub api_key: String,
     pub api_key_id: Uuid,
     pub created_at: DateTime<Utc>,
@@ -104,6 +107,22 @@ pub struct OnboardedCustomer {
 /// The route, as idempotency keys record it.
 const ROUTE: &str = "POST /api/v1/customers";
 
+/// Signs a customer up: a Stripe customer, 5 trial credits, an API key and the welcome e-mails.
+#[utoipa::path(
+    post,
+    path = "/api/v1/customers",
+    tag = "customers",
+    params(IdempotencyKey),
+    request_body = SignupBody,
+    responses(
+        (status = 201, description = "Signed up, on the trial plan with 5 credits; `api_key` is shown only here", body = OnboardedCustomer),
+        (status = 409, description = "The e-mail address is taken (`email_taken`)", body = ErrorBody),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 502, response = PaymentProviderFailed),
+        JsonBodyRejections,
+    ),
+)]
 pub async fn create_customer(
     State(state): State<AppState>,
     OptionalClientKey(key): OptionalClientKey,
@@ -300,6 +319,6 @@ fn email_taken(email: &Email) -> ApiError {
 }
 
 /// `POST /api/v1/customers`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/customers", post(create_customer))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_customer))
 }

@@ -116,6 +116,13 @@ impl StrictQuery {
     }
 }
 
+/// A float that is a whole number within `u64`, as that number.
+fn whole_u64(value: f64) -> Option<u64> {
+    // 2^64: the first whole number past u64::MAX (which as f64 would round up to it).
+    const PAST_U64: f64 = 18_446_744_073_709_551_616.0;
+    (value.fract() == 0.0 && (0.0..PAST_U64).contains(&value)).then_some(value as u64)
+}
+
 fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
@@ -190,10 +197,18 @@ impl Fields {
         }
     }
 
+    /// A whole number ≥ 0. JSON (and JSON Schema's `integer`) does not tell `300` from `300.0`,
+    /// so a zero fraction is the same number; `300.5` or `-1` is not.
     pub fn optional_u64(&mut self, name: &str) -> Option<u64> {
         match self.take(name).cloned() {
             None => None,
-            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+            Some(Value::Number(n)) => {
+                let whole = n.as_u64().or_else(|| n.as_f64().and_then(whole_u64));
+                if whole.is_none() {
+                    self.error(name, format!("must be a whole number ≥ 0, not {n}"));
+                }
+                whole
+            }
             Some(other) => {
                 self.error(name, format!("must be a whole number ≥ 0, not {}", json_type(&other)));
                 None
@@ -264,6 +279,19 @@ mod tests {
         assert_eq!(errors["email"], "must be a string, not a number");
         assert_eq!(errors["name"], "is required");
         assert_eq!(errors["extra"], "is not a known field");
+    }
+
+    #[test]
+    fn a_whole_number_with_a_zero_fraction_is_that_number() {
+        // Found by schemathesis: `"ttl_seconds": 282.0` is an integer to JSON Schema, and was refused.
+        let mut f = fields(json!({"a": 282.0, "b": 282, "c": 282.5, "d": -1, "e": 1e30, "f": "282"}));
+        assert_eq!((f.optional_u64("a"), f.optional_u64("b")), (Some(282), Some(282)));
+        for name in ["c", "d", "e", "f"] {
+            assert_eq!(f.optional_u64(name), None, "{name}");
+        }
+        let Err(ApiError::Validation(errors)) = f.finish() else { panic!("expected 422") };
+        assert_eq!(errors.keys().collect::<Vec<_>>(), ["c", "d", "e", "f"]);
+        assert_eq!(errors["c"], "must be a whole number ≥ 0, not 282.5");
     }
 
     #[test]

@@ -14,19 +14,23 @@ use crate::billing::subscription::live_subscription;
 use crate::domain::{Cents, CustomerId, Plan};
 use crate::error::ApiError;
 use crate::ledger::{self, LedgerEntry};
+use crate::openapi::ValidationFailed;
 use crate::pricing::fix_price;
 use crate::request::StrictQuery;
-use axum::Router;
-use axum::routing::get;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Warning {
+    /// `low_credits`, `critical` (nothing can pay for the next fix) or `payment_failed`.
+    #[schema(value_type = String, example = "low_credits")]
     pub code: &'static str,
     pub message: String,
 }
 
 /// The customer's live Pro subscription, as far as the service knows.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionState {
     pub stripe_subscription_id: String,
     pub status: String,
@@ -34,7 +38,7 @@ pub struct SubscriptionState {
     pub current_period_end: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UsageSummary {
     pub customer_id: CustomerId,
     pub email: String,
@@ -53,6 +57,30 @@ pub struct UsageSummary {
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
 
+/// The query string of `GET /api/v1/usage` (any other parameter, or one given twice, is 422).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// How many ledger entries to show, newest first (50 when absent).
+    #[param(nullable = false, minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// Show entries older than this one: the previous page's `next_before`.
+    #[param(nullable = false, minimum = 1)]
+    pub before: Option<i64>,
+}
+
+/// The customer's balance, plan, per-fix rate, subscription, ledger (paged) and warnings.
+#[utoipa::path(
+    get,
+    path = "/api/v1/usage",
+    tag = "usage",
+    params(UsageQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The usage summary", body = UsageSummary),
+        (status = 422, response = ValidationFailed),
+    ),
+)]
 pub async fn usage_summary(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -121,8 +149,8 @@ pub fn warnings(balance: i32, has_payment_method: bool, low_threshold: i32) -> V
 }
 
 /// `GET /api/v1/usage`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/usage", get(usage_summary))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(usage_summary))
 }
 
 #[cfg(test)]

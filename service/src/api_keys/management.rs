@@ -20,8 +20,10 @@ use uuid::Uuid;
 
 use super::{Authenticated, NewApiKey};
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::ledger::lock_customer;
+use crate::openapi::bodies::{ApiKeyRequest, JsonBodyRejections, UndecodablePath};
+use crate::openapi::{RateLimited, ValidationFailed};
 use crate::request::{Fields, JsonObject};
 
 /// Most active keys a customer may hold at once.
@@ -54,7 +56,7 @@ impl ApiKeyName {
 }
 
 /// A new key: the only answer that ever contains the key itself.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedApiKey {
     pub id: Uuid,
     pub api_key: String,
@@ -64,7 +66,7 @@ pub struct CreatedApiKey {
 }
 
 /// A key as listed: enough to recognise it, nothing to use it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeySummary {
     pub id: Uuid,
     pub prefix: String,
@@ -73,12 +75,26 @@ pub struct ApiKeySummary {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyList {
     pub api_keys: Vec<ApiKeySummary>,
 }
 
 /// `POST /api/v1/api-keys`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/api-keys",
+    tag = "api-keys",
+    request_body(content = Option<ApiKeyRequest>, description = "Optional: an empty body is `{}`"),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "The new key; `api_key` is shown only here", body = CreatedApiKey),
+        (status = 409, description = "The customer holds the most active keys allowed (`too_many_api_keys`): revoke one first", body = ErrorBody),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        JsonBodyRejections,
+    ),
+)]
 pub async fn create_api_key(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -122,6 +138,13 @@ pub async fn create_api_key(
 }
 
 /// `GET /api/v1/api-keys`: oldest first, revoked ones included.
+#[utoipa::path(
+    get,
+    path = "/api/v1/api-keys",
+    tag = "api-keys",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The customer's keys, oldest first, revoked ones included", body = ApiKeyList)),
+)]
 pub async fn list_api_keys(State(state): State<AppState>, auth: Authenticated) -> Result<Json<ApiKeyList>, ApiError> {
     let api_keys = sqlx::query_as!(
         ApiKeySummary,
@@ -135,6 +158,19 @@ pub async fn list_api_keys(State(state): State<AppState>, auth: Authenticated) -
 }
 
 /// `DELETE /api/v1/api-keys/{id}`: 204, also when the key was already revoked.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/api-keys/{id}",
+    tag = "api-keys",
+    params(("id" = String, Path, description = "The key's id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "Revoked (also when it already was)"),
+        (status = 404, description = "This customer has no key with this id (`not_found`)", body = ErrorBody),
+        (status = 409, description = "It is the customer's last active key (`last_active_key`): create another first", body = ErrorBody),
+        UndecodablePath,
+    ),
+)]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -16,8 +16,8 @@ use sqlx::PgConnection;
 
 use crate::domain::{CustomerId, Plan};
 use crate::error::ApiError;
-use axum::Router;
-use axum::routing::post;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
@@ -54,8 +54,8 @@ pub async fn set_plan(conn: &mut PgConnection, customer: CustomerId, plan: Plan)
 }
 
 /// `POST /api/v1/billing/payment-method`, `POST|DELETE /api/v1/billing/subscription`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/billing/payment-method", post(payment_method::add_payment_method))
-        .route("/api/v1/billing/subscription", post(subscription::subscribe).delete(subscription::cancel))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(payment_method::add_payment_method))
+        .routes(routes!(subscription::subscribe, subscription::cancel))
 }

@@ -19,12 +19,15 @@ use super::{BillingProfile, set_plan};
 use crate::api_keys::Authenticated;
 use crate::app::AppState;
 use crate::domain::Plan;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::idempotency::{self, OptionalClientKey, Remembered};
+use crate::openapi::bodies::{JsonBodyRejections, PaymentMethodRequest};
+use crate::openapi::{IdempotencyKey, PaymentProviderFailed, ValidationFailed};
 use crate::pricing;
 use crate::request::{Fields, JsonObject};
+use crate::stripe::StripeError;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaymentMethodAdded {
     pub payment_method_id: String,
     pub brand: String,
@@ -42,6 +45,22 @@ fn parse_payment_method_id(raw: &str) -> Result<String, String> {
     if valid { Ok(raw.to_string()) } else { Err("must be a Stripe payment method id such as pm_1Nx…".into()) }
 }
 
+/// Attaches a card, makes it the default and records the customer's consent to be charged.
+#[utoipa::path(
+    post,
+    path = "/api/v1/billing/payment-method",
+    tag = "billing",
+    params(IdempotencyKey),
+    request_body = PaymentMethodRequest,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The card is the default; a trial customer is now pay-as-you-go", body = PaymentMethodAdded),
+        (status = 402, description = "Stripe refused the card (`card_declined`, with `decline_code`)", body = ErrorBody),
+        (status = 422, response = ValidationFailed),
+        (status = 502, response = PaymentProviderFailed),
+        JsonBodyRejections,
+    ),
+)]
 pub async fn add_payment_method(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -75,7 +94,8 @@ pub async fn add_payment_method(
     let attached = state
         .stripe
         .attach_payment_method(&payment_method, &profile.stripe_customer_id, &format!("pm-attach-{intent}"))
-        .await?;
+        .await
+        .map_err(|err| refused_payment_method(err, &payment_method))?;
     state
         .stripe
         .set_default_payment_method(&profile.stripe_customer_id, &attached.id, &format!("pm-default-{intent}"))
@@ -127,6 +147,33 @@ pub async fn add_payment_method(
         plan,
         consent_text,
     }))
+}
+
+/// Stripe refusing the payment method itself (it does not exist, or belongs to another
+/// customer) is the client's mistake, named on the field, not a failure of Stripe (502).
+fn refused_payment_method(err: StripeError, payment_method: &str) -> ApiError {
+    let StripeError::Api(api) = &err else { return err.into() };
+    if api.kind != "invalid_request_error" {
+        return err.into();
+    }
+    tracing::info!(error = %err, "Stripe refused a payment method");
+    if api.status == 404 || api.code.as_deref() == Some("resource_missing") {
+        ApiError::field(
+            "payment_method_id",
+            format!(
+                "Stripe has no payment method `{payment_method}`: send the id of one created with Stripe (such as pm_1Nx…) or a test token such as pm_card_visa"
+            ),
+        )
+    } else if api.status == 400 {
+        ApiError::field(
+            "payment_method_id",
+            format!(
+                "Stripe refused to attach `{payment_method}` to this customer (is it another customer's?): create a payment method for this customer and send its id"
+            ),
+        )
+    } else {
+        err.into()
+    }
 }
 
 #[cfg(test)]

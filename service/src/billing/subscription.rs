@@ -19,15 +19,18 @@ use super::{BillingProfile, set_plan};
 use crate::api_keys::Authenticated;
 use crate::app::AppState;
 use crate::domain::{CustomerId, Plan};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::ledger;
+use crate::openapi::bodies::{JsonBodyRejections, SubscriptionRequest};
+use crate::openapi::{PaymentProviderFailed, ValidationFailed};
 use crate::request::{Fields, JsonObject, StrictQuery};
 use crate::stripe::{Form, StripeSubscription, path_segment};
+use utoipa::IntoParams;
 
 /// Statuses in which a subscription counts as the customer's live one.
 pub const LIVE_STATUSES: [&str; 4] = ["active", "past_due", "trialing", "unpaid"];
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionView {
     pub stripe_subscription_id: String,
     pub status: String,
@@ -57,6 +60,23 @@ pub fn from_unix(seconds: Option<i64>) -> Option<DateTime<Utc>> {
     seconds.and_then(|s| Utc.timestamp_opt(s, 0).single())
 }
 
+/// Subscribes to Pro ($599 a month; 60 credits with each paid invoice, granted by the webhook).
+#[utoipa::path(
+    post,
+    path = "/api/v1/billing/subscription",
+    tag = "billing",
+    request_body = SubscriptionRequest,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "Subscribed: the plan is Pro", body = SubscriptionView),
+        (status = 200, description = "A retry that Stripe answered with the subscription already made", body = SubscriptionView),
+        (status = 402, description = "No payment method (`payment_method_required`), or the first payment failed (`subscription_payment_failed`, `card_declined`)", body = ErrorBody),
+        (status = 409, description = "Already subscribed (`already_subscribed`)", body = ErrorBody),
+        (status = 422, response = ValidationFailed),
+        (status = 502, response = PaymentProviderFailed),
+        JsonBodyRejections,
+    ),
+)]
 pub async fn subscribe(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -153,6 +173,30 @@ pub async fn subscribe(
     ))
 }
 
+/// The query string of `DELETE /api/v1/billing/subscription` (any other parameter, or one
+/// given twice, is 422).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CancelQuery {
+    /// `true`: Pro until the period ends; `false` (the default): pay-as-you-go at once.
+    #[param(nullable = false)]
+    pub at_period_end: Option<bool>,
+}
+
+/// Cancels Pro, at once or at the end of the period.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/billing/subscription",
+    tag = "billing",
+    params(CancelQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Cancelled", body = SubscriptionView),
+        (status = 404, description = "No live subscription to cancel (`not_found`)", body = ErrorBody),
+        (status = 422, response = ValidationFailed),
+        (status = 502, response = PaymentProviderFailed),
+    ),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -19,8 +19,10 @@ use super::CredentialVending;
 use super::token::{Claims, sign_credential};
 use crate::api_keys::cache::{AuthenticatedKey, current_standing};
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::fixes::NO_CREDITS_NO_PAYMENT_METHOD;
+use crate::openapi::bodies::{CredentialsRequest, JsonBodyRejections};
+use crate::openapi::{RateLimited, ValidationFailed};
 use crate::request::{Fields, JsonObject};
 
 /// A valid exchange: known providers, each once, and a lifetime within the bounds.
@@ -65,19 +67,34 @@ impl ExchangeRequest {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VendedCredential {
     pub provider: String,
     pub token: String,
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VendedCredentials {
     pub credentials: Vec<VendedCredential>,
     pub expires_at: DateTime<Utc>,
 }
 
+/// Trades the API key for short-lived signed credentials, one per provider.
+#[utoipa::path(
+    post,
+    path = "/api/v1/credentials/exchange",
+    tag = "credentials",
+    request_body = CredentialsRequest,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One credential per provider asked for", body = VendedCredentials),
+        (status = 402, description = "No credits and no payment method (`payment_required`)", body = ErrorBody),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        JsonBodyRejections,
+    ),
+)]
 pub async fn exchange_credentials(
     State(state): State<AppState>,
     caller: AuthenticatedKey,

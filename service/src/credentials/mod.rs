@@ -20,9 +20,9 @@ use uuid::Uuid;
 
 use crate::domain::CustomerId;
 use crate::rate_limit::RateLimiter;
-use axum::Router;
-use axum::routing::post;
 use token::SigningKey;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
@@ -119,8 +119,8 @@ fn is_provider_name(name: &str) -> bool {
 }
 
 /// `POST /api/v1/credentials/exchange`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/credentials/exchange", post(exchange::exchange_credentials))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(exchange::exchange_credentials))
 }
 
 #[cfg(test)]

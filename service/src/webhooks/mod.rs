@@ -13,16 +13,20 @@ pub mod signature;
 use axum::Json;
 use axum::extract::{Request, State};
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
+use crate::openapi::RequestTimeout;
+use crate::openapi::bodies::StripeEvent as StripeEventBody;
 use crate::request::read_body;
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::post;
 use events::Outcome;
 use signature::{SignatureError, SignatureHeader};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 /// Largest webhook body accepted (Stripe's events, an invoice with its lines, can outgrow the
 /// API's body limit).
@@ -30,7 +34,35 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 /// Payloads above this are verified on a blocking thread, off the async workers.
 const VERIFY_INLINE_UP_TO: usize = 64 * 1024;
 
-pub async fn receive_stripe_event(State(state): State<AppState>, request: Request) -> Result<Json<Value>, ApiError> {
+/// The answer to a delivery Stripe made: 200 means "do not send it again".
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookReceipt {
+    pub received: bool,
+    /// The event's id.
+    pub event: String,
+    /// `applied`, `duplicate` (applied before) or `ignored` (a type or customer this service does
+    /// not act on).
+    pub outcome: String,
+}
+
+/// Receives a Stripe event, signed with `Stripe-Signature`.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/stripe",
+    tag = "webhooks",
+    params(("Stripe-Signature" = String, Header, description = "`t=<unix time>,v1=<hex HMAC-SHA256 of `t.body`>`, as Stripe signs deliveries")),
+    request_body(content = StripeEventBody, description = "The event, exactly as Stripe sent it (the signature covers these bytes)"),
+    responses(
+        (status = 200, description = "Received: applied, a duplicate, or ignored", body = WebhookReceipt),
+        (status = 400, description = "A missing, malformed, stale or wrong signature (`invalid_signature`), or a body that is not a Stripe event (`malformed_json`); nothing is written", body = ErrorBody),
+        (status = 408, response = RequestTimeout),
+        (status = 413, description = "The body is larger than 1 MiB (`payload_too_large`)", body = ErrorBody),
+    ),
+)]
+pub async fn receive_stripe_event(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<WebhookReceipt>, ApiError> {
     let secrets = &state.config.stripe_webhook_secrets;
     if secrets.is_empty() {
         return Err(refused(&state, SignatureError::NoSecrets));
@@ -72,7 +104,7 @@ pub async fn receive_stripe_event(State(state): State<AppState>, request: Reques
         }
         other => tracing::info!(event = %event.id, kind = %event.kind, outcome = ?other, "Stripe event"),
     }
-    Ok(Json(json!({ "received": true, "event": event.id, "outcome": label })))
+    Ok(Json(WebhookReceipt { received: true, event: event.id, outcome: label.to_string() }))
 }
 
 /// A delivery refused for its signature: counted, logged, answered 400.
@@ -87,6 +119,6 @@ fn refused(state: &AppState, err: SignatureError) -> ApiError {
 }
 
 /// `POST /api/webhooks/stripe`, with its own body limit.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/webhooks/stripe", post(receive_stripe_event).layer(DefaultBodyLimit::max(BODY_LIMIT)))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(receive_stripe_event).layer(DefaultBodyLimit::max(BODY_LIMIT)))
 }

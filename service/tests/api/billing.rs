@@ -77,13 +77,33 @@ async fn a_bad_payment_method_id_is_422_before_stripe_is_asked() {
 }
 
 #[tokio::test]
-async fn an_unknown_payment_method_in_stripe_is_a_clear_error_and_stores_nothing() {
+async fn a_payment_method_stripe_does_not_know_is_422_naming_the_field_and_stores_nothing() {
+    // Found by schemathesis: Stripe's "no such payment method" was answered 502, as if Stripe had failed.
     let stack = Stack::start().await.unwrap();
     let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
     let (status, answer) = add_card(&customer, "pm_does_not_exist").await;
-    assert!(status.is_client_error() || status == StatusCode::BAD_GATEWAY, "{status} {answer}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let problem = answer["error"]["fields"]["payment_method_id"].as_str().unwrap();
+    assert!(problem.contains("no payment method `pm_does_not_exist`"), "{problem}");
     assert_eq!(stack.count_rows("billing_consents").await.unwrap(), 0);
     assert_eq!(customer.usage().await.unwrap().unwrap()["plan"], "trial");
+}
+
+#[tokio::test]
+async fn another_customers_payment_method_is_422_naming_the_field_and_stays_theirs() {
+    let stack = Stack::start().await.unwrap();
+    let (_, ada) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    let (_, eve) = stack.signed_up_customer("eve@example.com").await.unwrap();
+    let (status, added) = add_card(&ada, "pm_card_visa").await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    let adas_card = added["payment_method_id"].as_str().unwrap();
+
+    let (status, answer) = add_card(&eve, adas_card).await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert!(answer["error"]["fields"]["payment_method_id"].as_str().unwrap().contains("another customer"), "{answer}");
+    assert_eq!(eve.usage().await.unwrap().unwrap()["has_payment_method"], false);
+    assert_eq!(stack.count_rows("billing_consents").await.unwrap(), 1);
 }
 
 #[tokio::test]

@@ -10,6 +10,8 @@ mod health;
 mod hostile;
 mod money;
 mod onboarding;
+mod openapi;
 mod outbox;
+mod schemathesis;
 mod usage;
 mod webhooks;
