@@ -48,7 +48,8 @@ pub async fn healthz() -> Json<Health> {
     ),
 )]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let probe = tokio::time::timeout(Duration::from_secs(1), sqlx::query!("SELECT 1 AS ready").fetch_one(&state.pool)).await;
+    let probe =
+        tokio::time::timeout(Duration::from_secs(1), sqlx::query!("SELECT 1 AS ready").fetch_one(&state.pool)).await;
     let unavailable = |database| (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "unavailable", database }));
     match probe {
         Ok(Ok(_)) => (StatusCode::OK, Json(Readiness { status: "ready", database: "ok" })),
