@@ -96,6 +96,32 @@ pub async fn stripe_slower_than_the_service_is_an_honest_unknown(w: &World) -> a
     Ok(())
 }
 
+pub async fn stripe_charged_but_its_answer_was_lost_is_recorded_once(w: &World) -> anyhow::Result<()> {
+    let stack = w.stack()?;
+    let customer = charged_customer(w, "lostanswer").await?;
+    // Stripe carries the charge out, then the service sees a 500, then a connection closed
+    // without an answer: two ways of not knowing that money moved.
+    let faults = [
+        ("lost-500", Fault::on("POST", "/v1/payment_intents").after_success().status(500)),
+        ("lost-drop", Fault::on("POST", "/v1/payment_intents").after_success().drop_connection()),
+    ];
+    for (key, fault) in faults {
+        stack.stripe.inject_fault(fault);
+        let unknown =
+            customer.record_fix_with_key("lost answer", key).await?.err().context("answered as if it knew")?;
+        check!(
+            unknown.status == StatusCode::BAD_GATEWAY && unknown.code() == "payment_outcome_unknown",
+            "{key}: {unknown}"
+        );
+        let fix = paid_after_retries(&customer, "lost answer", key).await?;
+        check!(fix["charged_cents"] == 2900 && fix["paid_with"] == "charge", "{key}: {fix}");
+    }
+    check!(succeeded_charges_in_stripe(w)? == 2, "one charge in Stripe per fix, however often it was re-sent");
+    let report = stack.reconcile().await?;
+    check!(report.payment_intents == 2 && report.charges == 2, "{report}");
+    Ok(())
+}
+
 pub async fn postgres_restarted_under_load_loses_nothing(w: &World) -> anyhow::Result<()> {
     let stack = w.stack()?;
     let customer = charged_customer(w, "pgrestart").await?;

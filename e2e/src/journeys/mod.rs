@@ -187,6 +187,7 @@ journeys! {
     access::an_existing_customer_reads_usage_and_vends_credentials(ExistingApiKey): "an existing customer's key (--api-key) reads its usage summary and vends a credential",
     chaos::killed_mid_charge_nothing_is_lost_or_doubled(Chaos, FakeControl): "the service killed (SIGKILL) three times while ten charges are inside Stripe: every charge is recorded once, none is lost",
     chaos::stripe_slower_than_the_service_is_an_honest_unknown(Chaos, FakeControl): "Stripe answering after the service gave up is an honest 'outcome unknown'; the keyed retry gets the one charge",
+    chaos::stripe_charged_but_its_answer_was_lost_is_recorded_once(Chaos, FakeControl): "Stripe charges, then its answer is lost (a 500, a dropped connection): 'outcome unknown', then the charge recorded once",
     chaos::postgres_restarted_under_load_loses_nothing(Chaos, FakeControl): "PostgreSQL restarted while charges are in flight: 503s while it is down, then every fix paid once",
     chaos::duplicate_query_parameters_change_nothing(Chaos): "a repeated at_period_end (or limit) is a 422 and Pro stays as it was",
     chaos::hostile_inputs_on_every_endpoint_are_clear_json_errors(Chaos): "NULs, huge strings, wrong types, bad paths, headers and signatures on every route: JSON 4xx, never a 5xx",

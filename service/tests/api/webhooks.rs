@@ -1,7 +1,10 @@
 //! Stripe webhooks: signed, applied at most once, in any order.
 
+use std::time::Duration;
+
+use billing_fakes::Fault;
 use billing_service::webhooks::signature::sign;
-use billing_stack::{ApiClient, Stack, StackOptions};
+use billing_stack::{ApiClient, Stack, StackOptions, wait_until};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -160,4 +163,53 @@ async fn a_signed_body_that_is_not_an_event_is_400() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(answer["error"]["code"], "malformed_json");
     }
+}
+
+#[tokio::test]
+async fn an_invoice_whose_subscription_stripe_cannot_return_now_grants_nothing_until_redelivered() {
+    let stack = manual_stack().await;
+    let customer = pro_customer_with_undelivered_events(&stack).await;
+    let paid = stack.stripe_events("invoice.paid").remove(0);
+    let created = stack.stripe_events("customer.subscription.created").remove(0);
+    let subscription = created["data"]["object"]["id"].as_str().unwrap().to_string();
+    stack.stripe.inject_fault(Fault::on("GET", &format!("/v1/subscriptions/{subscription}")).status(500));
+
+    let (status, answer) = stack.deliver_event(&paid).await.unwrap();
+
+    assert!(status.is_server_error(), "Stripe must deliver it again: {status} {answer}");
+    assert!(answer["error"]["message"].is_string(), "{answer}");
+    assert_eq!(balance(&customer).await, 5, "no credits without the subscription");
+    let (status, answer) = stack.deliver_event(&paid).await.unwrap();
+    assert_eq!((status, answer["outcome"].as_str()), (StatusCode::OK, Some("applied")), "{answer}");
+    assert_eq!(balance(&customer).await, 65);
+}
+
+#[tokio::test]
+async fn an_event_that_fetched_an_older_state_does_not_have_the_last_word() {
+    let stack = manual_stack().await;
+    let customer = pro_customer_with_undelivered_events(&stack).await;
+    let created = stack.stripe_events("customer.subscription.created").remove(0);
+    let subscription = created["data"]["object"]["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/subscriptions/{subscription}");
+    // The first event's fetch reads the subscription as it is now, and its answer arrives late.
+    stack.stripe.inject_fault(Fault::on("GET", &path).after_success().latency(Duration::from_secs(2)));
+    let first = stack.deliver_event(&created);
+    let meanwhile = async {
+        wait_until("the first event's fetch to reach Stripe", Duration::from_secs(10), || async {
+            Ok(stack.stripe.armed_faults().is_empty().then_some(()))
+        })
+        .await
+        .unwrap();
+        // Meanwhile the subscription changes, and that change's event is applied in full.
+        stack.stripe_api().post(&path, &[("cancel_at_period_end", "true")]).await.unwrap();
+        let updated = stack.stripe_events("customer.subscription.updated").pop().unwrap();
+        assert_eq!(stack.deliver_event(&updated).await.unwrap().0, StatusCode::OK);
+        assert_eq!(customer.usage().await.unwrap().unwrap()["subscription"]["cancel_at_period_end"], true);
+    };
+    // The first event commits its older state last, then looks again.
+    let (first, ()) = tokio::join!(first, meanwhile);
+
+    assert_eq!(first.unwrap().0, StatusCode::OK);
+    let usage = customer.usage().await.unwrap().unwrap();
+    assert_eq!(usage["subscription"]["cancel_at_period_end"], true, "the older fetch was stored last: {usage}");
 }
