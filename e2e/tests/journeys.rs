@@ -46,6 +46,7 @@ journey_tests! {
     an_existing_customer_reads_usage_and_vends_credentials,
     killed_mid_charge_nothing_is_lost_or_doubled,
     stripe_slower_than_the_service_is_an_honest_unknown,
+    stripe_charged_but_its_answer_was_lost_is_recorded_once,
     postgres_restarted_under_load_loses_nothing,
     duplicate_query_parameters_change_nothing,
     hostile_inputs_on_every_endpoint_are_clear_json_errors,

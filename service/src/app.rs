@@ -181,7 +181,8 @@ pub fn openapi_document(config: &Config) -> serde_json::Value {
 
 /// Every route of the service, and the layers every request goes through (outermost last):
 /// invalid `Idempotency-Key`s refused, the request timeout, metrics, the body limit, errors
-/// made JSON, and a panic turned into a JSON 500.
+/// made JSON, a panic turned into a JSON 500, and `Connection: close` on the answer to a request
+/// whose body was not read.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let (routes, document) = documented_routes().split_for_parts();
@@ -199,6 +200,7 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::Internal("a handler panicked".into()).into_response()
         }))
+        .layer(axum::middleware::from_fn(crate::server::close_after_unread_body))
         .with_state(state)
 }
 

@@ -10,12 +10,18 @@
 //!   is not cut short; see [`crate::billing::charges`]).
 //! - The client's address is put into each request ([`axum::extract::ConnectInfo`]) for the
 //!   per-IP signup limit.
+//! - **Lingering close** ([`LingeringClose`], [`close_after_unread_body`]): a request refused
+//!   before its body was read (over the size limit, without a valid key) gets its answer with
+//!   `Connection: close`, not a reset connection.
 //!
 //! axum's own `serve` sets none of the timeouts, hence this loop (hyper's HTTP/1 connection
 //! builder with tokio's timer, and hyper-util's graceful shutdown).
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
@@ -26,7 +32,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
 use crate::app::AppState;
@@ -71,7 +78,8 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             router.clone().oneshot(request.map(axum::body::Body::new))
         });
-        let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection =
+            builder.serve_connection(TokioIo::new(LingeringClose::new(stream)), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A client that goes away or breaks the protocol is its own problem.
@@ -83,6 +91,145 @@ pub async fn serve(
         tracing::warn!(grace = ?limits.shutdown_grace, "requests still in flight at the end of the shutdown grace period: closing");
     }
     Ok(())
+}
+
+/// How long a closing connection keeps reading what the client is still sending.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+/// How much a closing connection reads and discards at the most.
+const LINGER_BYTES: usize = 8 * 1024 * 1024;
+
+/// A connection that, when the server closes it, first sends its FIN, then reads and discards
+/// what the client is still sending — until the client closes too, [`LINGER_BYTES`] were
+/// discarded or [`LINGER_TIME`] passed — and only then lets go of the socket ("lingering
+/// close", as nginx does it).
+///
+/// Without it, a request refused before its body was read (413 over the size limit, 401
+/// without a key) is answered and the connection closed with the rest of the body unread in
+/// the socket; the kernel then resets the connection, and the client, still writing its body,
+/// sees "broken pipe" or "connection reset" instead of the answer. Both bounds keep an
+/// unending sender from holding a closing connection.
+struct LingeringClose {
+    stream: TcpStream,
+    linger: Option<Linger>,
+}
+
+struct Linger {
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    write_closed: bool,
+    discarded: usize,
+}
+
+impl LingeringClose {
+    fn new(stream: TcpStream) -> LingeringClose {
+        LingeringClose { stream, linger: None }
+    }
+}
+
+impl AsyncRead for LingeringClose {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for LingeringClose {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let LingeringClose { stream, linger } = self.get_mut();
+        let linger = linger.get_or_insert_with(|| Linger {
+            deadline: Box::pin(tokio::time::sleep(LINGER_TIME)),
+            write_closed: false,
+            discarded: 0,
+        });
+        if !linger.write_closed {
+            // The answer is out; the client reads it, then the end of the stream.
+            if ready!(Pin::new(&mut *stream).poll_shutdown(cx)).is_err() {
+                return Poll::Ready(Ok(()));
+            }
+            linger.write_closed = true;
+        }
+        let mut scratch = [0u8; 16 * 1024];
+        loop {
+            if linger.discarded >= LINGER_BYTES || linger.deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match ready!(Pin::new(&mut *stream).poll_read(cx, &mut buf)) {
+                Ok(()) if !buf.filled().is_empty() => linger.discarded += buf.filled().len(),
+                // The client closed its side too, or went away: done.
+                _ => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
+
+/// Middleware: a response to a request whose body was not read to its end says
+/// `Connection: close`.
+///
+/// The server cannot read the next request on that connection (the rest of this body is in the
+/// way), so it closes it after the answer ([`LingeringClose`]). Saying so keeps the client from
+/// putting the connection back in its pool and sending its next request into a closing socket.
+pub async fn close_after_unread_body(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(hyper::body::Body::is_end_stream(&body)));
+    let body = TrackedBody { inner: body, finished: finished.clone() };
+    let mut response = next.run(Request::from_parts(parts, axum::body::Body::new(body))).await;
+    if !finished.load(std::sync::atomic::Ordering::Relaxed) {
+        response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// A request body that records when it has been read to its end.
+struct TrackedBody {
+    inner: axum::body::Body,
+    finished: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if frame.is_none() || hyper::body::Body::is_end_stream(&self.inner) {
+            self.finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let ended = hyper::body::Body::is_end_stream(&self.inner);
+        if ended {
+            self.finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        ended
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Middleware: a request that takes longer than `REQUEST_TIMEOUT_MS` is answered 503.

@@ -171,6 +171,53 @@ async fn a_client_trickling_its_body_gets_a_json_408() {
     assert_eq!(customer.usage().await.unwrap().unwrap()["credit_balance"], 5, "nothing was done");
 }
 
+/// Requests whose bodies the service refuses without reading them all (over the limit, or
+/// unauthenticated), of a body of `size` bytes.
+fn unread_bodies(stack: &Stack, key: &str, size: usize) -> Vec<(&'static str, reqwest::RequestBuilder)> {
+    let http = billing_service::tls::client();
+    let url = |path: &str| format!("{}{path}", stack.service_url);
+    let body = || format!(r#"{{"description":"{}"}}"#, "x".repeat(size)).into_bytes();
+    vec![
+        ("a fix over the body limit", http.post(url("/api/v1/fixes")).bearer_auth(key).body(body())),
+        ("a fix without a key", http.post(url("/api/v1/fixes")).body(body())),
+        ("a fix with an unknown key", http.post(url("/api/v1/fixes")).bearer_auth("bk_unknown").body(body())),
+        ("a signup over the body limit", http.post(url("/api/v1/customers")).body(body())),
+        ("a webhook over its limit", http.post(url("/api/webhooks/stripe")).body(vec![b'{'; 2 * 1024 * 1024 + size])),
+    ]
+}
+
+#[tokio::test]
+async fn a_refused_body_is_answered_not_reset_however_large() {
+    // The release binary as a process of its own, as deployed: its own runtime, its own timing.
+    let binary = billing_stack::ServiceBinary::build(billing_stack::Profile::Debug).await.unwrap();
+    let stack =
+        Stack::start_with(StackOptions { service: billing_stack::ServiceRun::Process(binary), ..Default::default() })
+            .await
+            .unwrap();
+    let (_, customer) = stack.signed_up_customer("large@example.com").await.unwrap();
+    let key = customer.api_key().unwrap().to_string();
+    // Several clients at once, bodies from just over the limit to many times it.
+    let clients = (0..4).map(|client| {
+        let (stack, key) = (&stack, &key);
+        async move {
+            for round in 0..6usize {
+                let size = 70_000 + (client * 6 + round) * 60_000;
+                for (what, request) in unread_bodies(stack, key, size) {
+                    let response =
+                        request.header("content-type", "application/json").send().await.unwrap_or_else(|err| {
+                            panic!("{what}, {size} bytes: no answer, the connection was reset: {err:?}")
+                        });
+                    let status = response.status();
+                    let body: Value = response.json().await.unwrap();
+                    assert!(status.is_client_error(), "{what}: {status} {body}");
+                    assert!(body["error"]["message"].is_string(), "{what}: {body}");
+                }
+            }
+        }
+    });
+    futures_util::future::join_all(clients).await;
+}
+
 #[tokio::test]
 async fn every_error_is_json_even_the_ones_axum_writes() {
     let stack = Stack::start().await.unwrap();
