@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use billing_fakes::Fault;
+use billing_service::billing::reconciler;
+use billing_service::clock::ManualClock;
 use billing_stack::{ApiClient, Stack, StackOptions, wait_until};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -394,4 +396,60 @@ async fn the_payment_intent_failed_webhook_settles_a_pending_charge_and_the_retr
 
 async fn fix_id_of(stack: &Stack) -> String {
     sqlx::query_scalar("SELECT id::text FROM fixes WHERE charge_id IS NOT NULL").fetch_one(&stack.pool).await.unwrap()
+}
+
+/// A stack on a manual clock whose reconciler only runs when a test calls it and to which
+/// Stripe delivers no events (they would settle the charge), with a charge left pending by
+/// `fault` on the PaymentIntent request.
+async fn charge_left_pending_by(fault: Fault) -> (Stack, ManualClock) {
+    let clock = ManualClock::starting_at(chrono::Utc::now());
+    let stack = Stack::start_with(StackOptions {
+        configure: Box::new(|config| config.reconcile_interval_ms = 0),
+        clock: std::sync::Arc::new(clock.clone()),
+        deliver_webhooks: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let customer = payg_customer_without_credits(&stack, "old@example.com").await;
+    stack.stripe.inject_fault(fault);
+    let unknown = customer.record_fix_with_key("old", "old-1").await.unwrap().unwrap_err();
+    assert_eq!(unknown.code(), "payment_outcome_unknown", "{unknown}");
+    assert_eq!(charge_statuses(&stack).await, ["pending"]);
+    (stack, clock)
+}
+
+#[tokio::test]
+async fn past_stripes_key_retention_a_charge_that_never_reached_stripe_is_settled_failed_without_a_resend() {
+    let (stack, clock) = charge_left_pending_by(Fault::on("POST", "/v1/payment_intents").status(500)).await;
+    let sent = payment_intent_requests(&stack);
+    // Past Stripe's 24 hours a re-send could charge a second time: the reconciler looks instead.
+    clock.advance(chrono::Duration::hours(25));
+
+    let report = reconciler::reconcile_due(stack.state()).await.unwrap();
+
+    assert_eq!((report.claimed, report.failed), (1, 1), "{report:?}");
+    assert_eq!(payment_intent_requests(&stack), sent, "nothing re-sent past the key's retention");
+    let failure: String = sqlx::query_scalar("SELECT failure_code FROM charges").fetch_one(&stack.pool).await.unwrap();
+    assert_eq!(failure, "never_reached_stripe");
+    assert!(succeeded_intents(&stack).is_empty());
+    stack.reconcile().await.unwrap();
+}
+
+#[tokio::test]
+async fn past_stripes_key_retention_a_charge_made_in_stripe_is_found_by_its_metadata() {
+    let (stack, clock) =
+        charge_left_pending_by(Fault::on("POST", "/v1/payment_intents").after_success().status(500)).await;
+    let sent = payment_intent_requests(&stack);
+    clock.advance(chrono::Duration::hours(25));
+
+    let report = reconciler::reconcile_due(stack.state()).await.unwrap();
+
+    assert_eq!((report.claimed, report.succeeded), (1, 1), "{report:?}");
+    assert_eq!(payment_intent_requests(&stack), sent, "found, not re-sent");
+    assert_eq!(charge_statuses(&stack).await, ["succeeded"]);
+    let recorded: String =
+        sqlx::query_scalar("SELECT stripe_payment_intent_id FROM charges").fetch_one(&stack.pool).await.unwrap();
+    assert_eq!(succeeded_intents(&stack)[0]["id"], recorded.as_str());
+    stack.reconcile().await.unwrap();
 }
