@@ -28,36 +28,20 @@ async fn events_are_listed_newest_first_filtered_by_type_and_retrievable() {
 async fn the_control_api_mirrors_the_rust_methods() {
     let stripe = TestStripe::start().await;
     stripe.customer("a@example.com").await;
-    let requests: serde_json::Value =
-        stripe.http.get(stripe.url("/_fake/requests")).send().await.unwrap().json().await.unwrap();
+    let requests = stripe.control_get("/_fake/requests").await;
     assert_eq!(requests[0]["path"], "/v1/customers");
-    let events: serde_json::Value =
-        stripe.http.get(stripe.url("/_fake/events")).send().await.unwrap().json().await.unwrap();
+    let events = stripe.control_get("/_fake/events").await;
     assert_eq!(events[0]["type"], "customer.created");
-    let settings: serde_json::Value = stripe
-        .http
-        .post(stripe.url("/_fake/settings"))
-        .json(&serde_json::json!({"duplicate_deliveries": true, "retry_backoff_ms": 10}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let settings = stripe
+        .control_post("/_fake/settings", &serde_json::json!({"duplicate_deliveries": true, "retry_backoff_ms": 10}))
+        .await;
     assert_eq!(settings["duplicate_deliveries"], true);
     let deliveries = stripe.http.get(stripe.url("/_fake/deliveries")).send().await.unwrap();
     assert_eq!(deliveries.status(), 200);
     let idle = stripe.http.post(stripe.url("/_fake/wait_for_deliveries")).send().await.unwrap();
     assert_eq!(idle.status(), 200);
-    let object: serde_json::Value = stripe
-        .http
-        .get(stripe.url(&format!("/_fake/objects/{}", events[0]["data"]["object"]["id"].as_str().unwrap())))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let customer = events[0]["data"]["object"]["id"].as_str().unwrap();
+    let object = stripe.control_get(&format!("/_fake/objects/{customer}")).await;
     assert_eq!(object["object"], "customer");
     let reset = stripe.http.post(stripe.url("/_fake/reset")).send().await.unwrap();
     assert_eq!(reset.status(), 200);
