@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::stripe::context::Ctx;
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{expand, get_expanded};
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
 
@@ -13,9 +13,7 @@ use crate::stripe::params::{Page, Params};
 pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
     let expansions = p.expand()?;
     p.finish()?;
-    let mut item = ctx.store.get_kind(Kind::InvoiceItem, id, "id")?;
-    expand(ctx.store, &mut item, &expansions);
-    Ok(item)
+    get_expanded(ctx.store, Kind::InvoiceItem, id, &expansions)
 }
 
 /// `GET /v1/invoiceitems` (filters: `customer`, indexed; `invoice`; `pending`)

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::stripe::context::Ctx;
 use crate::stripe::domain::wallet::{attach_to, resolve};
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{expand, get_expanded};
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
 
@@ -53,9 +53,7 @@ pub fn detach(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiEr
 pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
     let expansions = p.expand()?;
     p.finish()?;
-    let mut method = ctx.store.get_kind(Kind::PaymentMethod, id, "id")?;
-    expand(ctx.store, &mut method, &expansions);
-    Ok(method)
+    get_expanded(ctx.store, Kind::PaymentMethod, id, &expansions)
 }
 
 /// `GET /v1/payment_methods?customer=` and `GET /v1/customers/{id}/payment_methods`.

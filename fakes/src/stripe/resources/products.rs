@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::stripe::context::Ctx;
 use crate::stripe::domain::catalog::insert_product;
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{expand, get_expanded};
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
 
@@ -36,9 +36,7 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
 pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
     let expansions = p.expand()?;
     p.finish()?;
-    let mut product = ctx.store.get_kind(Kind::Product, id, "id")?;
-    expand(ctx.store, &mut product, &expansions);
-    Ok(product)
+    get_expanded(ctx.store, Kind::Product, id, &expansions)
 }
 
 /// `GET /v1/products`
