@@ -49,3 +49,22 @@ async fn the_control_api_mirrors_the_rust_methods() {
     let bad = stripe.http.post(stripe.url("/_fake/faults")).body("{not json").send().await.unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn events_page_newest_first_with_cursors_in_both_directions() {
+    let stripe = TestStripe::start().await;
+    for n in 0..3 {
+        stripe.customer(&format!("c{n}@example.com")).await;
+    }
+    let ids = |answer: &crate::helpers::Answer| -> Vec<String> {
+        answer.body["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect()
+    };
+    let all = ids(&stripe.get("/v1/events").await);
+    assert_eq!(all.len(), 3);
+    let older = stripe.get(&format!("/v1/events?limit=1&starting_after={}", all[0])).await;
+    assert_eq!((ids(&older), older.body["has_more"].as_bool()), (vec![all[1].clone()], Some(true)));
+    let newer = stripe.get(&format!("/v1/events?limit=2&ending_before={}", all[2])).await;
+    assert_eq!((ids(&newer), newer.body["has_more"].as_bool()), (all[..2].to_vec(), Some(false)));
+    let unknown = stripe.get("/v1/events?starting_after=evt_nope").await;
+    assert_eq!((unknown.status, unknown.error_param()), (404, "starting_after"));
+}
