@@ -6,7 +6,15 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::kinds::Kind;
+use super::params::Params;
 use super::store::Store;
+
+/// `GET /v1/<resources>/{id}` of a resource whose retrieve takes no parameter but `expand[]`.
+pub fn retrieve(store: &Store, kind: Kind, id: &str, mut p: Params) -> Result<Value, ApiError> {
+    let expansions = p.expand()?;
+    p.finish()?;
+    get_expanded(store, kind, id, &expansions)
+}
 
 /// The object `id` of `kind` with every path of `paths` expanded: what a `GET` of one object
 /// answers. An id of another kind, or of none, is Stripe's 404 naming it.

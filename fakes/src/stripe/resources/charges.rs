@@ -6,16 +6,14 @@ use serde_json::Value;
 
 use crate::stripe::context::Ctx;
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::{expand, get_expanded};
+use crate::stripe::expand::{self, expand};
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
 use crate::stripe::store::first_given;
 
 /// `GET /v1/charges/{id}`
-pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let expansions = p.expand()?;
-    p.finish()?;
-    get_expanded(ctx.store, Kind::Charge, id, &expansions)
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
+    expand::retrieve(ctx.store, Kind::Charge, id, p)
 }
 
 /// `GET /v1/charges` (filters: `customer`, `payment_intent`)

@@ -14,17 +14,15 @@ use crate::stripe::domain::proration::{self, proration_date};
 use crate::stripe::domain::subscription_cycle::{current_period, interval_of, period_end};
 use crate::stripe::domain::wallet::{default_payment_method, require_attached, resolve};
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::{expand, get_expanded};
+use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
 use crate::stripe::store::first_given;
 
 /// `GET /v1/invoices/{id}`
-pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let expansions = p.expand()?;
-    p.finish()?;
-    get_expanded(ctx.store, Kind::Invoice, id, &expansions)
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
+    expand::retrieve(ctx.store, Kind::Invoice, id, p)
 }
 
 /// `GET /v1/invoices` (filters: `customer` and `subscription`, indexed; `status`)

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::stripe::context::Ctx;
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::{expand, get_expanded};
+use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
@@ -152,10 +152,8 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
 }
 
 /// `GET /v1/refunds/{id}`
-pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let expansions = p.expand()?;
-    p.finish()?;
-    get_expanded(ctx.store, Kind::Refund, id, &expansions)
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
+    expand::retrieve(ctx.store, Kind::Refund, id, p)
 }
 
 /// `POST /v1/refunds/{id}`: only `metadata` can change.

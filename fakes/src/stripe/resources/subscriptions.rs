@@ -22,7 +22,7 @@ use crate::stripe::domain::proration::{self, proration_date};
 use crate::stripe::domain::subscription_cycle::{cancel_now, current_period, new_item, period_end};
 use crate::stripe::domain::wallet::require_attached;
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::{expand, get_expanded};
+use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{MetadataPatch, Page, Params};
@@ -224,10 +224,8 @@ fn subscription_object(
 }
 
 /// `GET /v1/subscriptions/{id}`
-pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let expansions = p.expand()?;
-    p.finish()?;
-    get_expanded(ctx.store, Kind::Subscription, id, &expansions)
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
+    expand::retrieve(ctx.store, Kind::Subscription, id, p)
 }
 
 /// `GET /v1/subscriptions` (filters: `customer` and `test_clock`, indexed; `price`; `status`,
