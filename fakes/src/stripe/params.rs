@@ -239,8 +239,8 @@ impl Page {
     }
 
     /// The page this asks for, newest first, and whether more lie beyond it. `position_of`
-    /// finds a cursor's place (a cursor it does not find is a 404 naming the cursor, as Stripe
-    /// answers); `newer_than(p)` yields the entries after place `p`, oldest first, and
+    /// finds a cursor's place (a cursor it does not find is a 404 naming the cursor and, with
+    /// `label`, what it should have been, as Stripe answers); `newer_than(p)` yields the entries after place `p`, oldest first, and
     /// `older_than(p)` those before it, newest first (`None`: from the newest).
     pub fn select<P, T, Newer, Older>(
         &self,
