@@ -5,25 +5,16 @@ use billing_e2e::journeys::{Skip, World};
 use billing_e2e::{ApiClient, Signup};
 use billing_fakes::StripeFake;
 use billing_stack::{StripeApi, TestModeKey};
-use serde_json::Value;
 
 #[tokio::test]
 async fn a_customer_on_no_test_clock_skips_the_journey_saying_so() {
     let stripe = StripeFake::start().await.unwrap();
     let http = billing_service::tls::client();
-    let customer: Value = http
-        .post(format!("{}/v1/customers", stripe.base_url()))
-        .bearer_auth("sk_test_world")
-        .form(&[("email", "realtime@example.com")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = StripeApi::new(&stripe.base_url(), TestModeKey::parse("sk_test_world").unwrap(), http.clone());
+    let customer = api.post("/v1/customers", &[("email", "realtime@example.com")]).await.unwrap();
     let stripe_customer = customer["id"].as_str().unwrap().to_string();
-    let mut world = World::new(ApiClient::new("http://127.0.0.1:9", http.clone()), "run".into());
-    world.stripe = Some(StripeApi::new(&stripe.base_url(), TestModeKey::parse("sk_test_world").unwrap(), http));
+    let mut world = World::new(ApiClient::new("http://127.0.0.1:9", http), "run".into());
+    world.stripe = Some(api);
     let signup = Signup {
         customer_id: "00000000-0000-0000-0000-000000000001".into(),
         email: "realtime@example.com".into(),

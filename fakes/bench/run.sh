@@ -14,34 +14,24 @@ connections="${2:-8}"
 threads="${3:-1}"
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=fake.sh
+. "$here/fake.sh"
 
-command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 1; }
+need_wrk
 bin="${STRIPE_FAKE_BIN:-$root/target/release/stripe-fake}"
 [ -n "${STRIPE_FAKE_BIN:-}" ] || (cd "$root" && cargo build --release -p billing-fakes --bin stripe-fake)
 
 echo "machine: $(nproc) CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # One fresh fake per endpoint, so each run starts from an empty store.
-start_fake() {
-  out="$(mktemp)"
-  # shellcheck disable=SC2086
-  "$bin" --port 0 ${STRIPE_FAKE_ARGS:-} > "$out" &
-  fake_pid=$!
-  for _ in $(seq 1 100); do
-    grep -q listening "$out" && break
-    sleep 0.05
-  done
-  base="$(awk '/listening on/ {print $4}' "$out")"
-  [ -n "$base" ] || { echo "stripe-fake did not start" >&2; exit 1; }
-}
 trap 'kill "${fake_pid:-0}" 2>/dev/null || true' EXIT
 
-start_fake
+start_fake "$bin"
 echo "== POST /v1/customers ($duration, $connections connections, $threads wrk thread(s))"
 wrk -t "$threads" -c "$connections" -d "$duration" --latency -s "$here/customers.lua" "$base"
 kill "$fake_pid"; wait "$fake_pid" 2>/dev/null || true
 
-start_fake
+start_fake "$bin"
 customer=$(curl -fs -u sk_test_bench: "$base/v1/customers" \
   -d payment_method=pm_card_visa -d "invoice_settings[default_payment_method]=pm_card_visa" |
   grep -o '"id":"cus_[A-Za-z0-9]*"' | head -1 | cut -d'"' -f4)

@@ -22,8 +22,10 @@ window="${3:-5s}"
 connections="${4:-8}"
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=fake.sh
+. "$here/fake.sh"
 
-command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 1; }
+need_wrk
 (cd "$root" && cargo build --release -p billing-fakes --bin stripe-fake)
 
 echo "machine: $(nproc) CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GB RAM, load: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -31,17 +33,8 @@ echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 rt=()
 [ -n "${BENCH_PRIORITY:-}" ] && rt=(nice -n -20)
-out="$(mktemp)"
-# shellcheck disable=SC2086
-"${rt[@]}" "$root/target/release/stripe-fake" --port 0 ${STRIPE_FAKE_ARGS:-} > "$out" &
-fake_pid=$!
-trap 'kill "$fake_pid" 2>/dev/null || true; rm -f "$out"' EXIT
-for _ in $(seq 1 100); do
-  grep -q listening "$out" && break
-  sleep 0.05
-done
-base="$(awk '/listening on/ {print $4}' "$out")"
-[ -n "$base" ] || { echo "stripe-fake did not start" >&2; exit 1; }
+trap 'kill "${fake_pid:-0}" 2>/dev/null || true' EXIT
+start_fake "$root/target/release/stripe-fake" "${rt[@]}"
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$fake_pid/status"; }
 customers() { curl -fs "$base/_fake/stats" | grep -o '"customer":[0-9]*' | cut -d: -f2; }

@@ -50,18 +50,9 @@ async fn the_binary_prints_its_address_and_serves_the_api() {
         .await
         .unwrap();
     assert_eq!(created.status(), 200);
-    let endpoints: serde_json::Value = client
-        .get(format!("{base_url}/v1/webhook_endpoints"))
-        .bearer_auth("sk_test_x")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let endpoints = json_of(client.get(format!("{base_url}/v1/webhook_endpoints")).bearer_auth("sk_test_x")).await;
     assert_eq!(endpoints["data"][0]["url"], "http://127.0.0.1:9/hook");
-    let stats: serde_json::Value =
-        client.get(format!("{base_url}/_fake/stats")).send().await.unwrap().json().await.unwrap();
+    let stats = json_of(client.get(format!("{base_url}/_fake/stats"))).await;
     assert_eq!(stats["retain"], 5);
     let versioned = client.get(format!("{base_url}/v1/customers")).bearer_auth("sk_test_x").send().await.unwrap();
     assert_eq!(versioned.headers()["stripe-version"], "2025-03-31.basil");
@@ -77,4 +68,9 @@ async fn the_binary_prints_its_address_and_serves_the_api() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert!(status.success(), "stripe-fake exited with {status} on SIGTERM");
+}
+
+/// The JSON the running binary answers `request` with.
+async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.expect("the binary answers").json().await.expect("a JSON body")
 }

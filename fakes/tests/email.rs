@@ -3,17 +3,22 @@
 use std::time::Duration;
 
 use billing_fakes::EmailFake;
+use reqwest::Method;
 use serde_json::{Value, json};
 
-async fn send(fake: &EmailFake, body: Value) -> (u16, Value) {
-    let response = billing_fakes::tls::client()
-        .post(format!("{}/v1/messages", fake.base_url()))
-        .bearer_auth("email-key")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+/// Status and JSON body (null when there is none) of a request to the fake.
+async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+async fn send(fake: &EmailFake, body: Value) -> (u16, Value) {
+    answer(messages_request(fake, Method::POST).bearer_auth("email-key").json(&body)).await
+}
+
+/// A request to the fake's `/v1/messages`, before its key and body.
+fn messages_request(fake: &EmailFake, method: Method) -> reqwest::RequestBuilder {
+    billing_fakes::tls::client().request(method, format!("{}/v1/messages", fake.base_url()))
 }
 
 fn welcome(to: &str) -> Value {
@@ -30,15 +35,7 @@ async fn a_sent_message_is_accepted_stored_and_listed() {
     assert_eq!(messages[0].to, "ada@example.com");
     assert_eq!(messages[0].template, "welcome");
     assert_eq!(messages[0].subject, "Welcome");
-    let listed: Value = billing_fakes::tls::client()
-        .get(format!("{}/v1/messages", fake.base_url()))
-        .bearer_auth("k")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = answer(messages_request(&fake, Method::GET).bearer_auth("k")).await;
     assert_eq!(listed["data"][0]["id"], body["id"]);
 }
 
@@ -62,22 +59,11 @@ async fn bad_input_is_a_400_naming_the_field_and_no_auth_is_a_401() {
     assert_eq!(body["error"]["field"], "to");
     let (status, body) = send(&fake, json!({"to": "a@b.co"})).await;
     assert_eq!((status, body["error"]["field"].clone()), (400, json!("template")));
-    let unauthenticated = billing_fakes::tls::client()
-        .post(format!("{}/v1/messages", fake.base_url()))
-        .json(&welcome("a@b.co"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unauthenticated.status(), 401);
-    let not_json = billing_fakes::tls::client()
-        .post(format!("{}/v1/messages", fake.base_url()))
-        .bearer_auth("k")
-        .header("content-type", "application/json")
-        .body("{")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(not_json.status(), 400);
+    let (unauthenticated, _) = answer(messages_request(&fake, Method::POST).json(&welcome("a@b.co"))).await;
+    assert_eq!(unauthenticated, 401);
+    let not_json =
+        messages_request(&fake, Method::POST).bearer_auth("k").header("content-type", "application/json").body("{");
+    assert_eq!(answer(not_json).await.0, 400);
     assert!(fake.messages().is_empty());
 }
 

@@ -106,27 +106,7 @@ mod tests {
             p99_ms: p95 * 2.0,
             ..Default::default()
         };
-        RunSummary {
-            scenario: "x".into(),
-            environment: "local".into(),
-            worker_index: 0,
-            workers: 1,
-            target: "http://127.0.0.1:1".into(),
-            run_id: "r".into(),
-            started_at: String::new(),
-            duration_seconds: 1.0,
-            model: "closed".into(),
-            users: 1,
-            total: endpoint.clone(),
-            endpoints: vec![endpoint],
-            thresholds: Vec::new(),
-            open_model: None,
-            coordinated_omission: None,
-            checks: Vec::new(),
-            baseline: Vec::new(),
-            timeline: Vec::new(),
-            reports: Default::default(),
-        }
+        RunSummary::of_one_endpoint("x", endpoint)
     }
 
     fn regressed(baseline: &RunSummary, current: &RunSummary) -> Vec<String> {

@@ -234,25 +234,10 @@ mod tests {
             ..Default::default()
         };
         let summary = RunSummary {
-            scenario: "healthz".into(),
-            environment: "local".into(),
             worker_index: 2,
             workers: 3,
-            target: "http://127.0.0.1:1".into(),
-            run_id: "r".into(),
             started_at: "2026-11-26T12:00:00Z".into(),
-            duration_seconds: 1.0,
-            model: "closed".into(),
-            users: 1,
-            endpoints: vec![figures.clone()],
-            total: figures,
-            thresholds: Vec::new(),
-            open_model: None,
-            coordinated_omission: None,
-            checks: Vec::new(),
-            baseline: Vec::new(),
-            timeline: Vec::new(),
-            reports: Default::default(),
+            ..RunSummary::of_one_endpoint("healthz", figures)
         };
         let text = text(&registry(&summary));
         for line in [

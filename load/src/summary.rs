@@ -153,6 +153,35 @@ pub struct RunSummary {
     pub reports: BTreeMap<String, String>,
 }
 
+#[cfg(test)]
+impl RunSummary {
+    /// A closed-model run of one endpoint by one user for a second on a local target, for a test
+    /// to change what it looks at.
+    pub(crate) fn of_one_endpoint(scenario: &str, endpoint: EndpointFigures) -> RunSummary {
+        RunSummary {
+            scenario: scenario.into(),
+            environment: "local".into(),
+            worker_index: 0,
+            workers: 1,
+            target: "http://127.0.0.1:1".into(),
+            run_id: "r".into(),
+            started_at: String::new(),
+            duration_seconds: 1.0,
+            model: "closed".into(),
+            users: 1,
+            total: endpoint.clone(),
+            endpoints: vec![endpoint],
+            thresholds: Vec::new(),
+            open_model: None,
+            coordinated_omission: None,
+            checks: Vec::new(),
+            baseline: Vec::new(),
+            timeline: Vec::new(),
+            reports: Default::default(),
+        }
+    }
+}
+
 impl RunSummary {
     /// What broke, one line each: failed thresholds, regressions, failed checks and an open
     /// model that could not keep up. Empty when the run passed.

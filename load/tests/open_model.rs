@@ -6,28 +6,19 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_exit, load_stack, run_load, summary};
+use common::{assert_exit, load_run, load_stack, summary};
 
 #[tokio::test]
 async fn the_achieved_rate_is_within_5_percent_of_the_asked_rate_when_the_target_keeps_up() {
     let stack = load_stack().await;
     let dir = tempfile::tempdir().unwrap();
-    let output = run_load(&[
-        "run",
-        "healthz",
-        "--target",
-        &stack.service_url,
-        "--rate",
-        "500",
-        "--run-time",
-        "3s",
-        "--users",
-        "16",
-        "--quiet",
-        "--report-dir",
-        dir.path().to_str().unwrap(),
-    ])
-    .await;
+    let output = load_run("healthz", dir.path())
+        .target(&stack.service_url)
+        .arg("--rate", "500")
+        .run_time("3s")
+        .users(16)
+        .output()
+        .await;
     assert_exit(&output, 0);
     let summary = summary(dir.path());
     let open = summary.open_model.expect("an open-model run reports its rate");
@@ -58,22 +49,8 @@ async fn a_target_that_cannot_keep_up_is_reported_and_its_stalls_count_in_the_la
     let target = slow_target().await;
     let dir = tempfile::tempdir().unwrap();
     // Two users can make at most 20 requests a second against 100 ms answers.
-    let output = run_load(&[
-        "run",
-        "healthz",
-        "--target",
-        &target,
-        "--rate",
-        "100",
-        "--run-time",
-        "2s",
-        "--users",
-        "2",
-        "--quiet",
-        "--report-dir",
-        dir.path().to_str().unwrap(),
-    ])
-    .await;
+    let output =
+        load_run("healthz", dir.path()).target(&target).arg("--rate", "100").run_time("2s").users(2).output().await;
     let text = common::stdout(&output);
     assert!(text.contains("could not keep up"), "{text}");
     let summary = summary(dir.path());

@@ -3,43 +3,25 @@
 
 mod common;
 
-use billing_stack::test_pushgateway::{PASSWORD, TestPushgateway, USER};
-use common::{assert_exit, load_stack, stderr};
+use billing_stack::test_pushgateway::{PASSWORD, TestPushgateway};
+use common::{assert_exit, load_run, load_stack, stderr};
 
 #[tokio::test]
 async fn a_run_is_pushed_with_basic_auth_under_its_job_and_grouping_key() {
     let gateway = TestPushgateway::start().await.unwrap();
     let stack = load_stack().await;
     let dir = tempfile::tempdir().unwrap();
-    let output = common::load()
-        .args([
-            "run",
-            "healthz",
-            "--target",
-            &stack.service_url,
-            "--users",
-            "2",
-            "--run-time",
-            "1s",
-            "--quiet",
-            "--environment",
-            "ci",
-            "--worker-index",
-            "1",
-            "--workers",
-            "2",
-            "--threshold",
-            "rps>=1",
-            "--pushgateway",
-            gateway.url(),
-            "--report-dir",
-            dir.path().to_str().unwrap(),
-        ])
-        .env("PUSHGATEWAY_USER", USER)
-        .env("PUSHGATEWAY_PASSWORD", PASSWORD)
+    let output = load_run("healthz", dir.path())
+        .target(&stack.service_url)
+        .users(2)
+        .run_time("1s")
+        .arg("--environment", "ci")
+        .arg("--worker-index", "1")
+        .arg("--workers", "2")
+        .arg("--threshold", "rps>=1")
+        .pushgateway(gateway.url(), PASSWORD)
         .output()
-        .await
-        .unwrap();
+        .await;
     assert_exit(&output, 0);
     let summary = common::summary(dir.path());
     let scrape = gateway.scrape().await.unwrap();
@@ -60,27 +42,13 @@ async fn a_refused_push_keeps_the_reports_and_says_what_to_do() {
     let gateway = TestPushgateway::start().await.unwrap();
     let stack = load_stack().await;
     let dir = tempfile::tempdir().unwrap();
-    let output = common::load()
-        .args([
-            "run",
-            "healthz",
-            "--target",
-            &stack.service_url,
-            "--users",
-            "1",
-            "--run-time",
-            "1s",
-            "--quiet",
-            "--pushgateway",
-            gateway.url(),
-            "--report-dir",
-            dir.path().to_str().unwrap(),
-        ])
-        .env("PUSHGATEWAY_USER", USER)
-        .env("PUSHGATEWAY_PASSWORD", "wrong")
+    let output = load_run("healthz", dir.path())
+        .target(&stack.service_url)
+        .users(1)
+        .run_time("1s")
+        .pushgateway(gateway.url(), "wrong")
         .output()
-        .await
-        .unwrap();
+        .await;
     assert_exit(&output, 2);
     let message = stderr(&output);
     assert!(message.contains("were not pushed"), "{message}");

@@ -3,29 +3,19 @@
 
 mod common;
 
-use common::{assert_exit, keys_file, load_stack, run_load, stdout, summary};
+use common::{assert_exit, keys_file, load_run, load_stack, stdout, summary};
 
 #[tokio::test]
 async fn a_run_on_the_embedded_stack_writes_every_report_and_exits_0_when_its_thresholds_hold() {
     let dir = tempfile::tempdir().unwrap();
     let reports = dir.path().join("reports");
-    let output = run_load(&[
-        "run",
-        "credential-vending",
-        "--service",
-        "in-process",
-        "--users",
-        "4",
-        "--run-time",
-        "2s",
-        "--quiet",
-        "--no-default-thresholds",
-        "--threshold",
-        "error-rate<1%",
-        "--report-dir",
-        reports.to_str().unwrap(),
-    ])
-    .await;
+    let output = load_run("credential-vending", &reports)
+        .in_process()
+        .users(4)
+        .run_time("2s")
+        .only_threshold("error-rate<1%")
+        .output()
+        .await;
     assert_exit(&output, 0);
     for file in ["report.html", "report.md", "report.json", "summary.json", "summary.md", "chart.svg", "metrics.prom"] {
         assert!(reports.join(file).is_file(), "{file} was not written");
@@ -50,22 +40,13 @@ async fn a_run_on_the_embedded_stack_writes_every_report_and_exits_0_when_its_th
 async fn a_threshold_that_breaks_exits_1_with_a_table_of_what_broke() {
     let stack = load_stack().await;
     let dir = tempfile::tempdir().unwrap();
-    let output = run_load(&[
-        "run",
-        "healthz",
-        "--target",
-        &stack.service_url,
-        "--users",
-        "2",
-        "--run-time",
-        "1s",
-        "--quiet",
-        "--threshold",
-        "rps>=100000000",
-        "--report-dir",
-        dir.path().to_str().unwrap(),
-    ])
-    .await;
+    let output = load_run("healthz", dir.path())
+        .target(&stack.service_url)
+        .users(2)
+        .run_time("1s")
+        .arg("--threshold", "rps>=100000000")
+        .output()
+        .await;
     assert_exit(&output, 1);
     let table = stdout(&output);
     assert!(table.contains("what broke"), "{table}");
@@ -80,24 +61,8 @@ async fn a_regression_beyond_the_tolerance_exits_1_and_a_saved_baseline_compares
     let dir = tempfile::tempdir().unwrap();
     let baseline = dir.path().join("baseline");
     let first = dir.path().join("first");
-    let args = |report: &std::path::Path| {
-        vec![
-            "run".to_string(),
-            "healthz".into(),
-            "--target".into(),
-            stack.service_url.clone(),
-            "--users".into(),
-            "2".into(),
-            "--run-time".into(),
-            "1s".into(),
-            "--quiet".into(),
-            "--report-dir".into(),
-            report.display().to_string(),
-        ]
-    };
-    let mut save = args(&first);
-    save.extend(["--save-baseline".into(), baseline.display().to_string()]);
-    assert_exit(&common::load().args(&save).output().await.unwrap(), 0);
+    let run = |report: &std::path::Path| load_run("healthz", report).target(&stack.service_url).users(2).run_time("1s");
+    assert_exit(&run(&first).arg("--save-baseline", &baseline).output().await, 0);
     assert!(baseline.join("summary.json").is_file() && baseline.join("report.json").is_file());
 
     // The same service against a baseline ten times faster than it is: a regression.
@@ -106,9 +71,7 @@ async fn a_regression_beyond_the_tolerance_exits_1_and_a_saved_baseline_compares
         endpoint.rps *= 10.0;
     }
     std::fs::write(baseline.join("summary.json"), serde_json::to_string(&faster).unwrap()).unwrap();
-    let mut compare = args(&dir.path().join("second"));
-    compare.extend(["--baseline".into(), baseline.display().to_string(), "--tolerance".into(), "10".into()]);
-    let output = common::load().args(&compare).output().await.unwrap();
+    let output = run(&dir.path().join("second")).arg("--baseline", &baseline).arg("--tolerance", "10").output().await;
     assert_exit(&output, 1);
     let table = stdout(&output);
     assert!(table.contains("REGRESSED"), "{table}");
@@ -127,32 +90,16 @@ async fn onboarding_emails_never_collide_across_workers_users_and_iterations() {
         let report = dir.path().join(format!("w{index}"));
         let url = stack.service_url.clone();
         async move {
-            let output = common::load()
-                .args([
-                    "run",
-                    "onboarding",
-                    "--target",
-                    &url,
-                    "--users",
-                    "3",
-                    "--run-time",
-                    "2s",
-                    "--quiet",
-                    "--no-default-thresholds",
-                    "--threshold",
-                    "error-rate<1%",
-                    "--worker-index",
-                    &index.to_string(),
-                    "--workers",
-                    "2",
-                    "--run-id",
-                    "same",
-                    "--report-dir",
-                    report.to_str().unwrap(),
-                ])
+            let output = load_run("onboarding", &report)
+                .target(&url)
+                .users(3)
+                .run_time("2s")
+                .only_threshold("error-rate<1%")
+                .arg("--worker-index", index.to_string())
+                .arg("--workers", "2")
+                .arg("--run-id", "same")
                 .output()
-                .await
-                .unwrap();
+                .await;
             assert_exit(&output, 0);
             summary(&report)
         }
@@ -174,27 +121,15 @@ async fn onboarding_emails_never_collide_across_workers_users_and_iterations() {
 #[tokio::test]
 async fn the_rate_limit_variant_passes_when_the_limit_holds_and_counts_429_apart() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run_load(&[
-        "run",
-        "credential-vending",
-        "--service",
-        "in-process",
-        "--users",
-        "4",
-        "--fixtures",
-        "2",
-        "--run-time",
-        "2s",
-        "--quiet",
-        "--verify-rate-limit",
-        "60/5",
-        "--no-default-thresholds",
-        "--threshold",
-        "error-rate<1%",
-        "--report-dir",
-        dir.path().to_str().unwrap(),
-    ])
-    .await;
+    let output = load_run("credential-vending", dir.path())
+        .in_process()
+        .users(4)
+        .arg("--fixtures", "2")
+        .run_time("2s")
+        .arg("--verify-rate-limit", "60/5")
+        .only_threshold("error-rate<1%")
+        .output()
+        .await;
     assert_exit(&output, 0);
     let summary = summary(dir.path());
     let check = summary.checks.iter().find(|check| check.name == "rate limit").expect("the rate-limit check ran");
@@ -210,25 +145,15 @@ async fn the_rate_limit_variant_fails_when_a_target_lets_more_through_than_the_l
     let stack = load_stack().await;
     let dir = tempfile::tempdir().unwrap();
     let keys = keys_file(dir.path(), &stack.service_url, 2, 0).await;
-    let output = run_load(&[
-        "run",
-        "credential-vending",
-        "--target",
-        &stack.service_url,
-        "--keys-file",
-        keys.to_str().unwrap(),
-        "--users",
-        "2",
-        "--run-time",
-        "1s",
-        "--quiet",
-        "--verify-rate-limit",
-        "60/5",
-        "--no-default-thresholds",
-        "--report-dir",
-        dir.path().join("r").to_str().unwrap(),
-    ])
-    .await;
+    let output = load_run("credential-vending", &dir.path().join("r"))
+        .target(&stack.service_url)
+        .arg("--keys-file", &keys)
+        .users(2)
+        .run_time("1s")
+        .arg("--verify-rate-limit", "60/5")
+        .flag("--no-default-thresholds")
+        .output()
+        .await;
     assert_exit(&output, 1);
     let table = stdout(&output);
     assert!(table.contains("rate limit"), "{table}");
@@ -245,18 +170,8 @@ async fn a_profile_steps_the_users_through_its_stages() {
         "executor = \"users\"\n[[stages]]\nduration = \"1s\"\ntarget = 3\n[[stages]]\nduration = \"1s\"\ntarget = 3\n[[stages]]\nduration = \"1s\"\ntarget = 0\n",
     )
     .unwrap();
-    let output = run_load(&[
-        "run",
-        "healthz",
-        "--target",
-        &stack.service_url,
-        "--profile",
-        profile.to_str().unwrap(),
-        "--quiet",
-        "--report-dir",
-        dir.path().join("r").to_str().unwrap(),
-    ])
-    .await;
+    let output =
+        load_run("healthz", &dir.path().join("r")).target(&stack.service_url).arg("--profile", &profile).output().await;
     assert_exit(&output, 0);
     let summary = summary(&dir.path().join("r"));
     assert_eq!(summary.users, 3);

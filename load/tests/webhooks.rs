@@ -3,30 +3,19 @@
 
 mod common;
 
-use common::{assert_exit, keys_file, load_stack, stdout, summary};
+use common::{assert_exit, keys_file, load_run, load_stack, stdout, summary};
 
 #[tokio::test]
 async fn a_webhook_run_on_the_embedded_stack_passes_its_outcome_check() {
     let dir = tempfile::tempdir().unwrap();
-    let output = common::run_load(&[
-        "run",
-        "webhooks",
-        "--service",
-        "in-process",
-        "--users",
-        "4",
-        "--fixtures",
-        "3",
-        "--run-time",
-        "3s",
-        "--quiet",
-        "--no-default-thresholds",
-        "--threshold",
-        "error-rate<1%",
-        "--report-dir",
-        dir.path().to_str().unwrap(),
-    ])
-    .await;
+    let output = load_run("webhooks", dir.path())
+        .in_process()
+        .users(4)
+        .arg("--fixtures", "3")
+        .run_time("3s")
+        .only_threshold("error-rate<1%")
+        .output()
+        .await;
     assert_exit(&output, 0);
     let summary = summary(dir.path());
     let check = summary.checks.iter().find(|check| check.name == "webhook outcome").expect("the outcome was checked");
@@ -56,27 +45,15 @@ async fn the_outcome_check_fails_against_a_service_that_grants_credits_twice() {
     let keys = keys_file(dir.path(), &stack.service_url, 1, 2).await;
     stack.wait_for_webhooks().await.unwrap();
     sqlx::raw_sql(DOUBLE_GRANT).execute(&stack.pool).await.unwrap();
-    let output = common::load()
-        .args([
-            "run",
-            "webhooks",
-            "--target",
-            &stack.service_url,
-            "--keys-file",
-            keys.to_str().unwrap(),
-            "--users",
-            "2",
-            "--run-time",
-            "2s",
-            "--quiet",
-            "--no-default-thresholds",
-            "--report-dir",
-            dir.path().join("r").to_str().unwrap(),
-        ])
+    let output = load_run("webhooks", &dir.path().join("r"))
+        .target(&stack.service_url)
+        .arg("--keys-file", &keys)
+        .users(2)
+        .run_time("2s")
+        .flag("--no-default-thresholds")
         .env("STRIPE_WEBHOOK_SECRET", &stack.webhook_secret)
         .output()
-        .await
-        .unwrap();
+        .await;
     assert_exit(&output, 1);
     let table = stdout(&output);
     assert!(table.contains("webhook outcome  FAIL"), "{table}");

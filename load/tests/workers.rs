@@ -4,8 +4,8 @@
 
 mod common;
 
-use billing_stack::test_pushgateway::{PASSWORD, TestPushgateway, USER};
-use common::{assert_exit, keys_file, load_stack, service_counter, summary};
+use billing_stack::test_pushgateway::{PASSWORD, TestPushgateway};
+use common::{assert_exit, keys_file, load_run, load_stack, service_counter, summary};
 
 const EXCHANGE: &str = r#"route="/api/v1/credentials/exchange""#;
 
@@ -20,36 +20,18 @@ async fn three_workers_counts_add_up_to_what_the_service_counted() {
         let report = dir.path().join(format!("worker-{index}"));
         let (url, keys, gateway) = (stack.service_url.clone(), keys.clone(), gateway.url().to_string());
         async move {
-            let output = common::load()
-                .args([
-                    "run",
-                    "credential-vending",
-                    "--target",
-                    &url,
-                    "--keys-file",
-                    keys.to_str().unwrap(),
-                    "--users",
-                    "2",
-                    "--run-time",
-                    "2s",
-                    "--quiet",
-                    "--no-default-thresholds",
-                    "--worker-index",
-                    &index.to_string(),
-                    "--workers",
-                    "3",
-                    "--run-id",
-                    "shared",
-                    "--report-dir",
-                    report.to_str().unwrap(),
-                    "--pushgateway",
-                    &gateway,
-                ])
-                .env("PUSHGATEWAY_USER", USER)
-                .env("PUSHGATEWAY_PASSWORD", PASSWORD)
+            let output = load_run("credential-vending", &report)
+                .target(&url)
+                .arg("--keys-file", &keys)
+                .users(2)
+                .run_time("2s")
+                .flag("--no-default-thresholds")
+                .arg("--worker-index", index.to_string())
+                .arg("--workers", "3")
+                .arg("--run-id", "shared")
+                .pushgateway(&gateway, PASSWORD)
                 .output()
-                .await
-                .unwrap();
+                .await;
             assert_exit(&output, 0);
             summary(&report)
         }

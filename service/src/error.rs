@@ -19,6 +19,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::metrics::Metrics;
+use crate::rate_limit::RetryAfter;
 use crate::stripe::StripeError;
 
 /// Field name → what is wrong with it.
@@ -105,6 +107,13 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A request refused by the rate limit named `limit`: counted in the metrics under that
+    /// name, and a 429 that says how long to wait.
+    pub fn rate_limited(metrics: &Metrics, limit: &'static str, retry_after: RetryAfter) -> ApiError {
+        metrics.rate_limited(limit);
+        ApiError::RateLimited { retry_after_secs: retry_after.whole_secs() }
+    }
+
     /// A single-field validation error.
     pub fn field(name: &str, problem: impl Into<String>) -> ApiError {
         ApiError::Validation(FieldErrors::from([(name.to_string(), problem.into())]))

@@ -162,8 +162,7 @@ fn check_signup_limit(state: &AppState, request: &Request) -> Result<(), ApiErro
     let client = client_ip(peer.ip(), request.headers(), &state.trusted_proxies);
     limiter.try_acquire(limit_key(client), Instant::now()).map_err(|retry_after| {
         tracing::info!(client = %client, "signup refused by the per-IP limit");
-        state.metrics.rate_limited("signup_ip");
-        ApiError::RateLimited { retry_after_secs: retry_after.whole_secs() }
+        ApiError::rate_limited(&state.metrics, "signup_ip", retry_after)
     })
 }
 

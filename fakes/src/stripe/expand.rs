@@ -4,7 +4,25 @@
 
 use serde_json::Value;
 
+use super::error::ApiError;
+use super::kinds::Kind;
+use super::params::Params;
 use super::store::Store;
+
+/// `GET /v1/<resources>/{id}` of a resource whose retrieve takes no parameter but `expand[]`.
+pub fn retrieve(store: &Store, kind: Kind, id: &str, mut p: Params) -> Result<Value, ApiError> {
+    let expansions = p.expand()?;
+    p.finish()?;
+    get_expanded(store, kind, id, &expansions)
+}
+
+/// The object `id` of `kind` with every path of `paths` expanded: what a `GET` of one object
+/// answers. An id of another kind, or of none, is Stripe's 404 naming it.
+pub fn get_expanded(store: &Store, kind: Kind, id: &str, paths: &[String]) -> Result<Value, ApiError> {
+    let mut object = store.get_kind(kind, id, "id")?;
+    expand(store, &mut object, paths);
+    Ok(object)
+}
 
 /// Expands every path of `paths` in `value`.
 pub fn expand(store: &Store, value: &mut Value, paths: &[String]) {

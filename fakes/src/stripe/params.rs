@@ -237,4 +237,33 @@ impl Page {
         }
         Ok(Page { limit, starting_after, ending_before })
     }
+
+    /// The page this asks for, newest first, and whether more lie beyond it. `position_of`
+    /// finds a cursor's place (a cursor it does not find is a 404 naming the cursor and, with
+    /// `label`, what it should have been, as Stripe answers); `newer_than(p)` yields the entries after place `p`, oldest first, and
+    /// `older_than(p)` those before it, newest first (`None`: from the newest).
+    pub fn select<P, T, Newer, Older>(
+        &self,
+        label: &'static str,
+        position_of: impl Fn(&str) -> Option<P>,
+        newer_than: impl FnOnce(P) -> Newer,
+        older_than: impl FnOnce(Option<P>) -> Older,
+    ) -> Result<(Vec<T>, bool), ApiError>
+    where
+        Newer: Iterator<Item = T>,
+        Older: Iterator<Item = T>,
+    {
+        let cursor = |id: &str, param: &str| position_of(id).ok_or_else(|| ApiError::no_such_in(label, id, param));
+        let (mut entries, newest_first) = match (&self.ending_before, &self.starting_after) {
+            (Some(id), _) => (newer_than(cursor(id, "ending_before")?).take(self.limit + 1).collect::<Vec<T>>(), false),
+            (None, Some(id)) => (older_than(Some(cursor(id, "starting_after")?)).take(self.limit + 1).collect(), true),
+            (None, None) => (older_than(None).take(self.limit + 1).collect(), true),
+        };
+        let has_more = entries.len() > self.limit;
+        entries.truncate(self.limit);
+        if !newest_first {
+            entries.reverse();
+        }
+        Ok((entries, has_more))
+    }
 }

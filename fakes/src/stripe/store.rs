@@ -100,6 +100,12 @@ pub enum IndexedClause<'a> {
 /// A list filter the store answers from an index: `(field name, value)`.
 pub type IndexFilter<'a> = Option<(&'static str, &'a str)>;
 
+/// The index a list reads: the first of `filters` (in order of preference) that the request
+/// gave. The store answers one index at a time; a list checks the other filters object by object.
+pub fn first_given<'a>(filters: &[(&'static str, Option<&'a str>)]) -> IndexFilter<'a> {
+    filters.iter().find_map(|&(field, value)| Some((field, value?)))
+}
+
 /// All state of one Stripe fake.
 pub struct Store {
     objects: Sharded<Arc<str>, Slot>,
@@ -456,32 +462,16 @@ impl Store {
         filter: IndexFilter<'_>,
         keep: impl Fn(&Value) -> bool,
     ) -> Result<Value, ApiError> {
-        let cursor = |id: &str, param: &str| {
-            self.position_of(kind, id).ok_or_else(|| ApiError::no_such_in(kind.label(), id, param))
-        };
         let matching = |position: u32| {
             let object = self.get(self.id_at(kind, position)?)?;
             keep(&object).then_some(object)
         };
-        let (data, has_more) = if let Some(id) = &page.ending_before {
-            let after = cursor(id, "ending_before")?;
-            let mut newer: Vec<Value> =
-                self.positions_above(kind, filter, after).filter_map(matching).take(page.limit + 1).collect();
-            let has_more = newer.len() > page.limit;
-            newer.truncate(page.limit);
-            newer.reverse();
-            (newer, has_more)
-        } else {
-            let before = match &page.starting_after {
-                Some(id) => cursor(id, "starting_after")?,
-                None => u32::MAX,
-            };
-            let mut older: Vec<Value> =
-                self.positions_below(kind, filter, before).filter_map(matching).take(page.limit + 1).collect();
-            let has_more = older.len() > page.limit;
-            older.truncate(page.limit);
-            (older, has_more)
-        };
+        let (data, has_more) = page.select(
+            kind.label(),
+            |id| self.position_of(kind, id),
+            |after| self.positions_above(kind, filter, after).filter_map(matching),
+            |before| self.positions_below(kind, filter, before.unwrap_or(u32::MAX)).filter_map(matching),
+        )?;
         Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": url }))
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use billing_fakes::Fault;
+use billing_fakes::{Fault, RecordedRequest};
 
 use crate::helpers::TestStripe;
 
@@ -117,6 +117,33 @@ async fn intents_of(stripe: &TestStripe, customer: &str) -> Vec<serde_json::Valu
     stripe.get(&format!("/v1/payment_intents?customer={customer}")).await.body["data"].as_array().unwrap().clone()
 }
 
+/// A keyed charge sent with `client`, for the faults that break the transport: what the
+/// client saw, answer or error.
+async fn send_charge(
+    client: &reqwest::Client,
+    stripe: &TestStripe,
+    key: &str,
+    form: &[(&'static str, String)],
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(stripe.url("/v1/payment_intents"))
+        .bearer_auth("sk_test_1")
+        .header("Idempotency-Key", key)
+        .form(&as_pairs(form))
+        .send()
+        .await
+}
+
+/// The fake's log entry of the latest charge request.
+fn last_charge_request(stripe: &TestStripe) -> RecordedRequest {
+    let requests = stripe.fake.requests();
+    requests
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "POST" && r.path == "/v1/payment_intents")
+        .expect("a charge was logged")
+}
+
 #[tokio::test]
 async fn a_500_after_success_hides_a_charge_that_was_made_and_a_keyed_retry_replays_it() {
     let stripe = TestStripe::start().await;
@@ -130,13 +157,7 @@ async fn a_500_after_success_hides_a_charge_that_was_made_and_a_keyed_retry_repl
     assert_eq!(made.len(), 1, "the charge was made");
     assert_eq!(made[0]["status"], "succeeded");
     assert!(stripe.event_types().contains(&"payment_intent.succeeded".to_string()));
-    let logged = stripe
-        .fake
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.method == "POST" && r.path == "/v1/payment_intents")
-        .unwrap();
+    let logged = last_charge_request(&stripe);
     assert_eq!((logged.status, logged.handled_status), (500, Some(200)));
     assert_eq!(logged.fault.as_deref(), Some("after_success: status 500 api_error"));
 
@@ -152,24 +173,11 @@ async fn a_dropped_connection_after_success_leaves_the_charge_made_and_replayabl
     let stripe = TestStripe::start().await;
     let (customer, form) = chargeable(&stripe).await;
     stripe.fake.inject_fault(Fault::on("POST", "/v1/payment_intents").after_success().drop_connection());
-    let dropped = stripe
-        .http
-        .post(stripe.url("/v1/payment_intents"))
-        .bearer_auth("sk_test_1")
-        .header("Idempotency-Key", "fix-2")
-        .form(&as_pairs(&form))
-        .send()
-        .await;
+    let dropped = send_charge(&stripe.http, &stripe, "fix-2", &form).await;
     assert!(dropped.is_err(), "expected a transport error, got {dropped:?}");
     let made = intents_of(&stripe, &customer).await;
     assert_eq!(made.len(), 1);
-    let logged = stripe
-        .fake
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.method == "POST" && r.path == "/v1/payment_intents")
-        .unwrap();
+    let logged = last_charge_request(&stripe);
     assert_eq!((logged.status, logged.handled_status), (0, Some(200)));
 
     let retried = stripe.post_idempotent("/v1/payment_intents", "fix-2", &as_pairs(&form)).await;
@@ -185,13 +193,7 @@ async fn an_answer_held_past_the_clients_timeout_after_success_still_charged_onc
         .fake
         .inject_fault(Fault::on("POST", "/v1/payment_intents").after_success().latency(Duration::from_millis(500)));
     let impatient = billing_fakes::tls::client_builder().timeout(Duration::from_millis(100)).build().unwrap();
-    let gave_up = impatient
-        .post(stripe.url("/v1/payment_intents"))
-        .bearer_auth("sk_test_1")
-        .header("Idempotency-Key", "fix-3")
-        .form(&as_pairs(&form))
-        .send()
-        .await;
+    let gave_up = send_charge(&impatient, &stripe, "fix-3", &form).await;
     assert!(gave_up.is_err(), "the client should have timed out");
     // The charge was made before the answer was held back: it is there at once, no waiting.
     assert_eq!(intents_of(&stripe, &customer).await.len(), 1);

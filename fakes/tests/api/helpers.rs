@@ -32,7 +32,12 @@ impl Answer {
 
 impl TestStripe {
     pub async fn start() -> TestStripe {
-        TestStripe { fake: StripeFake::start().await.expect("fake starts"), http: billing_fakes::tls::client() }
+        TestStripe::on(StripeFake::start().await.expect("fake starts"))
+    }
+
+    /// Talks to a fake started some other way (e.g. from `StripeFake::builder()`).
+    pub fn on(fake: StripeFake) -> TestStripe {
+        TestStripe { fake, http: billing_fakes::tls::client() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -86,6 +91,20 @@ impl TestStripe {
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
         Self::answer(request.send().await.expect("request reaches the fake")).await
+    }
+
+    /// The JSON answer of a `GET` on the `/_fake/*` control API (which takes no key).
+    pub async fn control_get(&self, path: &str) -> Value {
+        Self::json_of(self.send(self.http.get(self.url(path))).await)
+    }
+
+    /// The JSON answer of a `POST` of `body` to the `/_fake/*` control API.
+    pub async fn control_post(&self, path: &str, body: &Value) -> Value {
+        Self::json_of(self.send(self.http.post(self.url(path)).json(body)).await)
+    }
+
+    fn json_of(answer: Answer) -> Value {
+        serde_json::from_str(&answer.raw).unwrap_or_else(|e| panic!("not JSON ({e}): {}", answer.raw))
     }
 
     pub async fn customer(&self, email: &str) -> String {

@@ -5,26 +5,19 @@ use std::time::Duration;
 
 use billing_fakes::StripeFake;
 
-use crate::helpers::{KEY, TestStripe, WebhookReceiver};
+use crate::helpers::{TestStripe, WebhookReceiver};
 
 #[tokio::test]
 async fn a_bounded_fake_keeps_the_newest_entries_counts_the_dropped_and_keeps_every_object() {
-    let fake = StripeFake::builder().retain(3).start().await.unwrap();
+    let stripe = TestStripe::on(StripeFake::builder().retain(3).start().await.unwrap());
+    let fake = &stripe.fake;
     let receiver = WebhookReceiver::start().await;
     fake.add_webhook_endpoint(&receiver.url);
-    let http = billing_fakes::tls::client();
     let mut first_event = None;
     for n in 0..10 {
-        let url = format!("{}/v1/customers", fake.base_url());
-        let answer = http
-            .post(url)
-            .bearer_auth(KEY)
-            .header("Idempotency-Key", format!("k{n}"))
-            .form(&[("email", format!("c{n}@x.co"))])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200);
+        let answer =
+            stripe.post_idempotent("/v1/customers", &format!("k{n}"), &[("email", &format!("c{n}@x.co"))]).await;
+        assert_eq!(answer.status, 200);
         if n == 0 {
             first_event = fake.events().first().and_then(|e| e["id"].as_str().map(str::to_string));
         }
@@ -41,23 +34,10 @@ async fn a_bounded_fake_keeps_the_newest_entries_counts_the_dropped_and_keeps_ev
     assert_eq!(fake.requests().len(), 3);
     assert_eq!(receiver.received().len(), 10, "every event was still delivered");
 
-    let old = http
-        .get(format!("{}/v1/events/{}", fake.base_url(), first_event.unwrap()))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(old.status(), 404, "a dropped event is gone");
-    let listed: serde_json::Value = http
-        .get(format!("{}/v1/customers?limit=100", fake.base_url()))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed["data"].as_array().unwrap().len(), 10);
+    let old = stripe.get(&format!("/v1/events/{}", first_event.unwrap())).await;
+    assert_eq!(old.status, 404, "a dropped event is gone");
+    let listed = stripe.get("/v1/customers?limit=100").await;
+    assert_eq!(listed.body["data"].as_array().unwrap().len(), 10);
 }
 
 #[tokio::test]
@@ -66,23 +46,13 @@ async fn the_limit_can_be_set_and_read_over_the_control_api() {
     for n in 0..5 {
         stripe.customer(&format!("c{n}@example.com")).await;
     }
-    let settings: serde_json::Value = stripe
-        .http
-        .post(stripe.url("/_fake/settings"))
-        .json(&serde_json::json!({"retain": 2}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let settings = stripe.control_post("/_fake/settings", &serde_json::json!({"retain": 2})).await;
     assert_eq!(settings["retain"], 2);
-    let stats: serde_json::Value =
-        stripe.http.get(stripe.url("/_fake/stats")).send().await.unwrap().json().await.unwrap();
+    let stats = stripe.control_get("/_fake/stats").await;
     assert_eq!(stats["events"], serde_json::json!({"retained": 2, "dropped": 3}));
     assert_eq!(stats["requests"]["retained"], 2);
     assert_eq!(stats["objects"]["customer"], 5);
     assert_eq!(stats["retain"], 2);
-    stripe.http.post(stripe.url("/_fake/settings")).json(&serde_json::json!({"retain": 0})).send().await.unwrap();
+    stripe.control_post("/_fake/settings", &serde_json::json!({"retain": 0})).await;
     assert_eq!(stripe.fake.stats().retain, None, "0 keeps everything again");
 }

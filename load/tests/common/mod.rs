@@ -1,10 +1,12 @@
 //! What the load tool's tests share: running the real `load` binary, and a stack to aim it at.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use billing_load::summary::RunSummary;
+use billing_stack::test_pushgateway::USER;
 use billing_stack::{Stack, StackOptions};
 
 /// The `load` binary, as a user runs it.
@@ -28,6 +30,71 @@ pub fn load() -> tokio::process::Command {
 /// Runs `load` with `args` and returns its output.
 pub async fn run_load(args: &[&str]) -> Output {
     load().args(args).output().await.expect("the load binary runs")
+}
+
+/// `load run <scenario>` as the tests start it: quiet (no live table), its reports in
+/// `report_dir`, and whatever flags the test adds, e.g.
+/// `load_run("healthz", dir).target(url).users(2).run_time("1s").output().await`.
+pub struct LoadRun {
+    command: tokio::process::Command,
+}
+
+pub fn load_run(scenario: &str, report_dir: &Path) -> LoadRun {
+    let mut command = load();
+    command.args(["run", scenario, "--quiet", "--report-dir"]).arg(report_dir);
+    LoadRun { command }
+}
+
+impl LoadRun {
+    /// Aimed at a running service.
+    pub fn target(self, url: &str) -> LoadRun {
+        self.arg("--target", url)
+    }
+
+    /// Aimed at a stack the run starts for itself.
+    pub fn in_process(self) -> LoadRun {
+        self.arg("--service", "in-process")
+    }
+
+    pub fn users(self, users: usize) -> LoadRun {
+        self.arg("--users", users.to_string())
+    }
+
+    pub fn run_time(self, run_time: &str) -> LoadRun {
+        self.arg("--run-time", run_time)
+    }
+
+    /// Judged by `rule` alone, not by the scenario's default thresholds.
+    pub fn only_threshold(self, rule: &str) -> LoadRun {
+        self.flag("--no-default-thresholds").arg("--threshold", rule)
+    }
+
+    /// Pushes its results to `gateway` as the test Pushgateway's user, with `password`.
+    pub fn pushgateway(self, gateway: &str, password: &str) -> LoadRun {
+        self.arg("--pushgateway", gateway).env("PUSHGATEWAY_USER", USER).env("PUSHGATEWAY_PASSWORD", password)
+    }
+
+    /// `flag value`.
+    pub fn arg(mut self, flag: &str, value: impl AsRef<OsStr>) -> LoadRun {
+        self.command.arg(flag).arg(value);
+        self
+    }
+
+    /// A flag that takes no value.
+    pub fn flag(mut self, flag: &str) -> LoadRun {
+        self.command.arg(flag);
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> LoadRun {
+        self.command.env(name, value);
+        self
+    }
+
+    /// Runs it to the end and returns its output.
+    pub async fn output(mut self) -> Output {
+        self.command.output().await.expect("the load binary runs")
+    }
 }
 
 pub fn stdout(output: &Output) -> String {

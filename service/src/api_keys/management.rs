@@ -105,10 +105,10 @@ pub async fn create_api_key(
     let name = fields.parse("name", name, ApiKeyName::parse);
     fields.finish()?;
 
-    if let Err(retry_after) = state.api_key_limiter.try_acquire(auth.customer, std::time::Instant::now()) {
-        state.metrics.rate_limited("api_key_create");
-        return Err(ApiError::RateLimited { retry_after_secs: retry_after.whole_secs() });
-    }
+    state
+        .api_key_limiter
+        .try_acquire(auth.customer, std::time::Instant::now())
+        .map_err(|retry_after| ApiError::rate_limited(&state.metrics, "api_key_create", retry_after))?;
     let now = state.clock.now();
     let key = NewApiKey::generate();
     let mut tx = state.pool.begin().await?;

@@ -102,14 +102,13 @@ pub async fn exchange_credentials(
 ) -> Result<Json<VendedCredentials>, ApiError> {
     let vending = &state.credentials;
     let now = Instant::now();
-    if let Err(retry_after) = vending.limiter().try_acquire(caller.key_id, now) {
-        state.metrics.rate_limited("credentials_key");
-        return Err(ApiError::RateLimited { retry_after_secs: retry_after.whole_secs() });
-    }
+    vending
+        .limiter()
+        .try_acquire(caller.key_id, now)
+        .map_err(|retry_after| ApiError::rate_limited(&state.metrics, "credentials_key", retry_after))?;
     if let Err(retry_after) = vending.customer_limiter().try_acquire(caller.customer, now) {
         vending.limiter().give_back(&caller.key_id);
-        state.metrics.rate_limited("credentials_customer");
-        return Err(ApiError::RateLimited { retry_after_secs: retry_after.whole_secs() });
+        return Err(ApiError::rate_limited(&state.metrics, "credentials_customer", retry_after));
     }
     let request = ExchangeRequest::parse(body, vending)?;
     if !caller.standing.can_pay() && !current_standing(&state.pool, caller.customer).await?.can_pay() {

@@ -6,17 +6,14 @@ use serde_json::Value;
 
 use crate::stripe::context::Ctx;
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{self, expand};
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
+use crate::stripe::store::first_given;
 
 /// `GET /v1/charges/{id}`
-pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let expansions = p.expand()?;
-    p.finish()?;
-    let mut charge = ctx.store.get_kind(Kind::Charge, id, "id")?;
-    expand(ctx.store, &mut charge, &expansions);
-    Ok(charge)
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
+    expand::retrieve(ctx.store, Kind::Charge, id, p)
 }
 
 /// `GET /v1/charges` (filters: `customer`, `payment_intent`)
@@ -26,11 +23,7 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let payment_intent = p.string("payment_intent")?;
     let expansions = p.expand()?;
     p.finish()?;
-    let filter = match (&payment_intent, &customer) {
-        (Some(pi), _) => Some(("payment_intent", pi.as_str())),
-        (None, Some(customer)) => Some(("customer", customer.as_str())),
-        (None, None) => None,
-    };
+    let filter = first_given(&[("payment_intent", payment_intent.as_deref()), ("customer", customer.as_deref())]);
     let mut list = ctx.store.list(Kind::Charge, "/v1/charges", &page, filter, |charge| {
         customer.as_ref().is_none_or(|c| charge["customer"] == c.as_str())
     })?;

@@ -19,6 +19,7 @@ use crate::stripe::kinds::Kind;
 use crate::stripe::params::{MetadataPatch, Page, Params};
 use crate::stripe::response::{Reply, shared_bytes, to_text};
 use crate::stripe::search::{self, SearchPage};
+use crate::stripe::store::first_given;
 
 const DEFAULT_PM: &str = "invoice_settings[default_payment_method]";
 
@@ -232,11 +233,7 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
     let test_clock = p.string("test_clock")?;
     let expansions = p.expand()?;
     p.finish()?;
-    let filter = match (&email, &test_clock) {
-        (Some(email), _) => Some(("email", email.as_str())),
-        (None, Some(clock)) => Some(("test_clock", clock.as_str())),
-        (None, None) => None,
-    };
+    let filter = first_given(&[("email", email.as_deref()), ("test_clock", test_clock.as_deref())]);
     let mut list = ctx.store.list(Kind::Customer, "/v1/customers", &page, filter, |c| {
         // The email index ignores case; Stripe's filter does not.
         email.as_ref().is_none_or(|e| c["email"] == e.as_str())

@@ -27,26 +27,12 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
         kind.as_ref().is_none_or(|k| type_matches(k, kind_of_event))
             && kinds.as_ref().is_none_or(|ks| ks.iter().any(|k| type_matches(k, kind_of_event)))
     };
-    let cursor = |id: &str, param: &str| events.position(id).ok_or_else(|| ApiError::no_such_in("event", id, param));
-    let (data, has_more) = if let Some(id) = &page.ending_before {
-        let after = cursor(id, "ending_before")?;
-        let mut newer: Vec<_> =
-            events.range(after + 1, u64::MAX).filter(|(_, e)| wanted(e.kind)).take(page.limit + 1).collect();
-        let has_more = newer.len() > page.limit;
-        newer.truncate(page.limit);
-        newer.reverse();
-        (newer, has_more)
-    } else {
-        let before = match &page.starting_after {
-            Some(id) => cursor(id, "starting_after")?,
-            None => u64::MAX,
-        };
-        let mut older: Vec<_> =
-            events.range(0, before).rev().filter(|(_, e)| wanted(e.kind)).take(page.limit + 1).collect();
-        let has_more = older.len() > page.limit;
-        older.truncate(page.limit);
-        (older, has_more)
-    };
+    let (data, has_more) = page.select(
+        "event",
+        |id| events.position(id),
+        |after| events.range(after + 1, u64::MAX).filter(|(_, e)| wanted(e.kind)),
+        |before| events.range(0, before.unwrap_or(u64::MAX)).rev().filter(|(_, e)| wanted(e.kind)),
+    )?;
     let store = &*ctx.store;
     let data: Vec<Value> = data.iter().map(|(_, event)| event.value(&|id| store.price(id))).collect();
     Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": "/v1/events" }))

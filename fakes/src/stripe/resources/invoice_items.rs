@@ -5,17 +5,13 @@ use serde_json::Value;
 
 use crate::stripe::context::Ctx;
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{self, expand};
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
 
 /// `GET /v1/invoiceitems/{id}`
-pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let expansions = p.expand()?;
-    p.finish()?;
-    let mut item = ctx.store.get_kind(Kind::InvoiceItem, id, "id")?;
-    expand(ctx.store, &mut item, &expansions);
-    Ok(item)
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
+    expand::retrieve(ctx.store, Kind::InvoiceItem, id, p)
 }
 
 /// `GET /v1/invoiceitems` (filters: `customer`, indexed; `invoice`; `pending`)

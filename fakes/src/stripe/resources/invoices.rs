@@ -14,18 +14,15 @@ use crate::stripe::domain::proration::{self, proration_date};
 use crate::stripe::domain::subscription_cycle::{current_period, interval_of, period_end};
 use crate::stripe::domain::wallet::{default_payment_method, require_attached, resolve};
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
+use crate::stripe::store::first_given;
 
 /// `GET /v1/invoices/{id}`
-pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let expansions = p.expand()?;
-    p.finish()?;
-    let mut invoice = ctx.store.get_kind(Kind::Invoice, id, "id")?;
-    expand(ctx.store, &mut invoice, &expansions);
-    Ok(invoice)
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
+    expand::retrieve(ctx.store, Kind::Invoice, id, p)
 }
 
 /// `GET /v1/invoices` (filters: `customer` and `subscription`, indexed; `status`)
@@ -36,11 +33,7 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let status = p.string("status")?;
     let expansions = p.expand()?;
     p.finish()?;
-    let filter = match (&subscription, &customer) {
-        (Some(subscription), _) => Some(("subscription", subscription.as_str())),
-        (None, Some(customer)) => Some(("customer", customer.as_str())),
-        (None, None) => None,
-    };
+    let filter = first_given(&[("subscription", subscription.as_deref()), ("customer", customer.as_deref())]);
     let mut list = ctx.store.list(Kind::Invoice, "/v1/invoices", &page, filter, |invoice| {
         customer.as_ref().is_none_or(|c| invoice["customer"] == c.as_str())
             && status.as_ref().is_none_or(|s| invoice["status"] == s.as_str())

@@ -11,7 +11,7 @@ use crate::stripe::context::Ctx;
 use crate::stripe::domain::charging::{ChargeRequest, Charged, charge};
 use crate::stripe::domain::wallet::{owner_of, payer, resolve};
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{expand, get_expanded};
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
 use crate::stripe::response::{Reply, shared_bytes};
@@ -114,9 +114,7 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, Api
     let expansions = p.expand()?;
     let _ = p.string("client_secret")?;
     p.finish()?;
-    let mut intent = ctx.store.get_kind(Kind::PaymentIntent, id, "id")?;
-    expand(ctx.store, &mut intent, &expansions);
-    Ok(intent)
+    get_expanded(ctx.store, Kind::PaymentIntent, id, &expansions)
 }
 
 /// `GET /v1/payment_intents` (filter: `customer`, indexed)

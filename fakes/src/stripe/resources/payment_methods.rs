@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::stripe::context::Ctx;
 use crate::stripe::domain::wallet::{attach_to, resolve};
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{self, expand};
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
 
@@ -50,12 +50,8 @@ pub fn detach(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiEr
 }
 
 /// `GET /v1/payment_methods/{id}`
-pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let expansions = p.expand()?;
-    p.finish()?;
-    let mut method = ctx.store.get_kind(Kind::PaymentMethod, id, "id")?;
-    expand(ctx.store, &mut method, &expansions);
-    Ok(method)
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
+    expand::retrieve(ctx.store, Kind::PaymentMethod, id, p)
 }
 
 /// `GET /v1/payment_methods?customer=` and `GET /v1/customers/{id}/payment_methods`.

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::stripe::context::{Ctx, unix_now};
 use crate::stripe::domain::catalog::insert_product;
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{MetadataPatch, Page, Params};
@@ -155,12 +155,8 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
 }
 
 /// `GET /v1/prices/{id}`
-pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let expansions = p.expand()?;
-    p.finish()?;
-    let mut price = ctx.store.get_kind(Kind::Price, id, "id")?;
-    expand(ctx.store, &mut price, &expansions);
-    Ok(price)
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
+    expand::retrieve(ctx.store, Kind::Price, id, p)
 }
 
 /// `GET /v1/prices` with `lookup_keys[]`, `product`, `active`, `type`.

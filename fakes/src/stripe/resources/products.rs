@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::stripe::context::Ctx;
 use crate::stripe::domain::catalog::insert_product;
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{self, expand};
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
 
@@ -33,12 +33,8 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
 }
 
 /// `GET /v1/products/{id}`
-pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let expansions = p.expand()?;
-    p.finish()?;
-    let mut product = ctx.store.get_kind(Kind::Product, id, "id")?;
-    expand(ctx.store, &mut product, &expansions);
-    Ok(product)
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
+    expand::retrieve(ctx.store, Kind::Product, id, p)
 }
 
 /// `GET /v1/products`

@@ -10,10 +10,11 @@ use serde_json::{Value, json};
 
 use crate::stripe::context::Ctx;
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
+use crate::stripe::store::first_given;
 
 const REASONS: [&str; 4] = ["duplicate", "fraudulent", "requested_by_customer", "expired_uncaptured_charge"];
 
@@ -151,12 +152,8 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
 }
 
 /// `GET /v1/refunds/{id}`
-pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let expansions = p.expand()?;
-    p.finish()?;
-    let mut refund = ctx.store.get_kind(Kind::Refund, id, "id")?;
-    expand(ctx.store, &mut refund, &expansions);
-    Ok(refund)
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
+    expand::retrieve(ctx.store, Kind::Refund, id, p)
 }
 
 /// `POST /v1/refunds/{id}`: only `metadata` can change.
@@ -185,11 +182,7 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let payment_intent = p.string("payment_intent")?;
     let expansions = p.expand()?;
     p.finish()?;
-    let filter = match (&charge, &payment_intent) {
-        (Some(charge), _) => Some(("charge", charge.as_str())),
-        (None, Some(pi)) => Some(("payment_intent", pi.as_str())),
-        (None, None) => None,
-    };
+    let filter = first_given(&[("charge", charge.as_deref()), ("payment_intent", payment_intent.as_deref())]);
     let mut list = ctx.store.list(Kind::Refund, "/v1/refunds", &page, filter, |refund| {
         payment_intent.as_ref().is_none_or(|pi| refund["payment_intent"] == pi.as_str())
     })?;

@@ -12,7 +12,7 @@ use crate::stripe::context::{Ctx, previous_attributes};
 use crate::stripe::domain::cards::{ChargeOutcome, decline_message, setup_outcome_of};
 use crate::stripe::domain::wallet::{attach_to, owner_of, resolve};
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{expand, get_expanded};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
@@ -275,9 +275,7 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, Api
     let expansions = p.expand()?;
     let _ = p.string("client_secret")?;
     p.finish()?;
-    let mut intent = ctx.store.get_kind(Kind::SetupIntent, id, "id")?;
-    expand(ctx.store, &mut intent, &expansions);
-    Ok(intent)
+    get_expanded(ctx.store, Kind::SetupIntent, id, &expansions)
 }
 
 /// `GET /v1/setup_intents` (filters: `customer`, indexed; `payment_method`)

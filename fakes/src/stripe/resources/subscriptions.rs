@@ -22,10 +22,11 @@ use crate::stripe::domain::proration::{self, proration_date};
 use crate::stripe::domain::subscription_cycle::{cancel_now, current_period, new_item, period_end};
 use crate::stripe::domain::wallet::require_attached;
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{MetadataPatch, Page, Params};
+use crate::stripe::store::first_given;
 
 const BEHAVIOURS: [&str; 3] = ["allow_incomplete", "error_if_incomplete", "default_incomplete"];
 const PRORATIONS: [&str; 3] = ["create_prorations", "always_invoice", "none"];
@@ -223,12 +224,8 @@ fn subscription_object(
 }
 
 /// `GET /v1/subscriptions/{id}`
-pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
-    let expansions = p.expand()?;
-    p.finish()?;
-    let mut subscription = ctx.store.get_kind(Kind::Subscription, id, "id")?;
-    expand(ctx.store, &mut subscription, &expansions);
-    Ok(subscription)
+pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
+    expand::retrieve(ctx.store, Kind::Subscription, id, p)
 }
 
 /// `GET /v1/subscriptions` (filters: `customer` and `test_clock`, indexed; `price`; `status`,
@@ -241,11 +238,7 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
     let test_clock = p.string("test_clock")?;
     let expansions = p.expand()?;
     p.finish()?;
-    let filter = match (&customer, &test_clock) {
-        (Some(customer), _) => Some(("customer", customer.as_str())),
-        (None, Some(clock)) => Some(("test_clock", clock.as_str())),
-        (None, None) => None,
-    };
+    let filter = first_given(&[("customer", customer.as_deref()), ("test_clock", test_clock.as_deref())]);
     let mut list = ctx.store.list(Kind::Subscription, "/v1/subscriptions", &page, filter, |s| {
         let status_ok = match status.as_deref() {
             Some("all") => true,
