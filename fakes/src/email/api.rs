@@ -28,6 +28,11 @@ pub struct Mailbox {
     pub by_key: HashMap<String, String>,
     /// Sends still to fail with 503.
     pub failures_left: usize,
+    /// Sends still to be answered late: stored at once, answered after `slow_by` (a slow API
+    /// that did its work; a client that gave up meanwhile sends again with the same key).
+    pub slow_left: usize,
+    /// How late a slow answer comes.
+    pub slow_by: std::time::Duration,
 }
 
 /// State shared by the routes and the handle.
@@ -68,14 +73,14 @@ async fn send(
     authorized(&headers)?;
     let Json(request) = body.map_err(|e| EmailApiError::BadJson(e.body_text()))?;
     let message = NewMessage::parse(request)?;
-    let id = {
+    let (id, late_by) = {
         let mut mailbox = state.lock();
         if mailbox.failures_left > 0 {
             mailbox.failures_left -= 1;
             return Err(EmailApiError::Unavailable);
         }
         let existing = message.idempotency_key.as_ref().and_then(|key| mailbox.by_key.get(key).cloned());
-        match existing {
+        let id = match existing {
             Some(id) => id,
             None => {
                 let id = new_id("msg");
@@ -92,9 +97,17 @@ async fn send(
                 });
                 id
             }
-        }
+        };
+        let late_by = (mailbox.slow_left > 0).then(|| {
+            mailbox.slow_left -= 1;
+            mailbox.slow_by
+        });
+        (id, late_by)
     };
     state.arrived.notify_waiters();
+    if let Some(delay) = late_by {
+        tokio::time::sleep(delay).await;
+    }
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
 }
 

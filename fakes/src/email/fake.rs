@@ -76,12 +76,21 @@ impl EmailFake {
         self.state.lock().failures_left = n;
     }
 
-    /// Forgets all messages, keys and pending failures.
+    /// The next `n` sends are stored at once but answered only after `delay`: a slow API that
+    /// did its work, whose client may have given up meanwhile.
+    pub fn inject_slow_answers(&self, n: usize, delay: Duration) {
+        let mut mailbox = self.state.lock();
+        mailbox.slow_left = n;
+        mailbox.slow_by = delay;
+    }
+
+    /// Forgets all messages, keys, pending failures and slow answers.
     pub fn reset(&self) {
         let mut mailbox = self.state.lock();
         mailbox.messages.clear();
         mailbox.by_key.clear();
         mailbox.failures_left = 0;
+        mailbox.slow_left = 0;
     }
 }
 

@@ -361,3 +361,52 @@ async fn a_message_with_an_unknown_template_is_marked_failed_at_once() {
     assert!(failed.last_error.unwrap().contains("unknown e-mail template"));
     assert_eq!(stack.email.messages().len(), 1, "only the welcome");
 }
+
+#[tokio::test]
+async fn an_email_api_slower_than_its_timeout_holds_no_database_connection_and_each_message_goes_out_once() {
+    const CUSTOMERS: usize = 6;
+    // One database connection: a dispatcher holding it across the e-mail API call would leave
+    // none for anyone else, and they would get a 503 after half a second.
+    let (stack, clock) = stack_on_manual_clock(|config| {
+        config.db_max_connections = 1;
+        config.db_acquire_timeout_ms = 500;
+        config.email_timeout_ms = 1_500;
+        config.outbox_retry_base_ms = 60_000;
+        config.outbox_poll_ms = 25;
+    })
+    .await;
+    let (_, first) = stack.signed_up_customer("first@example.com").await.unwrap();
+    wait_for_sent_rows(&stack, 1).await;
+    // The API stores each of the next welcome e-mails at once and answers 4 s later, long after
+    // the service gave up on it.
+    stack.email.inject_slow_answers(CUSTOMERS, Duration::from_secs(4));
+    for n in 0..CUSTOMERS {
+        stack.api().signup(&format!("slow{n}@example.com"), "Slow", None).await.unwrap().unwrap();
+    }
+    stack.email.wait_for_messages(1 + CUSTOMERS, DEADLINE).await.unwrap();
+
+    // Sends are waiting on the API now (the first ones may have timed out already); the only
+    // connection is free for a customer.
+    let usage = first.usage().await.unwrap();
+    assert!(usage.is_ok(), "{usage:?}");
+    let waiting = outbox_rows(&stack)
+        .await
+        .into_iter()
+        .filter(|row| row.template == "welcome" && row.sent_at.is_none() && row.last_error.is_none())
+        .count();
+    assert!(waiting > 0, "no send was still waiting on the API when the customer was served: the check proved nothing");
+
+    // The service gives up on each, records the failure, and tries again after the backoff,
+    // with the same idempotency key: the API already has them, so none goes out twice.
+    wait_until("every slow send to be recorded as failed", DEADLINE, || async {
+        let failed = outbox_rows(&stack).await.iter().filter(|row| row.last_error.is_some()).count();
+        Ok((failed == CUSTOMERS).then_some(()))
+    })
+    .await
+    .unwrap();
+    clock.advance(seconds(120));
+    wait_for_sent_rows(&stack, (1 + CUSTOMERS) as i64).await;
+    assert_eq!(stack.email.messages().len(), 1 + CUSTOMERS, "a message was delivered twice");
+    let resent = outbox_rows(&stack).await.into_iter().filter(|row| row.attempts == 2).count();
+    assert_eq!(resent, CUSTOMERS);
+}
