@@ -10,9 +10,12 @@
 //!
 //! Because the state is fetched before the transaction that stores it (no transaction is held
 //! across a Stripe call), two concurrent events can store their fetches in the wrong order.
-//! So after its commit, an event that stored a subscription fetches it once more and stores it
-//! again if it changed meanwhile ([`settle_subscription_state`]): whoever commits last looks
-//! last, and the stored copy ends at Stripe's latest state.
+//! So an event notes the stored row's version (`xmin`) before its fetch, and checks it again
+//! under the customer's lock in its transaction: when someone stored the subscription in
+//! between, its fetch may be the older one, and after its commit it fetches once more and
+//! stores again while the state changed ([`settle_subscription_state`]). Whoever commits last
+//! after a concurrent store looks last, and the stored copy ends at Stripe's latest state; an
+//! event nobody raced costs one fetch, not two.
 //!
 //! A paid invoice grants its credits only when its subscription is found in Stripe and belongs
 //! to the event's customer; a subscription that cannot be fetched is an error answer, so Stripe
@@ -93,7 +96,15 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
     if already_applied(state, &event.id).await? {
         return Ok(Outcome::Duplicate);
     }
-    let customer = customer_for(&mut *state.pool.acquire().await?, id_of(&event.object["customer"])).await?;
+    let (customer, version_before) = {
+        let mut conn = state.pool.acquire().await?;
+        let customer = customer_for(&mut conn, id_of(&event.object["customer"])).await?;
+        let version = match (customer, event.subscription_id()) {
+            (Some(_), Some(id)) => stored_version(&mut conn, id).await?,
+            _ => None,
+        };
+        (customer, version)
+    };
     // Fetched before the transaction: no lock is held across a Stripe call. A failure here is
     // an error answer, so Stripe delivers the event again later.
     let subscription = match (customer, event.subscription_id()) {
@@ -125,6 +136,15 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
     if !first_time {
         return Ok(Outcome::Duplicate);
     }
+    // Under the customer's lock, which every store of its subscriptions takes: did someone store
+    // this subscription since it was fetched? Then that fetch may be older than what is stored.
+    let contended = match (customer, &subscription) {
+        (Some(customer), Some(subscription)) => {
+            ledger::lock_customer(&mut tx, customer).await?;
+            stored_version(&mut tx, &subscription.id).await? != version_before
+        }
+        _ => false,
+    };
     let outcome = match (customer, event.kind.as_str()) {
         (None, kind) if kind.starts_with("invoice.") || kind.starts_with("customer.subscription.") => {
             Outcome::Ignored("the event's customer is not ours".into())
@@ -162,10 +182,22 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
     tx.commit().await?;
     if let (Some(customer), Some(stored)) = (customer, &subscription)
         && outcome == Outcome::Applied
+        && contended
     {
         settle_subscription_state(state, customer, stored.clone()).await;
     }
     Ok(outcome)
+}
+
+/// The stored version of a subscription: its row's `xmin`, which every update of the row
+/// changes; `None` when it is not stored.
+async fn stored_version(conn: &mut PgConnection, stripe_subscription_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT xmin::text AS "version!" FROM subscriptions WHERE stripe_subscription_id = $1"#,
+        stripe_subscription_id
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// Rounds of "fetch again, store if changed" after an event stored a subscription.

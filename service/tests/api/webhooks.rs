@@ -213,3 +213,18 @@ async fn an_event_that_fetched_an_older_state_does_not_have_the_last_word() {
     let usage = customer.usage().await.unwrap().unwrap();
     assert_eq!(usage["subscription"]["cancel_at_period_end"], true, "the older fetch was stored last: {usage}");
 }
+
+#[tokio::test]
+async fn an_event_nobody_races_fetches_its_subscription_once() {
+    let stack = manual_stack().await;
+    pro_customer_with_undelivered_events(&stack).await;
+    let created = stack.stripe_events("customer.subscription.created").remove(0);
+    let path = format!("/v1/subscriptions/{}", created["data"]["object"]["id"].as_str().unwrap());
+    let fetches = || stack.stripe.requests().iter().filter(|r| r.method == "GET" && r.path == path).count();
+    let before = fetches();
+
+    let (status, answer) = stack.deliver_event(&created).await.unwrap();
+
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(fetches() - before, 1, "a second fetch is only for an event that raced another store");
+}
