@@ -164,7 +164,7 @@ async fn run_journey(journey: &Journey, options: &RunOptions) -> JourneyResult {
     // before the journey's clock starts (once per process; a no-op when the build is fresh).
     if matches!(options.target, Target::Local)
         && journey.needs.contains(&Need::Chaos)
-        && let Err(err) = ServiceBinary::build(this_profile()).await
+        && let Err(err) = ServiceBinary::build(Profile::of_this_build()).await
     {
         return JourneyResult {
             name: journey.name.into(),
@@ -224,7 +224,7 @@ async fn prepare_and_run(journey: &Journey, options: &RunOptions) -> anyhow::Res
                 stack_options.clock = Arc::new(clock.clone());
             }
             let stack = if journey.requires(Need::Chaos) {
-                stack_options.service = ServiceRun::Process(ServiceBinary::build(this_profile()).await?);
+                stack_options.service = ServiceRun::Process(ServiceBinary::build(Profile::of_this_build()).await?);
                 stack_options.configure = Box::new(chaos_settings);
                 Stack::start_owned(stack_options).await?
             } else {
@@ -274,11 +274,6 @@ async fn prepare_and_run(journey: &Journey, options: &RunOptions) -> anyhow::Res
 
 /// How long the check on a deployed database waits for the journey's pending charges to settle.
 const DEPLOYED_SETTLE_DEADLINE: Duration = Duration::from_secs(30);
-
-/// The service build matching this one (a debug `e2e` runs the debug service).
-fn this_profile() -> Profile {
-    if cfg!(debug_assertions) { Profile::Debug } else { Profile::Release }
-}
 
 /// Chaos journeys want faults to play out in seconds: a short Stripe timeout (3 s, so a kill
 /// lands while a 2.5 s charge is in flight even on a busy machine), and a reconciler that looks

@@ -189,7 +189,11 @@ impl AsyncWrite for LingeringClose {
 /// putting the connection back in its pool and sending its next request into a closing socket.
 pub async fn close_after_unread_body(request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(hyper::body::Body::is_end_stream(&body)));
+    if hyper::body::Body::is_end_stream(&body) {
+        // No body (a GET, `Content-Length: 0`): nothing can be left unread.
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let body = TrackedBody { inner: body, finished: finished.clone() };
     let mut response = next.run(Request::from_parts(parts, axum::body::Body::new(body))).await;
     if !finished.load(std::sync::atomic::Ordering::Relaxed) {

@@ -35,6 +35,13 @@ pub enum Profile {
     Release,
 }
 
+impl Profile {
+    /// The profile this code was built with: a debug test or `e2e` runs the debug service.
+    pub fn of_this_build() -> Profile {
+        if cfg!(debug_assertions) { Profile::Debug } else { Profile::Release }
+    }
+}
+
 /// A `billing-service` binary and the extra environment it runs with.
 #[derive(Debug, Clone)]
 pub struct ServiceBinary {

@@ -188,8 +188,8 @@ fn unread_bodies(stack: &Stack, key: &str, size: usize) -> Vec<(&'static str, re
 
 #[tokio::test]
 async fn a_refused_body_is_answered_not_reset_however_large() {
-    // The release binary as a process of its own, as deployed: its own runtime, its own timing.
-    let binary = billing_stack::ServiceBinary::build(billing_stack::Profile::Debug).await.unwrap();
+    // The service's binary as a process of its own, as deployed: its own runtime, its own timing.
+    let binary = billing_stack::ServiceBinary::build(billing_stack::Profile::of_this_build()).await.unwrap();
     let stack =
         Stack::start_with(StackOptions { service: billing_stack::ServiceRun::Process(binary), ..Default::default() })
             .await
