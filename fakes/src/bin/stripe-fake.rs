@@ -1,12 +1,14 @@
 //! `stripe-fake`: the Stripe fake as a standalone server. Flags (or env vars) choose the address,
-//! request logging, a webhook endpoint registered at start, the account's API version and a
-//! retention limit; it prints the bound URL and runs until Ctrl-C or SIGTERM.
+//! request logging, a webhook endpoint registered at start, the account's API version (and
+//! whether versions it does not know are refused) and a retention limit; it prints the bound URL,
+//! logs to stderr, and runs until Ctrl-C or SIGTERM.
 
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::Context;
 use billing_fakes::StripeFake;
 use clap::Parser;
+use tracing_subscriber::EnvFilter;
 
 /// A stateful fake of the Stripe API.
 #[derive(Debug, Parser)]
@@ -34,9 +36,15 @@ struct Args {
     /// are dropped and counted in GET /_fake/stats); objects are all kept. For long load runs.
     #[arg(long, env = "STRIPE_FAKE_RETAIN", value_name = "N")]
     retain: Option<usize>,
-    /// The account's default API version (requests without Stripe-Version, events).
+    /// The account's default API version (requests without Stripe-Version, events). Any
+    /// well-formed version: one the fake does not know is answered in the shapes of the nearest
+    /// older release it knows.
     #[arg(long, env = "STRIPE_FAKE_API_VERSION", default_value = billing_fakes::stripe::API_VERSION)]
     api_version: String,
+    /// Refuse Stripe-Versions the fake does not know (400 listing the ones it does) instead of
+    /// answering them in the shapes of the nearest older release it knows.
+    #[arg(long, env = "STRIPE_FAKE_STRICT_API_VERSIONS")]
+    strict_api_versions: bool,
 }
 
 /// The fake keeps every object it creates, so under load its heap only grows. glibc grows a
@@ -67,20 +75,24 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    if args.log_requests {
-        tracing_subscriber::fmt().with_writer(std::io::stderr).init();
-    }
+    // Info and above by default (RUST_LOG overrides): a Stripe-Version the fake does not know is
+    // said once; each request only with --log-requests.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colours).with_writer(std::io::stderr).init();
     let mut builder = StripeFake::builder()
         .addr(SocketAddr::new(args.host, args.port))
         .api_version(&args.api_version)
-        .context("--api-version / STRIPE_FAKE_API_VERSION")?;
+        .context("--api-version / STRIPE_FAKE_API_VERSION")?
+        .strict_api_versions(args.strict_api_versions);
     if let Some(n) = args.retain.filter(|n| *n > 0) {
         builder = builder.retain(n);
     }
-    let fake = builder
-        .start()
-        .await
-        .with_context(|| format!("cannot listen on {}:{}; is the port taken? try --port 0", args.host, args.port))?;
+    let fake = builder.start().await.map_err(|error| match error.kind() {
+        std::io::ErrorKind::InvalidInput => anyhow::anyhow!("--api-version / STRIPE_FAKE_API_VERSION: {error}"),
+        _ => anyhow::Error::new(error)
+            .context(format!("cannot listen on {}:{}; is the port taken? try --port 0", args.host, args.port)),
+    })?;
     fake.set_log_requests(args.log_requests);
     if let Some(url) = &args.webhook_url {
         let endpoint = fake.add_webhook_endpoint_with_secret(url, args.webhook_secret.as_deref());

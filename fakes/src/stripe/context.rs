@@ -82,7 +82,7 @@ impl<'a> Ctx<'a> {
             request_id: self.request_id.clone(),
             idempotency_key: self.idempotency_key.clone(),
             pending_webhooks: endpoints.len() as u32,
-            api_version: self.store.account_version,
+            api_version: self.store.account_version.clone(),
         });
         // Nothing to deliver without a subscribed endpoint: the worker never sees it.
         if !endpoints.is_empty() {
@@ -90,7 +90,7 @@ impl<'a> Ctx<'a> {
             let targets = endpoints
                 .into_iter()
                 .map(|endpoint| {
-                    let version = endpoint.api_version.unwrap_or(event.api_version);
+                    let version = endpoint.api_version.as_ref().unwrap_or(&event.api_version);
                     // Reshaping needs the store (prices), which the worker does not have.
                     let rendered =
                         version.needs_rendering().then(|| event.json_in(version, &|id| store.price(id)).into());

@@ -77,6 +77,8 @@ struct SettingsRequest {
     max_attempts: Option<u32>,
     delivery_timeout_ms: Option<u64>,
     log_requests: Option<bool>,
+    /// Refuse `Stripe-Version`s the fake does not know instead of answering them.
+    strict_api_versions: Option<bool>,
     /// Keep at most this many events, requests, idempotency results and deliveries; `0` keeps all.
     retain: Option<usize>,
 }
@@ -96,7 +98,7 @@ struct EndpointRequest {
 }
 
 fn answer(status: u16, value: Value) -> HttpResponse {
-    json_response(status, to_bytes(&value), "", ApiVersion::LATEST)
+    json_response(status, to_bytes(&value), "", &ApiVersion::LATEST)
 }
 
 fn bad_request(message: String) -> HttpResponse {
@@ -164,9 +166,10 @@ pub async fn handle(shared: &Shared, method: &str, path: &str, body: &[u8]) -> H
 }
 
 fn add_endpoint(shared: &Shared, request: EndpointRequest) -> HttpResponse {
-    let api_version = match request.api_version.as_deref().map(ApiVersion::parse).transpose() {
-        Ok(version) => version,
-        Err(error) => return bad_request(error.to_string()),
+    let api_version = match request.api_version.as_deref().map(|name| shared.lock().versions.resolve(name)) {
+        None => None,
+        Some(Ok(version)) => Some(version),
+        Some(Err(error)) => return bad_request(error.to_string()),
     };
     let endpoint = register(
         &mut shared.lock(),
@@ -191,6 +194,9 @@ fn apply_settings(shared: &Shared, settings: SettingsRequest) -> HttpResponse {
     if let Some(on) = settings.log_requests {
         shared.set_log_requests(on);
     }
+    if let Some(strict) = settings.strict_api_versions {
+        shared.lock().versions.strict = strict;
+    }
     if let Some(retain) = settings.retain {
         shared.set_retention(Some(retain).filter(|n| *n > 0));
     }
@@ -214,6 +220,7 @@ fn apply_settings(shared: &Shared, settings: SettingsRequest) -> HttpResponse {
             "max_attempts": policy.max_attempts,
             "delivery_timeout_ms": policy.timeout.as_millis() as u64,
             "log_requests": shared.log_requests(),
+            "strict_api_versions": shared.lock().versions.strict,
             "retain": shared.lock().retention(),
         }),
     )

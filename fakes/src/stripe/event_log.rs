@@ -45,11 +45,11 @@ impl StoredEvent {
     /// The event as Stripe sends it, in its own API version. Objects are stored in the newest
     /// shape, so for it this is pure splicing; an older version goes through [`render`].
     pub fn json(&self, price: &dyn Fn(&str) -> Option<Value>) -> String {
-        self.json_in(self.api_version, price)
+        self.json_in(&self.api_version, price)
     }
 
     /// The event rendered for `version` (a webhook endpoint pinned to another version).
-    pub fn json_in(&self, version: ApiVersion, price: &dyn Fn(&str) -> Option<Value>) -> String {
+    pub fn json_in(&self, version: &ApiVersion, price: &dyn Fn(&str) -> Option<Value>) -> String {
         let previous = self.previous_attributes.as_deref().map(|p| format!(",\"previous_attributes\":{p}"));
         let text = format!(
             "{{\"id\":\"{}\",\"object\":\"event\",\"api_version\":\"{}\",\"created\":{},\

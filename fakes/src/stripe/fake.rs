@@ -50,6 +50,7 @@ pub enum WaitError {
 pub struct StripeFakeBuilder {
     addr: SocketAddr,
     api_version: ApiVersion,
+    strict_api_versions: bool,
     retain: Option<usize>,
 }
 
@@ -60,11 +61,20 @@ impl StripeFakeBuilder {
         self
     }
 
-    /// The account's default API version (requests without `Stripe-Version`, events); one of the
-    /// supported versions, else the error says which are.
+    /// The account's default API version (requests without `Stripe-Version`, events): any
+    /// well-formed version (one the fake does not know is answered in the shapes of the nearest
+    /// older release it knows); a malformed one is an error that says the form.
     pub fn api_version(mut self, name: &str) -> Result<Self, ApiError> {
         self.api_version = ApiVersion::parse(name)?;
         Ok(self)
+    }
+
+    /// Refuses `Stripe-Version`s (and webhook endpoints' `api_version`s) the fake does not know
+    /// with a 400 that lists the ones it does, instead of answering them in the nearest older
+    /// release's shapes. Off by default. With it, an unknown account version fails [`start`](Self::start).
+    pub fn strict_api_versions(mut self, strict: bool) -> Self {
+        self.strict_api_versions = strict;
+        self
     }
 
     /// Keeps at most `n` events, requests, idempotency results and delivery attempts, dropping
@@ -74,14 +84,23 @@ impl StripeFakeBuilder {
         self
     }
 
-    /// Binds and starts the fake.
+    /// Binds and starts the fake. Fails on a port that is taken, and on an account version the
+    /// fake does not know when it is strict (`InvalidInput`, saying which versions it knows).
     pub async fn start(self) -> std::io::Result<StripeFake> {
-        let listener = TcpListener::bind(self.addr).await?;
-        let addr = listener.local_addr()?;
         let (hub, queue) = WebhookHub::new();
         let hub = Arc::new(hub);
         let shared = Arc::new(Shared::new(hub.clone()));
-        shared.lock().account_version = self.api_version;
+        {
+            let mut store = shared.lock();
+            store.versions.strict = self.strict_api_versions;
+            // Refused when strict; otherwise logged once with the shapes that will answer it.
+            store.account_version = store
+                .versions
+                .resolve(self.api_version.name())
+                .map_err(|refused| std::io::Error::new(std::io::ErrorKind::InvalidInput, refused.to_string()))?;
+        }
+        let listener = TcpListener::bind(self.addr).await?;
+        let addr = listener.local_addr()?;
         shared.set_retention(self.retain);
         let tasks =
             vec![tokio::spawn(server::serve(listener, shared.clone())), tokio::spawn(webhooks::run(hub, queue))];
@@ -90,9 +109,14 @@ impl StripeFakeBuilder {
 }
 
 impl StripeFake {
-    /// Options before starting (address, API version, retention).
+    /// Options before starting (address, API version and strictness, retention).
     pub fn builder() -> StripeFakeBuilder {
-        StripeFakeBuilder { addr: SocketAddr::from(([127, 0, 0, 1], 0)), api_version: ApiVersion::LATEST, retain: None }
+        StripeFakeBuilder {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_version: ApiVersion::LATEST,
+            strict_api_versions: false,
+            retain: None,
+        }
     }
 
     /// Starts on `127.0.0.1` and a free port.

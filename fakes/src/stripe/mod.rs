@@ -59,7 +59,11 @@ pub use webhooks::{Delivery, RetryPolicy, WebhookEndpointInfo};
 /// The newest API version, the fake's default (objects are stored in its shape).
 pub const API_VERSION: &str = "2026-10-28.endive";
 
-/// Every API version the fake answers to, oldest first.
+/// Every API version the fake knows the shapes of, oldest first. Any other well-formed version is
+/// answered in the shapes of the nearest older one of these (unless the fake is strict).
 pub fn supported_api_versions() -> &'static [&'static str] {
     versions::ApiVersion::all_names()
 }
+
+/// The response header of the fake's own that names the known release whose shapes answered.
+pub const SHAPES_HEADER: &str = versions::SHAPES_HEADER;

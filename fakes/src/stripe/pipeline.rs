@@ -37,7 +37,7 @@ use super::response::{HttpResponse, Reply, json_response, to_bytes};
 use super::routes::dispatch;
 use super::shared::Shared;
 use super::store::Store;
-use super::versions::{ApiVersion, render};
+use super::versions::{ApiVersion, SHAPES_HEADER, render};
 use super::webhook_routes::Outgoing;
 use crate::form;
 
@@ -113,13 +113,18 @@ async fn read_request(request: Request<Incoming>) -> Result<ApiRequest, HttpResp
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
             let error = ApiError::InvalidRequest("The request body could not be read or is larger than 1 MB.".into());
-            return Err(json_response(400, to_bytes(&error.body("")), "", ApiVersion::LATEST));
+            return Err(json_response(400, to_bytes(&error.body("")), "", &ApiVersion::LATEST));
         }
     };
     Ok(ApiRequest {
         idempotency_key: header("idempotency-key").filter(|k| !k.is_empty()).map(Arc::from),
         authorization: header("authorization"),
-        stripe_version: header("stripe-version").filter(|v| !v.trim().is_empty()),
+        // Lossy, so a Stripe-Version that is not text is refused as malformed instead of ignored.
+        stripe_version: parts
+            .headers
+            .get("stripe-version")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .filter(|v| !v.trim().is_empty()),
         request_id: new_id("req").into(),
         method,
         path,
@@ -166,10 +171,10 @@ async fn strike_before(
             let version = {
                 let mut store = shared.lock();
                 log(&mut store, status);
-                store.account_version
+                store.account_version.clone()
             };
             let body = to_bytes(&error.body(&request.request_id));
-            Some(Ok(json_response(status, body, &request.request_id, version)))
+            Some(Ok(json_response(status, body, &request.request_id, &version)))
         }
     }
 }
@@ -179,7 +184,7 @@ fn answer_locked(store: &mut Store, request: &ApiRequest, strike: Option<&Strike
     let mut answer = Answer {
         status: 200,
         reply: Reply::Text(Bytes::new()),
-        version: store.account_version,
+        version: store.account_version.clone(),
         replayed: false,
         events: Vec::new(),
         followups: Vec::new(),
@@ -219,11 +224,12 @@ fn serve_api(store: &mut Store, request: &ApiRequest, answer: &mut Answer) -> Re
     Ok(())
 }
 
-/// The request's `Stripe-Version`, or the account's default.
-fn negotiate_version(store: &Store, request: &ApiRequest) -> Result<ApiVersion, ApiError> {
+/// The request's `Stripe-Version` (any well-formed one unless the fake is strict), or the
+/// account's default.
+fn negotiate_version(store: &mut Store, request: &ApiRequest) -> Result<ApiVersion, ApiError> {
     match &request.stripe_version {
-        Some(name) => ApiVersion::parse(name),
-        None => Ok(store.account_version),
+        Some(name) => store.versions.resolve(name),
+        None => Ok(store.account_version.clone()),
     }
 }
 
@@ -256,7 +262,7 @@ fn dispatch_and_render(store: &mut Store, request: &ApiRequest, params: Value, a
                 Reply::Json(value) => value,
                 Reply::Text(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
             };
-            render(&mut value, answer.version, &|id| store.price(id));
+            render(&mut value, &answer.version, &|id| store.price(id));
             (200, Reply::Json(value))
         }
         Ok(reply) => (200, reply),
@@ -337,7 +343,7 @@ fn respond(shared: &Arc<Shared>, request: &ApiRequest, answer: Answer) -> HttpRe
         Reply::Text(bytes) => bytes,
         Reply::Json(value) => to_bytes(&value),
     };
-    let mut response = json_response(answer.status, body, &request.request_id, answer.version);
+    let mut response = json_response(answer.status, body, &request.request_id, &answer.version);
     if let Some(key) = request.key() {
         if let Ok(value) = HeaderValue::from_str(key) {
             response.headers_mut().insert("idempotency-key", value);
@@ -366,14 +372,15 @@ async fn strike_after(
         }
         effect @ FaultEffect::Error { .. } => {
             let Some(error) = effect.to_error() else { return Ok(response) };
-            let version = response
-                .headers()
-                .get("stripe-version")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| ApiVersion::parse(v).ok())
-                .unwrap_or_default();
             tracing::debug!(handled, path = %request.path, "an after-success fault replaces the answer");
-            Ok(json_response(error.status(), to_bytes(&error.body(&request.request_id)), &request.request_id, version))
+            let body = to_bytes(&error.body(&request.request_id));
+            let mut replaced = json_response(error.status(), body, &request.request_id, &ApiVersion::LATEST);
+            for name in ["stripe-version", SHAPES_HEADER] {
+                if let Some(value) = response.headers().get(name) {
+                    replaced.headers_mut().insert(name, value.clone());
+                }
+            }
+            Ok(replaced)
         }
     }
 }

@@ -10,7 +10,7 @@ use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
 use serde_json::Value;
 
-use super::versions::ApiVersion;
+use super::versions::{ApiVersion, SHAPES_HEADER};
 
 /// The body of a 2xx (or stored) response.
 pub enum Reply {
@@ -43,13 +43,22 @@ pub fn shared_bytes(text: Arc<str>) -> Bytes {
 /// The HTTP response type of the fake.
 pub type HttpResponse = Response<Full<Bytes>>;
 
-/// A JSON response with Stripe's usual headers (`Request-Id`, `Stripe-Version`).
-pub fn json_response(status: u16, body: Bytes, request_id: &str, version: ApiVersion) -> HttpResponse {
+/// A JSON response with Stripe's usual headers (`Request-Id`, `Stripe-Version`: the version asked
+/// for) and the fake's own [`SHAPES_HEADER`] (the known release whose shapes answered).
+pub fn json_response(status: u16, body: Bytes, request_id: &str, version: &ApiVersion) -> HttpResponse {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
-    headers.insert("stripe-version", HeaderValue::from_static(version.name()));
+    let shapes = HeaderValue::from_static(version.shapes());
+    // A version is well formed (ASCII digits, dashes, a dot, letters) by the time it gets here.
+    let name = if version.is_known() {
+        shapes.clone()
+    } else {
+        HeaderValue::from_str(version.name()).unwrap_or(shapes.clone())
+    };
+    headers.insert("stripe-version", name);
+    headers.insert(SHAPES_HEADER, shapes);
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert("request-id", value);
     }

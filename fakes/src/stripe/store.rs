@@ -29,7 +29,7 @@ use super::params::Page;
 use super::request_log::RequestLog;
 use super::ring::Ring;
 use super::sharded::Sharded;
-use super::versions::ApiVersion;
+use super::versions::{ApiVersion, VersionPolicy};
 use super::webhook_routes::{Endpoints, Outgoing};
 
 /// Where an object lives.
@@ -128,6 +128,8 @@ pub struct Store {
     pub outbox: Vec<Outgoing>,
     /// The account's default API version (requests without `Stripe-Version`, events).
     pub account_version: ApiVersion,
+    /// Whether versions the fake does not know are answered or refused, and which were logged.
+    pub versions: VersionPolicy,
     retention: Option<usize>,
 }
 
@@ -146,6 +148,7 @@ impl Default for Store {
             events: EventLog::default(),
             outbox: Vec::new(),
             account_version: ApiVersion::LATEST,
+            versions: VersionPolicy::default(),
             retention: None,
         }
     }
@@ -189,11 +192,13 @@ fn postings_remove(index: &mut Sharded<Box<str>, Postings>, key: &str, position:
 
 impl Store {
     /// Forgets every object, event, request, key, fault and endpoint; keeps the settings
-    /// (account version, retention limit).
+    /// (account version, version policy, retention limit).
     pub fn reset(&mut self) {
-        let (version, retention) = (self.account_version, self.retention);
+        let (version, versions, retention) =
+            (std::mem::take(&mut self.account_version), std::mem::take(&mut self.versions), self.retention);
         *self = Store::default();
         self.account_version = version;
+        self.versions = versions;
         self.set_retention(retention);
     }
 

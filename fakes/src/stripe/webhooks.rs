@@ -253,7 +253,7 @@ async fn deliver(hub: Arc<WebhookHub>, event: Arc<StoredEvent>, target: Target) 
     let payload: Arc<str> = match target.rendered {
         Some(rendered) => rendered,
         // Only versions that need no reshaping get here, so no price lookup is needed.
-        None => event.json_in(endpoint.api_version.unwrap_or(event.api_version), &|_| None).into(),
+        None => event.json_in(endpoint.api_version.as_ref().unwrap_or(&event.api_version), &|_| None).into(),
     };
     let lane = hub.lane(&endpoint.id);
     let policy = hub.policy();

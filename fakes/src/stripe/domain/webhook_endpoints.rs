@@ -34,7 +34,7 @@ pub fn register(store: &mut Store, endpoint: NewEndpoint<'_>) -> Value {
     let object = json!({
         "id": id,
         "object": "webhook_endpoint",
-        "api_version": endpoint.api_version.map(ApiVersion::name),
+        "api_version": endpoint.api_version.as_ref().map(ApiVersion::name),
         "application": null,
         "created": unix_now(),
         "description": endpoint.description,

@@ -10,7 +10,6 @@ use crate::stripe::error::ApiError;
 use crate::stripe::expand::expand;
 use crate::stripe::kinds::Kind;
 use crate::stripe::params::{Page, Params};
-use crate::stripe::versions::ApiVersion;
 
 fn check_url(url: &str) -> Result<(), ApiError> {
     if url.starts_with("http://") || url.starts_with("https://") {
@@ -36,7 +35,9 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
         _ => return Err(ApiError::missing("enabled_events")),
     };
     let api_version = match api_version {
-        Some(name) => Some(ApiVersion::parse(&name).map_err(|e| ApiError::param("api_version", e.to_string()))?),
+        Some(name) => {
+            Some(ctx.store.versions.resolve(&name).map_err(|e| ApiError::param("api_version", e.to_string()))?)
+        }
         None => None,
     };
     let mut endpoint =
