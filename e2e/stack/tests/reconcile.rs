@@ -5,12 +5,16 @@ use std::time::Duration;
 
 use billing_stack::{ApiClient, Stack, reconcile, reconcile_customers};
 
+/// A pay-as-you-go customer with two succeeded charges, once Stripe's events about them have been
+/// delivered: a test that then changes a charge's row knows no late `payment_intent.succeeded` will
+/// settle it again behind its back.
 async fn payg_customer_with_two_charges(stack: &Stack) -> ApiClient {
     let (_, customer) = stack.signed_up_customer("payg@example.com").await.unwrap();
     customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
     for n in 0..7 {
         customer.record_fix(&format!("fix {n}")).await.unwrap().unwrap();
     }
+    stack.wait_for_webhooks().await.unwrap();
     customer
 }
 
@@ -136,6 +140,9 @@ async fn a_check_of_some_customers_sees_their_defects_and_nobody_elses() {
     for n in 0..6 {
         their_client.record_fix(&format!("fix {n}")).await.unwrap().unwrap();
     }
+    // Stripe's events about their charge are delivered before the row is changed below, so none
+    // settles it again afterwards.
+    stack.wait_for_webhooks().await.unwrap();
     // Their ledger is broken and one of their charges is still pending (someone else's run, mid-charge).
     let theirs_id: uuid::Uuid = theirs.customer_id.parse().unwrap();
     sqlx::query(
