@@ -6,11 +6,18 @@
 //! baseline × (1 − tolerance)), a latency percentile rises (p50/p95/p99 above
 //! baseline × (1 + tolerance)), or the error rate rises by more than a tenth of the tolerance
 //! in percentage points (1 point with the default 10 %).
+//!
+//! An absolute baseline answers "is this machine as fast as the one the baseline came from?",
+//! not "did the code get slower?": the same code on a busy machine regresses by a third. So a
+//! baseline records the machine it was saved on, and a comparison with a baseline from another
+//! machine (other cores or CPU), or from an unknown one, says plainly that its verdict is only
+//! indicative. The gate for a change is `load compare` (two builds, one machine, interleaved
+//! rounds, confidence intervals); baselines stay as a trend.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::LoadError;
-use crate::summary::{BaselineDelta, RunSummary};
+use crate::summary::{BaselineDelta, Machine, RunSummary};
 
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const GOOSE_REPORT_FILE: &str = "report.json";
@@ -79,6 +86,22 @@ impl Baseline {
     }
 }
 
+impl Baseline {
+    /// What the comparison is worth, when it is not like for like: a baseline from another
+    /// machine, or from one it does not record.
+    pub fn note(&self, here: Option<&Machine>) -> Option<String> {
+        let advice = "its verdict is only indicative: it measures the machine as much as the code. Save a baseline on this machine (--save-baseline), or compare two builds with `load compare`";
+        match (&self.summary.machine, here) {
+            (Some(then), Some(here)) if then.comparable_to(here) => None,
+            (Some(then), Some(here)) => {
+                Some(format!("this baseline was saved on another machine ({then}; this one: {here}), so {advice}"))
+            }
+            (None, _) => Some(format!("this baseline does not record the machine it was saved on, so {advice}")),
+            (Some(_), None) => None,
+        }
+    }
+}
+
 /// Saves the run in `report_dir` as a baseline in `dir`.
 pub fn save(report_dir: &Path, dir: &Path) -> Result<(), LoadError> {
     std::fs::create_dir_all(dir)
@@ -124,6 +147,19 @@ mod tests {
         assert_eq!(regressed(&summary(1000.0, 5.0, 0), &summary(880.0, 5.0, 0)), vec!["rps"]);
         assert_eq!(regressed(&summary(1000.0, 5.0, 0), &summary(1000.0, 5.6, 0)), vec!["p95_ms", "p99_ms"]);
         assert_eq!(regressed(&summary(1000.0, 5.0, 0), &summary(1000.0, 5.0, 20)), vec!["error_rate_percent"]);
+    }
+
+    #[test]
+    fn a_baseline_from_another_machine_is_called_indicative() {
+        let here = Machine { cores: 2, cpu_model: "AMD EPYC".into(), hostname: "a".into() };
+        let mut saved = summary(1000.0, 5.0, 0);
+        let baseline = |saved: &RunSummary| Baseline { dir: PathBuf::new(), summary: saved.clone() };
+        assert!(baseline(&saved).note(Some(&here)).unwrap().contains("does not record the machine"));
+        saved.machine = Some(Machine { hostname: "ci-runner-7".into(), ..here.clone() });
+        assert_eq!(baseline(&saved).note(Some(&here)), None, "the same cores and CPU, another host name");
+        saved.machine = Some(Machine { cores: 16, ..here.clone() });
+        let note = baseline(&saved).note(Some(&here)).unwrap();
+        assert!(note.contains("another machine") && note.contains("only indicative") && note.contains("load compare"));
     }
 
     #[test]

@@ -1,16 +1,12 @@
-//! What every goose user of a run shares: the target, the run's identity (so names never
-//! collide across workers, users, iterations or runs), the open-model pacer, the timeline,
-//! and the fixtures each scenario needs (API keys, Pro customers and the webhook secret).
-
-use std::sync::Arc;
+//! Who is running, and what every goose user of one round of load shares: the target, the
+//! run's identity (so names never collide across workers, users, iterations, rounds or runs),
+//! the open-model pacer and the recorder.
 
 use crate::arrival::Pacer;
-use crate::scenarios::credential_vending::VendingFixtures;
-use crate::scenarios::webhooks::WebhookFixtures;
+use crate::recorder::Recorder;
 use crate::target::BaseUrl;
-use crate::timeline::Timeline;
 
-/// Who is running: one run of one worker among `workers`.
+/// Who is running: one round of one run of one worker among `workers`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunIdentity {
     /// Short and random, the same for every worker of one run when given (`--run-id`), so a
@@ -18,26 +14,63 @@ pub struct RunIdentity {
     pub run_id: String,
     pub worker_index: usize,
     pub workers: usize,
+    /// The round against this target: 0 for `load run`, 1, 2, … for the rounds of `load
+    /// compare` (each round's goose users count their iterations from 1 again).
+    pub round: u32,
 }
 
 impl RunIdentity {
-    /// A name unique to this run, worker, user and iteration: `{prefix}-{run}-w{worker}-u{user}-i{iteration}`.
+    pub fn new(run_id: &str, worker_index: usize, workers: usize) -> RunIdentity {
+        RunIdentity { run_id: run_id.to_string(), worker_index, workers, round: 0 }
+    }
+
+    /// A name unique to this run, worker, round, user and iteration:
+    /// `{prefix}-{run}-w{worker}-u{user}-i{iteration}`, with `-r{round}` after the worker in
+    /// a round of a comparison.
     pub fn unique(&self, prefix: &str, user: usize, iteration: u64) -> String {
-        format!("{prefix}-{}-w{}-u{user}-i{iteration}", self.run_id, self.worker_index)
+        format!("{}-u{user}-i{iteration}", self.unique_prefix(prefix))
+    }
+
+    /// What every [`RunIdentity::unique`] name of this worker and round starts with.
+    pub fn unique_prefix(&self, prefix: &str) -> String {
+        match self.round {
+            0 => format!("{prefix}-{}-w{}", self.run_id, self.worker_index),
+            round => format!("{prefix}-{}-w{}-r{round}", self.run_id, self.worker_index),
+        }
+    }
+
+    /// What every name of this worker starts with, whatever the round.
+    pub fn worker_prefix(&self, prefix: &str) -> String {
+        format!("{prefix}-{}-w{}", self.run_id, self.worker_index)
+    }
+
+    /// The same run in round `round`.
+    pub fn in_round(&self, round: u32) -> RunIdentity {
+        RunIdentity { round, ..self.clone() }
     }
 }
 
-pub struct LoadContext {
+/// What every goose user of one round shares.
+pub struct RoundContext {
     pub base: BaseUrl,
-    /// For `https://` targets and for set-up; the hot path on `http://` has its own
-    /// connections.
+    /// For `https://` targets; the hot path on `http://` has its own connections.
     pub http: reqwest::Client,
     pub run: RunIdentity,
     /// Present in an open-model run (`--rate`).
     pub pacer: Option<Pacer>,
-    pub timeline: Timeline,
-    pub vending: Option<VendingFixtures>,
-    pub webhooks: Option<WebhookFixtures>,
+    pub recorder: Recorder,
 }
 
-pub type SharedContext = Arc<LoadContext>;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_to_worker_round_user_and_iteration() {
+        let run = RunIdentity::new("ab12", 3, 4);
+        assert_eq!(run.unique("load", 7, 9), "load-ab12-w3-u7-i9");
+        let round = run.in_round(2);
+        assert_eq!(round.unique("load", 7, 9), "load-ab12-w3-r2-u7-i9");
+        assert!(round.unique("load", 7, 9).starts_with(&round.worker_prefix("load")));
+    }
+}

@@ -6,6 +6,7 @@
 //! limits are turned off or set far out of reach (a load run is not an abuse), except in the
 //! credential variant that verifies the limit, where they are set to the values it checks.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use billing_service::Config;
@@ -63,21 +64,59 @@ pub fn configure_for_load(config: &mut Config, limit: Option<CredentialLimit>) {
     config.log_format = "json".into();
 }
 
-pub async fn start(mode: ServiceMode, limit: Option<CredentialLimit>) -> Result<Embedded, LoadError> {
-    let service = match mode {
-        ServiceMode::InProcess => ServiceRun::InProcess,
-        ServiceMode::Release | ServiceMode::Debug => {
-            let profile = if mode == ServiceMode::Release {
+/// Which service the embedded stack runs, and with what extra environment.
+#[derive(Debug, Clone)]
+pub struct EmbeddedService {
+    pub binary: ServiceChoice,
+    /// Set in the service's environment after the stack's own settings, so these win
+    /// (`load compare --base-env/--candidate-env`).
+    pub env: Vec<(String, String)>,
+}
+
+/// Where the embedded service comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceChoice {
+    /// This checkout's binary, built by cargo if stale (or `BILLING_SERVICE_BIN`).
+    Build(ServiceMode),
+    /// A `billing-service` binary built elsewhere (another commit, another configuration).
+    Binary(PathBuf),
+}
+
+impl EmbeddedService {
+    pub fn of_mode(mode: ServiceMode) -> EmbeddedService {
+        EmbeddedService { binary: ServiceChoice::Build(mode), env: Vec::new() }
+    }
+}
+
+pub async fn start(service: &EmbeddedService, limit: Option<CredentialLimit>) -> Result<Embedded, LoadError> {
+    let run = match &service.binary {
+        ServiceChoice::Build(ServiceMode::InProcess) => {
+            if !service.env.is_empty() {
+                return Err(LoadError::Usage(
+                    "service environment variables need the service as a process, not --service in-process".into(),
+                ));
+            }
+            ServiceRun::InProcess
+        }
+        ServiceChoice::Build(mode) => {
+            let profile = if *mode == ServiceMode::Release {
                 billing_stack::Profile::Release
             } else {
                 billing_stack::Profile::Debug
             };
             let binary = ServiceBinary::build(profile)
                 .await
-                .map_err(|err| LoadError::setup("building the billing-service binary", err))?
-                // Per-request info logs cost the service more than some requests do.
-                .with_env("RUST_LOG", "warn");
-            ServiceRun::Process(binary)
+                .map_err(|err| LoadError::setup("building the billing-service binary", err))?;
+            ServiceRun::Process(with_env(binary, &service.env))
+        }
+        ServiceChoice::Binary(path) => {
+            if !path.is_file() {
+                return Err(LoadError::Usage(format!(
+                    "{} is not a billing-service binary: build one with `cargo build --release --bin billing-service` (scripts/load-compare builds a git ref's)",
+                    path.display()
+                )));
+            }
+            ServiceRun::Process(with_env(ServiceBinary { path: path.clone(), env: Vec::new() }, &service.env))
         }
     };
     let signing_key = Arc::new(Mutex::new(None));
@@ -87,13 +126,33 @@ pub async fn start(mode: ServiceMode, limit: Option<CredentialLimit>) -> Result<
             configure_for_load(config, limit);
             *seen.lock().expect("not poisoned") = config.credential_signing_key.clone();
         }),
-        service,
+        service: run,
         ..Default::default()
     };
     let stack =
         Stack::start_owned(options).await.map_err(|err| LoadError::setup("starting the embedded stack", err))?;
     let signing_key = signing_key.lock().expect("not poisoned").take().map(String::into_bytes);
     Ok(Embedded { stack, signing_key })
+}
+
+/// The binary with the load run's environment: quiet logs, then what was asked for.
+fn with_env(binary: ServiceBinary, env: &[(String, String)]) -> ServiceBinary {
+    // Per-request info logs cost the service more than some requests do.
+    let mut binary = binary.with_env("RUST_LOG", "warn");
+    for (name, value) in env {
+        binary = binary.with_env(name, value);
+    }
+    binary
+}
+
+/// `KEY=VALUE`, as `--base-env` and `--candidate-env` take it.
+pub fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Ok((name.to_string(), value.to_string()))
+        }
+        _ => Err(format!("{text:?}: write it as NAME=VALUE, e.g. API_KEY_CACHE_TTL_MS=0")),
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +164,15 @@ mod tests {
         assert_eq!(CredentialLimit::parse("60/10").unwrap(), CredentialLimit { per_minute: 60, burst: 10 });
         for bad in ["60", "a/b", "0/10", "60/0", ""] {
             assert!(CredentialLimit::parse(bad).unwrap_err().to_string().contains("60/10"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn service_environment_is_name_equals_value() {
+        assert_eq!(parse_env("A_B=1=2").unwrap(), ("A_B".into(), "1=2".into()));
+        assert_eq!(parse_env("EMPTY=").unwrap(), ("EMPTY".into(), String::new()));
+        for bad in ["=1", "NOVALUE", "A-B=1"] {
+            assert!(parse_env(bad).unwrap_err().contains("NAME=VALUE"), "{bad}");
         }
     }
 

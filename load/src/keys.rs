@@ -13,7 +13,7 @@ pub async fn create(args: KeysArgs) -> Result<KeysFile, LoadError> {
     let base = BaseUrl::parse(&args.target)?;
     guard_production(&base, std::env::var("LOAD_ALLOWED_TARGETS").ok().as_deref(), args.i_know_this_is_production)?;
     let api = ApiClient::new(&base.as_str(), billing_service::tls::client());
-    let run = RunIdentity { run_id: format!("{:08x}", rand::random::<u32>()), worker_index: 0, workers: 1 };
+    let run = RunIdentity::new(&format!("{:08x}", rand::random::<u32>()), 0, 1);
     let api_keys =
         setup::api_keys(&api, &run, args.count).await.map_err(|err| LoadError::setup("making API keys", err))?;
     let pro_customers = setup::pro_customers(&api, &run, args.pro_customers)

@@ -1,20 +1,18 @@
-//! `load list`: the scenarios, what each does, and their default thresholds.
+//! `load list`: the scenarios, what each does, its requests and its default thresholds.
 
-use crate::scenarios::ScenarioName;
-use crate::thresholds;
+use crate::scenarios;
 
 pub fn text() -> String {
-    let defaults = thresholds::defaults();
     let mut out = String::new();
-    for scenario in ScenarioName::ALL {
-        out += &format!("{scenario}\n  {}\n", scenario.describe());
-        out += &format!("  requests: {}\n", scenario.requests().join(", "));
-        let rules = defaults.get(scenario.as_str()).cloned().unwrap_or_default();
+    for selection in scenarios::every_selection() {
+        out += &format!("{selection}\n  {}\n", selection.describe());
+        out += &format!("  requests: {}\n", selection.requests().join(", "));
+        let rules = selection.default_thresholds();
         out += &format!(
             "  default thresholds: {}\n\n",
             if rules.is_empty() { "none".to_string() } else { rules.join(", ") }
         );
     }
-    out += "Thresholds: load/thresholds.toml (built in; --thresholds-file replaces it, --threshold adds rules).\n";
+    out += "Thresholds: each scenario's own defaults (--thresholds-file replaces them, --threshold adds rules).\n";
     out
 }

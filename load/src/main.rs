@@ -1,6 +1,6 @@
 //! `load`: parses the command line and hands it to the library; prints the verdict and exits
-//! 0 (passed), 1 (a threshold, the baseline or an after-run check failed) or 2 (usage or
-//! set-up error, with what to do).
+//! 0 (passed), 1 (a threshold, a regression or an after-run check failed), 2 (usage or set-up
+//! error, with what to do) or 3 (`load compare` could not tell).
 
 use std::process::ExitCode;
 
@@ -39,6 +39,14 @@ fn main() -> ExitCode {
                     eprintln!("load: {failure}");
                 }
                 finished.exit_code()
+            }),
+            Command::Compare(args) => billing_load::compare::compare(*args).await.map(|report| {
+                print!("{}", billing_load::compare::report::text(&report));
+                report.outcome.exit_code()
+            }),
+            Command::Merge(args) => billing_load::merge::merge(args).map(|summary| {
+                print!("{}", tables::text(&summary));
+                if summary.passed() { EXIT_PASSED } else { billing_load::error::EXIT_FAILED }
             }),
         }
     });

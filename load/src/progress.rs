@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::context::LoadContext;
+use crate::context::RoundContext;
 
 /// Prints progress until dropped.
 pub struct Progress {
@@ -15,7 +15,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn start(context: Arc<LoadContext>, planned: Duration) -> Progress {
+    pub fn start(context: Arc<RoundContext>, planned: Duration) -> Progress {
         let terminal = std::io::stderr().is_terminal();
         let every = if terminal { Duration::from_secs(1) } else { Duration::from_secs(5) };
         let task = tokio::spawn(async move {
@@ -43,11 +43,10 @@ impl Drop for Progress {
 }
 
 /// One progress line.
-pub fn line(context: &LoadContext, planned: Duration) -> String {
-    let elapsed = context.timeline.elapsed().as_secs();
-    let (requests, failures) = context.timeline.totals();
-    let last = context.timeline.figures(false).pop();
-    let (rps, p95) = last.map_or((0, 0.0), |second| (second.requests, second.p95_ms));
+pub fn line(context: &RoundContext, planned: Duration) -> String {
+    let elapsed = context.recorder.elapsed().as_secs();
+    let (requests, failures) = context.recorder.totals();
+    let (rps, p95) = context.recorder.last_second().unwrap_or((0, 0.0));
     format!(
         "[{elapsed:>4}s / {:>4}s] {requests} requests, {rps} req/s, p95 {p95:.1} ms, {failures} failed",
         planned.as_secs()

@@ -1,7 +1,10 @@
 //! A run's results as Prometheus metrics, for the Pushgateway.
 //!
-//! Pushed under job `billing_load` with the grouping key {scenario, environment, worker}, so a
-//! worker's next run replaces its own group and groups never grow without bound. Requests and
+//! Pushed under job `billing_load` with the grouping key {scenario, environment, run_id,
+//! worker}: one group per worker of a run, so a sum over the groups of a scenario adds up one
+//! run's workers. Each push then removes the groups of that scenario and environment that an
+//! *earlier* run left ([`crate::push`]), so groups never grow without bound and a 2-worker run
+//! after a 4-worker one is not summed with the old run's workers 2 and 3. Requests and
 //! failures are counters and latency is a **histogram** (buckets, `_sum`, `_count`): quantiles
 //! cannot be combined across workers, while `histogram_quantile` over buckets summed across
 //! workers can (`ci/load/promql.md`).
@@ -32,19 +35,24 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
-use crate::summary::{EndpointFigures, RunSummary};
+use crate::summary::{EndpointFigures, RunSummary, histogram_bounds};
 
 /// The Pushgateway job every load run pushes under.
 pub const JOB: &str = "billing_load";
 
-/// The grouping key of a run: one group per scenario, environment and worker.
+/// The grouping key of a run: one group per scenario, environment, run and worker.
 pub fn grouping(summary: &RunSummary) -> Vec<(&'static str, String)> {
     vec![
         ("scenario", summary.scenario.clone()),
         ("environment", summary.environment.clone()),
+        ("run_id", summary.run_id.clone()),
         ("worker", summary.worker_index.to_string()),
     ]
 }
+
+/// The metric each group carries that says when its run started (Unix seconds): what tells
+/// an earlier run's groups from this one's.
+pub const RUN_TIMESTAMP: &str = "billing_load_run_timestamp_seconds";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Endpoint {
@@ -81,8 +89,8 @@ struct Info {
 
 type FloatGauge = Gauge<f64, AtomicU64>;
 
-/// A latency histogram already counted (goose counted the requests): encoded as Prometheus
-/// histogram buckets through prometheus-client's own encoder.
+/// A latency histogram already counted (the recorder counted the requests): encoded as
+/// Prometheus histogram buckets through prometheus-client's own encoder.
 #[derive(Debug, Clone)]
 struct HistogramSnapshot {
     sum: f64,
@@ -93,14 +101,17 @@ struct HistogramSnapshot {
 
 impl HistogramSnapshot {
     fn of(figures: &EndpointFigures) -> HistogramSnapshot {
-        let mut buckets = Vec::with_capacity(figures.histogram.len() + 1);
+        let latency = &figures.latency;
+        let bounds = histogram_bounds();
+        let mut buckets = Vec::with_capacity(bounds.len() + 1);
         let mut below = 0;
-        for (bound, cumulative) in &figures.histogram {
-            buckets.push((*bound, cumulative - below));
-            below = *cumulative;
+        for bound in bounds {
+            let cumulative = latency.count_at_or_below(std::time::Duration::from_secs_f64(bound));
+            buckets.push((bound, cumulative - below));
+            below = cumulative;
         }
-        buckets.push((f64::MAX, figures.requests.saturating_sub(below)));
-        HistogramSnapshot { sum: figures.latency_sum_seconds, count: figures.requests, buckets }
+        buckets.push((f64::MAX, latency.len().saturating_sub(below)));
+        HistogramSnapshot { sum: latency.mean_ms() * latency.len() as f64 / 1e3, count: latency.len(), buckets }
     }
 }
 
@@ -226,13 +237,11 @@ mod tests {
 
     #[test]
     fn latency_is_pushed_as_cumulative_histogram_buckets_ending_in_inf() {
-        let figures = EndpointFigures {
-            name: "GET /healthz".into(),
-            requests: 10,
-            histogram: vec![(0.001, 4), (0.002, 9)],
-            latency_sum_seconds: 0.015,
-            ..Default::default()
-        };
+        let mut latency = crate::latency::LatencyHistogram::new();
+        for us in [50, 150, 300, 350, 700, 900, 1_500, 3_000, 3_100, 20_000_000] {
+            latency.record_us(us, 1);
+        }
+        let figures = EndpointFigures { name: "GET /healthz".into(), requests: 10, latency, ..Default::default() };
         let summary = RunSummary {
             worker_index: 2,
             workers: 3,
@@ -241,8 +250,10 @@ mod tests {
         };
         let text = text(&registry(&summary));
         for line in [
-            r#"billing_load_request_duration_seconds_bucket{le="0.001",endpoint="GET /healthz"} 4"#,
-            r#"billing_load_request_duration_seconds_bucket{le="0.002",endpoint="GET /healthz"} 9"#,
+            r#"billing_load_request_duration_seconds_bucket{le="0.0001",endpoint="GET /healthz"} 1"#,
+            r#"billing_load_request_duration_seconds_bucket{le="0.0008",endpoint="GET /healthz"} 5"#,
+            r#"billing_load_request_duration_seconds_bucket{le="0.0016",endpoint="GET /healthz"} 7"#,
+            r#"billing_load_request_duration_seconds_bucket{le="13.1072",endpoint="GET /healthz"} 9"#,
             r#"billing_load_request_duration_seconds_bucket{le="+Inf",endpoint="GET /healthz"} 10"#,
             r#"billing_load_request_duration_seconds_count{endpoint="GET /healthz"} 10"#,
             r#"billing_load_requests_total{endpoint="GET /healthz"} 10"#,
@@ -253,7 +264,12 @@ mod tests {
         let group: Vec<(&str, String)> = grouping(&summary);
         assert_eq!(
             group,
-            vec![("scenario", "healthz".into()), ("environment", "local".into()), ("worker", "2".into())]
+            vec![
+                ("scenario", "healthz".into()),
+                ("environment", "local".into()),
+                ("run_id", "r".into()),
+                ("worker", "2".into())
+            ]
         );
     }
 }

@@ -15,6 +15,11 @@ use crate::context::RunIdentity;
 use crate::error::LoadError;
 use crate::scenarios::webhooks::ProCustomer;
 
+/// This worker's share of a list: every `workers`-th item from `worker_index`.
+pub fn shard<T: Clone>(items: &[T], worker_index: usize, workers: usize) -> Vec<T> {
+    items.iter().skip(worker_index).step_by(workers).cloned().collect()
+}
+
 /// How long set-up waits in all for a signup the service rate-limits (it says when to retry).
 const RATE_LIMITED_SET_UP: Duration = Duration::from_secs(300);
 

@@ -1,21 +1,22 @@
 //! A run's results in one serializable value: what `summary.json` holds, what the terminal and
 //! Markdown tables show, what a baseline compares and what is pushed to the Pushgateway.
 //!
-//! Built from goose's final metrics (per request: counts, status codes, latency buckets, and
-//! goose's threshold verdicts) plus what only this tool knows: the open model's keeping to its
-//! schedule, the after-run checks and the timeline.
+//! Built from what the [`Recorder`](crate::recorder::Recorder) measured (per endpoint:
+//! counts and a latency histogram; per second: the timeline), the thresholds judged on it, the
+//! open model's keeping to its schedule, the after-run checks and the machine it ran on.
 
 use std::collections::BTreeMap;
 
-use goose::metrics::{GooseMetrics, GooseRequestMetricTimingData};
+use goose::metrics::GooseMetrics;
 
 use crate::arrival::PacerReport;
-use crate::timeline::SecondFigures;
+use crate::latency::LatencyHistogram;
+use crate::recorder::{EndpointTally, Measured, SecondFigures};
 
 /// The figures of one endpoint (or of all together).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EndpointFigures {
-    /// `POST /api/v1/customers`, as goose and the thresholds name it; `all` for the total.
+    /// `POST /api/v1/customers`, as the thresholds name it; `all` for the total.
     pub name: String,
     pub requests: u64,
     /// Failed requests (409 and 429 are not failures).
@@ -30,22 +31,106 @@ pub struct EndpointFigures {
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
-    /// Latency histogram: `(upper bound in seconds, requests at or under it)`, cumulative, for
-    /// the Pushgateway (Prometheus combines buckets across workers; quantiles it cannot).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub histogram: Vec<(f64, u64)>,
-    /// Sum of all latencies, in seconds (the histogram's `_sum`).
+    /// Every latency, as a histogram: what the percentiles above come from, and what
+    /// `load merge` and `load compare` add up.
     #[serde(default)]
-    pub latency_sum_seconds: f64,
+    pub latency: LatencyHistogram,
 }
 
 impl EndpointFigures {
+    /// The figures of `tally`, at `rps`.
+    pub fn from_tally(name: &str, tally: &EndpointTally, rps: f64) -> EndpointFigures {
+        EndpointFigures {
+            name: name.to_string(),
+            requests: tally.requests,
+            failures: tally.failures,
+            conflicts: tally.conflicts,
+            rate_limited: tally.rate_limited,
+            rps,
+            mean_ms: tally.latency.mean_ms(),
+            p50_ms: tally.latency.quantile_ms(0.50),
+            p95_ms: tally.latency.quantile_ms(0.95),
+            p99_ms: tally.latency.quantile_ms(0.99),
+            max_ms: tally.latency.max().as_secs_f64() * 1e3,
+            latency: tally.latency.clone(),
+        }
+    }
+
     pub fn error_rate_percent(&self) -> f64 {
         if self.requests == 0 { 0.0 } else { self.failures as f64 * 100.0 / self.requests as f64 }
     }
+
+    /// The tally these figures came from.
+    pub fn tally(&self) -> EndpointTally {
+        EndpointTally {
+            requests: self.requests,
+            failures: self.failures,
+            conflicts: self.conflicts,
+            rate_limited: self.rate_limited,
+            latency: self.latency.clone(),
+        }
+    }
 }
 
-/// One threshold's verdict, as goose judged it.
+/// Per-endpoint figures of what was measured, over its load time, and their total.
+pub fn endpoint_figures(measured: &Measured) -> (Vec<EndpointFigures>, EndpointFigures) {
+    let seconds = measured.active.as_secs_f64().max(f64::MIN_POSITIVE);
+    let mut all = EndpointTally::default();
+    let endpoints = measured
+        .endpoints
+        .iter()
+        .map(|(name, tally)| {
+            all.add(tally);
+            EndpointFigures::from_tally(name, tally, tally.requests as f64 / seconds)
+        })
+        .collect();
+    let total = EndpointFigures::from_tally("all", &all, all.requests as f64 / seconds);
+    (endpoints, total)
+}
+
+/// The machine a run ran on: a baseline from another machine is only indicative.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub cpu_model: String,
+    pub hostname: String,
+}
+
+impl Machine {
+    /// This machine.
+    pub fn this() -> Machine {
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|line| line.starts_with("model name"))
+                    .and_then(|line| line.split_once(':'))
+                    .map(|(_, model)| model.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        Machine {
+            cores: std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+            cpu_model,
+            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|name| name.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into()),
+        }
+    }
+
+    /// Whether a figure measured on `other` can be held against one measured here: the same
+    /// cores and CPU (the host name may differ: CI runners are named anew each time).
+    pub fn comparable_to(&self, other: &Machine) -> bool {
+        self.cores == other.cores && self.cpu_model == other.cpu_model
+    }
+}
+
+impl std::fmt::Display for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} cores, {} ({})", self.cores, self.cpu_model, self.hostname)
+    }
+}
+
+/// One threshold's verdict.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ThresholdVerdict {
     pub rule: String,
@@ -134,8 +219,14 @@ pub struct RunSummary {
     /// `closed` (users) or `open` (arrival rate).
     pub model: String,
     pub users: usize,
+    /// The time the load was on, which throughput is over (summed over rounds).
+    #[serde(default)]
+    pub load_seconds: f64,
     pub endpoints: Vec<EndpointFigures>,
     pub total: EndpointFigures,
+    /// The rules the run was judged by (`load merge` judges them again over every worker).
+    #[serde(default)]
+    pub rules: Vec<String>,
     pub thresholds: Vec<ThresholdVerdict>,
     #[serde(default)]
     pub open_model: Option<OpenModel>,
@@ -146,6 +237,15 @@ pub struct RunSummary {
     pub checks: Vec<CheckResult>,
     #[serde(default)]
     pub baseline: Vec<BaselineDelta>,
+    /// What the baseline comparison is worth: said when the baseline came from another
+    /// machine (its verdict is then only indicative) or from an unknown one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_note: Option<String>,
+    #[serde(default)]
+    pub machine: Option<Machine>,
+    /// The workers this summary merges (`load merge`); empty for one worker's run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_workers: Vec<usize>,
     #[serde(default)]
     pub timeline: Vec<SecondFigures>,
     /// Where the reports are.
@@ -169,13 +269,18 @@ impl RunSummary {
             duration_seconds: 1.0,
             model: "closed".into(),
             users: 1,
+            load_seconds: 1.0,
             total: endpoint.clone(),
             endpoints: vec![endpoint],
+            rules: Vec::new(),
             thresholds: Vec::new(),
             open_model: None,
             coordinated_omission: None,
             checks: Vec::new(),
             baseline: Vec::new(),
+            baseline_note: None,
+            machine: None,
+            merged_workers: Vec::new(),
             timeline: Vec::new(),
             reports: Default::default(),
         }
@@ -230,110 +335,6 @@ pub fn describe_change(delta: &BaselineDelta) -> String {
 /// Upper bounds of the pushed latency histogram, in seconds: 0.1 ms … ~13 s, doubling.
 pub fn histogram_bounds() -> Vec<f64> {
     (0..18).map(|power| 0.0001 * 2f64.powi(power)).collect()
-}
-
-/// Latency buckets of one or more of goose's requests, merged.
-#[derive(Debug, Default)]
-struct Timing {
-    /// Bucket (its fastest time, µs) → requests.
-    buckets: BTreeMap<u64, u64>,
-    requests: u64,
-    minimum_us: u64,
-    maximum_us: u64,
-    total_us: u64,
-}
-
-impl Timing {
-    fn add(&mut self, data: &GooseRequestMetricTimingData) {
-        for (us, count) in data.times_us.iter() {
-            *self.buckets.entry(*us).or_default() += *count as u64;
-        }
-        if data.counter > 0 && (self.requests == 0 || data.minimum_time_us < self.minimum_us) {
-            self.minimum_us = data.minimum_time_us;
-        }
-        self.maximum_us = self.maximum_us.max(data.maximum_time_us);
-        self.requests += data.counter as u64;
-        self.total_us += data.total_time_us;
-    }
-
-    /// The time at or under which `fraction` of the requests finished (goose's bucket, kept
-    /// between the fastest and slowest time measured).
-    fn percentile_ms(&self, fraction: f64) -> f64 {
-        if self.requests == 0 {
-            return 0.0;
-        }
-        let rank = ((self.requests as f64) * fraction).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (us, count) in &self.buckets {
-            seen += count;
-            if seen >= rank {
-                return (*us).clamp(self.minimum_us, self.maximum_us) as f64 / 1e3;
-            }
-        }
-        self.maximum_us as f64 / 1e3
-    }
-
-    fn figures(&self, name: &str, seconds: f64) -> EndpointFigures {
-        let histogram = histogram_bounds()
-            .into_iter()
-            .map(|bound| {
-                let limit_us = (bound * 1e6) as u64;
-                (bound, self.buckets.range(..limit_us).map(|(_, count)| count).sum())
-            })
-            .collect();
-        EndpointFigures {
-            name: name.to_string(),
-            requests: self.requests,
-            rps: if seconds > 0.0 { self.requests as f64 / seconds } else { 0.0 },
-            mean_ms: if self.requests == 0 { 0.0 } else { self.total_us as f64 / self.requests as f64 / 1e3 },
-            p50_ms: self.percentile_ms(0.50),
-            p95_ms: self.percentile_ms(0.95),
-            p99_ms: self.percentile_ms(0.99),
-            max_ms: self.maximum_us as f64 / 1e3,
-            histogram,
-            latency_sum_seconds: self.total_us as f64 / 1e6,
-            ..Default::default()
-        }
-    }
-}
-
-/// Per-endpoint figures from goose's metrics, over `seconds` of load, and their total.
-pub fn endpoint_figures(metrics: &GooseMetrics, seconds: f64) -> (Vec<EndpointFigures>, EndpointFigures) {
-    let mut endpoints = Vec::new();
-    let mut all = Timing::default();
-    let (mut failures, mut conflicts, mut rate_limited) = (0, 0, 0);
-    let mut names: Vec<&String> = metrics.requests.keys().collect();
-    names.sort();
-    for name in names {
-        let aggregate = &metrics.requests[name];
-        let status = |code: u16| aggregate.status_code_counts.get(&code).copied().unwrap_or(0) as u64;
-        let mut timing = Timing::default();
-        timing.add(&aggregate.raw_data);
-        all.add(&aggregate.raw_data);
-        let mut figures = timing.figures(name, seconds);
-        figures.failures = aggregate.fail_count as u64;
-        figures.conflicts = status(409);
-        figures.rate_limited = status(429);
-        failures += figures.failures;
-        conflicts += figures.conflicts;
-        rate_limited += figures.rate_limited;
-        endpoints.push(figures);
-    }
-    let total = EndpointFigures { failures, conflicts, rate_limited, ..all.figures("all", seconds) };
-    (endpoints, total)
-}
-
-/// goose's threshold verdicts.
-pub fn threshold_verdicts(metrics: &GooseMetrics) -> Vec<ThresholdVerdict> {
-    metrics
-        .thresholds
-        .iter()
-        .map(|result| ThresholdVerdict {
-            rule: result.rule.clone(),
-            observed: result.observed.clone(),
-            passed: result.passed,
-        })
-        .collect()
 }
 
 /// goose's coordinated-omission figures, when it gathered them.

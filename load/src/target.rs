@@ -1,4 +1,5 @@
-//! Where the load goes: the target's base URL, and the guard that keeps a run off production
+//! Where the load goes: the [`Target`] (the embedded stack, or a deployed service with the keys
+//! file and secrets it needs), its base URL, and the guard that keeps a run off production
 //! unless someone says, on the command line, that they mean it.
 //!
 //! A target is "local" when its host is a loopback address or `localhost`; any other host must
@@ -6,10 +7,101 @@
 //! or the run needs `--i-know-this-is-production`.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use url::Url;
 
+use crate::embedded::{self, CredentialLimit, Embedded, EmbeddedService};
 use crate::error::LoadError;
+use crate::scenarios::Selection;
+use crate::setup::KeysFile;
+
+/// What to put load on.
+#[derive(Debug, Clone)]
+pub enum TargetSpec {
+    /// A stack of its own: PostgreSQL, the fakes and the service, started for the run.
+    Embedded { service: EmbeddedService, limit: Option<CredentialLimit> },
+    /// A deployed service.
+    Deployed {
+        url: String,
+        keys_file: Option<PathBuf>,
+        /// The target's webhook endpoint secret (`STRIPE_WEBHOOK_SECRET`).
+        webhook_secret: Option<String>,
+        /// The key it signs credentials with, to verify them (`CREDENTIAL_SIGNING_KEY`).
+        signing_key: Option<Vec<u8>>,
+        production_confirmed: bool,
+    },
+}
+
+/// The target of a run: the embedded stack, or a deployed service with what it needs.
+pub struct Target {
+    pub base: BaseUrl,
+    pub embedded: Option<Embedded>,
+    pub keys_file: Option<KeysFile>,
+    pub webhook_secret: Option<String>,
+    pub signing_key: Option<Vec<u8>>,
+}
+
+impl Target {
+    /// Checks what `selection` needs of a deployed target before anything starts.
+    pub fn check(spec: &TargetSpec, selection: &Selection) -> Result<(), LoadError> {
+        let TargetSpec::Deployed { url, keys_file, webhook_secret, production_confirmed, .. } = spec else {
+            return Ok(());
+        };
+        let base = BaseUrl::parse(url)?;
+        guard_production(&base, std::env::var("LOAD_ALLOWED_TARGETS").ok().as_deref(), *production_confirmed)?;
+        let needs_keys = selection.runs("credential-vending") || selection.runs("webhooks");
+        if needs_keys && keys_file.is_none() {
+            return Err(LoadError::Usage(format!(
+                "{selection} against {url} needs API keys: make them with `scripts/create-load-test-keys --target {url} --output FILE`, then pass --keys-file FILE (or set LOAD_API_KEYS_FILE)"
+            )));
+        }
+        if selection.runs("webhooks") && webhook_secret.is_none() {
+            return Err(LoadError::Usage(format!(
+                "webhooks against {url} must be signed with the target's endpoint secret: set STRIPE_WEBHOOK_SECRET=whsec_… (from the target's Stripe webhook endpoint)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Starts the embedded stack, or reads what a deployed target needs.
+    pub async fn start(spec: &TargetSpec, selection: &Selection) -> Result<Target, LoadError> {
+        Target::check(spec, selection)?;
+        match spec {
+            TargetSpec::Embedded { service, limit } => {
+                let embedded = embedded::start(service, *limit).await?;
+                Ok(Target {
+                    base: BaseUrl::parse(&embedded.stack.service_url)?,
+                    webhook_secret: Some(embedded.stack.webhook_secret.clone()),
+                    signing_key: embedded.signing_key.clone(),
+                    embedded: Some(embedded),
+                    keys_file: None,
+                })
+            }
+            TargetSpec::Deployed { url, keys_file, webhook_secret, signing_key, .. } => {
+                let base = BaseUrl::parse(url)?;
+                let keys_file = keys_file.as_deref().map(KeysFile::read).transpose()?;
+                if let Some(file) = &keys_file
+                    && BaseUrl::parse(&file.target)
+                        .map(|made_on| made_on.authority() != base.authority())
+                        .unwrap_or(true)
+                {
+                    return Err(LoadError::Usage(format!(
+                        "the keys file was made for {}, not {url}: make one for this target with scripts/create-load-test-keys",
+                        file.target
+                    )));
+                }
+                Ok(Target {
+                    base,
+                    embedded: None,
+                    keys_file,
+                    webhook_secret: webhook_secret.clone(),
+                    signing_key: signing_key.clone(),
+                })
+            }
+        }
+    }
+}
 
 /// A parsed `http://` or `https://` base URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,12 +29,10 @@ fn the_indexed_job_makes_its_completion_index_the_worker_index() {
 
 /// A summary with one of everything, so the registry holds every metric it can.
 fn full_summary() -> RunSummary {
-    let endpoint = EndpointFigures {
-        name: "POST /x".into(),
-        requests: 10,
-        histogram: vec![(0.001, 5), (0.002, 10)],
-        ..Default::default()
-    };
+    let mut latency = billing_load::latency::LatencyHistogram::new();
+    latency.record_us(900, 5);
+    latency.record_us(1_900, 5);
+    let endpoint = EndpointFigures { name: "POST /x".into(), requests: 10, latency, ..Default::default() };
     RunSummary {
         scenario: "webhooks".into(),
         environment: "ci".into(),
@@ -46,8 +44,10 @@ fn full_summary() -> RunSummary {
         duration_seconds: 1.0,
         model: "open".into(),
         users: 1,
+        load_seconds: 1.0,
         endpoints: vec![endpoint.clone()],
         total: endpoint,
+        rules: vec!["p95<1s".into()],
         thresholds: vec![ThresholdVerdict { rule: "p95<1s".into(), observed: "1ms".into(), passed: true }],
         open_model: Some(OpenModel {
             asked_rate: 1.0,
@@ -72,6 +72,9 @@ fn full_summary() -> RunSummary {
             change: 0.0,
             regressed: false,
         }],
+        baseline_note: None,
+        machine: None,
+        merged_workers: vec![],
         timeline: vec![],
         reports: Default::default(),
     }

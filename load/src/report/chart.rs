@@ -1,136 +1,69 @@
 //! `chart.svg`: throughput and latency percentiles (p50, p95, p99) over the run, second by
-//! second, in two panels sharing the time axis.
+//! second, in two panels sharing a time axis with ticks.
 //!
-//! Written by hand: two line charts are a few dozen SVG elements, while the charting crate
-//! (plotters) would add its font stack to the build for text this file writes as `<text>`.
+//! Throughput is requests per second *of load*: the first and the last second of a run are
+//! partial (the load starts and stops inside them), so each is scaled to the part it covered,
+//! and one that covered less than half a second is left out (its rate would be noise).
 
-use std::fmt::Write;
-
-use crate::timeline::SecondFigures;
+use super::svg::{Panel, document, ticks, time_labels};
+use crate::recorder::SecondFigures;
 
 const WIDTH: f64 = 900.0;
-const PANEL: f64 = 220.0;
-const LEFT: f64 = 70.0;
-const RIGHT: f64 = 20.0;
-const TOP: f64 = 40.0;
-const GAP: f64 = 60.0;
+const PANEL: f64 = 200.0;
+const LEFT: f64 = 90.0;
+const RIGHT: f64 = 24.0;
+const TOP: f64 = 80.0;
+const GAP: f64 = 90.0;
 
-/// A "nice" upper bound for an axis: 1, 2 or 5 × a power of ten, at least `max`.
-fn nice_ceiling(max: f64) -> f64 {
-    if max <= 0.0 {
-        return 1.0;
-    }
-    let power = 10f64.powf(max.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].iter().map(|step| step * power).find(|bound| *bound >= max).unwrap_or(10.0 * power)
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-struct Panel<'a> {
-    title: &'a str,
-    unit: &'a str,
-    top: f64,
-    series: Vec<(&'a str, &'a str, Vec<f64>)>,
-}
-
-fn panel(out: &mut String, seconds: &[u64], panel: &Panel) {
-    let plot_width = WIDTH - LEFT - RIGHT;
-    let max = panel.series.iter().flat_map(|(_, _, values)| values.iter().copied()).fold(0.0, f64::max);
-    let ceiling = nice_ceiling(max);
-    let first = *seconds.first().unwrap_or(&0) as f64;
-    let span = (*seconds.last().unwrap_or(&0) as f64 - first).max(1.0);
-    let x = |second: u64| LEFT + (second as f64 - first) / span * plot_width;
-    let y = |value: f64| panel.top + PANEL - value / ceiling * PANEL;
-    let _ = writeln!(out, r#"<text x="{LEFT}" y="{}" class="title">{}</text>"#, panel.top - 10.0, escape(panel.title));
-    for tick in 0..=4 {
-        let value = ceiling * tick as f64 / 4.0;
-        let _ = writeln!(
-            out,
-            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" class="axis" text-anchor="end">{} {}</text>"##,
-            WIDTH - RIGHT,
-            LEFT - 6.0,
-            y(value) + 4.0,
-            format_value(value),
-            panel.unit,
-            y = y(value)
-        );
-    }
-    for (name, colour, values) in &panel.series {
-        let points: Vec<String> =
-            seconds.iter().zip(values).map(|(second, value)| format!("{:.1},{:.1}", x(*second), y(*value))).collect();
-        let _ = writeln!(
-            out,
-            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"><title>{name}</title></polyline>"#,
-            points.join(" ")
-        );
-    }
-    let mut legend_x = WIDTH - RIGHT - 90.0 * panel.series.len() as f64;
-    for (name, colour, _) in &panel.series {
-        let _ = writeln!(
-            out,
-            r#"<rect x="{legend_x}" y="{}" width="12" height="3" fill="{colour}"/><text x="{}" y="{}" class="axis">{}</text>"#,
-            panel.top - 14.0,
-            legend_x + 16.0,
-            panel.top - 10.0,
-            escape(name)
-        );
-        legend_x += 90.0;
-    }
-}
-
-fn format_value(value: f64) -> String {
-    if value >= 1000.0 {
-        format!("{:.0}k", value / 1000.0)
-    } else if value >= 10.0 || value == 0.0 {
-        format!("{value:.0}")
-    } else {
-        format!("{value:.1}")
-    }
-}
+/// A second is drawn when the load covered at least this much of it.
+const MIN_COVERED: f64 = 0.5;
 
 /// The chart of a run's timeline, as an SVG document.
 pub fn svg(title: &str, timeline: &[SecondFigures]) -> String {
-    let height = TOP + 2.0 * PANEL + GAP + 50.0;
-    let mut out = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif">
-<style>.title {{ font-size: 14px; font-weight: bold }} .axis {{ font-size: 11px; fill: #444 }}</style>
-<rect width="100%" height="100%" fill="white"/>
-<text x="{LEFT}" y="18" font-size="15">{}</text>
-"##,
-        escape(title)
+    let shown: Vec<&SecondFigures> = timeline.iter().filter(|second| second.covered >= MIN_COVERED).collect();
+    let first = shown.first().map_or(0, |second| second.unix_second);
+    // A second is drawn at its middle, from the first second shown.
+    let at = |second: &SecondFigures| (second.unix_second - first) as f64 + 0.5;
+    let span = shown.last().map_or(1.0, |last| at(last) + 0.5).max(1.0);
+    let height = TOP + 2.0 * PANEL + GAP + 60.0;
+    let left_out = timeline.len() - shown.len();
+    let mut out = document(
+        WIDTH,
+        height,
+        title,
+        &format!(
+            "per second of load; partial first and last seconds scaled to the part they covered{}",
+            if left_out > 0 { format!(", {left_out} under half a second left out") } else { String::new() }
+        ),
     );
-    let seconds: Vec<u64> = timeline.iter().map(|second| second.second).collect();
-    let throughput = Panel {
-        title: "Throughput",
-        unit: "req/s",
-        top: TOP + 20.0,
-        series: vec![
-            ("requests", "#1f77b4", timeline.iter().map(|s| s.requests as f64).collect()),
-            ("failures", "#d62728", timeline.iter().map(|s| s.failures as f64).collect()),
-        ],
+
+    let rates: Vec<(f64, f64)> = shown.iter().map(|second| (at(second), second.rate())).collect();
+    let failures: Vec<(f64, f64)> = shown
+        .iter()
+        .map(|second| (at(second), second.failures as f64 / second.covered.max(f64::MIN_POSITIVE)))
+        .collect();
+    let peak = rates.iter().map(|(_, rate)| *rate).fold(0.0, f64::max);
+    let y_ticks = ticks(0.0, peak.max(1.0), 4);
+    let throughput =
+        Panel { left: LEFT, top: TOP, width: WIDTH - LEFT - RIGHT, height: PANEL, x: (0.0, span), y: (0.0, y_ticks.2) };
+    throughput.frame(&mut out, "Throughput", y_ticks, "req/s");
+    throughput.line(&mut out, &rates, "#1f77b4", "requests per second");
+    throughput.line(&mut out, &failures, "#d62728", "failures per second");
+    throughput.legend(&mut out, &[("requests", "#1f77b4"), ("failures", "#d62728")]);
+    throughput.x_axis(&mut out, &time_labels(span), "");
+
+    let slowest = shown.iter().map(|second| second.p99_ms).fold(0.0, f64::max);
+    let y_ticks = ticks(0.0, slowest.max(0.001), 4);
+    let latency = Panel { top: TOP + PANEL + GAP, y: (0.0, y_ticks.2), ..throughput };
+    latency.frame(&mut out, "Latency percentiles", y_ticks, "ms");
+    let series = |pick: fn(&SecondFigures) -> f64| -> Vec<(f64, f64)> {
+        shown.iter().map(|second| (at(second), pick(second))).collect()
     };
-    panel(&mut out, &seconds, &throughput);
-    let latency = Panel {
-        title: "Latency percentiles",
-        unit: "ms",
-        top: TOP + 20.0 + PANEL + GAP,
-        series: vec![
-            ("p50", "#2ca02c", timeline.iter().map(|s| s.p50_ms).collect()),
-            ("p95", "#ff7f0e", timeline.iter().map(|s| s.p95_ms).collect()),
-            ("p99", "#9467bd", timeline.iter().map(|s| s.p99_ms).collect()),
-        ],
-    };
-    panel(&mut out, &seconds, &latency);
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="{}" class="axis" text-anchor="middle">seconds into the run ({} to {})</text>"#,
-        LEFT + (WIDTH - LEFT - RIGHT) / 2.0,
-        height - 12.0,
-        seconds.first().unwrap_or(&0),
-        seconds.last().unwrap_or(&0)
-    );
+    latency.line(&mut out, &series(|s| s.p50_ms), "#2ca02c", "p50");
+    latency.line(&mut out, &series(|s| s.p95_ms), "#ff7f0e", "p95");
+    latency.line(&mut out, &series(|s| s.p99_ms), "#9467bd", "p99");
+    latency.legend(&mut out, &[("p50", "#2ca02c"), ("p95", "#ff7f0e"), ("p99", "#9467bd")]);
+    latency.x_axis(&mut out, &time_labels(span), "time into the run");
     out += "</svg>\n";
     out
 }
@@ -138,33 +71,46 @@ pub fn svg(title: &str, timeline: &[SecondFigures]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::latency::LatencyHistogram;
+
+    fn second(unix_second: i64, requests: u64, covered: f64) -> SecondFigures {
+        SecondFigures {
+            unix_second,
+            requests,
+            failures: 0,
+            covered,
+            p50_ms: 1.0,
+            p95_ms: 2.0,
+            p99_ms: 3.5,
+            latency: LatencyHistogram::new(),
+        }
+    }
 
     #[test]
-    fn the_chart_is_an_svg_with_a_line_per_series() {
-        let timeline: Vec<SecondFigures> = (0..10)
-            .map(|second| SecondFigures {
-                second,
-                requests: 100 + second,
-                failures: 0,
-                p50_ms: 1.0,
-                p95_ms: 2.0,
-                p99_ms: 3.5,
-            })
-            .collect();
+    fn the_chart_is_an_svg_with_a_line_per_series_and_time_ticks() {
+        let timeline: Vec<SecondFigures> = (0..30).map(|s| second(1_700_000_000 + s, 1_500, 1.0)).collect();
         let svg = svg("onboarding <local>", &timeline);
         assert!(svg.starts_with("<svg"));
         assert!(svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 5);
         assert!(svg.contains("onboarding &lt;local&gt;"));
-        // Well-formed enough for an XML parser.
-        assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
+        assert!(svg.contains(">5 s</text>") && svg.contains(">30 s</text>"), "{svg}");
+        // 1,500 req/s on an axis of 0, 500, 1,000, 1,500: never rounded to "2k".
+        assert!(svg.contains(">1,500 req/s</text>"), "{svg}");
+        roxmltree::Document::parse(&svg).expect("well-formed XML");
     }
 
     #[test]
-    fn axes_end_on_round_numbers() {
-        assert_eq!(nice_ceiling(0.0), 1.0);
-        assert_eq!(nice_ceiling(3.2), 5.0);
-        assert_eq!(nice_ceiling(17_000.0), 20_000.0);
-        assert_eq!(nice_ceiling(100.0), 100.0);
+    fn a_partial_last_second_is_scaled_or_left_out_not_drawn_as_a_collapse() {
+        let mut timeline: Vec<SecondFigures> = (0..5).map(|s| second(s, 1_000, 1.0)).collect();
+        timeline.push(second(5, 600, 0.6));
+        timeline.push(second(6, 100, 0.1));
+        let svg = svg("t", &timeline);
+        assert!(svg.contains("1 under half a second left out"), "{svg}");
+        let throughput = svg.split("<polyline").nth(1).unwrap();
+        let points = throughput.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+        let ys: Vec<f64> = points.split(' ').map(|p| p.split(',').nth(1).unwrap().parse().unwrap()).collect();
+        assert_eq!(ys.len(), 6, "the second under half covered is not drawn");
+        assert!(ys.windows(2).all(|pair| (pair[0] - pair[1]).abs() < 0.5), "a flat line: {ys:?}");
     }
 }

@@ -5,6 +5,9 @@
 //! summary as a table.
 
 pub mod chart;
+pub mod junit;
+pub mod svg;
+pub mod table;
 pub mod tables;
 
 use std::collections::BTreeMap;

@@ -4,78 +4,11 @@
 
 use std::fmt::Write;
 
+use super::table::Table;
 use crate::summary::{RunSummary, describe_change};
 
-struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-    /// Columns aligned right (numbers).
-    right: Vec<bool>,
-}
-
-impl Table {
-    fn new(header: &[&str], right: &[bool]) -> Table {
-        Table { header: header.iter().map(|h| h.to_string()).collect(), rows: Vec::new(), right: right.to_vec() }
-    }
-
-    fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
-    }
-
-    fn text(&self) -> String {
-        let widths: Vec<usize> = (0..self.header.len())
-            .map(|column| {
-                self.rows
-                    .iter()
-                    .map(|row| row[column].chars().count())
-                    .chain([self.header[column].chars().count()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let line = |cells: &[String]| {
-            cells
-                .iter()
-                .enumerate()
-                .map(|(column, cell)| {
-                    if self.right[column] {
-                        format!("{cell:>width$}", width = widths[column])
-                    } else {
-                        format!("{cell:<width$}", width = widths[column])
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_string()
-        };
-        let mut out = String::new();
-        let header = line(&self.header);
-        let _ = writeln!(out, "{header}");
-        let _ = writeln!(out, "{}", "-".repeat(header.chars().count()));
-        for row in &self.rows {
-            let _ = writeln!(out, "{}", line(row));
-        }
-        out
-    }
-
-    fn markdown(&self) -> String {
-        let escape = |cell: &String| cell.replace('|', "\\|");
-        let mut out = String::new();
-        let _ = writeln!(out, "| {} |", self.header.iter().map(escape).collect::<Vec<_>>().join(" | "));
-        let _ = writeln!(
-            out,
-            "|{}|",
-            self.right.iter().map(|right| if *right { " ---: " } else { " --- " }).collect::<Vec<_>>().join("|")
-        );
-        for row in &self.rows {
-            let _ = writeln!(out, "| {} |", row.iter().map(escape).collect::<Vec<_>>().join(" | "));
-        }
-        out
-    }
-}
-
-fn ms(value: f64) -> String {
+/// A latency in milliseconds for a table.
+pub fn ms(value: f64) -> String {
     if value < 10.0 { format!("{value:.2} ms") } else { format!("{value:.1} ms") }
 }
 
@@ -189,6 +122,9 @@ pub fn text(summary: &RunSummary) -> String {
         out += "\n";
         out += &table.text();
     }
+    if let Some(note) = &summary.baseline_note {
+        let _ = writeln!(out, "\nbaseline: {note}");
+    }
     let _ = writeln!(out, "\n{}", if summary.passed() { "PASSED" } else { "FAILED" });
     for (kind, path) in &summary.reports {
         let _ = writeln!(out, "  {kind:<10} {path}");
@@ -216,6 +152,11 @@ pub fn markdown(summary: &RunSummary) -> String {
         if let Some(table) = table {
             let _ = writeln!(out, "\n#### {title}\n");
             out += &table.markdown();
+        }
+        if title == "Against the baseline"
+            && let Some(note) = &summary.baseline_note
+        {
+            let _ = writeln!(out, "\n> {note}");
         }
     }
     out

@@ -13,7 +13,8 @@ use goose::prelude::*;
 use hyper::StatusCode;
 use tokio::time::Instant;
 
-use crate::context::LoadContext;
+use crate::context::RoundContext;
+use crate::recorder::Outcome;
 use crate::transport::{Answer, Connection};
 
 /// Each goose user's own state: its connection and how many iterations it has run.
@@ -40,7 +41,7 @@ impl Clone for UserState {
 }
 
 /// The `on_start` step of every scenario: the user's state.
-pub fn start_user(user: &mut GooseUser, context: &LoadContext) {
+pub fn start_user(user: &mut GooseUser, context: &RoundContext) {
     let state = UserState {
         connection: Connection::new(&context.base, &context.http),
         user: user.weighted_users_index,
@@ -78,7 +79,7 @@ impl Verdict {
 
 /// When a request's latency starts: the open model's slot, or now. `None` when the open
 /// model's schedule is over and the user should idle until goose stops it.
-pub async fn start_clock(context: &LoadContext) -> Option<Instant> {
+pub async fn start_clock(context: &RoundContext) -> Option<Instant> {
     match &context.pacer {
         Some(pacer) => pacer.next_slot().await,
         None => Some(Instant::now()),
@@ -92,15 +93,16 @@ pub async fn idle() -> TransactionResult {
     Ok(())
 }
 
-/// Sends `request` as the user, then records it with goose as `{METHOD} {path}` (the name
-/// thresholds use with `for`) with the verdict `judge` gives the answer.
+/// Sends `request` as the user, then records it — in the round's recorder and with goose — as
+/// `endpoint` (`METHOD /path`, the name thresholds use with `for`), with the verdict `judge`
+/// gives the answer.
 ///
 /// Returns the answer when there was one, so a scenario can keep what it needs.
 pub async fn send_and_record(
     user: &mut GooseUser,
-    context: &LoadContext,
+    context: &RoundContext,
     started: Instant,
-    name: &str,
+    endpoint: &str,
     request: &ApiRequest,
     api_key: Option<&str>,
     judge: impl FnOnce(&Answer) -> Verdict,
@@ -119,10 +121,17 @@ pub async fn send_and_record(
         Verdict::Failed(reason) => Some(reason.clone()),
         _ => None,
     };
-    context.timeline.record(finished.into_std(), latency, failure.is_some());
+    let outcome = match &verdict {
+        Verdict::Expected => Outcome::Expected,
+        Verdict::Conflict => Outcome::Conflict,
+        Verdict::RateLimited => Outcome::RateLimited,
+        Verdict::Failed(_) => Outcome::Failed,
+    };
+    context.recorder.record(endpoint, finished.into_std(), latency, outcome);
+    let path = endpoint.split_once(' ').map_or(endpoint, |(_, path)| path);
     user.record_custom_request_duration(
         request.method.as_str(),
-        name,
+        path,
         latency,
         failure.is_none(),
         status,
@@ -130,7 +139,7 @@ pub async fn send_and_record(
     )
     .await?;
     match failure {
-        Some(reason) => Err(Box::new(TransactionError::Custom(format!("{} {name}: {reason}", request.method)))),
+        Some(reason) => Err(Box::new(TransactionError::Custom(format!("{endpoint}: {reason}")))),
         None => Ok(answer),
     }
 }

@@ -1,155 +1,296 @@
-//! The scenarios, registered with goose by name — the shape of goose's `examples/umami`:
-//! this module registers them, [`common`] holds the shared steps, and each kind of user has a
-//! file of its own.
+//! The scenarios, and the one registry that lists them — the shape of goose's
+//! `examples/umami`: each kind of user is a file of its own that owns everything about it
+//! (its name, what it does, its requests, its share of users in `all`, its default thresholds,
+//! the fixtures it makes before the load, its step, and its after-run checks), [`common`] holds
+//! the steps they share, and [`REGISTRY`] lists them, one line each.
+//!
+//! A new scenario is one file implementing [`Scenario`] (start from [`healthz`], the smallest)
+//! and one line in [`REGISTRY`]; nothing else in the crate names it. `all` is not a scenario
+//! of its own: it runs every registered scenario whose [`About::weight_in_all`] is above 0,
+//! users split by those weights.
 
 pub mod common;
 pub mod credential_vending;
+pub mod healthz;
 pub mod onboarding;
 pub mod webhooks;
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
+use billing_stack::ApiClient;
 use goose::prelude::*;
 
-use crate::context::SharedContext;
+use crate::context::{RoundContext, RunIdentity};
+use crate::error::LoadError;
+use crate::summary::CheckResult;
+use crate::target::Target;
 
-/// A scenario `load run` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ScenarioName {
-    Onboarding,
-    CredentialVending,
-    Webhooks,
-    /// The three together, weighted.
-    All,
-    /// `GET /healthz`: the tool's own ceiling, for the comparison with wrk.
-    Healthz,
+/// Every scenario, one line each.
+pub const REGISTRY: &[&dyn Scenario] =
+    &[&onboarding::Onboarding, &credential_vending::CredentialVending, &webhooks::Webhooks, &healthz::Healthz];
+
+/// The name that runs every scenario of [`REGISTRY`] with a weight in it, together.
+pub const ALL: &str = "all";
+
+/// A boxed future, as the scenarios' steps and set-up return them.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a scenario is, for the command line, `load list` and the reports.
+#[derive(Debug)]
+pub struct About {
+    /// Its name on the command line and in reports, e.g. `credential-vending`.
+    pub name: &'static str,
+    pub description: &'static str,
+    /// The requests it makes, as the reports and `… for REQUEST` thresholds name them:
+    /// `METHOD /path`.
+    pub requests: &'static [&'static str],
+    /// Its share of users in `all`; 0 keeps it out of `all`.
+    pub weight_in_all: usize,
+    /// Its default thresholds (goose's syntax), judged unless `--no-default-thresholds`.
+    pub thresholds: &'static [&'static str],
 }
 
-impl ScenarioName {
-    pub const ALL: [ScenarioName; 5] = [
-        ScenarioName::Onboarding,
-        ScenarioName::CredentialVending,
-        ScenarioName::Webhooks,
-        ScenarioName::All,
-        ScenarioName::Healthz,
-    ];
+/// A kind of user.
+pub trait Scenario: Sync {
+    fn about(&self) -> &'static About;
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScenarioName::Onboarding => "onboarding",
-            ScenarioName::CredentialVending => "credential-vending",
-            ScenarioName::Webhooks => "webhooks",
-            ScenarioName::All => "all",
-            ScenarioName::Healthz => "healthz",
-        }
-    }
+    /// Makes what its users need on the target (API keys, Pro customers, …) before the
+    /// timed part, through the service's API, and returns the prepared scenario.
+    fn prepare<'a>(&'a self, setup: &'a Setup<'a>) -> BoxFuture<'a, Result<Arc<dyn Prepared>, LoadError>>;
+}
 
-    pub fn describe(self) -> &'static str {
-        match self {
-            ScenarioName::Onboarding => {
-                "new customers sign up (POST /api/v1/customers) with e-mails unique across workers, users, iterations and runs, from a mix of sources including gh_marketplace; expects 201, an API key and 5 credits; 409 and 429 counted apart"
-            }
-            ScenarioName::CredentialVending => {
-                "API keys from a pool exchange for credentials (POST /api/v1/credentials/exchange), one or two providers and a TTL each; checks the credentials and their expiry; 429 counted apart; --verify-rate-limit proves the limit holds"
-            }
-            ScenarioName::Webhooks => {
-                "Stripe-signed events (subscription created/updated/deleted, invoice paid/payment failed, payment method attached/detached) about Pro customers that exist, 10 % duplicates; after the run: credits = 60 x distinct paid invoices, no event applied twice, every ledger consistent"
-            }
-            ScenarioName::All => "the three together: users split 6 credential vending : 2 onboarding : 2 webhooks",
-            ScenarioName::Healthz => "GET /healthz only: the load tool's own ceiling, to compare with wrk",
-        }
-    }
+/// A scenario ready to run: its fixtures made, its step ready to be called by each user.
+pub trait Prepared: Send + Sync {
+    /// One iteration of one user: usually one timed request, sent and recorded through
+    /// [`common::send_and_record`].
+    fn step<'a>(&'a self, user: &'a mut GooseUser, round: &'a RoundContext) -> BoxFuture<'a, TransactionResult>;
 
-    /// The scenarios whose fixtures a run of this one needs.
-    pub fn parts(self) -> Vec<ScenarioName> {
-        match self {
-            ScenarioName::All => {
-                vec![ScenarioName::CredentialVending, ScenarioName::Onboarding, ScenarioName::Webhooks]
-            }
-            other => vec![other],
-        }
-    }
-
-    /// The requests this scenario makes, as goose and the thresholds name them.
-    pub fn requests(self) -> Vec<&'static str> {
-        match self {
-            ScenarioName::Onboarding => vec!["POST /api/v1/customers"],
-            ScenarioName::CredentialVending => vec!["POST /api/v1/credentials/exchange"],
-            ScenarioName::Webhooks => vec!["POST /api/webhooks/stripe"],
-            ScenarioName::Healthz => vec!["GET /healthz"],
-            ScenarioName::All => ScenarioName::All.parts().into_iter().flat_map(ScenarioName::requests).collect(),
-        }
-    }
-
-    /// The share of users in `all`.
-    fn weight(self) -> usize {
-        match self {
-            ScenarioName::CredentialVending => 6,
-            _ => 2,
-        }
+    /// What it checks once the load is over (over every round against this target). A check
+    /// that fails fails the run.
+    fn after_run<'a>(&'a self, _after: &'a AfterRun) -> BoxFuture<'a, Vec<CheckResult>> {
+        Box::pin(async { Vec::new() })
     }
 }
 
-impl std::fmt::Display for ScenarioName {
+/// What a scenario's set-up gets.
+pub struct Setup<'a> {
+    pub target: &'a Target,
+    /// The target's API, for fixtures made through it.
+    pub api: ApiClient,
+    pub run: &'a RunIdentity,
+    pub options: &'a ScenarioOptions,
+}
+
+/// What the after-run checks get.
+pub struct AfterRun {
+    pub api: ApiClient,
+    pub run: RunIdentity,
+    /// How long load was on in all, over every round against this target.
+    pub load_time: Duration,
+}
+
+/// Options of the command line some scenarios read.
+#[derive(Debug, Clone, Default)]
+pub struct ScenarioOptions {
+    /// API keys (credential vending) or Pro customers (webhooks) to make on the embedded stack.
+    pub fixtures: Option<usize>,
+    /// Webhooks: percent of deliveries that repeat an earlier event.
+    pub duplicates: u32,
+    /// Credential vending: the per-key limit to verify.
+    pub verify_rate_limit: Option<crate::embedded::CredentialLimit>,
+}
+
+/// What `load run SCENARIO` was asked for: one scenario, or `all`.
+#[derive(Clone, Copy)]
+pub struct Selection {
+    name: &'static str,
+    parts: &'static [&'static dyn Scenario],
+    all: bool,
+}
+
+impl std::fmt::Debug for Selection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.name)
     }
 }
 
-type Step = for<'r> fn(
-    &'r mut GooseUser,
-    &'r crate::context::LoadContext,
-) -> std::pin::Pin<Box<dyn Future<Output = TransactionResult> + Send + 'r>>;
-
-/// A goose transaction running `step` with the run's shared context.
-fn transaction(name: &str, context: &SharedContext, step: Step) -> Transaction {
-    let context = Arc::clone(context);
-    Transaction::new(Arc::new(move |user| {
-        let context = Arc::clone(&context);
-        Box::pin(async move { step(user, &context).await })
-    }))
-    .set_name(name)
+impl std::fmt::Display for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
 }
 
-fn on_start(context: &SharedContext) -> Transaction {
-    let context = Arc::clone(context);
-    Transaction::new(Arc::new(move |user| {
-        common::start_user(user, &context);
-        Box::pin(async { Ok(()) })
-    }))
-    .set_name("connect")
-    .set_on_start()
+impl PartialEq for Selection {
+    fn eq(&self, other: &Selection) -> bool {
+        self.name == other.name
+    }
 }
 
-/// The goose scenarios of `name`, ready to register.
-pub fn goose_scenarios(name: ScenarioName, context: &SharedContext) -> Result<Vec<Scenario>, GooseError> {
-    let mut scenarios = Vec::new();
-    for part in name.parts() {
-        let step: Step = match part {
-            ScenarioName::Onboarding => |user, context| Box::pin(onboarding::sign_up(user, context)),
-            ScenarioName::CredentialVending => |user, context| Box::pin(credential_vending::exchange(user, context)),
-            ScenarioName::Webhooks => |user, context| Box::pin(webhooks::deliver(user, context)),
-            ScenarioName::Healthz => |user, context| Box::pin(healthz(user, context)),
-            ScenarioName::All => unreachable!("`all` is made of the other scenarios"),
-        };
-        let mut scenario = Scenario::new(part.as_str())
-            .register_transaction(on_start(context))
-            .register_transaction(transaction(part.as_str(), context, step));
-        if name == ScenarioName::All {
-            scenario = scenario.set_weight(part.weight())?;
+impl Selection {
+    /// A registered scenario by name, or `all`.
+    pub fn parse(name: &str) -> Result<Selection, String> {
+        if name == ALL {
+            return Ok(Selection { name: ALL, parts: REGISTRY, all: true });
         }
-        scenarios.push(scenario);
+        REGISTRY
+            .iter()
+            .position(|scenario| scenario.about().name == name)
+            .map(|index| Selection { name: REGISTRY[index].about().name, parts: &REGISTRY[index..=index], all: false })
+            .ok_or_else(|| format!("{name:?} is not a scenario: choose one of {}", names().join(", ")))
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.all
+    }
+
+    /// The scenarios it runs, each with its share of the users.
+    pub fn parts(&self) -> Vec<(&'static dyn Scenario, usize)> {
+        if self.all {
+            self.parts
+                .iter()
+                .filter(|scenario| scenario.about().weight_in_all > 0)
+                .map(|scenario| (*scenario, scenario.about().weight_in_all))
+                .collect()
+        } else {
+            self.parts.iter().map(|scenario| (*scenario, 1)).collect()
+        }
+    }
+
+    /// Whether it runs the scenario called `name`.
+    pub fn runs(&self, name: &str) -> bool {
+        self.parts().iter().any(|(scenario, _)| scenario.about().name == name)
+    }
+
+    /// The requests it makes.
+    pub fn requests(&self) -> Vec<&'static str> {
+        self.parts().iter().flat_map(|(scenario, _)| scenario.about().requests.iter().copied()).collect()
+    }
+
+    /// Its default thresholds: a scenario's own; for `all`, each part's latency rules for its
+    /// own requests (the parts' latencies differ by orders of magnitude) and one error rate
+    /// over everything.
+    pub fn default_thresholds(&self) -> Vec<String> {
+        if !self.all {
+            return self.parts[0].about().thresholds.iter().map(|rule| rule.to_string()).collect();
+        }
+        let mut rules = Vec::new();
+        for (scenario, _) in self.parts() {
+            for rule in scenario.about().thresholds.iter().filter(|rule| !rule.starts_with("error-rate")) {
+                for request in scenario.about().requests {
+                    rules.push(if rule.contains(" for ") { rule.to_string() } else { format!("{rule} for {request}") });
+                }
+            }
+        }
+        rules.push("error-rate<1%".into());
+        rules
+    }
+
+    /// What it does, in words.
+    pub fn describe(&self) -> String {
+        if !self.all {
+            return self.parts[0].about().description.to_string();
+        }
+        let split: Vec<String> =
+            self.parts().iter().map(|(scenario, weight)| format!("{weight} {}", scenario.about().name)).collect();
+        format!("every scenario together, users split {}", split.join(" : "))
+    }
+}
+
+/// Every name `load run` takes.
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|scenario| scenario.about().name).chain([ALL]).collect()
+}
+
+/// Every selection, for `load list`.
+pub fn every_selection() -> Vec<Selection> {
+    names().into_iter().map(|name| Selection::parse(name).expect("a registered name")).collect()
+}
+
+/// clap's parser for a scenario argument.
+pub fn selection_arg(text: &str) -> Result<Selection, String> {
+    Selection::parse(text)
+}
+
+/// The goose scenarios of one round: for each part, a user that opens its connection and then
+/// runs the part's step again and again.
+pub fn goose_scenarios(
+    selection: &Selection,
+    prepared: &[(&'static dyn Scenario, Arc<dyn Prepared>)],
+    round: &Arc<RoundContext>,
+) -> Result<Vec<goose::goose::Scenario>, GooseError> {
+    let mut scenarios = Vec::new();
+    for ((scenario, weight), (_, part)) in selection.parts().into_iter().zip(prepared) {
+        let name = scenario.about().name;
+        let step = {
+            let (round, part) = (Arc::clone(round), Arc::clone(part));
+            Transaction::new(Arc::new(move |user| {
+                let (round, part) = (Arc::clone(&round), Arc::clone(&part));
+                Box::pin(async move { part.step(user, &round).await })
+            }))
+            .set_name(name)
+        };
+        let connect = {
+            let round = Arc::clone(round);
+            Transaction::new(Arc::new(move |user| {
+                common::start_user(user, &round);
+                Box::pin(async { Ok(()) })
+            }))
+            .set_name("connect")
+            .set_on_start()
+        };
+        let mut goose_scenario =
+            goose::goose::Scenario::new(name).register_transaction(connect).register_transaction(step);
+        if selection.is_all() {
+            goose_scenario = goose_scenario.set_weight(weight)?;
+        }
+        scenarios.push(goose_scenario);
     }
     Ok(scenarios)
 }
 
-async fn healthz(user: &mut GooseUser, context: &crate::context::LoadContext) -> TransactionResult {
-    let Some(started) = common::start_clock(context).await else { return common::idle().await };
-    let request = billing_stack::ApiRequest::healthz();
-    common::send_and_record(user, context, started, "/healthz", &request, None, |answer| {
-        common::expect(hyper::StatusCode::OK, answer, |_| Ok(()))
-    })
-    .await?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_scenario_has_a_unique_name_requests_and_rules_goose_accepts() {
+        let mut seen = std::collections::BTreeSet::new();
+        for scenario in REGISTRY {
+            let about = scenario.about();
+            assert!(seen.insert(about.name), "{} is registered twice", about.name);
+            assert_ne!(about.name, ALL);
+            assert!(!about.requests.is_empty(), "{} names no request", about.name);
+            for request in about.requests {
+                let (method, path) = request.split_once(' ').expect("METHOD /path");
+                assert!(method.chars().all(|c| c.is_ascii_uppercase()) && path.starts_with('/'), "{request}");
+            }
+            for rule in about.thresholds {
+                rule.parse::<crate::thresholds::Rule>().unwrap_or_else(|err| panic!("{}: {rule}: {err}", about.name));
+            }
+        }
+    }
+
+    #[test]
+    fn all_runs_the_weighted_scenarios_with_per_request_latency_rules() {
+        let all = Selection::parse(ALL).unwrap();
+        let parts: Vec<&str> = all.parts().iter().map(|(scenario, _)| scenario.about().name).collect();
+        assert_eq!(parts, ["onboarding", "credential-vending", "webhooks"]);
+        assert!(!all.runs("healthz"));
+        let rules = all.default_thresholds();
+        assert!(rules.contains(&"p95<5ms for POST /api/v1/credentials/exchange".to_string()), "{rules:?}");
+        assert_eq!(rules.iter().filter(|rule| rule.starts_with("error-rate")).count(), 1, "{rules:?}");
+        assert!(all.describe().contains("6 credential-vending"), "{}", all.describe());
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_known_ones() {
+        let err = Selection::parse("checkout").unwrap_err();
+        assert!(err.contains("onboarding") && err.contains("all"), "{err}");
+    }
 }

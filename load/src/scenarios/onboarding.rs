@@ -1,17 +1,20 @@
-//! Onboarding: new customers sign up, each with an e-mail no other worker, user, iteration or
-//! run uses, from a mix of sources (`gh_marketplace` among them).
+//! Onboarding: new customers sign up, each with an e-mail no other worker, user, iteration,
+//! round or run uses, from a mix of sources (`gh_marketplace` among them).
 //!
-//! A signup must answer 201 with an API key and 5 trial credits. A 409 (the e-mail exists)
-//! and a 429 (the per-IP signup limit) are counted apart, not as errors.
+//! A signup must answer 201 with an API key and the trial credits. A 409 (the e-mail exists)
+//! and a 429 (the per-IP signup limit) are counted apart, not as errors. It needs no fixtures.
+
+use std::sync::Arc;
 
 use billing_stack::{ApiRequest, Signup};
 use goose::prelude::*;
 use hyper::StatusCode;
 
-use super::common;
-use crate::context::LoadContext;
+use super::{About, BoxFuture, Prepared, Scenario, Setup, common};
+use crate::context::RoundContext;
+use crate::error::LoadError;
 
-pub const PATH: &str = "/api/v1/customers";
+pub const REQUEST: &str = "POST /api/v1/customers";
 
 /// Where signups come from, in the proportions they are sent.
 pub const SOURCES: [Option<&str>; 5] =
@@ -20,14 +23,44 @@ pub const SOURCES: [Option<&str>; 5] =
 /// Credits every new customer starts with.
 pub const TRIAL_CREDITS: i64 = billing_service::pricing::TRIAL_CREDITS as i64;
 
-pub async fn sign_up(user: &mut GooseUser, context: &LoadContext) -> TransactionResult {
-    let Some(started) = common::start_clock(context).await else { return common::idle().await };
+static ABOUT: About = About {
+    name: "onboarding",
+    description: "new customers sign up (POST /api/v1/customers) with e-mails unique across workers, users, iterations, rounds and runs, from a mix of sources including gh_marketplace; expects 201, an API key and the trial credits; 409 and 429 counted apart",
+    requests: &[REQUEST],
+    weight_in_all: 2,
+    // What the embedded stack holds on the reference machine with about 2x headroom (p95
+    // measured 56 ms; load/README.md), so a run fails on a real regression, not on noise.
+    thresholds: &["p95<100ms", "error-rate<1%"],
+};
+
+pub struct Onboarding;
+
+impl Scenario for Onboarding {
+    fn about(&self) -> &'static About {
+        &ABOUT
+    }
+
+    fn prepare<'a>(&'a self, _setup: &'a Setup<'a>) -> BoxFuture<'a, Result<Arc<dyn Prepared>, LoadError>> {
+        Box::pin(async { Ok(Arc::new(Signups) as Arc<dyn Prepared>) })
+    }
+}
+
+struct Signups;
+
+impl Prepared for Signups {
+    fn step<'a>(&'a self, user: &'a mut GooseUser, round: &'a RoundContext) -> BoxFuture<'a, TransactionResult> {
+        Box::pin(sign_up(user, round))
+    }
+}
+
+async fn sign_up(user: &mut GooseUser, round: &RoundContext) -> TransactionResult {
+    let Some(started) = common::start_clock(round).await else { return common::idle().await };
     let state = common::state(user);
     state.iteration += 1;
-    let email = format!("{}@example.com", context.run.unique("load", state.user, state.iteration));
+    let email = format!("{}@example.com", round.run.unique("load", state.user, state.iteration));
     let source = SOURCES[(state.iteration as usize + state.user) % SOURCES.len()];
     let request = ApiRequest::signup(&email, "Load Test", source);
-    common::send_and_record(user, context, started, PATH, &request, None, |answer| {
+    common::send_and_record(user, round, started, REQUEST, &request, None, |answer| {
         common::expect(StatusCode::CREATED, answer, |body| check_signup(&request, body, &email))
     })
     .await?;

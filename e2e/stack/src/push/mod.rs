@@ -50,6 +50,21 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The `Content-Type` of the Prometheus text format 0.0.4.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// A group the Pushgateway holds: its grouping labels (`job` among them) and the values of its single-valued
+/// metrics, by name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub values: std::collections::BTreeMap<String, f64>,
+}
+
+impl Group {
+    /// The grouping key without the job, as [`Pushgateway::delete`] takes it.
+    pub fn grouping(&self) -> Vec<(&str, &str)> {
+        self.labels.iter().filter(|(name, _)| name.as_str() != "job").map(|(n, v)| (n.as_str(), v.as_str())).collect()
+    }
+}
+
 /// A Pushgateway to push to, with optional basic-auth credentials, a timeout per attempt and a retry policy.
 #[derive(Clone)]
 pub struct Pushgateway {
@@ -153,6 +168,57 @@ impl Pushgateway {
     /// Removes the group of `job` and `grouping` (an HTTP `DELETE`; removing a group that is not there succeeds).
     pub async fn delete(&self, job: &str, grouping: &[(&str, &str)]) -> Result<(), PushError> {
         self.send_with_retries(Method::DELETE, &self.group_url(job, grouping), None).await
+    }
+
+    /// Every group the Pushgateway holds for `job`, with its grouping labels and the value of each gauge or
+    /// counter without labels of its own (`GET /api/v1/metrics`, the Pushgateway's JSON API). For finding the
+    /// groups an earlier run left, to remove them.
+    pub async fn groups(&self, job: &str) -> Result<Vec<Group>, PushError> {
+        let url = format!("{}/api/v1/metrics", self.url);
+        let mut request = self.http.get(&url);
+        if let Some((user, password)) = &self.auth {
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().await.map_err(|e| self.send_failed(&url, e))?;
+        let status = response.status();
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(PushError::Unauthorized { url });
+        }
+        let rejected = |first_line: String| PushError::Rejected {
+            url: url.clone(),
+            status: status.as_u16(),
+            first_line,
+            attempts: 1,
+        };
+        if !status.is_success() {
+            return Err(rejected(response.text().await.unwrap_or_default().lines().next().unwrap_or("").to_string()));
+        }
+        let body: serde_json::Value =
+            response.json().await.map_err(|err| rejected(format!("not the Pushgateway's JSON API: {err}")))?;
+        let mut groups = Vec::new();
+        for entry in body["data"].as_array().into_iter().flatten() {
+            let labels: std::collections::BTreeMap<String, String> = entry["labels"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_string())))
+                .collect();
+            if labels.get("job").map(String::as_str) != Some(job) {
+                continue;
+            }
+            let mut values = std::collections::BTreeMap::new();
+            for (name, family) in entry.as_object().into_iter().flatten() {
+                let Some(metrics) = family["metrics"].as_array() else { continue };
+                // A metric with labels beyond the group's has several values: only single ones are kept.
+                if let [only] = metrics.as_slice()
+                    && let Some(value) = only["value"].as_str().and_then(|value| value.parse::<f64>().ok())
+                {
+                    values.insert(name.clone(), value);
+                }
+            }
+            groups.push(Group { labels, values });
+        }
+        Ok(groups)
     }
 
     async fn send_with_retries(&self, method: Method, url: &str, body: Option<String>) -> Result<(), PushError> {

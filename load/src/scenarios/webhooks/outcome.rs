@@ -16,8 +16,9 @@ use billing_stack::{ApiClient, ApiRequest};
 use hyper::StatusCode;
 use serde_json::Value;
 
-use crate::context::LoadContext;
-use crate::scenarios::webhooks::{self, WebhookFixtures};
+use super::WebhookFixtures;
+use crate::scenarios::AfterRun;
+use crate::summary::CheckResult;
 
 /// Credits one paid Pro invoice grants.
 pub const CREDITS_PER_PAID_INVOICE: i64 = billing_service::pricing::PRO_CREDITS_PER_INVOICE as i64;
@@ -45,11 +46,39 @@ impl WebhookOutcome {
     }
 }
 
-/// Runs the check for this worker's events.
-pub async fn check(context: &LoadContext, fixtures: &WebhookFixtures) -> anyhow::Result<WebhookOutcome> {
-    let api = ApiClient::new(&context.base.as_str(), context.http.clone());
+/// The check as the run's summary reports it.
+pub async fn check_result(after: &AfterRun, fixtures: &WebhookFixtures) -> CheckResult {
+    match check(after, fixtures).await {
+        Ok(outcome) => CheckResult {
+            name: "webhook outcome".into(),
+            passed: outcome.passed(),
+            detail: format!(
+                "{} events in {} deliveries ({} duplicates, {} redelivered after the run); {} distinct paid invoices; credits granted {} (expected {}); {} ledgers consistent",
+                outcome.events,
+                outcome.deliveries,
+                outcome.duplicate_deliveries,
+                outcome.redelivered_after_run,
+                outcome.distinct_paid_invoices,
+                outcome.credits_granted,
+                outcome.credits_expected,
+                outcome.ledgers_checked
+            ),
+            problems: outcome.problems,
+        },
+        Err(err) => CheckResult {
+            name: "webhook outcome".into(),
+            passed: false,
+            detail: "the outcome could not be read back".into(),
+            problems: vec![format!("{err:#}")],
+        },
+    }
+}
+
+/// Runs the check for this worker's events (of every round).
+pub async fn check(after: &AfterRun, fixtures: &WebhookFixtures) -> anyhow::Result<WebhookOutcome> {
+    let api = &after.api;
     let mut outcome =
-        WebhookOutcome { redelivered_after_run: redeliver_unacknowledged(&api, fixtures).await?, ..Default::default() };
+        WebhookOutcome { redelivered_after_run: redeliver_unacknowledged(api, fixtures).await?, ..Default::default() };
     let events = fixtures.log.snapshot();
     outcome.events = events.len();
     outcome.deliveries = events.values().map(|record| record.deliveries as u64).sum();
@@ -77,9 +106,8 @@ pub async fn check(context: &LoadContext, fixtures: &WebhookFixtures) -> anyhow:
     outcome.distinct_paid_invoices = paid.values().map(BTreeSet::len).sum();
     outcome.credits_expected = CREDITS_PER_PAID_INVOICE * outcome.distinct_paid_invoices as i64;
 
-    let ours = format!("in_{}", context.run.unique("load", 0, 0).replace('-', "_"));
-    // `in_load_<run>_w<worker>_`: this worker's invoices, whatever the user and iteration.
-    let prefix = ours[..ours.rfind("_u").expect("a unique name has a user part") + 1].to_string();
+    // `in_load_<run>_w<worker>_`: this worker's invoices, whatever the round, user and iteration.
+    let prefix = format!("in_{}_", after.run.worker_prefix("load").replace('-', "_"));
     let touched: BTreeSet<usize> = events.values().map(|record| record.customer).collect();
     for customer in touched {
         let key = &fixtures.customers[customer].api_key;
@@ -128,7 +156,7 @@ async fn redeliver_unacknowledged(api: &ApiClient, fixtures: &WebhookFixtures) -
         fixtures.log.snapshot().into_iter().filter(|(_, record)| record.acknowledged == 0).collect();
     for (id, record) in &unacknowledged {
         for _ in 0..REDELIVERY_ATTEMPTS {
-            let request = webhooks::signed(&record.payload, &fixtures.secret);
+            let request = super::signed(&record.payload, &fixtures.secret);
             match api.execute(&request).await {
                 Ok((status, body)) => {
                     fixtures.log.answered(id, Some(status), &body);

@@ -7,10 +7,12 @@
 //! are duplicates: an event this user sent before, sent again (Stripe delivers at least once).
 //!
 //! Every delivery and its answer goes into the [`DeliveryLog`], which the after-run outcome
-//! check ([`crate::outcome`]) reads: the run is not over when the requests are answered.
+//! check ([`outcome`]) reads: the run is not over when the requests are answered.
+
+pub mod outcome;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use billing_stack::ApiRequest;
 use bytes::Bytes;
@@ -18,10 +20,74 @@ use goose::prelude::*;
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
-use super::common;
-use crate::context::LoadContext;
+use super::{About, AfterRun, BoxFuture, Prepared, Scenario, Setup, common};
+use crate::context::RoundContext;
+use crate::error::LoadError;
+use crate::summary::CheckResult;
 
-pub const PATH: &str = "/api/webhooks/stripe";
+pub const REQUEST: &str = "POST /api/webhooks/stripe";
+
+/// Pro customers made on the embedded stack when `--fixtures` does not say.
+const DEFAULT_PRO_CUSTOMERS: usize = 16;
+
+static ABOUT: About = About {
+    name: "webhooks",
+    description: "Stripe-signed events (subscription created/updated/deleted, invoice paid/payment failed, payment method attached/detached) about Pro customers that exist, 10 % duplicates; after the run: credits = 60 x distinct paid invoices, no event applied twice, every ledger consistent",
+    requests: &[REQUEST],
+    weight_in_all: 2,
+    // The embedded stack holds p95 41 ms on the reference machine: about 2x headroom.
+    thresholds: &["p95<80ms", "error-rate<1%"],
+};
+
+pub struct Webhooks;
+
+impl Scenario for Webhooks {
+    fn about(&self) -> &'static About {
+        &ABOUT
+    }
+
+    fn prepare<'a>(&'a self, setup: &'a Setup<'a>) -> BoxFuture<'a, Result<Arc<dyn Prepared>, LoadError>> {
+        Box::pin(async move {
+            let run = setup.run;
+            let customers = match &setup.target.keys_file {
+                Some(file) => crate::setup::shard(&file.pro_customers, run.worker_index, run.workers),
+                None => {
+                    let count = setup.options.fixtures.unwrap_or(DEFAULT_PRO_CUSTOMERS).max(1);
+                    let customers = crate::setup::pro_customers(&setup.api, run, count)
+                        .await
+                        .map_err(|err| LoadError::setup("making Pro customers on the embedded stack", err))?;
+                    if let Some(embedded) = &setup.target.embedded {
+                        // Their own first invoices' webhooks, before the timed part starts.
+                        embedded
+                            .stack
+                            .wait_for_webhooks()
+                            .await
+                            .map_err(|err| LoadError::setup("waiting for set-up webhooks", err))?;
+                    }
+                    customers
+                }
+            };
+            if customers.is_empty() {
+                return Err(LoadError::Usage(format!(
+                    "worker {} of {} has no Pro customer: the keys file needs at least one per worker (scripts/create-load-test-keys --pro-customers N)",
+                    run.worker_index, run.workers
+                )));
+            }
+            let secret = setup.target.webhook_secret.clone().ok_or_else(|| {
+                LoadError::Usage(
+                    "webhooks must be signed with the target's endpoint secret: set STRIPE_WEBHOOK_SECRET=whsec_…"
+                        .into(),
+                )
+            })?;
+            Ok(Arc::new(WebhookFixtures {
+                secret,
+                customers,
+                duplicate_percent: setup.options.duplicates,
+                log: DeliveryLog::default(),
+            }) as Arc<dyn Prepared>)
+        })
+    }
+}
 
 /// A Pro customer the events are about.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -104,8 +170,17 @@ impl DeliveryLog {
     }
 }
 
-pub async fn deliver(user: &mut GooseUser, context: &LoadContext) -> TransactionResult {
-    let fixtures = context.webhooks.as_ref().expect("the webhook scenario runs with its fixtures");
+impl Prepared for WebhookFixtures {
+    fn step<'a>(&'a self, user: &'a mut GooseUser, round: &'a RoundContext) -> BoxFuture<'a, TransactionResult> {
+        Box::pin(deliver(self, user, round))
+    }
+
+    fn after_run<'a>(&'a self, after: &'a AfterRun) -> BoxFuture<'a, Vec<CheckResult>> {
+        Box::pin(async move { vec![outcome::check_result(after, self).await] })
+    }
+}
+
+async fn deliver(fixtures: &WebhookFixtures, user: &mut GooseUser, context: &RoundContext) -> TransactionResult {
     let Some(started) = common::start_clock(context).await else { return common::idle().await };
     let state = common::state(user);
     state.iteration += 1;
@@ -136,7 +211,7 @@ pub async fn deliver(user: &mut GooseUser, context: &LoadContext) -> Transaction
         sent
     };
     let request = signed(&event.payload, &fixtures.secret);
-    let result = common::send_and_record(user, context, started, PATH, &request, None, |answer| {
+    let result = common::send_and_record(user, context, started, REQUEST, &request, None, |answer| {
         common::expect(StatusCode::OK, answer, |body| {
             let body: Value = serde_json::from_slice(body).map_err(|_| "not JSON".to_string())?;
             match body["outcome"].as_str() {

@@ -1,0 +1,131 @@
+//! `compare.svg`: per endpoint, each pair's throughput and p95 for both sides (so a person sees
+//! the noise the verdict had to see through), then each figure's candidate/base ratio with its
+//! interval, against the band of "no change" (± the minimum effect).
+
+use super::stats::{Figure, Verdict};
+use super::{CompareReport, SideName};
+use crate::report::svg::{Panel, document, escape, tick_label, ticks};
+
+const WIDTH: f64 = 900.0;
+const LEFT: f64 = 110.0;
+const RIGHT: f64 = 30.0;
+const PANEL: f64 = 150.0;
+/// Room above a panel (title, legend) and below it (its axis).
+const ABOVE: f64 = 40.0;
+const BELOW: f64 = 50.0;
+const BASE_COLOUR: &str = "#1f77b4";
+const CANDIDATE_COLOUR: &str = "#ff7f0e";
+
+fn verdict_colour(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Regressed => "#d62728",
+        Verdict::Improved => "#2ca02c",
+        Verdict::NoChange => "#555555",
+        Verdict::Inconclusive => "#9467bd",
+    }
+}
+
+pub fn svg(report: &CompareReport) -> String {
+    let block = 3.0 * (ABOVE + PANEL + BELOW);
+    let height = 60.0 + block * report.endpoints.len().max(1) as f64;
+    let mut out = document(
+        WIDTH,
+        height,
+        &format!("load compare {}: candidate against base", report.scenario),
+        &format!(
+            "{} pairs of {:.0} s rounds; intervals at {:.0} %; the grey band is ±{:.1} % (no change)",
+            report.pairs,
+            report.round_seconds,
+            report.confidence * 100.0,
+            report.min_effect * 100.0
+        ),
+    );
+    let width = WIDTH - LEFT - RIGHT;
+    for (index, endpoint) in report.endpoints.iter().enumerate() {
+        let mut top = 60.0 + ABOVE + index as f64 * block;
+        for (figure, title, unit) in
+            [(Figure::Throughput, "throughput per round", "req/s"), (Figure::P95, "p95 per round", "ms")]
+        {
+            let series = |side: SideName| -> Vec<(f64, f64)> {
+                report
+                    .rounds
+                    .iter()
+                    .filter(|round| round.side == side)
+                    .filter_map(|round| {
+                        let figures = round.endpoints.get(&endpoint.endpoint)?;
+                        let value = if figure == Figure::Throughput { figures.rps } else { figures.p95_ms };
+                        Some((round.pair as f64, value))
+                    })
+                    .collect()
+            };
+            let (base, candidate) = (series(SideName::Base), series(SideName::Candidate));
+            let values = base.iter().chain(&candidate).map(|(_, value)| *value);
+            let (low, high) = values.fold((f64::MAX, 0.0f64), |(low, high), value| (low.min(value), high.max(value)));
+            let y_ticks = if low <= high { ticks(low * 0.95, high * 1.05, 4) } else { ticks(0.0, 1.0, 4) };
+            let panel = Panel {
+                left: LEFT,
+                top,
+                width,
+                height: PANEL,
+                x: (0.5, report.pairs as f64 + 0.5),
+                y: (y_ticks.0, y_ticks.2),
+            };
+            panel.frame(&mut out, &format!("{} — {title}", endpoint.endpoint), y_ticks, unit);
+            panel.line(&mut out, &base, BASE_COLOUR, "base");
+            panel.dots(&mut out, &base, BASE_COLOUR, "base");
+            panel.line(&mut out, &candidate, CANDIDATE_COLOUR, "candidate");
+            panel.dots(&mut out, &candidate, CANDIDATE_COLOUR, "candidate");
+            panel.legend(&mut out, &[("base", BASE_COLOUR), ("candidate", CANDIDATE_COLOUR)]);
+            let pair_step = (report.pairs as f64 / 10.0).ceil().max(1.0) as usize;
+            let labels: Vec<(f64, String)> =
+                (1..=report.pairs).step_by(pair_step).map(|pair| (pair as f64, pair.to_string())).collect();
+            panel.x_axis(&mut out, &labels, "pair of rounds");
+            top += ABOVE + PANEL + BELOW;
+        }
+        // The ratios, one row per figure (the error rate is a difference, shown in the tables).
+        let ratios: Vec<_> = endpoint
+            .figures
+            .iter()
+            .filter(|comparison| !comparison.figure.is_difference())
+            .filter_map(|comparison| Some((comparison, comparison.low?, comparison.estimate?, comparison.high?)))
+            .collect();
+        let (low, high) = ratios
+            .iter()
+            .fold((1.0 - report.min_effect, 1.0 + report.min_effect), |(l, h), r| (l.min(r.1), h.max(r.3)));
+        let x_ticks = ticks(low - 0.02, high + 0.02, 6);
+        let rows = 4.0;
+        let panel = Panel { left: LEFT, top, width, height: PANEL, x: (x_ticks.0, x_ticks.2), y: (0.0, rows) };
+        out += &format!(
+            "<text x=\"{LEFT}\" y=\"{:.1}\" class=\"title\">{} — candidate / base, with {:.0} % intervals</text>\n",
+            top - 10.0,
+            escape(&endpoint.endpoint),
+            report.confidence * 100.0
+        );
+        panel.band(&mut out, 1.0 - report.min_effect, 1.0 + report.min_effect, "#cccccc");
+        let one = panel.x_at(1.0);
+        out += &format!(
+            "<line x1=\"{one:.1}\" x2=\"{one:.1}\" y1=\"{top:.1}\" y2=\"{:.1}\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>\n",
+            top + PANEL
+        );
+        for (row, (comparison, low, estimate, high)) in ratios.iter().enumerate() {
+            let y = rows - 0.5 - row as f64;
+            let colour = verdict_colour(comparison.verdict);
+            panel.interval(&mut out, y, *low, *estimate, *high, colour);
+            out += &format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\" class=\"axis\" text-anchor=\"end\">{}</text>\n",
+                LEFT - 8.0,
+                panel.y_at(y) + 4.0,
+                comparison.figure.label()
+            );
+        }
+        let mut labels = Vec::new();
+        let mut value = x_ticks.0;
+        while value <= x_ticks.2 + x_ticks.1 / 2.0 {
+            labels.push((value, format!("×{}", tick_label(value, x_ticks.1))));
+            value += x_ticks.1;
+        }
+        panel.x_axis(&mut out, &labels, "candidate / base (throughput: higher is better; latency: lower is better)");
+    }
+    out += "</svg>\n";
+    out
+}

@@ -1,0 +1,493 @@
+//! `load compare`: did this change make the service slower? Two builds (or two configurations,
+//! or two deployed services) on **one machine, in interleaved rounds**, so whatever else the
+//! machine does hits both; each figure judged by the confidence interval of the
+//! candidate/base ratio against a minimum effect ([`stats`]).
+//!
+//! The run: both sides are set up once, each on an embedded stack of its own (its own
+//! PostgreSQL cluster, fakes and service process) with the same fixtures; one warm-up round
+//! each, discarded; then `--rounds` pairs, each a base round and a candidate round in a random
+//! order (seeded: `--seed` repeats it), with the same load shape. The after-run checks of each
+//! side run at the end, over all its rounds. Reports: the terminal table, `compare.json`,
+//! `compare.md` (for a pull-request comment), `compare.svg` (each round's figures of both
+//! sides, and each ratio with its interval), and JUnit with `--junit`.
+//!
+//! Exit codes: 0 nothing regressed and nothing inconclusive; 1 something regressed, or an
+//! after-run check failed on either side; 3 inconclusive (nothing regressed); 2 a usage or
+//! set-up error.
+
+pub mod chart;
+pub mod report;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::cli::CompareArgs;
+use crate::context::RunIdentity;
+use crate::embedded::{EmbeddedService, ServiceChoice};
+use crate::error::LoadError;
+use crate::profile::parse_duration;
+use crate::recorder::Measured;
+use crate::scenarios::{ScenarioOptions, Selection};
+use crate::shape::Shape;
+use crate::side::{GooseExtras, Side};
+use crate::summary::{CheckResult, Machine};
+use crate::target::TargetSpec;
+use stats::{Comparison, Figure, RoundSample, Settings, Verdict};
+
+/// Exit code of a comparison that could not tell (nothing regressed).
+pub const EXIT_INCONCLUSIVE: u8 = 3;
+
+/// Which side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SideName {
+    Base,
+    Candidate,
+}
+
+impl SideName {
+    pub fn label(self) -> &'static str {
+        match self {
+            SideName::Base => "base",
+            SideName::Candidate => "candidate",
+        }
+    }
+}
+
+/// What one side is, in words for the reports.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SideDescription {
+    /// The binary, or the target URL.
+    pub what: String,
+    /// Extra service environment (`NAME=VALUE`).
+    pub env: Vec<String>,
+}
+
+/// One round's figures of one endpoint (its histogram stays in memory for the statistics).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RoundFigures {
+    pub requests: u64,
+    pub failures: u64,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// One measured round.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RoundRecord {
+    /// The pair it belongs to, from 1.
+    pub pair: usize,
+    pub side: SideName,
+    /// 0 when it ran first in its pair, 1 second.
+    pub position: usize,
+    pub load_seconds: f64,
+    pub endpoints: BTreeMap<String, RoundFigures>,
+}
+
+/// One endpoint's comparisons.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EndpointComparison {
+    pub endpoint: String,
+    pub figures: Vec<Comparison>,
+}
+
+/// The overall verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Nothing regressed, nothing inconclusive, every check passed.
+    Passed,
+    Regressed,
+    Inconclusive,
+    /// An after-run check failed on a side (and nothing regressed).
+    ChecksFailed,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Passed => crate::error::EXIT_PASSED,
+            Outcome::Regressed | Outcome::ChecksFailed => crate::error::EXIT_FAILED,
+            Outcome::Inconclusive => EXIT_INCONCLUSIVE,
+        }
+    }
+}
+
+/// Everything a comparison found: what `compare.json` holds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CompareReport {
+    pub scenario: String,
+    pub started_at: String,
+    pub duration_seconds: f64,
+    pub machine: Machine,
+    pub base: SideDescription,
+    pub candidate: SideDescription,
+    pub model: String,
+    pub users: usize,
+    pub pairs: usize,
+    pub round_seconds: f64,
+    pub warm_up_seconds: f64,
+    /// As a fraction (0.05).
+    pub min_effect: f64,
+    pub confidence: f64,
+    pub seed: u64,
+    pub rounds: Vec<RoundRecord>,
+    pub endpoints: Vec<EndpointComparison>,
+    pub checks: BTreeMap<SideName, Vec<CheckResult>>,
+    pub outcome: Outcome,
+    /// Where the reports are.
+    #[serde(default)]
+    pub reports: BTreeMap<String, String>,
+}
+
+impl CompareReport {
+    /// Every figure's comparison, with its endpoint.
+    pub fn comparisons(&self) -> impl Iterator<Item = (&str, &Comparison)> {
+        self.endpoints.iter().flat_map(|endpoint| endpoint.figures.iter().map(|c| (endpoint.endpoint.as_str(), c)))
+    }
+
+    fn outcome_of(endpoints: &[EndpointComparison], checks: &BTreeMap<SideName, Vec<CheckResult>>) -> Outcome {
+        let verdicts: Vec<Verdict> =
+            endpoints.iter().flat_map(|endpoint| endpoint.figures.iter().map(|c| c.verdict)).collect();
+        if verdicts.contains(&Verdict::Regressed) {
+            Outcome::Regressed
+        } else if checks.values().flatten().any(|check| !check.passed) {
+            Outcome::ChecksFailed
+        } else if verdicts.contains(&Verdict::Inconclusive) {
+            Outcome::Inconclusive
+        } else {
+            Outcome::Passed
+        }
+    }
+}
+
+/// What the command line asked for, checked.
+struct Plan {
+    selection: Selection,
+    base: TargetSpec,
+    candidate: TargetSpec,
+    descriptions: BTreeMap<SideName, SideDescription>,
+    shape: Shape,
+    warm_up: Option<Shape>,
+    pairs: usize,
+    round_time: Duration,
+    settings: Settings,
+    options: ScenarioOptions,
+}
+
+fn plan(args: &CompareArgs) -> Result<Plan, LoadError> {
+    if args.rounds < 3 {
+        return Err(LoadError::Usage(format!(
+            "--rounds {}: a comparison needs at least 3 pairs of rounds for an interval (6 or more to settle small changes)",
+            args.rounds
+        )));
+    }
+    if !(args.min_effect > 0.0 && args.min_effect < 100.0) {
+        return Err(LoadError::Usage(format!("--min-effect {}: give a percentage above 0, e.g. 5", args.min_effect)));
+    }
+    if !(args.confidence >= 50.0 && args.confidence < 100.0) {
+        return Err(LoadError::Usage(format!("--confidence {}: give a percentage from 50 to 99.9", args.confidence)));
+    }
+    if args.duplicates > 100 {
+        return Err(LoadError::Usage(format!("--duplicates {}: give a percentage from 0 to 100", args.duplicates)));
+    }
+    let round_time = parse_duration(&args.round_time)
+        .map_err(|err| LoadError::Usage(format!("--round-time {:?}: {err}", args.round_time)))?;
+    let warm_up = parse_duration(&args.warm_up)
+        .map_err(|err| LoadError::Usage(format!("--warm-up {:?}: {err}", args.warm_up)))?;
+    let shape = Shape::parse(args.users, None, "0s", &args.round_time, args.rate)?;
+    let (base, candidate, descriptions) = sides(args)?;
+    for spec in [&base, &candidate] {
+        crate::target::Target::check(spec, &args.scenario)?;
+    }
+    Ok(Plan {
+        selection: args.scenario,
+        base,
+        candidate,
+        descriptions,
+        warm_up: (!warm_up.is_zero()).then(|| shape.held_for(warm_up)),
+        shape,
+        pairs: args.rounds,
+        round_time,
+        settings: Settings {
+            min_effect: args.min_effect / 100.0,
+            confidence: args.confidence / 100.0,
+            seed: args.seed.unwrap_or_else(rand::random),
+            ..Settings::default()
+        },
+        options: ScenarioOptions { fixtures: args.fixtures, duplicates: args.duplicates, verify_rate_limit: None },
+    })
+}
+
+type Sides = (TargetSpec, TargetSpec, BTreeMap<SideName, SideDescription>);
+
+/// The two sides: two binaries (by default this checkout's release build on both), each with
+/// its own environment, or two deployed targets.
+fn sides(args: &CompareArgs) -> Result<Sides, LoadError> {
+    let describe_env = |env: &[(String, String)]| env.iter().map(|(name, value)| format!("{name}={value}")).collect();
+    match (&args.base_target, &args.candidate_target) {
+        (Some(base), Some(candidate)) => {
+            let secret = |side: &str| {
+                std::env::var(format!("LOAD_{side}_WEBHOOK_SECRET"))
+                    .or_else(|_| std::env::var("STRIPE_WEBHOOK_SECRET"))
+                    .ok()
+                    .filter(|secret| !secret.is_empty())
+            };
+            let deployed = |url: &String, keys: &Option<PathBuf>, side: &str| TargetSpec::Deployed {
+                url: url.clone(),
+                keys_file: keys.clone(),
+                webhook_secret: secret(side),
+                signing_key: None,
+                production_confirmed: args.i_know_this_is_production,
+            };
+            let descriptions = BTreeMap::from([
+                (SideName::Base, SideDescription { what: base.clone(), env: Vec::new() }),
+                (SideName::Candidate, SideDescription { what: candidate.clone(), env: Vec::new() }),
+            ]);
+            Ok((deployed(base, &args.base_keys_file, "BASE"), deployed(candidate, &args.candidate_keys_file, "CANDIDATE"), descriptions))
+        }
+        (None, None) => {
+            let embedded = |binary: &Option<PathBuf>, env: &[(String, String)]| {
+                let choice = match binary {
+                    Some(path) => ServiceChoice::Binary(path.clone()),
+                    None => ServiceChoice::Build(crate::cli::ServiceMode::Release),
+                };
+                TargetSpec::Embedded { service: EmbeddedService { binary: choice, env: env.to_vec() }, limit: None }
+            };
+            let what = |binary: &Option<PathBuf>| {
+                binary.as_ref().map_or_else(|| "this checkout's release build".into(), |path| path.display().to_string())
+            };
+            let descriptions = BTreeMap::from([
+                (SideName::Base, SideDescription { what: what(&args.base), env: describe_env(&args.base_env) }),
+                (
+                    SideName::Candidate,
+                    SideDescription { what: what(&args.candidate), env: describe_env(&args.candidate_env) },
+                ),
+            ]);
+            Ok((embedded(&args.base, &args.base_env), embedded(&args.candidate, &args.candidate_env), descriptions))
+        }
+        _ => Err(LoadError::Usage(
+            "give both --base-target and --candidate-target (two deployed services), or neither (two binaries on embedded stacks)".into(),
+        )),
+    }
+}
+
+/// The per-round figures of what a round measured.
+fn round_figures(measured: &Measured) -> BTreeMap<String, RoundFigures> {
+    let seconds = measured.active.as_secs_f64().max(f64::MIN_POSITIVE);
+    measured
+        .endpoints
+        .iter()
+        .map(|(name, tally)| {
+            (
+                name.clone(),
+                RoundFigures {
+                    requests: tally.requests,
+                    failures: tally.failures,
+                    rps: tally.requests as f64 / seconds,
+                    p50_ms: tally.latency.quantile_ms(0.50),
+                    p95_ms: tally.latency.quantile_ms(0.95),
+                    p99_ms: tally.latency.quantile_ms(0.99),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Runs the comparison from start to verdict (reports written).
+pub async fn compare(args: CompareArgs) -> Result<CompareReport, LoadError> {
+    let plan = plan(&args)?;
+    let report_dir = crate::run::report_dir(args.report_dir.as_deref(), &format!("compare-{}", plan.selection))?;
+    let started_at = chrono::Utc::now();
+    let started = Instant::now();
+    let run_id = crate::run::run_id(None)?;
+    let say = |line: String| {
+        if !args.quiet {
+            eprintln!("load compare: {line}");
+        }
+    };
+
+    say(format!("setting up the base ({})", plan.descriptions[&SideName::Base].what));
+    let base =
+        Side::set_up(&plan.base, plan.selection, RunIdentity::new(&format!("{run_id}-b"), 0, 1), &plan.options).await?;
+    say(format!("setting up the candidate ({})", plan.descriptions[&SideName::Candidate].what));
+    let candidate =
+        Side::set_up(&plan.candidate, plan.selection, RunIdentity::new(&format!("{run_id}-c"), 0, 1), &plan.options)
+            .await?;
+    let side = |name: SideName| if name == SideName::Base { &base } else { &candidate };
+    let extras = GooseExtras::default();
+
+    let mut round_number = 0;
+    if let Some(warm_up) = &plan.warm_up {
+        for name in [SideName::Base, SideName::Candidate] {
+            round_number += 1;
+            say(format!("warm-up round of the {} (discarded)", name.label()));
+            side(name).round(warm_up, round_number, &extras).await?;
+        }
+    }
+    let mut order_rng = StdRng::seed_from_u64(plan.settings.seed);
+    let mut rounds = Vec::new();
+    // Per side, per pair: each endpoint's sample.
+    let mut samples: BTreeMap<SideName, Vec<BTreeMap<String, RoundSample>>> = BTreeMap::new();
+    for pair in 1..=plan.pairs {
+        let order = if order_rng.random_bool(0.5) {
+            [SideName::Base, SideName::Candidate]
+        } else {
+            [SideName::Candidate, SideName::Base]
+        };
+        let mut line = format!("pair {pair}/{}:", plan.pairs);
+        for (position, name) in order.into_iter().enumerate() {
+            round_number += 1;
+            let result = side(name).round(&plan.shape, round_number, &extras).await?;
+            let figures = round_figures(&result.measured);
+            let seconds = result.measured.active.as_secs_f64();
+            samples.entry(name).or_default().push(
+                result
+                    .measured
+                    .endpoints
+                    .iter()
+                    .map(|(endpoint, tally)| {
+                        let sample = RoundSample {
+                            requests: tally.requests,
+                            failures: tally.failures,
+                            seconds,
+                            latency: tally.latency.clone(),
+                        };
+                        (endpoint.clone(), sample)
+                    })
+                    .collect(),
+            );
+            for (endpoint, figures) in &figures {
+                line += &format!(" {} {:.0} req/s p95 {:.2} ms", name.label(), figures.rps, figures.p95_ms);
+                if plan.selection.is_all() {
+                    line += &format!(" ({endpoint})");
+                }
+            }
+            rounds.push(RoundRecord {
+                pair,
+                side: name,
+                position,
+                load_seconds: result.measured.active.as_secs_f64(),
+                endpoints: figures,
+            });
+        }
+        say(line);
+    }
+
+    say("after-run checks".into());
+    let checks =
+        BTreeMap::from([(SideName::Base, base.checks().await), (SideName::Candidate, candidate.checks().await)]);
+    drop((base, candidate));
+
+    let endpoints = comparisons(&plan.selection, &samples, &plan.settings);
+    let outcome = CompareReport::outcome_of(&endpoints, &checks);
+    let mut report = CompareReport {
+        scenario: plan.selection.name().to_string(),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_seconds: started.elapsed().as_secs_f64(),
+        machine: Machine::this(),
+        base: plan.descriptions[&SideName::Base].clone(),
+        candidate: plan.descriptions[&SideName::Candidate].clone(),
+        model: plan.shape.model().into(),
+        users: plan.shape.users(),
+        pairs: plan.pairs,
+        round_seconds: plan.round_time.as_secs_f64(),
+        warm_up_seconds: plan.warm_up.as_ref().map_or(0.0, |shape| shape.length().as_secs_f64()),
+        min_effect: plan.settings.min_effect,
+        confidence: plan.settings.confidence,
+        seed: plan.settings.seed,
+        rounds,
+        endpoints,
+        checks,
+        outcome,
+        reports: BTreeMap::new(),
+    };
+    report.reports = report::paths(&report_dir);
+    report::write(&report_dir, &report).map_err(|err| {
+        LoadError::Setup(anyhow::anyhow!("cannot write the reports into {}: {err}", report_dir.display()))
+    })?;
+    if let Some(path) = &args.junit {
+        crate::report::junit::write_compare(path, &report)?;
+    }
+    Ok(report)
+}
+
+/// Every endpoint's figures compared, in the order the scenario names its requests.
+fn comparisons(
+    selection: &Selection,
+    samples: &BTreeMap<SideName, Vec<BTreeMap<String, RoundSample>>>,
+    settings: &Settings,
+) -> Vec<EndpointComparison> {
+    let mut names: Vec<String> = selection.requests().iter().map(|name| name.to_string()).collect();
+    for endpoint in samples.values().flatten().flat_map(BTreeMap::keys) {
+        if !names.contains(endpoint) {
+            names.push(endpoint.clone());
+        }
+    }
+    names
+        .into_iter()
+        .filter(|name| samples.values().flatten().any(|round| round.contains_key(name)))
+        .map(|name| {
+            // A round that never reached the endpoint counts as an empty round, so pairs stay
+            // pairs.
+            let rounds = |side: SideName| -> Vec<RoundSample> {
+                samples
+                    .get(&side)
+                    .map(|rounds| rounds.iter().map(|round| round.get(&name).cloned().unwrap_or_default()).collect())
+                    .unwrap_or_default()
+            };
+            let (base, candidate) = (rounds(SideName::Base), rounds(SideName::Candidate));
+            EndpointComparison {
+                figures: Figure::ALL
+                    .iter()
+                    .map(|figure| stats::compare(*figure, &base, &candidate, settings))
+                    .collect(),
+                endpoint: name,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comparison(verdict: Verdict) -> Comparison {
+        Comparison {
+            figure: Figure::P95,
+            base: Some(1.0),
+            candidate: Some(1.0),
+            estimate: Some(1.0),
+            low: Some(0.9),
+            high: Some(1.1),
+            verdict,
+            pairs_needed: None,
+            note: None,
+        }
+    }
+
+    fn outcome(verdicts: &[Verdict], check_passed: bool) -> Outcome {
+        let endpoints = vec![EndpointComparison {
+            endpoint: "GET /x".into(),
+            figures: verdicts.iter().map(|verdict| comparison(*verdict)).collect(),
+        }];
+        let check = CheckResult { name: "c".into(), passed: check_passed, detail: String::new(), problems: Vec::new() };
+        CompareReport::outcome_of(&endpoints, &BTreeMap::from([(SideName::Candidate, vec![check])]))
+    }
+
+    #[test]
+    fn the_exit_code_says_regressed_inconclusive_or_passed() {
+        assert_eq!(outcome(&[Verdict::NoChange, Verdict::Improved], true).exit_code(), 0);
+        assert_eq!(outcome(&[Verdict::NoChange, Verdict::Regressed, Verdict::Inconclusive], true).exit_code(), 1);
+        assert_eq!(outcome(&[Verdict::NoChange, Verdict::Inconclusive], true).exit_code(), 3);
+        assert_eq!(outcome(&[Verdict::NoChange], false), Outcome::ChecksFailed);
+        assert_eq!(outcome(&[Verdict::Inconclusive], false).exit_code(), 1);
+    }
+}
