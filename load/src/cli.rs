@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::scenarios::{Selection, selection_arg};
+use crate::scenarios::{Selection, selection_parser};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,7 +53,7 @@ pub enum ServiceMode {
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// The scenario (`load list` shows them), or `all`.
-    #[arg(value_parser = selection_arg)]
+    #[arg(value_parser = selection_parser())]
     pub scenario: Selection,
 
     /// Base URL of a deployed service. Without it the embedded stack is started (PostgreSQL, the
@@ -217,7 +217,7 @@ Examples:
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
     /// The scenario (`load list` shows them), or `all`.
-    #[arg(value_parser = selection_arg)]
+    #[arg(value_parser = selection_parser())]
     pub scenario: Selection,
 
     /// The base's billing-service binary (default: this checkout's release build).

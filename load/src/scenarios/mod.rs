@@ -212,9 +212,12 @@ pub fn every_selection() -> Vec<Selection> {
     names().into_iter().map(|name| Selection::parse(name).expect("a registered name")).collect()
 }
 
-/// clap's parser for a scenario argument.
-pub fn selection_arg(text: &str) -> Result<Selection, String> {
-    Selection::parse(text)
+/// clap's parser for a scenario argument: the registered names (shown as the possible values
+/// in `--help` and in the error for any other), each turned into its [`Selection`].
+pub fn selection_parser() -> impl clap::builder::TypedValueParser<Value = Selection> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(names())
+        .map(|name| Selection::parse(&name).expect("clap accepts only registered names"))
 }
 
 /// The goose scenarios of one round: for each part, a user that opens its connection and then
