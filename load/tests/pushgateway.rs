@@ -56,3 +56,36 @@ async fn a_refused_push_keeps_the_reports_and_says_what_to_do() {
     assert!(dir.path().join("summary.json").is_file() && dir.path().join("report.html").is_file());
     assert!(common::stdout(&output).contains("PASSED"), "the verdict is still printed");
 }
+
+#[tokio::test]
+async fn a_run_after_a_run_with_more_workers_leaves_none_of_the_old_groups_in_the_sums() {
+    let gateway = TestPushgateway::start().await.unwrap();
+    let stack = load_stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |run_id: &'static str, workers: usize, index: usize| {
+        let report = dir.path().join(format!("{run_id}-{index}"));
+        let (url, gateway) = (stack.service_url.clone(), gateway.url().to_string());
+        async move {
+            let output = load_run("healthz", &report)
+                .target(&url)
+                .users(1)
+                .run_time("1s")
+                .arg("--run-id", run_id)
+                .arg("--worker-index", index.to_string())
+                .arg("--workers", workers.to_string())
+                .pushgateway(&gateway, PASSWORD)
+                .output()
+                .await;
+            assert_exit(&output, 0);
+        }
+    };
+    tokio::join!(run("old", 4, 0), run("old", 4, 1), run("old", 4, 2), run("old", 4, 3));
+    let scrape = gateway.scrape().await.unwrap();
+    assert_eq!(scrape.label_sets("billing_load_run_passed", &[("scenario", "healthz")]).len(), 4);
+    tokio::join!(run("new", 2, 0), run("new", 2, 1));
+    let scrape = gateway.scrape().await.unwrap();
+    let groups = scrape.label_sets("billing_load_run_passed", &[("scenario", "healthz")]);
+    assert_eq!(groups.len(), 2, "only the new run's two workers are left: {groups:?}");
+    assert!(scrape.label_sets("billing_load_run_passed", &[("run_id", "old")]).is_empty(), "{groups:?}");
+    assert_eq!(scrape.label_sets("billing_load_run_passed", &[("run_id", "new")]).len(), 2);
+}

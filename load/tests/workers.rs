@@ -57,6 +57,37 @@ async fn three_workers_counts_add_up_to_what_the_service_counted() {
     assert_eq!(inf, pushed, "the summed histogram counts every request once");
     let indexes: Vec<usize> = summaries.iter().map(|summary| summary.worker_index).collect();
     assert_eq!(indexes, vec![0, 1, 2]);
+
+    // One verdict for the run: `load merge` over the three report folders.
+    let merged_dir = dir.path().join("merged");
+    let junit = dir.path().join("merged.xml");
+    let mut args: Vec<String> = vec!["merge".into()];
+    args.extend((0..3).map(|index| dir.path().join(format!("worker-{index}")).display().to_string()));
+    args.extend([
+        "--report-dir".into(),
+        merged_dir.display().to_string(),
+        "--junit".into(),
+        junit.display().to_string(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = common::run_load(&args).await;
+    assert_exit(&output, 0);
+    let merged = summary(&merged_dir);
+    assert_eq!(merged.total.requests, counted, "the merged run counts every worker's requests");
+    assert_eq!(merged.merged_workers, vec![0, 1, 2]);
+    assert_eq!(merged.total.latency.len(), counted, "one histogram of every request");
+    let rps: f64 = summaries.iter().map(|summary| summary.total.rps).sum();
+    assert!((merged.total.rps - rps).abs() < 1e-6, "throughput is summed: {} vs {rps}", merged.total.rps);
+    assert!(std::fs::read_to_string(&junit).unwrap().contains("<testsuites"));
+    assert!(merged_dir.join("chart.svg").is_file() && merged_dir.join("summary.md").is_file());
+
+    // The folders of another run are not merged with these.
+    let mut other = summary(&dir.path().join("worker-2"));
+    other.run_id = "another".into();
+    std::fs::write(dir.path().join("worker-2/summary.json"), serde_json::to_string(&other).unwrap()).unwrap();
+    let output = common::run_load(&args).await;
+    assert_exit(&output, 2);
+    assert!(common::stderr(&output).contains("--run-id"), "{}", common::stderr(&output));
 }
 
 async fn futures_join<F: Future>(futures: [F; 3]) -> Vec<F::Output> {

@@ -13,6 +13,8 @@ const PANEL: f64 = 150.0;
 /// Room above a panel (title, legend) and below it (its axis).
 const ABOVE: f64 = 40.0;
 const BELOW: f64 = 50.0;
+/// Room on the right of the ratio panel for each row's verdict.
+const VERDICTS: f64 = 150.0;
 const BASE_COLOUR: &str = "#1f77b4";
 const CANDIDATE_COLOUR: &str = "#ff7f0e";
 
@@ -94,7 +96,15 @@ pub fn svg(report: &CompareReport) -> String {
             .fold((1.0 - report.min_effect, 1.0 + report.min_effect), |(l, h), r| (l.min(r.1), h.max(r.3)));
         let x_ticks = ticks(low - 0.02, high + 0.02, 6);
         let rows = 4.0;
-        let panel = Panel { left: LEFT, top, width, height: PANEL, x: (x_ticks.0, x_ticks.2), y: (0.0, rows) };
+        // Narrower than the round panels: each row's verdict is written on its right.
+        let panel = Panel {
+            left: LEFT,
+            top,
+            width: width - VERDICTS,
+            height: PANEL,
+            x: (x_ticks.0, x_ticks.2),
+            y: (0.0, rows),
+        };
         out += &format!(
             "<text x=\"{LEFT}\" y=\"{:.1}\" class=\"title\">{} — candidate / base, with {:.0} % intervals</text>\n",
             top - 10.0,
@@ -116,6 +126,13 @@ pub fn svg(report: &CompareReport) -> String {
                 LEFT - 8.0,
                 panel.y_at(y) + 4.0,
                 comparison.figure.label()
+            );
+            out += &format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\" class=\"axis\" style=\"fill: {colour}\">{} {:+.1} %</text>\n",
+                LEFT + width - VERDICTS + 12.0,
+                panel.y_at(y) + 4.0,
+                comparison.verdict.label(),
+                (estimate - 1.0) * 100.0
             );
         }
         let mut labels = Vec::new();

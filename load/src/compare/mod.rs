@@ -254,6 +254,14 @@ fn sides(args: &CompareArgs) -> Result<Sides, LoadError> {
             Ok((deployed(base, &args.base_keys_file, "BASE"), deployed(candidate, &args.candidate_keys_file, "CANDIDATE"), descriptions))
         }
         (None, None) => {
+            for binary in [&args.base, &args.candidate].into_iter().flatten() {
+                if !binary.is_file() {
+                    return Err(LoadError::Usage(format!(
+                        "{} is not a billing-service binary: build one with `cargo build --release --bin billing-service` (scripts/load-compare builds a git ref's)",
+                        binary.display()
+                    )));
+                }
+            }
             let embedded = |binary: &Option<PathBuf>, env: &[(String, String)]| {
                 let choice = match binary {
                     Some(path) => ServiceChoice::Binary(path.clone()),

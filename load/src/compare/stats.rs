@@ -402,8 +402,10 @@ mod tests {
         (base, candidate)
     }
 
+    type Verdicts = std::collections::BTreeMap<&'static str, Vec<Verdict>>;
+
     /// Each figure's verdicts over ten experiments of `effect`.
-    fn verdicts_of(effect: f64, tail: f64) -> std::collections::BTreeMap<&'static str, Vec<Verdict>> {
+    fn verdicts_of(effect: f64, tail: f64) -> Verdicts {
         let mut seen = std::collections::BTreeMap::new();
         for seed in 0..10 {
             let (base, candidate) = experiment(seed, 8, effect, tail);
@@ -418,7 +420,7 @@ mod tests {
 
     fn verdicts(effect: f64, tail: f64, figure: Figure) -> Vec<Verdict> {
         thread_local! {
-            static SEEN: std::cell::RefCell<std::collections::BTreeMap<(u64, u64), std::collections::BTreeMap<&'static str, Vec<Verdict>>>> = Default::default();
+            static SEEN: std::cell::RefCell<std::collections::BTreeMap<(u64, u64), Verdicts>> = Default::default();
         }
         SEEN.with(|seen| {
             seen.borrow_mut().entry((effect.to_bits(), tail.to_bits())).or_insert_with(|| verdicts_of(effect, tail))
