@@ -25,6 +25,76 @@ fn the_indexed_job_makes_its_completion_index_the_worker_index() {
     let index = job.find("name: WORKER_INDEX").unwrap();
     assert!(job[index..].lines().take(4).any(|line| line.contains("batch.kubernetes.io/job-completion-index")));
     assert!(job.contains("- --pushgateway="));
+    // The merge Job waits for as many workers as there are, and writes where the workers write.
+    let merge = &job[job.find("name: billing-load-merge").expect("a merge Job")..];
+    let waits_for = merge.lines().skip_while(|line| !line.contains("name: WORKERS")).nth(1).unwrap();
+    assert_eq!(waits_for.trim(), format!("value: \"{workers}\""), "the merge waits for {workers} workers");
+    assert!(job.contains("- --report-dir=/reports/$(LOAD_RUN_ID)/worker-$(WORKER_INDEX)"));
+    assert!(merge.contains("load merge /reports/\"$run\"/worker-*"));
+}
+
+/// Runs a schema validator (installed by scripts/test) and returns whether it accepted the files.
+fn validates(program: &[&str], files: &[std::path::PathBuf]) -> (bool, String) {
+    let output = std::process::Command::new(program[0])
+        .args(&program[1..])
+        .args(files)
+        .output()
+        .unwrap_or_else(|err| panic!("{program:?} does not run ({err}): scripts/test installs it"));
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(!said.contains("No module named"), "{program:?} is not installed: run scripts/test\n{said}");
+    (output.status.success(), said)
+}
+
+/// The validators' versions, installed by scripts/test (which reads them from here).
+const CHECK_JSONSCHEMA_PINNED: &str = "0.39.0";
+const KUBERNETES_VALIDATE_PINNED: &str = "1.37.0";
+
+#[test]
+fn the_validators_are_the_pinned_versions() {
+    for (module, pinned) in
+        [("check_jsonschema", CHECK_JSONSCHEMA_PINNED), ("kubernetes_validate", KUBERNETES_VALIDATE_PINNED)]
+    {
+        let output = std::process::Command::new("python3").args(["-m", module, "--version"]).output().unwrap();
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert!(said.contains(pinned), "{module} is not {pinned} ({said}): run scripts/test");
+    }
+}
+
+const WORKFLOW_SCHEMA: [&str; 5] = ["python3", "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows"];
+const KUBERNETES: [&str; 3] = ["python3", "-m", "kubernetes_validate"];
+
+#[test]
+fn the_workflows_users_copy_are_valid_github_actions_workflows() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/github-actions");
+    let workflows: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yml"))
+        .collect();
+    assert!(workflows.len() >= 3, "{workflows:?}");
+    let (valid, said) = validates(&WORKFLOW_SCHEMA, &workflows);
+    assert!(valid, "{said}");
+    // The validator does reject a broken one.
+    let broken = tempfile::tempdir().unwrap();
+    let path = broken.path().join("broken.yml");
+    std::fs::write(&path, "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps: not-a-list\n").unwrap();
+    assert!(!validates(&WORKFLOW_SCHEMA, &[path]).0);
+}
+
+#[test]
+fn the_kubernetes_manifests_are_valid_for_kubernetes() {
+    let job = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/load/indexed-job.yaml");
+    let (valid, said) = validates(&KUBERNETES, std::slice::from_ref(&job));
+    assert!(valid, "{said}");
+    for kind in
+        ["persistentvolumeclaim/billing-load-reports", "job/billing-load-credential-vending", "job/billing-load-merge"]
+    {
+        assert!(said.contains(kind), "{kind} was not validated: {said}");
+    }
+    let broken = tempfile::tempdir().unwrap();
+    let path = broken.path().join("broken.yaml");
+    std::fs::write(&path, ci_file("load/indexed-job.yaml").replace("completions: 4", "completions: four")).unwrap();
+    assert!(!validates(&KUBERNETES, &[path]).0);
 }
 
 /// A summary with one of everything, so the registry holds every metric it can.
