@@ -85,7 +85,7 @@ pub struct RunArgs {
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
 
-    /// Per-scenario default thresholds (TOML); default: load/thresholds.toml, built in.
+    /// A TOML file of `[SCENARIO] rules = [...]` that replaces the scenarios' own default thresholds.
     #[arg(long)]
     pub thresholds_file: Option<PathBuf>,
 
