@@ -150,6 +150,15 @@ mod tests {
     }
 
     #[test]
+    fn the_committed_baselines_still_read() {
+        for scenario in ["onboarding", "credential-vending", "webhooks"] {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines").join(scenario);
+            let baseline = Baseline::read(&dir).unwrap_or_else(|err| panic!("{scenario}: {err}"));
+            assert!(!baseline.summary.endpoints.is_empty());
+        }
+    }
+
+    #[test]
     fn a_baseline_from_another_machine_is_called_indicative() {
         let here = Machine { cores: 2, cpu_model: "AMD EPYC".into(), hostname: "a".into() };
         let mut saved = summary(1000.0, 5.0, 0);

@@ -64,15 +64,23 @@ impl EndpointTally {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SecondFigures {
     /// Seconds since the Unix epoch (so workers' timelines line up when merged).
+    #[serde(default)]
     pub unix_second: i64,
     pub requests: u64,
     pub failures: u64,
     /// The part of this second the load was on (1 but for the first and the last).
+    #[serde(default = "whole_second")]
     pub covered: f64,
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
+    /// Empty in summaries written before the tool kept it.
+    #[serde(default)]
     pub latency: LatencyHistogram,
+}
+
+fn whole_second() -> f64 {
+    1.0
 }
 
 impl SecondFigures {
