@@ -256,6 +256,7 @@ fn pick_kind(roll: u64) -> &'static str {
 pub fn event(kind: &str, suffix: &str, customer: &ProCustomer, now: i64) -> (String, Value) {
     let id = format!("evt_{suffix}");
     let month = 30 * 24 * 3600;
+    let price = billing_service::pricing::PRO_MONTHLY_PRICE.0;
     let subscription = json!({
         "id": customer.subscription_id, "object": "subscription", "customer": customer.stripe_customer_id,
         "status": "active", "cancel_at_period_end": false, "collection_method": "charge_automatically",
@@ -263,7 +264,7 @@ pub fn event(kind: &str, suffix: &str, customer: &ProCustomer, now: i64) -> (Str
         "currency": "usd", "livemode": false, "metadata": {},
         "items": {"object": "list", "data": [{"object": "subscription_item", "quantity": 1,
             "current_period_start": now, "current_period_end": now + month,
-            "price": {"id": "price_pro_monthly", "object": "price", "lookup_key": "pro_monthly", "unit_amount": 59900,
+            "price": {"id": "price_pro_monthly", "object": "price", "lookup_key": "pro_monthly", "unit_amount": price,
                       "currency": "usd", "recurring": {"interval": "month", "interval_count": 1}}}]},
     });
     let invoice = |paid: bool| {
@@ -272,7 +273,7 @@ pub fn event(kind: &str, suffix: &str, customer: &ProCustomer, now: i64) -> (Str
             "subscription": customer.subscription_id,
             "parent": {"type": "subscription_details", "subscription_details": {"subscription": customer.subscription_id, "metadata": {}}},
             "status": if paid { "paid" } else { "open" }, "paid": paid, "attempt_count": 1,
-            "amount_due": 59900, "amount_paid": if paid { 59900 } else { 0 }, "amount_remaining": if paid { 0 } else { 59900 },
+            "amount_due": price, "amount_paid": if paid { price } else { 0 }, "amount_remaining": if paid { 0 } else { price },
             "currency": "usd", "billing_reason": "subscription_cycle", "collection_method": "charge_automatically",
             "created": now, "period_start": now - month, "period_end": now, "livemode": false, "metadata": {},
         })
