@@ -260,7 +260,9 @@ async fn fixtures(
         let customers = match &target.keys_file {
             Some(file) => shard(&file.pro_customers, run.worker_index, run.workers),
             None => {
-                let customers = setup::pro_customers(&api, run, args.fixtures.unwrap_or(DEFAULT_PRO_CUSTOMERS).max(1))
+                let stripe = target.embedded.as_ref().map(|embedded| embedded.stack.stripe_api());
+                let count = args.fixtures.unwrap_or(DEFAULT_PRO_CUSTOMERS).max(1);
+                let customers = setup::pro_customers(&api, run, count, stripe.as_ref())
                     .await
                     .map_err(|err| LoadError::setup("making Pro customers on the embedded stack", err))?;
                 if let Some(embedded) = &target.embedded {
