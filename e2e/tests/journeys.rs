@@ -50,4 +50,7 @@ journey_tests! {
     postgres_restarted_under_load_loses_nothing,
     duplicate_query_parameters_change_nothing,
     hostile_inputs_on_every_endpoint_are_clear_json_errors,
+    signed_events_stripe_does_not_bear_out_move_no_money,
+    a_signup_whose_answer_was_lost_is_finished_by_its_keyed_retry,
+    cancelling_what_stripe_already_ended_converges,
 }

@@ -16,7 +16,16 @@ pub async fn create(args: KeysArgs) -> Result<KeysFile, LoadError> {
     let run = RunIdentity::new(&format!("{:08x}", rand::random::<u32>()), 0, 1);
     let api_keys =
         setup::api_keys(&api, &run, args.count).await.map_err(|err| LoadError::setup("making API keys", err))?;
-    let pro_customers = setup::pro_customers(&api, &run, args.pro_customers)
+    // With Stripe access (test mode), the Pro customers' paid invoices are recorded for the
+    // webhook scenario's invoice.paid events; without, those events name invented invoices.
+    let stripe = setup::stripe_from_env()?;
+    if stripe.is_none() && args.pro_customers > 0 {
+        eprintln!(
+            "STRIPE_SECRET_KEY is not set: the Pro customers' paid invoices are not recorded, so the webhook scenario's \
+             invoice.paid events will name invented invoices (which must grant nothing)"
+        );
+    }
+    let pro_customers = setup::pro_customers(&api, &run, args.pro_customers, stripe.as_ref())
         .await
         .map_err(|err| LoadError::setup("making Pro customers", err))?;
     let file = KeysFile {

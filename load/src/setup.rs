@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use billing_stack::{ApiClient, ApiFailure};
+use billing_stack::{ApiClient, ApiFailure, StripeApi, TestModeKey};
 use hyper::StatusCode;
 
 use crate::context::RunIdentity;
@@ -92,8 +92,15 @@ pub async fn api_keys(api: &ApiClient, run: &RunIdentity, count: usize) -> anyho
     Ok(keys)
 }
 
-/// `count` Pro customers: signed up, a card on file with consent, subscribed to Pro.
-pub async fn pro_customers(api: &ApiClient, run: &RunIdentity, count: usize) -> anyhow::Result<Vec<ProCustomer>> {
+/// `count` Pro customers: signed up, a card on file with consent, subscribed to Pro; with their
+/// paid invoices as Stripe lists them, when `stripe` is given (the webhook scenario's
+/// `invoice.paid` events name those: the service checks each with Stripe before granting).
+pub async fn pro_customers(
+    api: &ApiClient,
+    run: &RunIdentity,
+    count: usize,
+    stripe: Option<&StripeApi>,
+) -> anyhow::Result<Vec<ProCustomer>> {
     let mut customers = Vec::with_capacity(count);
     for index in 0..count {
         let email = format!("{}@example.com", run.unique("pro", index, 0));
@@ -113,11 +120,36 @@ pub async fn pro_customers(api: &ApiClient, run: &RunIdentity, count: usize) -> 
             .or_else(|| subscription["id"].as_str())
             .ok_or_else(|| anyhow::anyhow!("the Pro subscription answer has no subscription id: {subscription}"))?
             .to_string();
+        let paid_invoices = match stripe {
+            Some(stripe) => paid_invoices(stripe, &subscription_id).await?,
+            None => Vec::new(),
+        };
         customers.push(ProCustomer {
             stripe_customer_id: signup.stripe_customer_id,
             subscription_id,
             api_key: signup.api_key,
+            paid_invoices,
         });
     }
     Ok(customers)
+}
+
+/// A subscription's paid invoices, as Stripe lists them (its first is paid when it is made).
+async fn paid_invoices(stripe: &StripeApi, subscription: &str) -> anyhow::Result<Vec<String>> {
+    let invoices = stripe.list("/v1/invoices", &[("subscription", subscription), ("status", "paid")]).await?;
+    let ids: Vec<String> = invoices.iter().filter_map(|invoice| invoice["id"].as_str().map(str::to_string)).collect();
+    anyhow::ensure!(!ids.is_empty(), "Stripe lists no paid invoice of the new Pro subscription {subscription}");
+    Ok(ids)
+}
+
+/// Stripe's API in test mode from `STRIPE_SECRET_KEY` (and `STRIPE_API_BASE`, by default
+/// Stripe's), for reading the Pro customers' invoices; `None` when no key is set.
+pub fn stripe_from_env() -> Result<Option<StripeApi>, LoadError> {
+    let Some(key) = std::env::var("STRIPE_SECRET_KEY").ok().filter(|key| !key.is_empty()) else { return Ok(None) };
+    let key = TestModeKey::parse(&key).map_err(|err| LoadError::Usage(format!("STRIPE_SECRET_KEY: {err}")))?;
+    let base = std::env::var("STRIPE_API_BASE")
+        .ok()
+        .filter(|base| !base.is_empty())
+        .unwrap_or_else(|| billing_stack::stripe_api::DEFAULT_API_BASE.to_string());
+    Ok(Some(StripeApi::new(&base, key, billing_service::tls::client())))
 }

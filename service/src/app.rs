@@ -137,11 +137,13 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish. The e-mail
-    /// outbox dispatcher runs alongside, and stops after the last request.
+    /// outbox dispatcher, the charge reconciler and the sweep of expired signup answers run
+    /// alongside, and stop after the last request.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr(), "billing service listening");
         let outbox = OutboxWorker::start(self.state.clone());
         let reconciler = Reconciler::start(self.state.clone());
+        let replay_sweeper = onboarding::replay::Sweeper::start(self.state.clone());
         let config = &self.state.config;
         let limits = ConnectionLimits {
             header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
@@ -154,6 +156,7 @@ impl Application {
         if let Some(reconciler) = reconciler {
             reconciler.stop().await;
         }
+        replay_sweeper.stop().await;
         served
     }
 }

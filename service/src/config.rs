@@ -79,8 +79,10 @@ pub struct Config {
     #[arg(long, env = "CREDENTIAL_MIN_TTL_SECS", default_value_t = 60)]
     pub credential_min_ttl_secs: u64,
 
-    /// Longest lifetime of a vended credential, in seconds.
-    #[arg(long, env = "CREDENTIAL_MAX_TTL_SECS", default_value_t = 3600)]
+    /// Longest lifetime of a vended credential, in seconds. It is also how long credentials
+    /// vended before their API key was revoked can still be used: a provider verifies one with
+    /// the signing key alone and never asks the service.
+    #[arg(long, env = "CREDENTIAL_MAX_TTL_SECS", default_value_t = 900)]
     pub credential_max_ttl_secs: u64,
 
     /// Key that signs vended credentials (HMAC-SHA256), at least 32 bytes; every instance needs
@@ -198,6 +200,11 @@ pub struct Config {
     /// API keys a customer may create at once before the hourly rate applies.
     #[arg(long, env = "API_KEY_CREATE_BURST", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub api_key_create_burst: u32,
+
+    /// How long the answer of a signup made with an `Idempotency-Key` is kept (sealed with a key
+    /// only that `Idempotency-Key` opens), so a retry with the same key gets it again, in hours.
+    #[arg(long, env = "SIGNUP_REPLAY_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=168))]
+    pub signup_replay_hours: u32,
 }
 
 impl Config {
@@ -225,7 +232,7 @@ impl Config {
             log_format: "text".to_string(),
             credential_providers: ["github", "gitlab", "npm", "pypi"].map(String::from).to_vec(),
             credential_min_ttl_secs: 60,
-            credential_max_ttl_secs: 3600,
+            credential_max_ttl_secs: 900,
             credential_signing_key: Some("test-only credential signing key, 32+ bytes long".to_string()),
             credential_rate_per_minute: 60,
             credential_burst: 10,
@@ -253,6 +260,7 @@ impl Config {
             credential_customer_burst: 20,
             api_key_create_rate_per_hour: 1_000_000,
             api_key_create_burst: 1_000,
+            signup_replay_hours: 24,
         }
     }
 
@@ -299,6 +307,7 @@ impl Config {
             ("CREDENTIAL_CUSTOMER_BURST", self.credential_customer_burst.to_string()),
             ("API_KEY_CREATE_RATE_PER_HOUR", self.api_key_create_rate_per_hour.to_string()),
             ("API_KEY_CREATE_BURST", self.api_key_create_burst.to_string()),
+            ("SIGNUP_REPLAY_HOURS", self.signup_replay_hours.to_string()),
         ];
         let optional = [
             ("STRIPE_PRO_PRICE_ID", &self.stripe_pro_price_id),
@@ -325,6 +334,11 @@ impl Config {
 
     pub fn reconcile_after(&self) -> Duration {
         Duration::from_millis(self.reconcile_after_ms)
+    }
+
+    /// How long a keyed signup's answer is kept for its retries.
+    pub fn signup_replay_retention(&self) -> chrono::Duration {
+        chrono::Duration::hours(i64::from(self.signup_replay_hours))
     }
 
     pub fn outbox_poll_interval(&self) -> Duration {

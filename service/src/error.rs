@@ -242,6 +242,43 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The JSON answer in place of one hyper writes itself, when it cannot parse a request at all
+/// (so no handler or middleware sees it): 400 for a malformed request line or header, 414 for a
+/// URI too long, 431 for headers too large. hyper writes those as a bare head with
+/// `content-length: 0`; `head` is what it wrote, and the answer is the same head with the JSON
+/// error shape as its body (and `connection: close`: hyper closes the connection after them).
+/// `None` for anything else — every answer of the router has a body, so none is touched.
+pub fn json_for_unparsed_request(head: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(head).ok()?.strip_suffix("\r\n\r\n")?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next()?;
+    let (code, message) = match status_line.strip_prefix("HTTP/1.1 ")?.get(..3)? {
+        "400" => ("bad_request", "the request is not valid HTTP/1.1 (its request line or a header is malformed)"),
+        "414" => ("uri_too_long", "the request's URI is too long"),
+        "431" => ("headers_too_large", "the request's headers are too large or too many"),
+        _ => return None,
+    };
+    let headers: Vec<&str> = lines.collect();
+    let is = |line: &str, name: &str| line.split_once(':').is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name));
+    let empty = headers.iter().any(|line| is(line, "content-length") && line.ends_with(": 0"));
+    if !empty || headers.iter().any(|line| is(line, "content-type") || is(line, "transfer-encoding")) {
+        return None;
+    }
+    let body = serde_json::to_vec(&ErrorBody::new(code, message.to_string())).ok()?;
+    let mut answer = format!("{status_line}\r\n");
+    for line in headers.iter().filter(|line| !is(line, "content-length") && !is(line, "connection")) {
+        answer.push_str(line);
+        answer.push_str("\r\n");
+    }
+    answer.push_str(&format!(
+        "content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut answer = answer.into_bytes();
+    answer.extend_from_slice(&body);
+    Some(answer)
+}
+
 /// Middleware: an error response that is not JSON (axum's own rejections and fallbacks answer
 /// in plain text) becomes the JSON error shape, with the same status and headers.
 pub async fn errors_are_json(request: Request, next: Next) -> Response {
@@ -276,4 +313,39 @@ pub async fn errors_are_json(request: Request, next: Next) -> Response {
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let body = serde_json::to_vec(&ErrorBody::new(code, message)).unwrap_or_default();
     Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hypers_own_bare_answers_get_the_json_error_shape() {
+        let head = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: Thu, 26 Nov 2026 10:00:00 GMT\r\n\r\n";
+        let answer = String::from_utf8(json_for_unparsed_request(head).unwrap()).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "{head}");
+        assert!(head.contains("content-type: application/json") && head.contains("connection: close"), "{head}");
+        assert!(head.contains(&format!("content-length: {}", body.len())) && head.contains("date: "), "{head}");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"]["code"], "headers_too_large");
+        for status in ["400 Bad Request", "414 URI Too Long"] {
+            let head = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+            assert!(json_for_unparsed_request(head.as_bytes()).is_some(), "{status}");
+        }
+    }
+
+    #[test]
+    fn no_other_answer_is_touched() {
+        for head in [
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n{}",
+            b"{\"error\": \"HTTP/1.1 400\"}",
+        ] {
+            assert!(json_for_unparsed_request(head).is_none(), "{}", String::from_utf8_lossy(head));
+        }
+    }
 }

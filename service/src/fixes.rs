@@ -29,7 +29,7 @@ use uuid::Uuid;
 use crate::api_keys::Authenticated;
 use crate::app::AppState;
 use crate::billing::BillingProfile;
-use crate::billing::charges::{self, Attempt, ChargeOutcome, NewCharge, failure};
+use crate::billing::charges::{self, Attempt, ChargeOutcome, NewCharge, SettledBy, failure};
 use crate::domain::{Cents, CustomerId};
 use crate::error::ApiError;
 use crate::error::ErrorBody;
@@ -260,7 +260,7 @@ async fn pay_for_fix(
     upsert_fix(&mut tx, &row, None, Some(charge.id)).await?;
     tx.commit().await?;
 
-    let outcome = charges::execute(state, charge, Attempt::First).await;
+    let outcome = charges::execute(state, charge, Attempt::First, SettledBy::Request).await;
     answer_charge(state, customer, fix_id, amount, outcome, key.is_some(), StatusCode::CREATED).await
 }
 

@@ -130,7 +130,8 @@ pub async fn check(
     }
 }
 
-fn reused(key: &ClientKey, earlier_route: &str) -> ApiError {
+/// The answer to a key used before with a different request.
+pub fn reused(key: &ClientKey, earlier_route: &str) -> ApiError {
     ApiError::Unprocessable {
         code: "idempotency_key_reused",
         message: format!(

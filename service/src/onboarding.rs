@@ -10,16 +10,30 @@
 //! 4. the Stripe customer is created. Its idempotency key, and the customer id sent with it,
 //!    are derived from the request, so a retried signup makes Stripe replay the same customer;
 //! 5. one transaction makes the customer row, the API key, the trial credits, the welcome
-//!    e-mail schedule and the idempotency record. If it fails, the Stripe customer is deleted
-//!    again unless it is another (raced) signup's, so nothing is left half-made. A crash between
-//!    4 and 5 leaves at most a Stripe customer with no charges, which the same signup retried
-//!    adopts (Stripe replays it).
+//!    e-mail schedule and, for a keyed signup, its sealed answer ([`replay`]). If it fails, the
+//!    Stripe customer is deleted again unless it is another (raced) signup's, so nothing is left
+//!    half-made.
+//!
+//! Steps 3 to 5 run on a task of their own: a client that gives up, or the request timeout,
+//! cannot stop a signup between its Stripe customer and its rows. When Stripe's answer is lost
+//! (a timeout, a 5xx), the request is sent again with the same key until Stripe answers or a
+//! deadline passes: Stripe replays the customer it made, and the signup is finished with it
+//! rather than leaving it behind for a retry under another name to duplicate. Only a crash of
+//! the process between 4 and 5, or a Stripe that stays unreachable, can still leave a Stripe
+//! customer with no charges, which the same signup retried adopts (Stripe replays it).
+//!
+//! A retry with the same `Idempotency-Key` and body gets the first answer again, API key and
+//! all (see [`replay`] for how it is kept without storing a usable key); a signup without a key
+//! cannot be told from a second signup, and its retry is 409 once the first one finished.
 
-use std::time::Instant;
+pub mod replay;
+
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -31,13 +45,14 @@ use crate::client_ip::{client_ip, limit_key};
 use crate::domain::{CustomerId, CustomerName, Email, Plan, SignupSource};
 use crate::error::{ApiError, ErrorBody};
 use crate::idempotency::{self, ClientKey, OptionalClientKey};
-use crate::ledger::{self, CreditSource, LedgerEntry};
+use crate::ledger::{self, CreditSource};
 use crate::openapi::bodies::{JsonBodyRejections, SignupRequest as SignupBody};
 use crate::openapi::{IdempotencyKey, PaymentProviderFailed, RateLimited, ValidationFailed};
 use crate::outbox;
 use crate::pricing::TRIAL_CREDITS;
 use crate::request::{Fields, JsonObject};
-use crate::stripe::Form;
+use crate::stripe::{Form, StripeCustomer};
+use replay::{Earlier, ReplayKeys};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -104,8 +119,19 @@ pub struct OnboardedCustomer {
     pub created_at: DateTime<Utc>,
 }
 
-/// The route, as idempotency keys record it.
+/// The route, as request fingerprints name it.
 const ROUTE: &str = "POST /api/v1/customers";
+
+/// The header that marks an answer as the replay of an earlier one (as Stripe marks its own).
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// What a signup came to.
+pub enum Signup {
+    /// Signed up now.
+    Created(OnboardedCustomer),
+    /// The retry of a keyed signup: its first answer, as it was sent.
+    Replayed(Vec<u8>),
+}
 
 /// Signs a customer up: a Stripe customer, 5 trial credits, an API key and the welcome e-mails.
 #[utoipa::path(
@@ -115,7 +141,7 @@ const ROUTE: &str = "POST /api/v1/customers";
     params(IdempotencyKey),
     request_body = SignupBody,
     responses(
-        (status = 201, description = "Signed up, on the trial plan with 5 credits; `api_key` is shown only here", body = OnboardedCustomer),
+        (status = 201, description = "Signed up, on the trial plan with 5 credits; `api_key` is shown only here — and to a retry with the same `Idempotency-Key` and body, which gets this first answer again (with `Idempotent-Replayed: true`)", body = OnboardedCustomer),
         (status = 409, description = "The e-mail address is taken (`email_taken`)", body = ErrorBody),
         (status = 422, response = ValidationFailed),
         (status = 429, response = RateLimited),
@@ -127,7 +153,7 @@ pub async fn create_customer(
     State(state): State<AppState>,
     OptionalClientKey(key): OptionalClientKey,
     request: Request,
-) -> Result<(StatusCode, Json<OnboardedCustomer>), ApiError> {
+) -> Result<Response, ApiError> {
     if let Err(refused) = check_signup_limit(&state, &request) {
         state.metrics.onboarding("rate_limited");
         return Err(refused);
@@ -140,16 +166,31 @@ pub async fn create_customer(
             return Err(err);
         }
     };
-    let result = onboard(&state, &request, key.as_ref()).await;
+    // On a task of its own, so that nothing can stop it between the Stripe customer and the rows.
+    let task = tokio::spawn({
+        let state = state.clone();
+        async move { onboard(&state, &request, key.as_ref()).await }
+    });
+    let result = task.await.unwrap_or_else(|error| Err(ApiError::Internal(format!("the signup task failed: {error}"))));
     state.metrics.onboarding(match &result {
-        Ok(_) => "created",
+        Ok(Signup::Created(_)) => "created",
+        Ok(Signup::Replayed(_)) => "replayed",
         Err(ApiError::Conflict { .. }) => "duplicate",
         Err(ApiError::Stripe(_)) => "stripe_failed",
         Err(_) => "failed",
     });
-    let customer = result?;
-    tracing::info!(customer = %customer.customer_id, source = customer.source.as_str(), "customer onboarded");
-    Ok((StatusCode::CREATED, Json(customer)))
+    match result? {
+        Signup::Created(customer) => {
+            tracing::info!(customer = %customer.customer_id, source = customer.source.as_str(), "customer onboarded");
+            Ok((StatusCode::CREATED, Json(customer)).into_response())
+        }
+        Signup::Replayed(answer) => {
+            tracing::info!("a keyed signup retried: its first answer replayed");
+            let headers =
+                [(header::CONTENT_TYPE, "application/json"), (HeaderName::from_static(REPLAYED_HEADER), "true")];
+            Ok((StatusCode::CREATED, headers, answer).into_response())
+        }
+    }
 }
 
 /// The per-client-IP signup limit.
@@ -171,13 +212,16 @@ pub async fn onboard(
     state: &AppState,
     request: &SignupRequest,
     client_key: Option<&ClientKey>,
-) -> Result<OnboardedCustomer, ApiError> {
+) -> Result<Signup, ApiError> {
     let fingerprint = idempotency::fingerprint(
         ROUTE,
         &[&request.email.as_str().to_lowercase(), request.name.as_str(), request.source.as_str()],
     );
-    if let Some(key) = client_key {
-        idempotency::check(&mut *state.pool.acquire().await?, SCOPE, key, ROUTE, &fingerprint).await?;
+    let replay_keys = client_key.map(|key| ReplayKeys::derive(key, &fingerprint));
+    if let (Some(keys), Some(key)) = (&replay_keys, client_key)
+        && let Some(earlier) = earlier_answer(state, keys, key, &fingerprint).await?
+    {
+        return Ok(Signup::Replayed(earlier));
     }
     let taken = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM customers WHERE lower(email) = lower($1)) AS "taken!""#,
@@ -186,7 +230,7 @@ pub async fn onboard(
     .fetch_one(&state.pool)
     .await?;
     if taken {
-        return Err(email_taken(&request.email));
+        return Err(email_taken());
     }
 
     let digest = request.idempotency_digest(client_key.map(ClientKey::as_str));
@@ -204,59 +248,110 @@ pub async fn onboard(
         None => form,
     };
     let stripe_key = format!("onboarding-{}", hex::encode(&digest[..20]));
-    let stripe_customer = state.stripe.create_customer(form, &stripe_key).await?;
+    let stripe_customer = create_stripe_customer(state, form, &stripe_key).await?;
 
     let now = state.clock.now();
     let key = NewApiKey::generate();
-    let stored =
-        store_customer(state, request, customer, &stripe_customer.id, &key, client_key, &fingerprint, now).await;
-    let grant = match stored {
-        Ok(grant) => grant,
-        Err(err) => {
-            undo_stripe_customer(state, &stripe_customer.id).await;
-            let constraint = match &err {
-                ApiError::Database(db) => db.as_database_error().and_then(|db| db.constraint()),
-                _ => None,
-            };
-            return Err(match constraint {
-                Some("customers_email_unique" | "customers_pkey") => email_taken(&request.email),
-                _ => err,
-            });
-        }
-    };
-    // The welcome e-mail is due now: wake the dispatcher rather than wait for its next poll.
-    state.outbox_wake.notify_one();
-    state.metrics.credits_granted(CreditSource::TrialSignup, TRIAL_CREDITS);
-
-    Ok(OnboardedCustomer {
+    let mut answer = OnboardedCustomer {
         customer_id: customer,
         email: request.email.clone(),
         name: request.name.clone(),
         source: request.source.clone(),
         plan: Plan::Trial,
-        credit_balance: grant.balance_after,
-        stripe_customer_id: stripe_customer.id,
-        api_key: key.secret,
+        credit_balance: 0,
+        stripe_customer_id: stripe_customer.id.clone(),
+        api_key: key.secret.clone(),
         api_key_id: key.id,
         created_at: now,
-    })
+    };
+    let replay = replay_keys.as_ref().map(|keys| (keys, fingerprint.as_slice()));
+    if let Err(err) = store_customer(state, request, &mut answer, &key, replay, now).await {
+        undo_stripe_customer(state, &stripe_customer.id).await;
+        let constraint = match &err {
+            ApiError::Database(db) => db.as_database_error().and_then(|db| db.constraint()),
+            _ => None,
+        };
+        return match constraint {
+            Some("customers_email_unique" | "customers_pkey") => {
+                // A concurrent identical keyed signup may have won: its answer is this one's.
+                if let (Some(keys), Some(key)) = (&replay_keys, client_key)
+                    && let Some(earlier) = earlier_answer(state, keys, key, &fingerprint).await?
+                {
+                    return Ok(Signup::Replayed(earlier));
+                }
+                Err(email_taken())
+            }
+            _ => Err(err),
+        };
+    }
+    // The welcome e-mail is due now: wake the dispatcher rather than wait for its next poll.
+    state.outbox_wake.notify_one();
+    state.metrics.credits_granted(CreditSource::TrialSignup, TRIAL_CREDITS);
+    Ok(Signup::Created(answer))
 }
 
-/// Idempotency keys of signups share one scope (there is no customer yet).
-const SCOPE: &str = "signup";
+/// The first answer of the signup made earlier under `key`, when it was this same request;
+/// 422 when it was another.
+async fn earlier_answer(
+    state: &AppState,
+    keys: &ReplayKeys,
+    key: &ClientKey,
+    fingerprint: &[u8],
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let earlier = replay::find(&mut *state.pool.acquire().await?, keys, fingerprint, state.clock.now()).await?;
+    match earlier {
+        Earlier::Nothing => Ok(None),
+        Earlier::Answer(answer) => Ok(Some(answer)),
+        Earlier::AnotherRequest => Err(idempotency::reused(key, ROUTE)),
+    }
+}
 
-/// The one transaction that makes the customer: every row, or none.
-#[allow(clippy::too_many_arguments)]
+/// Most times a signup sends its Stripe customer's creation (the first time, then with the
+/// same key while Stripe's answer is lost).
+pub const CREATE_CUSTOMER_ATTEMPTS: u32 = 4;
+
+/// How long after the first attempt a signup still sends the creation again: one Stripe
+/// timeout (Stripe may still be running the first one) and a little more.
+const CREATE_CUSTOMER_RESEND_FOR: Duration = Duration::from_secs(2);
+
+/// Creates the Stripe customer. When Stripe's answer is lost (a timeout, a 5xx, the key still in
+/// use by a request Stripe is running), the request is sent again with the same key, a few
+/// times within a deadline: Stripe replays the customer it made (or makes it now), so the
+/// signup finishes with it instead of leaving it orphaned for a retry under another name to
+/// duplicate. A definite refusal is answered at once.
+async fn create_stripe_customer(state: &AppState, form: Form, stripe_key: &str) -> Result<StripeCustomer, ApiError> {
+    let deadline = tokio::time::Instant::now() + state.config.stripe_timeout() + CREATE_CUSTOMER_RESEND_FOR;
+    let mut pause = Duration::from_millis(50);
+    let mut attempt = 1;
+    loop {
+        match state.stripe.create_customer(form.clone(), stripe_key).await {
+            Ok(customer) => return Ok(customer),
+            Err(error)
+                if error.outcome_unknown()
+                    && attempt < CREATE_CUSTOMER_ATTEMPTS
+                    && tokio::time::Instant::now() + pause < deadline =>
+            {
+                tracing::warn!(%error, attempt, "the Stripe customer's creation may have happened: asking again with the same key");
+                tokio::time::sleep(pause).await;
+                pause *= 4;
+                attempt += 1;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// The one transaction that makes the customer: every row, or none. It completes `answer` with
+/// the balance the ledger gives, and keeps it sealed for a keyed signup's retries.
 async fn store_customer(
     state: &AppState,
     request: &SignupRequest,
-    customer: CustomerId,
-    stripe_customer: &str,
+    answer: &mut OnboardedCustomer,
     key: &NewApiKey,
-    client_key: Option<&ClientKey>,
-    fingerprint: &[u8],
+    replay: Option<(&ReplayKeys, &[u8])>,
     now: DateTime<Utc>,
-) -> Result<LedgerEntry, ApiError> {
+) -> Result<(), ApiError> {
+    let customer = answer.customer_id;
     let mut tx = state.pool.begin().await?;
     sqlx::query!(
         "INSERT INTO customers (id, email, name, source, plan, stripe_customer_id, created_at)
@@ -265,7 +360,7 @@ async fn store_customer(
         request.email.as_str(),
         request.name.as_str(),
         request.source.as_str(),
-        stripe_customer,
+        &answer.stripe_customer_id,
         now
     )
     .execute(&mut *tx)
@@ -277,12 +372,15 @@ async fn store_customer(
             other => ApiError::Internal(other.to_string()),
         },
     )?;
+    answer.credit_balance = grant.balance_after;
     outbox::schedule_welcome_sequence(&mut tx, customer, now).await?;
-    if let Some(client_key) = client_key {
-        idempotency::remember(&mut tx, SCOPE, client_key, ROUTE, fingerprint, now).await?;
+    if let Some((keys, fingerprint)) = replay {
+        let body = serde_json::to_vec(&*answer).map_err(|err| ApiError::Internal(err.to_string()))?;
+        let expires_at = now + state.config.signup_replay_retention();
+        replay::remember(&mut tx, keys, fingerprint, customer, &body, now, expires_at).await?;
     }
     tx.commit().await?;
-    Ok(grant)
+    Ok(())
 }
 
 /// Deletes a Stripe customer whose signup could not be stored, unless a customer row names it
@@ -308,12 +406,13 @@ async fn undo_stripe_customer(state: &AppState, stripe_customer: &str) {
     }
 }
 
-fn email_taken(email: &Email) -> ApiError {
+/// The address is not repeated: an answer that names it would confirm it to whoever guesses.
+fn email_taken() -> ApiError {
     ApiError::Conflict {
         code: "email_taken",
-        message: format!(
-            "a customer with the e-mail {email} already exists: use its API key, or sign up with another address"
-        ),
+        message: "this e-mail address is already signed up: use that customer's API key, or sign up with another \
+                  address (a signup retried with the same Idempotency-Key and body gets its first answer instead)"
+            .into(),
     }
 }
 

@@ -45,7 +45,15 @@ impl FromRequest<AppState> for JsonObject {
 }
 
 /// Reads a request body within `limit` bytes and `BODY_READ_TIMEOUT_MS`.
+///
+/// A `Content-Length` over the limit is refused before the body is touched: hyper sends a
+/// client that asked `Expect: 100-continue` its "100 Continue" only once the body is read, so
+/// such a client gets its 413 at once instead of being invited to send megabytes for nothing.
 pub async fn read_body(req: Request, state: &AppState, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
     let timeout = std::time::Duration::from_millis(state.config.body_read_timeout_ms);
     let read = tokio::time::timeout(timeout, Bytes::from_request(req, state)).await.map_err(|_| {
         ApiError::RequestTimeout(format!(
@@ -127,10 +135,83 @@ fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(ApiError::MalformedJson(format!("expected a JSON object, got {}", json_type(&other)))),
+    match serde_json::from_slice::<UniqueKeys>(bytes) {
+        Ok(UniqueKeys(Value::Object(map))) => Ok(map),
+        Ok(UniqueKeys(other)) => {
+            Err(ApiError::MalformedJson(format!("expected a JSON object, got {}", json_type(&other))))
+        }
         Err(err) => Err(ApiError::MalformedJson(err.to_string())),
+    }
+}
+
+/// A JSON value whose objects name each key once (I-JSON, RFC 7493). A repeated key is an
+/// error, never "the last one wins": `{"billing_consent": false, "billing_consent": true}` is not
+/// a consent, it is a malformed request.
+struct UniqueKeys(Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<UniqueKeys, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor).map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_string()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the key `{key}` appears more than once in an object: send each field once"
+                )));
+            }
+            let UniqueKeys(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -332,6 +413,20 @@ mod tests {
         assert!(StrictQuery::parse(Some("limit=0"), &["limit"]).unwrap().integer("limit", 1..=200).is_err());
         let long: String = (0..40).map(|i| format!("p{i}=1&")).collect();
         assert!(StrictQuery::parse(Some(&long), &["p0"]).is_err());
+    }
+
+    #[test]
+    fn a_key_given_twice_is_malformed_not_the_last_one_wins() {
+        let Err(ApiError::MalformedJson(message)) =
+            parse_object(br#"{"billing_consent":false,"billing_consent":true}"#)
+        else {
+            panic!("a repeated key must be refused")
+        };
+        assert!(message.contains("`billing_consent` appears more than once"), "{message}");
+        assert!(parse_object(br#"{"a":{"b":1,"b":2}}"#).is_err(), "nested objects too");
+        assert!(parse_object(br#"{"a":[{"b":1,"b":2}]}"#).is_err(), "and objects in lists");
+        let parsed = parse_object(br#"{"a":1,"b":[1,-2,2.5,"x",null,true,{"a":{}}]}"#).unwrap();
+        assert_eq!(Value::Object(parsed), serde_json::json!({"a":1,"b":[1,-2,2.5,"x",null,true,{"a":{}}]}));
     }
 
     #[test]

@@ -111,6 +111,45 @@ const LINGER_BYTES: usize = 8 * 1024 * 1024;
 struct LingeringClose {
     stream: TcpStream,
     linger: Option<Linger>,
+    /// An answer hyper wrote itself, being sent in its JSON form (see `poll_write_json`).
+    rewritten: Option<Rewritten>,
+}
+
+/// What hyper asked to write, and the bytes sent instead.
+struct Rewritten {
+    bytes: Vec<u8>,
+    sent: usize,
+    /// How many bytes hyper is told were written, once all of `bytes` are.
+    asked: usize,
+}
+
+impl LingeringClose {
+    /// The answers hyper writes itself for requests it cannot parse (400, 414, 431) are bare
+    /// heads with an empty body; [`crate::error::json_for_unparsed_request`] gives them the JSON
+    /// error shape every other answer has. Only a write that is exactly such a head is touched
+    /// (any other write costs a check of its first bytes).
+    fn poll_write_json(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.rewritten.is_none()
+            && buf.starts_with(b"HTTP/1.1 4")
+            && let Some(bytes) = crate::error::json_for_unparsed_request(buf)
+        {
+            this.rewritten = Some(Rewritten { bytes, sent: 0, asked: buf.len() });
+        }
+        let Some(rewritten) = this.rewritten.as_mut() else {
+            return Pin::new(&mut this.stream).poll_write(cx, buf);
+        };
+        while rewritten.sent < rewritten.bytes.len() {
+            let sent = ready!(Pin::new(&mut this.stream).poll_write(cx, &rewritten.bytes[rewritten.sent..]))?;
+            if sent == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            rewritten.sent += sent;
+        }
+        let asked = rewritten.asked;
+        this.rewritten = None;
+        Poll::Ready(Ok(asked))
+    }
 }
 
 struct Linger {
@@ -121,7 +160,7 @@ struct Linger {
 
 impl LingeringClose {
     fn new(stream: TcpStream) -> LingeringClose {
-        LingeringClose { stream, linger: None }
+        LingeringClose { stream, linger: None, rewritten: None }
     }
 }
 
@@ -132,8 +171,8 @@ impl AsyncRead for LingeringClose {
 }
 
 impl AsyncWrite for LingeringClose {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_write_json(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -141,6 +180,13 @@ impl AsyncWrite for LingeringClose {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        // A bare head is one buffer; an answer with a body is never rewritten.
+        let mut written = bufs.iter().filter(|buf| !buf.is_empty());
+        if let (Some(only), None) = (written.next(), written.next())
+            && only.starts_with(b"HTTP/1.1 4")
+        {
+            return self.poll_write_json(cx, only);
+        }
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 
@@ -153,7 +199,7 @@ impl AsyncWrite for LingeringClose {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let LingeringClose { stream, linger } = self.get_mut();
+        let LingeringClose { stream, linger, .. } = self.get_mut();
         let linger = linger.get_or_insert_with(|| Linger {
             deadline: Box::pin(tokio::time::sleep(LINGER_TIME)),
             write_closed: false,

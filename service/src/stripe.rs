@@ -9,6 +9,7 @@
 //! `STRIPE_QUEUE_TIMEOUT_MS` fails with [`StripeError::Busy`] without sending anything, so a
 //! slow Stripe cannot pile up unbounded work (connections, memory, waiting clients).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +65,17 @@ impl StripeError {
             // Not sent at all.
             StripeError::Busy => true,
             StripeError::Transport(_) | StripeError::Decode(_) => false,
+        }
+    }
+
+    /// Whether the request may have been carried out although no answer says so: no answer, an
+    /// unreadable one, a 5xx, or a 409 (the idempotency key is in use by a request Stripe is
+    /// still running). Sending it again with the same key then learns the outcome.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            StripeError::Transport(_) | StripeError::Decode(_) => true,
+            StripeError::Api(error) => error.status >= 500 || error.status == 409,
+            StripeError::Busy => false,
         }
     }
 
@@ -151,10 +163,60 @@ pub struct StripePaymentMethod {
     pub card: Option<StripeCard>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A PaymentIntent, the fields the service reads and checks.
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct StripePaymentIntent {
     pub id: String,
     pub status: String,
+    #[serde(default)]
+    pub amount: i64,
+    #[serde(default)]
+    pub currency: String,
+    /// The customer's id (or the expanded customer).
+    #[serde(default, deserialize_with = "id_or_object")]
+    pub customer: Option<String>,
+    #[serde(default, deserialize_with = "metadata")]
+    pub metadata: BTreeMap<String, String>,
+    /// Why the last attempt failed, when it did.
+    #[serde(default)]
+    pub last_payment_error: Option<StripePaymentError>,
+}
+
+/// A PaymentIntent's `last_payment_error`, the fields we read.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StripePaymentError {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub decline_code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// An invoice, the fields the service checks before it grants credits for it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StripeInvoice {
+    pub id: String,
+    #[serde(default, deserialize_with = "id_or_object")]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Where API versions before 2025-03-31 put the subscription.
+    #[serde(default, deserialize_with = "id_or_object")]
+    pub subscription: Option<String>,
+    /// Where newer ones put it: `parent.subscription_details.subscription`.
+    #[serde(default)]
+    pub parent: Option<Value>,
+}
+
+impl StripeInvoice {
+    /// The subscription the invoice bills, wherever the API version puts it.
+    pub fn subscription_id(&self) -> Option<&str> {
+        self.subscription.as_deref().or_else(|| {
+            let named = &self.parent.as_ref()?["subscription_details"]["subscription"];
+            named.as_str().or_else(|| named["id"].as_str())
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +238,16 @@ pub struct StripeSubscription {
     pub current_period_end: Option<i64>,
     #[serde(default)]
     pub items: Option<StripeList<StripeSubscriptionItem>>,
+    #[serde(default, deserialize_with = "metadata")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Stripe's `metadata`: string values by key (a missing or `null` one is empty; a value that
+/// is not a string is left out, since Stripe never sends one).
+fn metadata<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let value = Option::<Value>::deserialize(deserializer)?;
+    let Some(Value::Object(map)) = value else { return Ok(BTreeMap::new()) };
+    Ok(map.into_iter().filter_map(|(key, value)| Some((key, value.as_str()?.to_string()))).collect())
 }
 
 /// An id field that Stripe may expand into the object it names.

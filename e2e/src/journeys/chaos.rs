@@ -299,3 +299,156 @@ pub async fn hostile_inputs_on_every_endpoint_are_clear_json_errors(w: &World) -
     check!(status == StatusCode::OK, "still healthy");
     Ok(())
 }
+
+/// A signed event as whoever holds the endpoint's secret could send it, about `object`.
+fn claimed_event(kind: &str, name: &str, object: Value) -> Value {
+    json!({
+        "id": format!("evt_claim_{name}_{}", uuid::Uuid::new_v4().simple()), "object": "event", "type": kind,
+        "created": chrono::Utc::now().timestamp(), "data": {"object": object},
+    })
+}
+
+/// The pending charge's row: (id, fix id, customer id, Stripe customer).
+async fn pending_charge(w: &World) -> anyhow::Result<(String, String, String, String)> {
+    let stack = w.stack()?;
+    wait_until("a charge to be recorded as pending", EFFECT_DEADLINE, || async {
+        Ok(sqlx::query_as(
+            "SELECT id::text, fix_id::text, customer_id::text, stripe_customer_id FROM charges WHERE status = 'pending'",
+        )
+        .fetch_optional(&stack.pool)
+        .await?)
+    })
+    .await
+}
+
+pub async fn signed_events_stripe_does_not_bear_out_move_no_money(w: &World) -> anyhow::Result<()> {
+    let stack = w.stack()?;
+    let customer = charged_customer(w, "claims").await?;
+
+    // 1. While a charge is inside Stripe, a "succeeded" for a made-up PaymentIntent of 1 cent.
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").latency(Duration::from_millis(2_500)));
+    let slow = tokio::spawn({
+        let customer = customer.clone();
+        async move { customer.record_fix_with_key("claimed", "claim-1").await }
+    });
+    let (charge, fix, customer_id, stripe_customer) = pending_charge(w).await?;
+    let metadata = json!({"charge_id": charge, "fix_id": fix, "customer_id": customer_id});
+    let made_up = claimed_event(
+        "payment_intent.succeeded",
+        "made_up",
+        json!({"id": "pi_made_up", "object": "payment_intent", "status": "succeeded", "amount": 1,
+               "currency": "usd", "customer": stripe_customer, "metadata": metadata}),
+    );
+    let (status, answer) = w.deliver(&made_up).await?;
+    check!(status == StatusCode::OK && answer["outcome"] == "ignored", "a made-up PaymentIntent: {status} {answer}");
+    let _ = slow.await?;
+    let paid = paid_after_retries(&customer, "claimed", "claim-1").await?;
+    check!(paid["charged_cents"] == 2900, "{paid}");
+    let intent = paid["stripe_payment_intent_id"].as_str().context("a paid fix has its PaymentIntent")?.to_string();
+    check!(intent != "pi_made_up", "settled with the made-up PaymentIntent: {paid}");
+
+    // 2. Stripe charges and its answer is lost; a "failed" about that very PaymentIntent.
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").after_success().status(500));
+    let unknown = customer.record_fix_with_key("claimed again", "claim-2").await?;
+    check!(unknown.is_err(), "Stripe's answer was lost, yet the fix was answered: {unknown:?}");
+    // Stripe's own event may have settled it already: then there is nothing left to claim.
+    let pending: Option<(String, String, String, String)> = sqlx::query_as(
+        "SELECT id::text, fix_id::text, customer_id::text, stripe_customer_id FROM charges WHERE status = 'pending'",
+    )
+    .fetch_optional(&stack.pool)
+    .await?;
+    if let Some((charge, fix, customer_id, stripe_customer)) = pending {
+        let real = stack
+            .stripe_events("payment_intent.succeeded")
+            .into_iter()
+            .find(|event| event["data"]["object"]["metadata"]["charge_id"] == charge.as_str())
+            .context("Stripe made the PaymentIntent")?;
+        let failed = claimed_event(
+            "payment_intent.payment_failed",
+            "not_failed",
+            json!({"id": real["data"]["object"]["id"], "object": "payment_intent", "status": "requires_payment_method",
+                   "amount": 2900, "currency": "usd", "customer": stripe_customer,
+                   "metadata": {"charge_id": charge, "fix_id": fix, "customer_id": customer_id}}),
+        );
+        let (status, answer) = w.deliver(&failed).await?;
+        check!(status == StatusCode::OK, "{answer}");
+    }
+    let paid = paid_after_retries(&customer, "claimed again", "claim-2").await?;
+    check!(paid["charged_cents"] == 2900, "the fix Stripe charged is paid, not failed and charged again: {paid}");
+
+    // 3. An invented invoice of a Pro customer's real subscription.
+    let (pro, pro_customer) = w.pro_customer("claimspro").await?;
+    let before = pro_customer.usage().await??["credit_balance"].clone();
+    let subscription = pro_customer.usage().await??["subscription"]["stripe_subscription_id"].clone();
+    let invented = claimed_event(
+        "invoice.paid",
+        "invented_invoice",
+        json!({"id": "in_invented", "object": "invoice", "status": "paid", "amount_paid": 59900, "currency": "usd",
+               "customer": pro.stripe_customer_id, "subscription": subscription}),
+    );
+    let (status, answer) = w.deliver(&invented).await?;
+    check!(status == StatusCode::OK && answer["outcome"] == "ignored", "an invented invoice: {status} {answer}");
+    let after = pro_customer.usage().await??["credit_balance"].clone();
+    check!(after == before, "credits for an invented invoice: {before} → {after}");
+
+    let report = stack.reconcile().await?;
+    check!(report.payment_intents == 2 && report.charges == 2, "one PaymentIntent and one charge per fix: {report}");
+    Ok(())
+}
+
+pub async fn a_signup_whose_answer_was_lost_is_finished_by_its_keyed_retry(w: &World) -> anyhow::Result<()> {
+    let stack = w.stack()?;
+    let email = w.email("lostsignup");
+    let body = json!({"email": email, "name": "Lost Signup (e2e)"});
+    let key = uuid::Uuid::new_v4().to_string();
+    // Stripe is slow; the client gives up long before: the answer, and its API key, are lost.
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/customers").latency(Duration::from_millis(1_500)));
+    let lost = w
+        .api
+        .request(Method::POST, "/api/v1/customers")
+        .header("idempotency-key", &key)
+        .timeout(Duration::from_millis(200))
+        .json(&body)
+        .send()
+        .await;
+    check!(lost.is_err(), "the client was meant to give up: {lost:?}");
+
+    let retry = || async {
+        w.api
+            .send_with_headers(Method::POST, "/api/v1/customers", Some(body.clone()), &[("idempotency-key", &key)])
+            .await
+    };
+    let (status, first) = retry().await?;
+    check!(status == StatusCode::CREATED, "the keyed retry gets the signup: {status} {first}");
+    let (status, again) = retry().await?;
+    check!(status == StatusCode::CREATED && again == first, "every retry gets the first answer: {status} {again}");
+    let key_works = w.api.with_key(first["api_key"].as_str().context("an API key")?).usage().await?;
+    check!(key_works.is_ok(), "the replayed key works: {key_works:?}");
+    let in_stripe = w.stripe()?.list("/v1/customers", &[("email", &email)]).await?;
+    check!(in_stripe.len() == 1, "one Stripe customer for the address: {in_stripe:?}");
+    Ok(())
+}
+
+pub async fn cancelling_what_stripe_already_ended_converges(w: &World) -> anyhow::Result<()> {
+    let stripe = w.stripe()?;
+    let (_, customer) = w.pro_customer("dashboardcancel").await?;
+    let usage = customer.usage().await??;
+    let subscription = usage["subscription"]["stripe_subscription_id"].as_str().context("a subscription")?.to_string();
+    // Cancelled in Stripe itself (the Dashboard, another request): the service may not know yet.
+    stripe.delete(&format!("/v1/subscriptions/{subscription}")).await?;
+
+    let (status, answer) = customer.send(Method::DELETE, "/api/v1/billing/subscription", None).await?;
+    check!(status == StatusCode::OK && answer["plan"] == "payg", "cancel converges on Stripe: {status} {answer}");
+    let again = customer.subscribe_to_pro().await?;
+    check!(again.is_ok(), "subscribing again is not refused: {again:?}");
+
+    // Ten cancels at once: every one is answered with the cancellation, none with a 502.
+    let cancels = (0..10).map(|_| customer.send(Method::DELETE, "/api/v1/billing/subscription", None));
+    for answer in futures_util::future::join_all(cancels).await {
+        let (status, answer) = answer?;
+        check!(status == StatusCode::OK && answer["plan"] == "payg", "one of ten cancels: {status} {answer}");
+    }
+    let usage = customer.usage().await??;
+    check!(usage["plan"] == "payg" && usage["per_fix_rate_cents"] == 2900, "{usage}");
+    Ok(())
+}

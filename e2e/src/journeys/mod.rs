@@ -191,6 +191,9 @@ journeys! {
     chaos::postgres_restarted_under_load_loses_nothing(Chaos, FakeControl): "PostgreSQL restarted while charges are in flight: 503s while it is down, then every fix paid once",
     chaos::duplicate_query_parameters_change_nothing(Chaos): "a repeated at_period_end (or limit) is a 422 and Pro stays as it was",
     chaos::hostile_inputs_on_every_endpoint_are_clear_json_errors(Chaos): "NULs, huge strings, wrong types, bad paths, headers and signatures on every route: JSON 4xx, never a 5xx",
+    chaos::signed_events_stripe_does_not_bear_out_move_no_money(Chaos, FakeControl): "signed events Stripe does not bear out (a made-up 1-cent PaymentIntent, a 'failed' for a charge Stripe made, an invented invoice) settle, fail and grant nothing",
+    chaos::a_signup_whose_answer_was_lost_is_finished_by_its_keyed_retry(Chaos, FakeControl): "a signup whose answer was lost: its keyed retry gets the first answer and a working API key, one Stripe customer",
+    chaos::cancelling_what_stripe_already_ended_converges(Chaos): "a subscription Stripe already cancelled: cancel answers 200 and downgrades, subscribing again works, ten cancels at once all answer 200",
 }
 
 #[cfg(test)]

@@ -121,6 +121,11 @@ impl StripeApi {
         self.call(Method::POST, path, &[], form).await
     }
 
+    /// `DELETE {path}` (e.g. cancelling a subscription now, as the Dashboard does).
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(Method::DELETE, path, &[], &[]).await
+    }
+
     pub async fn customer(&self, id: &str) -> anyhow::Result<Value> {
         self.get(&format!("/v1/customers/{id}"), &[]).await
     }

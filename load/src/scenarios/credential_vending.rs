@@ -27,7 +27,8 @@ pub const REQUEST: &str = "POST /api/v1/credentials/exchange";
 
 /// The providers asked for, and the lifetimes, when the run does not say otherwise.
 pub const PROVIDERS: [&str; 4] = ["github", "gitlab", "npm", "pypi"];
-pub const TTL_SECONDS: (u64, u64) = (60, 3600);
+/// The service's default lifetime bounds (`CREDENTIAL_MIN_TTL_SECS`, `CREDENTIAL_MAX_TTL_SECS`).
+pub const TTL_SECONDS: (u64, u64) = (60, 900);
 
 /// One token in this many is verified with the signing key (HMAC and claims).
 const VERIFY_ONE_IN: u64 = 16;

@@ -19,6 +19,8 @@ pub fn load() -> tokio::process::Command {
         "LOAD_API_KEYS_FILE",
         "LOAD_RUN_ID",
         "STRIPE_WEBHOOK_SECRET",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_API_BASE",
         "LOAD_ALLOWED_TARGETS",
     ] {
         command.env_remove(name);
@@ -133,19 +135,35 @@ pub async fn load_stack() -> Stack {
 
 /// Makes a keys file on `target` with `load keys`.
 pub async fn keys_file(dir: &Path, target: &str, keys: usize, pro_customers: usize) -> PathBuf {
+    keys_file_with(dir, target, keys, pro_customers, &[]).await
+}
+
+/// Makes a keys file on `stack` with `load keys`, with access to the stack's Stripe (so its Pro
+/// customers' paid invoices are recorded).
+pub async fn keys_file_on(dir: &Path, stack: &Stack, keys: usize, pro_customers: usize) -> PathBuf {
+    let access = stack.stripe_access();
+    let env = [("STRIPE_SECRET_KEY", access.secret_key.as_str()), ("STRIPE_API_BASE", access.api_base.as_str())];
+    keys_file_with(dir, &stack.service_url, keys, pro_customers, &env).await
+}
+
+async fn keys_file_with(dir: &Path, target: &str, keys: usize, pro_customers: usize, env: &[(&str, &str)]) -> PathBuf {
     let path = dir.join("keys.json");
-    let output = run_load(&[
-        "keys",
-        "--target",
-        target,
-        "--count",
-        &keys.to_string(),
-        "--pro-customers",
-        &pro_customers.to_string(),
-        "--output",
-        path.to_str().unwrap(),
-    ])
-    .await;
+    let output = load()
+        .envs(env.iter().copied())
+        .args([
+            "keys",
+            "--target",
+            target,
+            "--count",
+            &keys.to_string(),
+            "--pro-customers",
+            &pro_customers.to_string(),
+            "--output",
+            path.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .expect("the load binary runs");
     assert_exit(&output, 0);
     path
 }

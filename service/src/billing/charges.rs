@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::domain::{Cents, CustomerId, Plan};
-use crate::stripe::{Form, StripeError, StripePaymentIntent};
+use crate::stripe::{Form, StripeError, StripeList, StripePaymentIntent, path_segment};
 
 /// Where a charge is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
@@ -189,19 +189,98 @@ pub enum Attempt {
     Resend,
 }
 
+/// Who settles a charge, as `billing_charges_total{settled_by}` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettledBy {
+    /// The request that made the charge, or its keyed retry.
+    Request,
+    Reconciler,
+    Webhook,
+}
+
+impl SettledBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettledBy::Request => "request",
+            SettledBy::Reconciler => "reconciler",
+            SettledBy::Webhook => "webhook",
+        }
+    }
+}
+
+/// Stripe keeps idempotency keys for 24 hours; past this age (an hour to spare) a charge's
+/// request is never sent again — a re-send could make a second PaymentIntent — and its
+/// PaymentIntent is looked up by its metadata instead ([`ask_stripe`]).
+pub const RESEND_WITHIN: chrono::Duration = chrono::Duration::hours(23);
+
 /// Sends the charge's PaymentIntent request to Stripe and settles the charge from the answer,
 /// on a task of its own (a cancelled caller cannot interrupt it between the two).
-pub async fn execute(state: &AppState, charge: Charge, attempt: Attempt) -> ChargeOutcome {
+pub async fn execute(state: &AppState, charge: Charge, attempt: Attempt, by: SettledBy) -> ChargeOutcome {
     let state = state.clone();
     let charge_id = charge.id;
-    let task = tokio::spawn(async move { execute_to_the_end(&state, charge, attempt).await });
+    let task = tokio::spawn(async move { execute_to_the_end(&state, charge, attempt, by).await });
     task.await.unwrap_or_else(|error| {
         tracing::error!(charge = %charge_id, %error, "the charge task failed; the reconciler will settle the charge");
         ChargeOutcome::Unknown { reason: "the charge was interrupted".into() }
     })
 }
 
-async fn execute_to_the_end(state: &AppState, charge: Charge, attempt: Attempt) -> ChargeOutcome {
+/// Settles a pending charge from what Stripe says about it now: within Stripe's key retention
+/// ([`RESEND_WITHIN`]) by re-sending its request with its key (Stripe answers with the first
+/// request's outcome, or carries it out now if it never arrived); past it, by looking its
+/// PaymentIntent up by metadata, and settling it `failed` (`never_reached_stripe`) when there
+/// is none. The keyed retry of a fix and the reconciler both end here.
+pub async fn ask_stripe(state: &AppState, charge: Charge, now: DateTime<Utc>, by: SettledBy) -> ChargeOutcome {
+    if now - charge.created_at < RESEND_WITHIN {
+        return execute(state, charge, Attempt::Resend, by).await;
+    }
+    let outcome = match find_intent(state, &charge).await {
+        Ok(Some(intent)) => intent_outcome(&intent),
+        Ok(None) => ChargeOutcome::Failed {
+            code: failure::NEVER_REACHED_STRIPE.into(),
+            message: "no PaymentIntent was made for this charge: nothing was charged".into(),
+            declined: false,
+        },
+        Err(error) => ChargeOutcome::Unknown { reason: error.to_string() },
+    };
+    if let ChargeOutcome::Unknown { reason } = &outcome {
+        tracing::warn!(charge = %charge.id, %reason, "a charge past Stripe's key retention is still unknown");
+        return outcome;
+    }
+    settle_or_read(state, &charge, &outcome, by).await
+}
+
+/// The charge's PaymentIntent among its customer's, by the `charge_id` in its metadata (and
+/// only if it is the charge's in every other respect too, see [`Charge::check_intent`]).
+async fn find_intent(state: &AppState, charge: &Charge) -> Result<Option<StripePaymentIntent>, StripeError> {
+    let Some(customer) = &charge.stripe_customer_id else { return Ok(None) };
+    let wanted = charge.id.to_string();
+    let mut starting_after: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/payment_intents?limit=100&customer={}", path_segment(customer));
+        if let Some(after) = &starting_after {
+            path.push_str(&format!("&starting_after={}", path_segment(after)));
+        }
+        let page: StripeList<StripePaymentIntent> = state.stripe.get(&path).await?;
+        let last = page.data.last().map(|intent| intent.id.clone());
+        let found = page.data.into_iter().find(|intent| intent.metadata.get("charge_id") == Some(&wanted));
+        if let Some(found) = found {
+            return match charge.check_intent(&found) {
+                Ok(()) => Ok(Some(found)),
+                Err(difference) => {
+                    tracing::error!(charge = %charge.id, intent = %found.id, %difference, "a PaymentIntent names this charge but is not its own");
+                    Ok(None)
+                }
+            };
+        }
+        match (page.has_more, last) {
+            (true, Some(last)) => starting_after = Some(last),
+            _ => return Ok(None),
+        }
+    }
+}
+
+async fn execute_to_the_end(state: &AppState, charge: Charge, attempt: Attempt, by: SettledBy) -> ChargeOutcome {
     let answer: Result<StripePaymentIntent, StripeError> =
         state.stripe.post("/v1/payment_intents", charge.payment_intent_form(), &charge.stripe_idempotency_key).await;
     let outcome = match answer {
@@ -218,7 +297,7 @@ async fn execute_to_the_end(state: &AppState, charge: Charge, attempt: Attempt) 
         tracing::warn!(charge = %charge.id, fix = %charge.fix_id, %reason, "charge outcome unknown: left pending for the reconciler");
         return outcome;
     }
-    settle_or_read(state, &charge, &outcome).await
+    settle_or_read(state, &charge, &outcome, by).await
 }
 
 /// What a customer whose charge was declined is told: the reason, and the way out. Built when
@@ -234,7 +313,7 @@ pub fn declined_message(code: &str, detail: &str) -> String {
 /// What Stripe's answer to a PaymentIntent request says about the charge.
 pub fn outcome_of(answer: Result<StripePaymentIntent, StripeError>) -> ChargeOutcome {
     match answer {
-        Ok(intent) => intent_outcome(&intent.id, &intent.status, None),
+        Ok(intent) => intent_outcome(&intent),
         Err(error) if error.proves_nothing_was_charged() => {
             let declined = error.is_card_error();
             ChargeOutcome::Failed {
@@ -251,37 +330,85 @@ pub fn outcome_of(answer: Result<StripePaymentIntent, StripeError>) -> ChargeOut
 }
 
 /// A PaymentIntent's status as an outcome.
-pub fn intent_outcome(id: &str, status: &str, error_code: Option<&str>) -> ChargeOutcome {
-    match status {
-        "succeeded" => ChargeOutcome::Succeeded { payment_intent: id.to_string() },
-        // Still moving: Stripe will settle it, and say so in a webhook.
-        "processing" => ChargeOutcome::Unknown { reason: format!("PaymentIntent {id} is processing") },
-        other => ChargeOutcome::Failed {
-            code: error_code.unwrap_or(other).to_string(),
-            message: format!(
-                "the charge is `{other}` in Stripe, not paid: update the payment method with POST /api/v1/billing/payment-method"
-            ),
-            declined: true,
+///
+/// Only two statuses are failures: `requires_payment_method` (the attempt was declined) and
+/// `canceled`. From either, Stripe never moves the PaymentIntent to `succeeded` by itself: that
+/// would take another confirmation, which this service never sends for a charge's
+/// PaymentIntent (a re-send under its key replays the first answer; paying again is a new
+/// charge with a new key). Every other status that is not `succeeded` — `processing`,
+/// `requires_action`, `requires_confirmation`, `requires_capture` — may still end in a
+/// payment, so the outcome is unknown and the charge stays pending: settling it `failed` would
+/// let a retry make a second PaymentIntent for the same fix while Stripe can still succeed the
+/// first.
+pub fn intent_outcome(intent: &StripePaymentIntent) -> ChargeOutcome {
+    let id = &intent.id;
+    match intent.status.as_str() {
+        "succeeded" => ChargeOutcome::Succeeded { payment_intent: id.clone() },
+        status @ ("requires_payment_method" | "canceled") => {
+            let error = intent.last_payment_error.as_ref();
+            let code = error.and_then(|error| error.decline_code.as_deref().or(error.code.as_deref()));
+            let detail = error.and_then(|error| error.message.as_deref());
+            ChargeOutcome::Failed {
+                code: code.unwrap_or(status).to_string(),
+                message: detail.map(str::to_string).unwrap_or_else(|| {
+                    format!(
+                        "the charge is `{status}` in Stripe, not paid: update the payment method with POST /api/v1/billing/payment-method"
+                    )
+                }),
+                declined: true,
+            }
+        }
+        other => ChargeOutcome::Unknown {
+            reason: format!("PaymentIntent {id} is `{other}` in Stripe: it may still succeed"),
         },
     }
 }
 
-/// Settles the charge; when someone else settled it first, reads what they settled.
-async fn settle_or_read(state: &AppState, charge: &Charge, outcome: &ChargeOutcome) -> ChargeOutcome {
+impl Charge {
+    /// Whether `intent`, as Stripe returned it, is this charge's PaymentIntent: the one its
+    /// request made, whose metadata names this charge, its fix and its customer, for the
+    /// charge's amount and currency, of the charge's Stripe customer. The error says what differs.
+    pub fn check_intent(&self, intent: &StripePaymentIntent) -> Result<(), String> {
+        let mut differences = Vec::new();
+        let metadata = |key: &str| intent.metadata.get(key).map(String::as_str);
+        let (charge, fix, customer) = (self.id.to_string(), self.fix_id.to_string(), self.customer_id.to_string());
+        for (key, expected) in [("charge_id", &charge), ("fix_id", &fix), ("customer_id", &customer)] {
+            if metadata(key) != Some(expected.as_str()) {
+                differences.push(format!("metadata {key} is {:?}, not {expected}", metadata(key)));
+            }
+        }
+        if intent.amount != self.amount_cents {
+            differences.push(format!("the amount is {} cents, not {}", intent.amount, self.amount_cents));
+        }
+        if !intent.currency.eq_ignore_ascii_case(&self.currency) {
+            differences.push(format!("the currency is {:?}, not {}", intent.currency, self.currency));
+        }
+        if intent.customer.is_none() || intent.customer != self.stripe_customer_id {
+            differences.push(format!("the customer is {:?}, not {:?}", intent.customer, self.stripe_customer_id));
+        }
+        if differences.is_empty() { Ok(()) } else { Err(differences.join("; ")) }
+    }
+}
+
+/// Settles the charge; when someone else settled it first, reads what they settled. Counted
+/// in the metrics only when this call settled it (whoever settles first counts it, once).
+async fn settle_or_read(state: &AppState, charge: &Charge, outcome: &ChargeOutcome, by: SettledBy) -> ChargeOutcome {
     let settled = async {
         let mut tx = state.pool.begin().await?;
-        settle(&mut tx, charge.id, outcome, state.clock.now()).await?;
+        let settled_here = settle(&mut tx, charge.id, outcome, state.clock.now()).await?;
         let stored = find(&mut tx, charge.id).await?;
         tx.commit().await?;
-        Ok::<_, sqlx::Error>(stored)
+        Ok::<_, sqlx::Error>((settled_here, stored))
     }
     .await;
     match settled {
-        Ok(Some(stored)) => {
-            state.metrics.charge_settled(stored.status, "request");
+        Ok((settled_here, Some(stored))) => {
+            if settled_here {
+                state.metrics.charge_settled(stored.status, by.as_str());
+            }
             stored.outcome()
         }
-        Ok(None) => ChargeOutcome::Unknown { reason: format!("charge {} is gone", charge.id) },
+        Ok((_, None)) => ChargeOutcome::Unknown { reason: format!("charge {} is gone", charge.id) },
         Err(error) => {
             tracing::error!(charge = %charge.id, %error, ?outcome, "could not record a charge's outcome; the reconciler will settle it");
             ChargeOutcome::Unknown { reason: "the outcome could not be recorded".into() }
@@ -330,8 +457,9 @@ pub async fn settle(
 }
 
 /// Waits for a pending charge to be settled by whoever is sending it, then, if it is still
-/// pending once that request must have ended, re-sends it with its key: the answer of a
-/// retried request that finds its fix's charge pending.
+/// pending once that request must have ended, asks Stripe ([`ask_stripe`]: re-sent with its
+/// key, or looked up past Stripe's key retention): the answer of a retried request that finds
+/// its fix's charge pending.
 pub async fn settle_pending(state: &AppState, charge: Charge) -> ChargeOutcome {
     // The first request may still be waiting on Stripe for up to its timeout.
     let age = (state.clock.now() - charge.created_at).to_std().unwrap_or_default();
@@ -350,7 +478,7 @@ pub async fn settle_pending(state: &AppState, charge: Charge) -> ChargeOutcome {
         tokio::time::sleep(pause.min(deadline.saturating_duration_since(tokio::time::Instant::now()))).await;
         pause = (pause * 2).min(Duration::from_millis(250));
     }
-    execute(state, charge, Attempt::Resend).await
+    ask_stripe(state, charge, state.clock.now(), SettledBy::Request).await
 }
 
 async fn reload(pool: &PgPool, id: Uuid) -> Result<Option<Charge>, sqlx::Error> {
@@ -372,14 +500,96 @@ mod tests {
         }))
     }
 
+    fn intent(id: &str, status: &str) -> StripePaymentIntent {
+        StripePaymentIntent { id: id.into(), status: status.into(), ..Default::default() }
+    }
+
     #[test]
     fn only_a_succeeded_intent_is_a_success() {
-        let ok = StripePaymentIntent { id: "pi_1".into(), status: "succeeded".into() };
-        assert!(matches!(outcome_of(Ok(ok)), ChargeOutcome::Succeeded { payment_intent } if payment_intent == "pi_1"));
-        let needs_action = StripePaymentIntent { id: "pi_2".into(), status: "requires_action".into() };
-        assert!(matches!(outcome_of(Ok(needs_action)), ChargeOutcome::Failed { .. }));
-        let processing = StripePaymentIntent { id: "pi_3".into(), status: "processing".into() };
-        assert!(matches!(outcome_of(Ok(processing)), ChargeOutcome::Unknown { .. }));
+        assert!(
+            matches!(outcome_of(Ok(intent("pi_1", "succeeded"))), ChargeOutcome::Succeeded { payment_intent } if payment_intent == "pi_1")
+        );
+    }
+
+    #[test]
+    fn only_an_intent_stripe_cannot_succeed_by_itself_is_a_failure() {
+        for failed in ["requires_payment_method", "canceled"] {
+            assert!(matches!(outcome_of(Ok(intent("pi_2", failed))), ChargeOutcome::Failed { .. }), "{failed}");
+        }
+        for may_still_succeed in ["processing", "requires_action", "requires_confirmation", "requires_capture"] {
+            assert!(
+                matches!(outcome_of(Ok(intent("pi_3", may_still_succeed))), ChargeOutcome::Unknown { .. }),
+                "{may_still_succeed}: a retry must not make a second PaymentIntent while this one may succeed"
+            );
+        }
+    }
+
+    #[test]
+    fn a_declined_intent_says_why_in_stripes_words() {
+        let declined = StripePaymentIntent {
+            last_payment_error: Some(crate::stripe::StripePaymentError {
+                code: Some("card_declined".into()),
+                decline_code: Some("insufficient_funds".into()),
+                message: Some("Your card has insufficient funds.".into()),
+            }),
+            ..intent("pi_4", "requires_payment_method")
+        };
+        let ChargeOutcome::Failed { code, message, declined: true } = intent_outcome(&declined) else {
+            panic!("a decline is a failure")
+        };
+        assert_eq!((code.as_str(), message.as_str()), ("insufficient_funds", "Your card has insufficient funds."));
+    }
+
+    fn charge() -> Charge {
+        Charge {
+            id: Uuid::new_v4(),
+            customer_id: Uuid::new_v4(),
+            fix_id: Uuid::new_v4(),
+            amount_cents: 2900,
+            currency: "usd".into(),
+            plan: Plan::PayAsYouGo,
+            status: ChargeStatus::Pending,
+            stripe_idempotency_key: "charge-x".into(),
+            stripe_customer_id: Some("cus_1".into()),
+            payment_method: Some("pm_1".into()),
+            stripe_payment_intent_id: None,
+            failure_code: None,
+            failure_message: None,
+            created_at: Utc::now(),
+        }
+    }
+
+    fn its_intent(charge: &Charge) -> StripePaymentIntent {
+        StripePaymentIntent {
+            amount: charge.amount_cents,
+            currency: "usd".into(),
+            customer: charge.stripe_customer_id.clone(),
+            metadata: [
+                ("charge_id".to_string(), charge.id.to_string()),
+                ("fix_id".to_string(), charge.fix_id.to_string()),
+                ("customer_id".to_string(), charge.customer_id.to_string()),
+            ]
+            .into(),
+            ..intent("pi_5", "succeeded")
+        }
+    }
+
+    #[test]
+    fn an_intent_is_a_charges_only_with_its_metadata_amount_currency_and_customer() {
+        let charge = charge();
+        assert_eq!(charge.check_intent(&its_intent(&charge)), Ok(()));
+        let one_cent = StripePaymentIntent { amount: 1, ..its_intent(&charge) };
+        assert!(charge.check_intent(&one_cent).unwrap_err().contains("amount is 1 cents"));
+        let euros = StripePaymentIntent { currency: "eur".into(), ..its_intent(&charge) };
+        assert!(charge.check_intent(&euros).unwrap_err().contains("currency"));
+        let someone_else = StripePaymentIntent { customer: Some("cus_2".into()), ..its_intent(&charge) };
+        assert!(charge.check_intent(&someone_else).unwrap_err().contains("customer"));
+        let mut another_fix = its_intent(&charge);
+        another_fix.metadata.insert("fix_id".into(), Uuid::new_v4().to_string());
+        assert!(charge.check_intent(&another_fix).unwrap_err().contains("fix_id"));
+        let mut no_metadata = its_intent(&charge);
+        no_metadata.metadata.clear();
+        assert!(charge.check_intent(&no_metadata).unwrap_err().contains("charge_id"));
     }
 
     #[test]

@@ -15,26 +15,23 @@
 //!   (`charge_id`) among the customer's PaymentIntents instead, and settles the charge
 //!   `failed` (`never_reached_stripe`) when there is none.
 //!
+//! Both are [`charges::ask_stripe`], which a keyed retry of a fix uses too.
+//!
 //! The `payment_intent.succeeded` and `payment_intent.payment_failed` webhooks settle charges
 //! too ([`crate::webhooks::events`]); whichever comes first wins.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::charges::{self, Attempt, Charge, ChargeOutcome, ChargeStatus, failure, intent_outcome};
+use super::charges::{self, Charge, ChargeOutcome, ChargeStatus, SettledBy};
 use crate::app::AppState;
 use crate::domain::Plan;
-use crate::stripe::{StripeError, StripeList, path_segment};
 
 /// Charges claimed per round.
 const BATCH: i64 = 20;
-/// Stripe keeps idempotency keys for 24 hours; past this age a charge is looked up, not re-sent.
-const RESEND_WITHIN: chrono::Duration = chrono::Duration::hours(23);
 /// Longest wait between two looks at one charge.
 const MAX_BACKOFF_SECS: f64 = 3_600.0;
 
@@ -55,23 +52,15 @@ pub async fn reconcile_due(state: &AppState) -> Result<ReconcileReport, sqlx::Er
     let mut report = ReconcileReport { claimed: claimed.len(), ..Default::default() };
     for charge in claimed {
         let charge_id = charge.id;
-        let outcome = reconcile_one(state, charge, now).await;
-        let settled = match &outcome {
-            ChargeOutcome::Succeeded { .. } => {
-                report.succeeded += 1;
-                ChargeStatus::Succeeded
-            }
-            ChargeOutcome::Failed { .. } => {
-                report.failed += 1;
-                ChargeStatus::Failed
-            }
+        // Counted in the metrics by whoever settles it (this round, or a webhook first).
+        match charges::ask_stripe(state, charge, now, SettledBy::Reconciler).await {
+            ChargeOutcome::Succeeded { .. } => report.succeeded += 1,
+            ChargeOutcome::Failed { .. } => report.failed += 1,
             ChargeOutcome::Unknown { reason } => {
                 report.still_pending += 1;
                 tracing::warn!(charge = %charge_id, %reason, "a pending charge is still unknown; looking again later");
-                continue;
             }
-        };
-        state.metrics.charge_settled(settled, "reconciler");
+        }
     }
     let pending = sqlx::query_scalar!(r#"SELECT count(*) AS "pending!" FROM charges WHERE status = 'pending'"#)
         .fetch_one(&state.pool)
@@ -102,61 +91,6 @@ async fn claim_due(state: &AppState, now: DateTime<Utc>) -> Result<Vec<Charge>, 
     )
     .fetch_all(&state.pool)
     .await
-}
-
-async fn reconcile_one(state: &AppState, charge: Charge, now: DateTime<Utc>) -> ChargeOutcome {
-    if now - charge.created_at < RESEND_WITHIN {
-        return charges::execute(state, charge, Attempt::Resend).await;
-    }
-    let outcome = match find_intent(state, &charge).await {
-        Ok(Some(intent)) => intent_outcome(&intent.id, &intent.status, None),
-        Ok(None) => ChargeOutcome::Failed {
-            code: failure::NEVER_REACHED_STRIPE.into(),
-            message: "no PaymentIntent was made for this charge: nothing was charged".into(),
-            declined: false,
-        },
-        Err(error) => ChargeOutcome::Unknown { reason: error.to_string() },
-    };
-    let settled = async {
-        let mut tx = state.pool.begin().await?;
-        charges::settle(&mut tx, charge.id, &outcome, state.clock.now()).await?;
-        tx.commit().await
-    }
-    .await;
-    match settled {
-        Ok(()) => outcome,
-        Err(error) => ChargeOutcome::Unknown { reason: error.to_string() },
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct ListedIntent {
-    id: String,
-    status: String,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-}
-
-/// The charge's PaymentIntent among its customer's, by the `charge_id` in its metadata.
-async fn find_intent(state: &AppState, charge: &Charge) -> Result<Option<ListedIntent>, StripeError> {
-    let Some(customer) = &charge.stripe_customer_id else { return Ok(None) };
-    let wanted = charge.id.to_string();
-    let mut starting_after: Option<String> = None;
-    loop {
-        let mut path = format!("/v1/payment_intents?limit=100&customer={}", path_segment(customer));
-        if let Some(after) = &starting_after {
-            path.push_str(&format!("&starting_after={}", path_segment(after)));
-        }
-        let page: StripeList<ListedIntent> = state.stripe.get(&path).await?;
-        let last = page.data.last().map(|intent| intent.id.clone());
-        if let Some(found) = page.data.into_iter().find(|intent| intent.metadata.get("charge_id") == Some(&wanted)) {
-            return Ok(Some(found));
-        }
-        match (page.has_more, last) {
-            (true, Some(last)) => starting_after = Some(last),
-            _ => return Ok(None),
-        }
-    }
 }
 
 /// The running reconciler.

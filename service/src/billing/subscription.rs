@@ -5,6 +5,14 @@
 //! method. Credits are not granted here: 60 arrive with each paid invoice, through the
 //! `invoice.paid` webhook. Cancelling immediately downgrades to pay-as-you-go at once;
 //! cancelling at period end keeps Pro until Stripe says the subscription is deleted.
+//!
+//! Both converge on Stripe's state rather than on the stored copy, which can be behind (a
+//! subscription cancelled from the Dashboard whose event is late or lost, a concurrent cancel):
+//! when Stripe refuses a cancellation, or does not answer, the subscription is fetched, and if
+//! Stripe has ended it (or has no such subscription), it is stored as ended, the customer is
+//! downgraded, and the cancel answers 200 — as does a cancel of a subscription already ended
+//! here. Subscribing while a live subscription is stored asks Stripe the same way before
+//! answering 409, so an ended one does not block a new one.
 
 use axum::Json;
 use axum::extract::State;
@@ -24,11 +32,26 @@ use crate::ledger;
 use crate::openapi::bodies::{JsonBodyRejections, SubscriptionRequest};
 use crate::openapi::{PaymentProviderFailed, ValidationFailed};
 use crate::request::{Fields, JsonObject, StrictQuery};
-use crate::stripe::{Form, StripeSubscription, path_segment};
+use crate::stripe::{Form, StripeError, StripeSubscription, path_segment};
 use utoipa::IntoParams;
 
-/// Statuses in which a subscription counts as the customer's live one.
+/// Statuses in which a subscription counts as the customer's live one: it can be cancelled,
+/// and the customer cannot start another beside it.
 pub const LIVE_STATUSES: [&str; 4] = ["active", "past_due", "trialing", "unpaid"];
+
+/// Statuses of a live subscription that give Pro pricing ($15 a fix beyond the credits).
+///
+/// `past_due` keeps Pro: Stripe is still collecting the renewal (its retries; the usage summary
+/// warns `payment_failed`), and nothing was granted for the unpaid invoice, so the customer only
+/// keeps the cheaper rate for fixes it pays for one by one. `unpaid` does not: Stripe has stopped
+/// trying, so fixes beyond the credits cost the pay-as-you-go $29 until an invoice is paid (the
+/// subscription is `active` again, and Pro with it). `incomplete` never was Pro.
+pub const PRO_PRICED_STATUSES: [&str; 3] = ["active", "past_due", "trialing"];
+
+/// Whether a subscription in `status` gives its customer Pro pricing.
+pub fn gives_pro_pricing(status: &str) -> bool {
+    PRO_PRICED_STATUSES.contains(&status)
+}
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionView {
@@ -89,6 +112,11 @@ pub async fn subscribe(
     }
     fields.finish()?;
 
+    // A live subscription stored here may have ended in Stripe already: ask before refusing.
+    let stored = live_subscription(&mut *state.pool.acquire().await?, auth.customer).await?;
+    if let Some((subscription_id, ..)) = stored {
+        converge_on_stripe(&state, auth.customer, &subscription_id).await?;
+    }
     let mut tx = state.pool.begin().await?;
     ledger::lock_customer(&mut tx, auth.customer).await?;
     if live_subscription(&mut tx, auth.customer).await?.is_some() {
@@ -140,7 +168,7 @@ pub async fn subscribe(
     )
     .execute(&mut *tx)
     .await?;
-    let active = LIVE_STATUSES.contains(&subscription.status.as_str());
+    let active = gives_pro_pricing(&subscription.status);
     let plan = if active {
         set_plan(&mut tx, auth.customer, Plan::Pro).await?;
         Plan::Pro
@@ -191,8 +219,8 @@ pub struct CancelQuery {
     params(CancelQuery),
     security(("bearer" = []), ("api_key" = [])),
     responses(
-        (status = 200, description = "Cancelled", body = SubscriptionView),
-        (status = 404, description = "No live subscription to cancel (`not_found`)", body = ErrorBody),
+        (status = 200, description = "Cancelled, or already ended (in Stripe, or by an earlier cancel): the subscription as it now stands", body = SubscriptionView),
+        (status = 404, description = "This customer never had a subscription (`not_found`)", body = ErrorBody),
         (status = 422, response = ValidationFailed),
         (status = 502, response = PaymentProviderFailed),
     ),
@@ -205,49 +233,139 @@ pub async fn cancel(
     let at_period_end = StrictQuery::parse(uri.query(), &["at_period_end"])?.bool("at_period_end", false)?;
     let live = live_subscription(&mut *state.pool.acquire().await?, auth.customer).await?;
     let Some((subscription_id, _, _, _)) = live else {
-        return Err(ApiError::NotFound("this customer has no live subscription to cancel".into()));
+        // Nothing live here. When the latest subscription has ended, the cancellation is done:
+        // a retried cancel, or one of several sent at once, is told so.
+        let latest = latest_subscription(&mut *state.pool.acquire().await?, auth.customer).await?;
+        return match latest {
+            Some((subscription_id, status, cancel_at_period_end, period_end)) if status == "canceled" => {
+                let plan = BillingProfile::load(&mut *state.pool.acquire().await?, auth.customer).await?.plan;
+                Ok(Json(ended_view(subscription_id, cancel_at_period_end, period_end, plan)))
+            }
+            _ => Err(ApiError::NotFound("this customer has no live subscription to cancel".into())),
+        };
+    };
+
+    let path = format!("/v1/subscriptions/{}", path_segment(&subscription_id));
+    let asked: Result<StripeSubscription, StripeError> = if at_period_end {
+        let form = Form::new().set("cancel_at_period_end", "true");
+        state.stripe.post(&path, form, &format!("cancel-at-period-end-{subscription_id}")).await
+    } else {
+        state.stripe.delete(&path).await
+    };
+    let subscription = match asked {
+        Ok(subscription) => Some(subscription),
+        // Refused (already canceled, say) or unanswered: what Stripe has now decides.
+        Err(error) => match fetch_subscription(&state, &subscription_id).await {
+            Ok(Some(current)) if current.status == "canceled" => Some(current),
+            Ok(Some(current)) if at_period_end && current.cancel_at_period_end => Some(current),
+            // Stripe has no such subscription: nothing bills the customer for it.
+            Ok(None) => None,
+            _ => return Err(error.into()),
+        },
     };
 
     let now = state.clock.now();
-    if at_period_end {
-        let form = Form::new().set("cancel_at_period_end", "true");
-        let key = format!("cancel-at-period-end-{subscription_id}");
-        let updated: StripeSubscription =
-            state.stripe.post(&format!("/v1/subscriptions/{}", path_segment(&subscription_id)), form, &key).await?;
-        sqlx::query!(
-            "UPDATE subscriptions SET cancel_at_period_end = true, updated_at = $2 WHERE stripe_subscription_id = $1",
-            &subscription_id,
-            now
-        )
-        .execute(&state.pool)
-        .await?;
-        tracing::info!(customer = %auth.customer, subscription = %subscription_id, "Pro cancelled at period end");
-        return Ok(Json(SubscriptionView {
-            stripe_subscription_id: subscription_id,
-            status: updated.status.clone(),
-            cancel_at_period_end: true,
-            current_period_end: from_unix(updated.period_end()),
-            plan: Plan::Pro,
-            note: "Pro pricing stays until the period ends, then pay-as-you-go".into(),
-        }));
+    match subscription {
+        Some(subscription) if subscription.status != "canceled" && at_period_end => {
+            sqlx::query!(
+                "UPDATE subscriptions SET cancel_at_period_end = true, updated_at = $2 WHERE stripe_subscription_id = $1",
+                &subscription_id,
+                now
+            )
+            .execute(&state.pool)
+            .await?;
+            tracing::info!(customer = %auth.customer, subscription = %subscription_id, "Pro cancelled at period end");
+            Ok(Json(SubscriptionView {
+                stripe_subscription_id: subscription_id,
+                status: subscription.status.clone(),
+                cancel_at_period_end: true,
+                current_period_end: from_unix(subscription.period_end()),
+                plan: Plan::Pro,
+                note: "Pro pricing stays until the period ends, then pay-as-you-go".into(),
+            }))
+        }
+        Some(subscription) if subscription.status != "canceled" => Err(ApiError::Internal(format!(
+            "Stripe answered the cancellation of {subscription_id} with status `{}`",
+            subscription.status
+        ))),
+        ended => {
+            let plan = end_subscription(&state, auth.customer, &subscription_id, now).await?;
+            tracing::info!(customer = %auth.customer, subscription = %subscription_id, "Pro cancelled now");
+            let (cancel_at_period_end, period_end) =
+                ended.map_or((false, None), |ended| (ended.cancel_at_period_end, from_unix(ended.period_end())));
+            Ok(Json(ended_view(subscription_id, cancel_at_period_end, period_end, plan)))
+        }
     }
+}
 
-    let cancelled: StripeSubscription =
-        state.stripe.delete(&format!("/v1/subscriptions/{}", path_segment(&subscription_id))).await?;
-    let mut tx = state.pool.begin().await?;
-    ledger::lock_customer(&mut tx, auth.customer).await?;
-    mark_canceled(&mut tx, &subscription_id, now).await?;
-    let plan = downgrade_after_pro(&mut tx, auth.customer).await?;
-    tx.commit().await?;
-    tracing::info!(customer = %auth.customer, subscription = %subscription_id, "Pro cancelled now");
-    Ok(Json(SubscriptionView {
-        stripe_subscription_id: subscription_id,
-        status: cancelled.status.clone(),
-        cancel_at_period_end: false,
-        current_period_end: from_unix(cancelled.period_end()),
+/// What a cancel answers for a subscription that has ended.
+fn ended_view(
+    stripe_subscription_id: String,
+    cancel_at_period_end: bool,
+    current_period_end: Option<DateTime<Utc>>,
+    plan: Plan,
+) -> SubscriptionView {
+    SubscriptionView {
+        stripe_subscription_id,
+        status: "canceled".into(),
+        cancel_at_period_end,
+        current_period_end,
         plan,
-        note: "cancelled now: fixes beyond the credits are charged at the pay-as-you-go rate".into(),
-    }))
+        note: "cancelled: fixes beyond the credits are charged at the pay-as-you-go rate".into(),
+    }
+}
+
+/// A subscription as Stripe has it now; `None` when Stripe has no such subscription.
+async fn fetch_subscription(state: &AppState, id: &str) -> Result<Option<StripeSubscription>, StripeError> {
+    match state.stripe.get(&format!("/v1/subscriptions/{}", path_segment(id))).await {
+        Ok(subscription) => Ok(Some(subscription)),
+        Err(error) if error.is_not_found() => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Asks Stripe about a subscription stored as live and, when Stripe has ended it (or has none),
+/// stores it as ended and downgrades the customer. A Stripe that cannot answer is an error.
+async fn converge_on_stripe(state: &AppState, customer: CustomerId, subscription_id: &str) -> Result<(), ApiError> {
+    match fetch_subscription(state, subscription_id).await? {
+        Some(current) if current.status != "canceled" => Ok(()),
+        _ => {
+            let plan = end_subscription(state, customer, subscription_id, state.clock.now()).await?;
+            tracing::info!(%customer, subscription = subscription_id, plan = plan.as_str(), "a subscription Stripe had ended is stored as ended");
+            Ok(())
+        }
+    }
+}
+
+/// Stores a subscription as canceled and moves the customer off Pro, in one transaction.
+async fn end_subscription(
+    state: &AppState,
+    customer: CustomerId,
+    subscription_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Plan, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    ledger::lock_customer(&mut tx, customer).await?;
+    mark_canceled(&mut tx, subscription_id, now).await?;
+    let plan = downgrade_after_pro(&mut tx, customer).await?;
+    tx.commit().await?;
+    Ok(plan)
+}
+
+/// The customer's most recent subscription, live or not: (stripe id, status,
+/// cancel_at_period_end, period end).
+async fn latest_subscription(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+) -> Result<Option<(String, String, bool, Option<DateTime<Utc>>)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "SELECT stripe_subscription_id, status, cancel_at_period_end, current_period_end FROM subscriptions
+         WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 1",
+        customer.0
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|row| (row.stripe_subscription_id, row.status, row.cancel_at_period_end, row.current_period_end)))
 }
 
 /// Marks a subscription canceled (terminal: nothing moves it back).
@@ -266,14 +384,39 @@ pub async fn mark_canceled(
     Ok(())
 }
 
-/// After Pro ends: pay-as-you-go with a payment method on file, else back to trial pricing.
-/// A customer who still has another live subscription stays Pro.
+/// After Pro ends (or stops giving Pro pricing, see [`PRO_PRICED_STATUSES`]): pay-as-you-go
+/// with a payment method on file, else back to trial pricing. A customer who still has another
+/// subscription with Pro pricing stays Pro.
 pub async fn downgrade_after_pro(conn: &mut PgConnection, customer: CustomerId) -> Result<Plan, ApiError> {
-    if live_subscription(conn, customer).await?.is_some() {
+    let still_pro = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM subscriptions WHERE customer_id = $1 AND status = ANY($2)) AS "pro!""#,
+        customer.0,
+        &PRO_PRICED_STATUSES[..] as _
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if still_pro {
+        set_plan(conn, customer, Plan::Pro).await?;
         return Ok(Plan::Pro);
     }
     let profile = BillingProfile::load(conn, customer).await?;
     let plan = if profile.default_payment_method.is_some() { Plan::PayAsYouGo } else { Plan::Trial };
     set_plan(conn, customer, plan).await?;
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_due_keeps_pro_pricing_and_unpaid_does_not() {
+        for pro in ["active", "trialing", "past_due"] {
+            assert!(gives_pro_pricing(pro), "{pro}");
+        }
+        for not_pro in ["unpaid", "incomplete", "incomplete_expired", "canceled", "paused"] {
+            assert!(!gives_pro_pricing(not_pro), "{not_pro}");
+        }
+        assert!(PRO_PRICED_STATUSES.iter().all(|status| LIVE_STATUSES.contains(status)));
+    }
 }

@@ -7,6 +7,15 @@
 //! not buy more rate (see [`crate::rate_limit`], per instance); and a customer who can
 //! neither spend credits nor be charged gets 402, with the way out.
 //!
+//! Revocation: a credential is verified with the signing key alone, offline, so one vended
+//! before its API key was revoked stays valid until it expires. The ceiling bounds that:
+//! `CREDENTIAL_MAX_TTL_SECS` is 900 s (15 minutes, the default lifetime) unless a deployment
+//! sets it otherwise, not an hour. A revocation list was the other way; it was not taken,
+//! because every provider would then have to ask the service (or keep a list in step with
+//! it) on each use, and a credential would stop verifying whenever the service is away — the
+//! coupling short-lived signed credentials exist to avoid. A deployment that needs a tighter
+//! bound lowers the ceiling (vending is cheap: see the README's figures).
+//!
 //! This is the hottest path of the service, so a vending touches no database when the key is
 //! in the auth cache ([`crate::api_keys::cache`]): the key, its customer and their billing
 //! standing come from memory, the rate limit is in memory, and a credential is a signature
@@ -132,10 +141,10 @@ mod tests {
     }
 
     #[test]
-    fn the_default_policy_vends_for_four_providers_for_60_to_3600_seconds() {
+    fn the_default_policy_vends_for_four_providers_for_60_to_900_seconds() {
         let vending = CredentialVending::from_config(&config()).unwrap();
         assert_eq!(vending.providers(), ["github", "gitlab", "npm", "pypi"]);
-        assert_eq!(vending.ttl_bounds_secs(), (60, 3600));
+        assert_eq!(vending.ttl_bounds_secs(), (60, 900));
         assert_eq!(vending.default_ttl_secs(), 900);
     }
 

@@ -18,11 +18,12 @@ use crate::config::Config;
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
-    /// An e-mail address, `local@domain.tld`: at most 254 characters once trimmed, a local part
-    /// without white space, control characters or `@`, a domain of letters, digits, `-` and dots.
+    /// An e-mail address in ASCII, `local@domain.tld`: at most 254 characters (so bytes) once
+    /// trimmed, a local part of visible ASCII characters but `@`, a domain of letters, digits,
+    /// `-` and dots.
     #[schema(
         example = "ada@example.com",
-        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?=[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]{1,254}[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$)[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?=[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]{1,254}[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$)[!-?A-~]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
     )]
     pub email: String,
     /// A display name: 1 to 200 characters once trimmed, no control characters.

@@ -17,12 +17,21 @@
 //! after a concurrent store looks last, and the stored copy ends at Stripe's latest state; an
 //! event nobody raced costs one fetch, not two.
 //!
-//! A paid invoice grants its credits only when its subscription is found in Stripe and belongs
-//! to the event's customer; a subscription that cannot be fetched is an error answer, so Stripe
-//! delivers the event again later.
+//! An event, like a request, is a claim: whoever holds the endpoint's secret (a leaked secret,
+//! another account's endpoint routed here, a proxy's bug) can sign one. So before money moves
+//! on an event, the service asks Stripe for the object and acts on what Stripe says:
 //!
-//! `payment_intent.succeeded` and `payment_intent.payment_failed` settle the pending charge
-//! named in the PaymentIntent's metadata ([`crate::billing::charges`]), if it is still pending.
+//! - a paid invoice grants its credits only when Stripe has that invoice, `paid`, of the
+//!   event's customer, and its subscription (as Stripe has it) is one this service made for
+//!   that customer (`customer`, and `metadata.customer_id`);
+//! - `payment_intent.succeeded` and `payment_intent.payment_failed` settle a pending charge
+//!   only when the PaymentIntent Stripe returns is that charge's (metadata, amount, currency,
+//!   customer), and they settle it by the status Stripe gives it, not by the event's type: a
+//!   status that may still succeed leaves the charge pending, so a retry can never make a
+//!   second PaymentIntent for a fix while Stripe may still succeed the first.
+//!
+//! An event that Stripe does not bear out is answered 200 `ignored` (and logged as a warning);
+//! a Stripe that cannot answer now is an error answer, so Stripe delivers the event again later.
 //!
 //! Every change runs inside the transaction that records the event id (see [`apply`]).
 
@@ -30,14 +39,14 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::app::AppState;
-use crate::billing::charges::{self, ChargeOutcome, ChargeStatus};
+use crate::billing::charges::{self, ChargeOutcome, ChargeStatus, SettledBy};
 use crate::billing::set_plan;
-use crate::billing::subscription::{LIVE_STATUSES, downgrade_after_pro, from_unix, mark_canceled};
+use crate::billing::subscription::{downgrade_after_pro, from_unix, gives_pro_pricing, mark_canceled};
 use crate::domain::{CustomerId, Plan};
 use crate::error::ApiError;
 use crate::ledger::{self, CreditSource};
 use crate::pricing::PRO_CREDITS_PER_INVOICE;
-use crate::stripe::{StripeError, StripeSubscription, path_segment};
+use crate::stripe::{StripeError, StripeInvoice, StripePaymentIntent, StripeSubscription, path_segment};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -90,36 +99,43 @@ fn invoice_subscription(invoice: &Value) -> Option<&str> {
     id_of(&invoice["subscription"]).or_else(|| id_of(&invoice["parent"]["subscription_details"]["subscription"]))
 }
 
+/// What Stripe says an event is about, checked before the event's transaction.
+enum Checked {
+    /// Nothing to change, and why.
+    Ignored(String),
+    /// A pending charge to settle with what Stripe says about its PaymentIntent.
+    Charge { charge_id: uuid::Uuid, outcome: ChargeOutcome },
+    /// A subscription of the customer as Stripe has it now, to store; and the paid invoice of it
+    /// the event is about, if any.
+    Subscription {
+        customer: CustomerId,
+        subscription: StripeSubscription,
+        version_before: Option<String>,
+        invoice: Option<PaidInvoice>,
+    },
+}
+
+/// A paid invoice an event is about.
+enum PaidInvoice {
+    /// Found in Stripe, paid, the customer's, of this subscription: its credits are due.
+    Confirmed(String),
+    /// Its credits were granted before: nothing to ask Stripe about it.
+    AlreadyGranted(String),
+}
+
 /// Applies an event at most once.
 pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, ApiError> {
     let now = state.clock.now();
     if already_applied(state, &event.id).await? {
         return Ok(Outcome::Duplicate);
     }
-    let (customer, version_before) = {
-        let mut conn = state.pool.acquire().await?;
-        let customer = customer_for(&mut conn, id_of(&event.object["customer"])).await?;
-        let version = match (customer, event.subscription_id()) {
-            (Some(_), Some(id)) => stored_version(&mut conn, id).await?,
-            _ => None,
-        };
-        (customer, version)
+    // Asked before the transaction: no lock is held across a Stripe call. A failure here is an
+    // error answer, so Stripe delivers the event again later.
+    let checked = match event.kind.as_str() {
+        "payment_intent.succeeded" | "payment_intent.payment_failed" => check_payment(state, event).await?,
+        kind if is_subscription_event(kind) => check_subscription_event(state, event).await?,
+        other => Checked::Ignored(format!("event type {other} is not handled")),
     };
-    // Fetched before the transaction: no lock is held across a Stripe call. A failure here is
-    // an error answer, so Stripe delivers the event again later.
-    let subscription = match (customer, event.subscription_id()) {
-        (Some(_), Some(id)) => match fetch_subscription(state, id).await {
-            Ok(subscription) => Some(subscription),
-            Err(err) if err.is_not_found() => None,
-            Err(err) => return Err(err.into()),
-        },
-        _ => None,
-    };
-    let customer_stripe_id = id_of(&event.object["customer"]);
-    let subscription = subscription.filter(|subscription| {
-        // A subscription of another customer is not this event's to apply.
-        subscription.customer.as_deref().is_none_or(|owner| Some(owner) == customer_stripe_id)
-    });
 
     let mut tx = state.pool.begin().await?;
     let first_time = sqlx::query!(
@@ -136,40 +152,33 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
     if !first_time {
         return Ok(Outcome::Duplicate);
     }
-    // Under the customer's lock, which every store of its subscriptions takes: did someone store
-    // this subscription since it was fetched? Then that fetch may be older than what is stored.
-    let contended = match (customer, &subscription) {
-        (Some(customer), Some(subscription)) => {
+    let mut contended_subscription = None;
+    let outcome = match checked {
+        Checked::Ignored(reason) => Outcome::Ignored(reason),
+        Checked::Charge { charge_id, outcome } => settle_charge(state, &mut tx, charge_id, &outcome).await?,
+        Checked::Subscription { customer, subscription, version_before, invoice } => {
+            // Under the customer's lock, which every store of its subscriptions takes: did someone
+            // store this subscription since it was fetched? Then that fetch may be older than
+            // what is stored.
             ledger::lock_customer(&mut tx, customer).await?;
-            stored_version(&mut tx, &subscription.id).await? != version_before
-        }
-        _ => false,
-    };
-    let outcome = match (customer, event.kind.as_str()) {
-        (None, kind) if kind.starts_with("invoice.") || kind.starts_with("customer.subscription.") => {
-            Outcome::Ignored("the event's customer is not ours".into())
-        }
-        (Some(customer), "invoice.paid" | "invoice.payment_succeeded") => match &subscription {
-            Some(subscription) => {
-                let granted = grant_pro_credits_for_invoice(state, &mut tx, customer, event).await?;
-                sync_subscription(&mut tx, customer, subscription).await?;
-                granted
+            let contended = stored_version(&mut tx, &subscription.id).await? != version_before;
+            let outcome = match &invoice {
+                Some(PaidInvoice::Confirmed(invoice)) => {
+                    let granted = grant_pro_credits_for_invoice(state, &mut tx, customer, invoice).await?;
+                    sync_subscription(&mut tx, customer, &subscription).await?;
+                    granted
+                }
+                Some(PaidInvoice::AlreadyGranted(invoice)) => {
+                    sync_subscription(&mut tx, customer, &subscription).await?;
+                    Outcome::Ignored(format!("invoice {invoice} already granted its credits"))
+                }
+                None => sync_subscription(&mut tx, customer, &subscription).await?,
+            };
+            if contended && outcome == Outcome::Applied {
+                contended_subscription = Some((customer, subscription));
             }
-            None if invoice_subscription(&event.object).is_some() => Outcome::Ignored(
-                "the invoice's subscription is not this customer's in Stripe: no credits granted".into(),
-            ),
-            None => Outcome::Ignored("not a subscription invoice".into()),
-        },
-        (Some(customer), kind) if kind == "invoice.payment_failed" || kind.starts_with("customer.subscription.") => {
-            match &subscription {
-                Some(subscription) => sync_subscription(&mut tx, customer, subscription).await?,
-                None => Outcome::Ignored("not a subscription invoice".into()),
-            }
+            outcome
         }
-        (_, "payment_intent.succeeded" | "payment_intent.payment_failed") => {
-            settle_charge(state, &mut tx, event).await?
-        }
-        (_, other) => Outcome::Ignored(format!("event type {other} is not handled")),
     };
     let label = match &outcome {
         Outcome::Applied => "applied",
@@ -180,13 +189,151 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    if let (Some(customer), Some(stored)) = (customer, &subscription)
-        && outcome == Outcome::Applied
-        && contended
-    {
-        settle_subscription_state(state, customer, stored.clone()).await;
+    if let Some((customer, stored)) = contended_subscription {
+        settle_subscription_state(state, customer, stored).await;
     }
     Ok(outcome)
+}
+
+/// The events about a subscription the service acts on: the subscription's own, and its
+/// invoices paid or failed.
+fn is_subscription_event(kind: &str) -> bool {
+    kind.starts_with("customer.subscription.") || is_paid_invoice_event(kind) || kind == "invoice.payment_failed"
+}
+
+fn is_paid_invoice_event(kind: &str) -> bool {
+    matches!(kind, "invoice.paid" | "invoice.payment_succeeded")
+}
+
+/// Checks a subscription or invoice event with Stripe: the customer must be ours; a paid
+/// invoice must be in Stripe, `paid`, the customer's, and of a subscription; the subscription
+/// (the invoice's, as Stripe has it, or the event's own) is fetched and must be one this
+/// service made for the customer (its `customer`, and its `metadata.customer_id`).
+async fn check_subscription_event(state: &AppState, event: &StripeEvent) -> Result<Checked, ApiError> {
+    let customer_stripe_id = id_of(&event.object["customer"]);
+    // No pooled connection is held across a Stripe call: each read takes one and gives it back.
+    let Some(customer) = customer_for(&mut *state.pool.acquire().await?, customer_stripe_id).await? else {
+        return Ok(Checked::Ignored("the event's customer is not ours".into()));
+    };
+    let (subscription_id, invoice) = if is_paid_invoice_event(&event.kind) {
+        let Some(invoice_id) = event.object["id"].as_str() else {
+            return Ok(Checked::Ignored("an invoice event without an invoice id".into()));
+        };
+        if credits_granted_for(&mut *state.pool.acquire().await?, customer, invoice_id).await? {
+            // Nothing to grant: the event only brings the subscription up to date, and that is
+            // fetched from Stripe and checked below.
+            match invoice_subscription(&event.object) {
+                Some(subscription) => (subscription.to_string(), Some(PaidInvoice::AlreadyGranted(invoice_id.into()))),
+                None => return Ok(Checked::Ignored("not a subscription invoice".into())),
+            }
+        } else {
+            match confirm_paid_invoice(state, invoice_id, customer_stripe_id).await? {
+                Ok((invoice, subscription)) => (subscription, Some(PaidInvoice::Confirmed(invoice))),
+                Err(reason) => {
+                    tracing::warn!(event = %event.id, invoice = invoice_id, %reason, "an invoice event that Stripe does not bear out: no credits");
+                    return Ok(Checked::Ignored(format!("{reason}: no credits granted")));
+                }
+            }
+        }
+    } else {
+        match event.subscription_id() {
+            Some(subscription) => (subscription.to_string(), None),
+            None => return Ok(Checked::Ignored("not a subscription invoice".into())),
+        }
+    };
+    let version_before = stored_version(&mut *state.pool.acquire().await?, &subscription_id).await?;
+    let subscription = match fetch_subscription(state, &subscription_id).await {
+        Ok(subscription) => subscription,
+        Err(err) if err.is_not_found() => {
+            return Ok(Checked::Ignored(format!(
+                "subscription {subscription_id} is not in Stripe: nothing stored, no credits granted"
+            )));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let made_for = subscription.metadata.get("customer_id").map(String::as_str);
+    let ours = customer.to_string();
+    if subscription.customer.as_deref() != customer_stripe_id || made_for != Some(ours.as_str()) {
+        tracing::warn!(event = %event.id, subscription = %subscription.id, "an event about a subscription that is not this customer's in Stripe");
+        return Ok(Checked::Ignored(format!(
+            "subscription {} is not this customer's in Stripe: nothing stored, no credits granted",
+            subscription.id
+        )));
+    }
+    Ok(Checked::Subscription { customer, subscription, version_before, invoice })
+}
+
+/// Asks Stripe for an invoice an event says was paid: `Ok(Ok((invoice, subscription)))` when
+/// it is there, paid, of `customer` and of a subscription; `Ok(Err(why not))` otherwise.
+async fn confirm_paid_invoice(
+    state: &AppState,
+    invoice_id: &str,
+    customer: Option<&str>,
+) -> Result<Result<(String, String), String>, ApiError> {
+    let invoice: StripeInvoice = match state.stripe.get(&format!("/v1/invoices/{}", path_segment(invoice_id))).await {
+        Ok(invoice) => invoice,
+        Err(err) if err.is_not_found() => return Ok(Err(format!("invoice {invoice_id} is not in Stripe"))),
+        Err(err) => return Err(err.into()),
+    };
+    if invoice.id != invoice_id {
+        return Ok(Err(format!("Stripe answered invoice {} for {invoice_id}", invoice.id)));
+    }
+    if customer.is_none() || invoice.customer.as_deref() != customer {
+        return Ok(Err(format!("invoice {invoice_id} is another customer's in Stripe")));
+    }
+    if invoice.status.as_deref() != Some("paid") {
+        return Ok(Err(format!("invoice {invoice_id} is {:?} in Stripe, not paid", invoice.status)));
+    }
+    match invoice.subscription_id() {
+        Some(subscription) => Ok(Ok((invoice.id.clone(), subscription.to_string()))),
+        None => Ok(Err(format!("invoice {invoice_id} is not a subscription's in Stripe"))),
+    }
+}
+
+/// Checks a `payment_intent.*` event with Stripe. The event only names the PaymentIntent and
+/// the charge (its metadata); the PaymentIntent is fetched, must be that pending charge's in
+/// every respect ([`charges::Charge::check_intent`]), and the charge is settled by the status
+/// Stripe gives it, whatever the event's type says ([`charges::intent_outcome`]: a status that
+/// may still succeed leaves the charge pending).
+async fn check_payment(state: &AppState, event: &StripeEvent) -> Result<Checked, ApiError> {
+    let object = &event.object;
+    let (Some(intent_id), Some(charge_id)) =
+        (object["id"].as_str(), object["metadata"]["charge_id"].as_str().and_then(|id| uuid::Uuid::parse_str(id).ok()))
+    else {
+        return Ok(Checked::Ignored("not a PaymentIntent of a fix's charge".into()));
+    };
+    let Some(charge) = charges::find(&mut *state.pool.acquire().await?, charge_id).await? else {
+        return Ok(Checked::Ignored(format!("charge {charge_id} is not ours")));
+    };
+    if charge.status != ChargeStatus::Pending {
+        return Ok(Checked::Ignored(format!("charge {charge_id} was already settled")));
+    }
+    let intent: StripePaymentIntent = match state
+        .stripe
+        .get(&format!("/v1/payment_intents/{}", path_segment(intent_id)))
+        .await
+    {
+        Ok(intent) => intent,
+        Err(err) if err.is_not_found() => {
+            tracing::warn!(event = %event.id, intent = intent_id, charge = %charge_id, "a payment event about a PaymentIntent Stripe does not have");
+            return Ok(Checked::Ignored(format!("PaymentIntent {intent_id} is not in Stripe: nothing settled")));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if let Err(difference) = charge.check_intent(&intent).and_then(|()| {
+        (intent.id == intent_id).then_some(()).ok_or_else(|| format!("Stripe answered {} for it", intent.id))
+    }) {
+        tracing::warn!(event = %event.id, intent = intent_id, charge = %charge_id, %difference, "a payment event about a PaymentIntent that is not the charge's");
+        return Ok(Checked::Ignored(format!(
+            "PaymentIntent {intent_id} is not charge {charge_id}'s in Stripe ({difference}): nothing settled"
+        )));
+    }
+    match charges::intent_outcome(&intent) {
+        ChargeOutcome::Unknown { reason } => {
+            Ok(Checked::Ignored(format!("{reason}: charge {charge_id} stays pending")))
+        }
+        outcome => Ok(Checked::Charge { charge_id, outcome }),
+    }
 }
 
 /// The stored version of a subscription: its row's `xmin`, which every update of the row
@@ -232,37 +379,20 @@ async fn settle_subscription_state(state: &AppState, customer: CustomerId, mut s
     }
 }
 
-/// Settles the pending charge a `payment_intent.*` event is about.
-async fn settle_charge(state: &AppState, conn: &mut PgConnection, event: &StripeEvent) -> Result<Outcome, ApiError> {
-    let intent = &event.object;
-    let (Some(intent_id), Some(charge_id)) =
-        (intent["id"].as_str(), intent["metadata"]["charge_id"].as_str().and_then(|id| uuid::Uuid::parse_str(id).ok()))
-    else {
-        return Ok(Outcome::Ignored("not a PaymentIntent of a fix's charge".into()));
-    };
-    let Some(charge) = charges::find(conn, charge_id).await? else {
-        return Ok(Outcome::Ignored(format!("charge {charge_id} is not ours")));
-    };
-    if charge.stripe_customer_id.as_deref() != id_of(&intent["customer"]) {
-        return Ok(Outcome::Ignored(format!("charge {charge_id} belongs to another customer")));
-    }
-    let outcome = if event.kind == "payment_intent.succeeded" {
-        ChargeOutcome::Succeeded { payment_intent: intent_id.to_string() }
-    } else {
-        let error = &intent["last_payment_error"];
-        ChargeOutcome::Failed {
-            code: error["decline_code"].as_str().or(error["code"].as_str()).unwrap_or("payment_failed").to_string(),
-            message: error["message"].as_str().unwrap_or("the payment failed").to_string(),
-            declined: true,
-        }
-    };
-    if charges::settle(conn, charge_id, &outcome, state.clock.now()).await? {
+/// Settles a pending charge with what Stripe says about its PaymentIntent.
+async fn settle_charge(
+    state: &AppState,
+    conn: &mut PgConnection,
+    charge_id: uuid::Uuid,
+    outcome: &ChargeOutcome,
+) -> Result<Outcome, ApiError> {
+    if charges::settle(conn, charge_id, outcome, state.clock.now()).await? {
         let status = if matches!(outcome, ChargeOutcome::Succeeded { .. }) {
             ChargeStatus::Succeeded
         } else {
             ChargeStatus::Failed
         };
-        state.metrics.charge_settled(status, "webhook");
+        state.metrics.charge_settled(status, SettledBy::Webhook.as_str());
         Ok(Outcome::Applied)
     } else {
         Ok(Outcome::Ignored(format!("charge {charge_id} was already settled")))
@@ -290,31 +420,32 @@ async fn customer_for(
     Ok(id.map(CustomerId))
 }
 
-/// 60 credits per paid subscription invoice, once per invoice.
-async fn grant_pro_credits_for_invoice(
-    state: &AppState,
+/// Whether a paid invoice's credits were granted to the customer already.
+async fn credits_granted_for(
     conn: &mut PgConnection,
     customer: CustomerId,
-    event: &StripeEvent,
-) -> Result<Outcome, ApiError> {
-    let invoice = &event.object;
-    let (Some(invoice_id), Some(_)) = (invoice["id"].as_str(), invoice_subscription(invoice)) else {
-        return Ok(Outcome::Ignored("not a subscription invoice".into()));
-    };
-    if invoice["status"].as_str().is_some_and(|status| status != "paid") {
-        return Ok(Outcome::Ignored(format!("invoice {invoice_id} is not paid")));
-    }
-    ledger::lock_customer(conn, customer).await?;
-    let already = sqlx::query_scalar!(
+    invoice: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM ledger_entries WHERE customer_id = $1 AND source = $2 AND reference = $3)
            AS "granted!""#,
         customer.0,
         CreditSource::ProInvoice as _,
-        invoice_id
+        invoice
     )
-    .fetch_one(&mut *conn)
-    .await?;
-    if already {
+    .fetch_one(conn)
+    .await
+}
+
+/// 60 credits for a paid subscription invoice (confirmed with Stripe), once per invoice.
+async fn grant_pro_credits_for_invoice(
+    state: &AppState,
+    conn: &mut PgConnection,
+    customer: CustomerId,
+    invoice_id: &str,
+) -> Result<Outcome, ApiError> {
+    ledger::lock_customer(conn, customer).await?;
+    if credits_granted_for(conn, customer, invoice_id).await? {
         return Ok(Outcome::Ignored(format!("invoice {invoice_id} already granted its credits")));
     }
     ledger::append(
@@ -353,8 +484,12 @@ async fn sync_subscription(
     if !updated {
         return Ok(Outcome::Ignored(format!("subscription {} is already canceled", subscription.id)));
     }
-    if LIVE_STATUSES.contains(&subscription.status.as_str()) {
+    if gives_pro_pricing(&subscription.status) {
         set_plan(conn, customer, Plan::Pro).await?;
+    } else {
+        // `unpaid`, `incomplete`…: no Pro pricing while it stays so (unless another one gives it).
+        let plan = downgrade_after_pro(conn, customer).await?;
+        tracing::info!(customer = %customer, subscription = %subscription.id, status = %subscription.status, plan = plan.as_str(), "a subscription without Pro pricing");
     }
     if subscription.status == "past_due" {
         tracing::warn!(customer = %customer, subscription = %subscription.id, "Pro renewal payment failed: past due");

@@ -123,8 +123,20 @@ async fn pay_as_you_go_fixes_beyond_the_credits_are_charged_29_dollars_in_stripe
         sqlx::query_scalar("SELECT sum(amount_cents)::bigint FROM charges").fetch_one(&stack.pool).await.unwrap();
     assert_eq!(charged, 2900);
     assert_eq!(customer.usage().await.unwrap().unwrap()["credit_balance"], 0);
+    // Settled once, by the request or by Stripe's event, whichever came first: counted once.
+    stack.wait_for_webhooks().await.unwrap();
+    assert_eq!(charges_counted(&stack, "succeeded").await, 1);
+}
+
+/// `billing_charges_total{outcome}` summed over who settled.
+async fn charges_counted(stack: &Stack, outcome: &str) -> u64 {
     let metrics = stack.metrics().await.unwrap();
-    assert!(metrics.contains(r#"billing_charges_total{outcome="succeeded",settled_by="request"} 1"#), "{metrics}");
+    let prefix = format!(r#"billing_charges_total{{outcome="{outcome}","#);
+    metrics
+        .lines()
+        .filter(|line| line.starts_with(&prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 #[tokio::test]
@@ -308,4 +320,103 @@ async fn a_renewal_grants_another_60_credits_and_a_failed_renewal_is_past_due_wi
     assert_eq!(usage["subscription"]["status"], "past_due");
     let codes: Vec<&str> = usage["warnings"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
     assert!(codes.contains(&"payment_failed"), "{codes:?}");
+    // Decided: Stripe is still collecting, so Pro pricing stays while past_due.
+    assert_eq!((usage["plan"].as_str(), usage["per_fix_rate_cents"].as_i64()), (Some("pro"), Some(1500)), "{usage}");
+}
+
+/// A Pro customer, and its subscription's id, on a stack that delivers no events by itself.
+async fn pro_customer_without_events(email: &str) -> (Stack, ApiClient, String) {
+    let stack = Stack::start_with(StackOptions { deliver_webhooks: false, ..Default::default() }).await.unwrap();
+    let (_, customer) = stack.signed_up_customer(email).await.unwrap();
+    add_card(&customer, "pm_card_visa").await;
+    let subscription = customer.subscribe_to_pro().await.unwrap().unwrap();
+    let id = subscription["stripe_subscription_id"].as_str().unwrap().to_string();
+    (stack, customer, id)
+}
+
+/// Cancels the subscription in Stripe itself, as the Dashboard does (its event never arrives).
+async fn cancel_in_stripe(stack: &Stack, subscription: &str) {
+    let access = stack.stripe_access();
+    let response = billing_service::tls::client()
+        .delete(format!("{}/v1/subscriptions/{subscription}", access.api_base))
+        .bearer_auth(&access.secret_key)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+}
+
+async fn cancel(customer: &ApiClient, query: &str) -> (StatusCode, Value) {
+    customer.send(Method::DELETE, &format!("/api/v1/billing/subscription{query}"), None).await.unwrap()
+}
+
+#[tokio::test]
+async fn cancelling_a_subscription_stripe_already_cancelled_converges_to_pay_as_you_go() {
+    for query in ["", "?at_period_end=false", "?at_period_end=true"] {
+        let (stack, customer, subscription) = pro_customer_without_events("dashboard@example.com").await;
+        cancel_in_stripe(&stack, &subscription).await;
+
+        let (status, answer) = cancel(&customer, query).await;
+
+        assert_eq!(status, StatusCode::OK, "{query}: {answer}");
+        assert_eq!((answer["status"].as_str(), answer["plan"].as_str()), (Some("canceled"), Some("payg")), "{query}");
+        let usage = customer.usage().await.unwrap().unwrap();
+        assert_eq!(usage["plan"], "payg", "{query}: {usage}");
+        assert_eq!(usage["per_fix_rate_cents"], 2900, "{query}: {usage}");
+        // And the customer can subscribe again.
+        let again = customer.subscribe_to_pro().await.unwrap().unwrap();
+        assert_ne!(again["stripe_subscription_id"], subscription.as_str(), "{query}");
+        assert_eq!(customer.usage().await.unwrap().unwrap()["plan"], "pro", "{query}");
+    }
+}
+
+#[tokio::test]
+async fn subscribing_again_after_stripe_ended_the_subscription_is_not_refused() {
+    let (stack, customer, subscription) = pro_customer_without_events("resubscribe@example.com").await;
+    cancel_in_stripe(&stack, &subscription).await;
+
+    let again = customer.subscribe_to_pro().await.unwrap();
+
+    let again = again.expect("not 409: the stored subscription has ended in Stripe");
+    assert_ne!(again["stripe_subscription_id"], subscription.as_str());
+    let stored: Vec<(String, String)> =
+        sqlx::query_as("SELECT stripe_subscription_id, status FROM subscriptions ORDER BY created_at")
+            .fetch_all(&stack.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored[0], (subscription, "canceled".to_string()));
+    assert_eq!(stored[1].1, "active");
+}
+
+#[tokio::test]
+async fn ten_concurrent_cancels_all_answer_200_and_end_in_pay_as_you_go() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("tencancels@example.com").await.unwrap();
+    add_card(&customer, "pm_card_visa").await;
+    let subscription = customer.subscribe_to_pro().await.unwrap().unwrap();
+
+    let cancels = (0..10).map(|_| cancel(&customer, ""));
+    let answers = futures_util::future::join_all(cancels).await;
+
+    for (status, answer) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{answer}");
+        assert_eq!((answer["status"].as_str(), answer["plan"].as_str()), (Some("canceled"), Some("payg")), "{answer}");
+    }
+    let in_stripe = stack.stripe.object(subscription["stripe_subscription_id"].as_str().unwrap()).unwrap();
+    assert_eq!(in_stripe["status"], "canceled");
+    stack.wait_for_webhooks().await.unwrap();
+    assert_eq!(customer.usage().await.unwrap().unwrap()["plan"], "payg");
+}
+
+#[tokio::test]
+async fn a_cancel_that_stripe_refuses_for_a_live_subscription_is_still_an_error() {
+    let (stack, customer, subscription) = pro_customer_without_events("refused@example.com").await;
+    stack
+        .stripe
+        .inject_fault(billing_fakes::Fault::on("DELETE", &format!("/v1/subscriptions/{subscription}")).status(500));
+
+    let (status, answer) = cancel(&customer, "").await;
+
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "the subscription is still live in Stripe: {answer}");
+    assert_eq!(customer.usage().await.unwrap().unwrap()["plan"], "pro");
 }

@@ -96,7 +96,7 @@ async fn unknown_empty_or_repeated_providers_and_lifetimes_out_of_bounds_are_422
 async fn the_lifetime_bounds_themselves_are_accepted() {
     let stack = Stack::start().await.unwrap();
     let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
-    for ttl in [60, 3600] {
+    for ttl in [60, 900] {
         let vended = customer.exchange_credentials(&["gitlab"], Some(ttl)).await.unwrap().unwrap();
         let claims = verify_credential(&vended.credentials[0].token, &signing_key(&stack), Utc::now()).unwrap();
         assert_eq!(claims.exp - claims.iat, ttl as i64);
@@ -172,4 +172,31 @@ async fn an_exchange_needs_a_valid_api_key() {
 
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.unwrap_err().status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_credential_vended_before_its_key_was_revoked_lives_at_most_the_15_minute_ceiling() {
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+    let stack =
+        Stack::start_with(StackOptions { clock: Arc::new(ManualClock::starting_at(now)), ..Default::default() })
+            .await
+            .unwrap();
+    let (signup, customer) = stack.signed_up_customer("revoked@example.com").await.unwrap();
+    // Decided: no revocation list; the default ceiling bounds a revoked key's credentials.
+    let too_long = customer.exchange_credentials(&["npm"], Some(3600)).await.unwrap().unwrap_err();
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY, "{too_long}");
+    let longest = customer.exchange_credentials(&["npm"], Some(900)).await.unwrap().unwrap();
+    let token = &longest.credentials[0].token;
+    let second = customer.create_api_key().await.unwrap().unwrap();
+    let path = format!("/api/v1/api-keys/{}", signup.api_key_id);
+    let (status, _) = stack.api().with_key(&second.api_key).send(Method::DELETE, &path, None).await.unwrap();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(customer.usage().await.unwrap().unwrap_err().status, StatusCode::UNAUTHORIZED);
+
+    let key = signing_key(&stack);
+    assert!(verify_credential(token, &key, now + Duration::seconds(899)).is_ok(), "still valid: verified offline");
+    assert!(matches!(
+        verify_credential(token, &key, now + Duration::seconds(900)),
+        Err(CredentialError::Expired { .. })
+    ));
 }

@@ -426,3 +426,151 @@ async fn a_signed_event_with_a_garbled_header_value_is_400() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
+
+/// A signed `invoice.paid` as whoever holds the endpoint's secret could send it.
+fn claimed_paid_invoice(name: &str, invoice: &str, customer: &str, subscription: &str) -> Value {
+    json!({
+        "id": format!("evt_claim_{name}"), "object": "event", "type": "invoice.paid",
+        "created": chrono::Utc::now().timestamp(),
+        "data": {"object": {
+            "id": invoice, "object": "invoice", "status": "paid", "paid": true, "amount_paid": 59900,
+            "currency": "usd", "customer": customer, "subscription": subscription,
+        }},
+    })
+}
+
+#[tokio::test]
+async fn an_invented_invoice_of_a_real_subscription_grants_nothing() {
+    let stack = Stack::start_with(webhook_secret_stack()).await.unwrap();
+    let (signup, customer) = stack.signed_up_customer("invented@example.com").await.unwrap();
+    customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
+    let subscription = customer.subscribe_to_pro().await.unwrap().unwrap();
+    let subscription = subscription["stripe_subscription_id"].as_str().unwrap();
+
+    let claim = claimed_paid_invoice("invented", "in_invented", &signup.stripe_customer_id, subscription);
+    let (status, answer) = stack.deliver_event(&claim).await.unwrap();
+
+    assert_eq!((status, answer["outcome"].as_str()), (StatusCode::OK, Some("ignored")), "{answer}");
+    assert_eq!(
+        customer.usage().await.unwrap().unwrap()["credit_balance"],
+        5,
+        "no credits for an invoice Stripe does not have"
+    );
+    // Stripe's own event about the real invoice grants them.
+    let paid = stack.stripe_events("invoice.paid").remove(0);
+    let (_, answer) = stack.deliver_event(&paid).await.unwrap();
+    assert_eq!(answer["outcome"], "applied", "{answer}");
+    assert_eq!(customer.usage().await.unwrap().unwrap()["credit_balance"], 65);
+}
+
+#[tokio::test]
+async fn another_customers_real_paid_invoice_grants_nothing() {
+    let stack = Stack::start_with(webhook_secret_stack()).await.unwrap();
+    let (_, owner) = stack.signed_up_customer("payer@example.com").await.unwrap();
+    owner.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
+    owner.subscribe_to_pro().await.unwrap().unwrap();
+    let invoice = stack.stripe_events("invoice.paid").remove(0)["data"]["object"]["id"].as_str().unwrap().to_string();
+    // The claimant is Pro too: its own subscription is real and its own.
+    let (claimant, claimant_client) = stack.signed_up_customer("claimant@example.com").await.unwrap();
+    claimant_client.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
+    let own = claimant_client.subscribe_to_pro().await.unwrap().unwrap();
+    let own = own["stripe_subscription_id"].as_str().unwrap();
+
+    let claim = claimed_paid_invoice("borrowed", &invoice, &claimant.stripe_customer_id, own);
+    let (_, answer) = stack.deliver_event(&claim).await.unwrap();
+
+    assert_eq!(answer["outcome"], "ignored", "{answer}");
+    assert_eq!(claimant_client.usage().await.unwrap().unwrap()["credit_balance"], 5, "the invoice is not its own");
+    assert_eq!(
+        owner.usage().await.unwrap().unwrap()["credit_balance"],
+        5,
+        "nor granted to its owner by another's event"
+    );
+}
+
+#[tokio::test]
+async fn a_field_given_twice_is_refused_not_last_one_wins() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("twice@example.com").await.unwrap();
+    let body = r#"{"payment_method_id":"pm_card_visa","billing_consent":false,"billing_consent":true}"#;
+
+    let response = billing_service::tls::client()
+        .post(format!("{}/api/v1/billing/payment-method", stack.service_url))
+        .bearer_auth(customer.api_key().unwrap())
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "malformed_json");
+    assert!(
+        answer["error"]["message"].as_str().unwrap().contains("`billing_consent` appears more than once"),
+        "{answer}"
+    );
+    assert_eq!(stack.count_rows("billing_consents").await.unwrap(), 0, "no consent recorded");
+    assert_eq!(customer.usage().await.unwrap().unwrap()["has_payment_method"], false);
+}
+
+#[tokio::test]
+async fn expect_100_continue_with_a_body_over_the_limit_gets_413_at_once_not_an_invitation() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("expect@example.com").await.unwrap();
+    let key = customer.api_key().unwrap().to_string();
+    for path in ["/api/v1/customers", "/api/v1/fixes"] {
+        let mut stream = TcpStream::connect(address(&stack)).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer {key}\r\n\
+             Content-Length: 5000000\r\nExpect: 100-continue\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+
+        // Nothing of the body is sent: the answer must come without it.
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let answered = tokio::time::timeout(Duration::from_secs(5), async {
+            while !received.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => received.extend_from_slice(&buffer[..n]),
+                }
+            }
+        })
+        .await;
+        assert!(answered.is_ok(), "{path}: no answer without the body");
+        let text = String::from_utf8_lossy(&received);
+        assert!(text.starts_with("HTTP/1.1 413"), "{path}: {text}");
+    }
+}
+
+/// Sends raw bytes and reads the whole answer (the server closes the connection after it).
+async fn raw_answer(stack: &Stack, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(address(stack)).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let received = read_until_closed(&mut stream, Duration::from_secs(10)).await.expect("answered and closed");
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+#[tokio::test]
+async fn the_answers_hyper_writes_itself_are_json_errors_too() {
+    let stack = Stack::start().await.unwrap();
+    let many_headers: String = (0..150).map(|n| format!("X-Header-{n}: {n}\r\n")).collect();
+    let cases = [
+        ("431", format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n")),
+        ("414", format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000))),
+        ("400", "GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon in this header\r\n\r\n".to_string()),
+    ];
+    for (status, request) in cases {
+        let answer = raw_answer(&stack, request.as_bytes()).await;
+
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status}")), "{status}: {head}");
+        assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{status}: {head}");
+        let body: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{status}: not JSON: {body:?}"));
+        assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string(), "{status}: {body}");
+    }
+    // Still serving.
+    assert_eq!(stack.api().send(Method::GET, "/healthz", None).await.unwrap().0, StatusCode::OK);
+}

@@ -401,7 +401,7 @@ async fn fix_id_of(stack: &Stack) -> String {
 /// A stack on a manual clock whose reconciler only runs when a test calls it and to which
 /// Stripe delivers no events (they would settle the charge), with a charge left pending by
 /// `fault` on the PaymentIntent request.
-async fn charge_left_pending_by(fault: Fault) -> (Stack, ManualClock) {
+async fn charge_left_pending_by(fault: Fault) -> (Stack, ManualClock, ApiClient) {
     let clock = ManualClock::starting_at(chrono::Utc::now());
     let stack = Stack::start_with(StackOptions {
         configure: Box::new(|config| config.reconcile_interval_ms = 0),
@@ -416,12 +416,12 @@ async fn charge_left_pending_by(fault: Fault) -> (Stack, ManualClock) {
     let unknown = customer.record_fix_with_key("old", "old-1").await.unwrap().unwrap_err();
     assert_eq!(unknown.code(), "payment_outcome_unknown", "{unknown}");
     assert_eq!(charge_statuses(&stack).await, ["pending"]);
-    (stack, clock)
+    (stack, clock, customer)
 }
 
 #[tokio::test]
 async fn past_stripes_key_retention_a_charge_that_never_reached_stripe_is_settled_failed_without_a_resend() {
-    let (stack, clock) = charge_left_pending_by(Fault::on("POST", "/v1/payment_intents").status(500)).await;
+    let (stack, clock, _) = charge_left_pending_by(Fault::on("POST", "/v1/payment_intents").status(500)).await;
     let sent = payment_intent_requests(&stack);
     // Past Stripe's 24 hours a re-send could charge a second time: the reconciler looks instead.
     clock.advance(chrono::Duration::hours(25));
@@ -438,7 +438,7 @@ async fn past_stripes_key_retention_a_charge_that_never_reached_stripe_is_settle
 
 #[tokio::test]
 async fn past_stripes_key_retention_a_charge_made_in_stripe_is_found_by_its_metadata() {
-    let (stack, clock) =
+    let (stack, clock, _) =
         charge_left_pending_by(Fault::on("POST", "/v1/payment_intents").after_success().status(500)).await;
     let sent = payment_intent_requests(&stack);
     clock.advance(chrono::Duration::hours(25));
@@ -452,4 +452,215 @@ async fn past_stripes_key_retention_a_charge_made_in_stripe_is_found_by_its_meta
         sqlx::query_scalar("SELECT stripe_payment_intent_id FROM charges").fetch_one(&stack.pool).await.unwrap();
     assert_eq!(succeeded_intents(&stack)[0]["id"], recorded.as_str());
     stack.reconcile().await.unwrap();
+}
+
+/// A `payment_intent.*` event as whoever holds the endpoint's secret could sign it: about
+/// `object`, whatever Stripe says.
+fn signed_claim(kind: &str, name: &str, object: Value) -> Value {
+    json!({
+        "id": format!("evt_claim_{name}"), "object": "event", "type": kind,
+        "created": chrono::Utc::now().timestamp(), "data": {"object": object},
+    })
+}
+
+/// The pending charge's row: (id, fix id, customer id, Stripe customer).
+async fn pending_charge(stack: &Stack) -> (String, String, String, String) {
+    sqlx::query_as(
+        "SELECT id::text, fix_id::text, customer_id::text, stripe_customer_id FROM charges WHERE status = 'pending'",
+    )
+    .fetch_one(&stack.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_succeeded_event_about_a_made_up_one_cent_payment_intent_settles_nothing() {
+    let stack = stack_settled_by_webhooks_only().await;
+    let customer = payg_customer_without_credits(&stack, "madeup@example.com").await;
+    // The charge is pending: Stripe charges it, but only after the service gave up waiting.
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").latency(Duration::from_secs(1)));
+    let (status, _) = fix_with_key(&customer, "made-up", "charged").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let (charge, fix, customer_id, stripe_customer) = pending_charge(&stack).await;
+    let claim = signed_claim(
+        "payment_intent.succeeded",
+        "made_up",
+        json!({
+            "id": "pi_made_up", "object": "payment_intent", "status": "succeeded", "amount": 1, "currency": "usd",
+            "customer": stripe_customer,
+            "metadata": {"charge_id": charge, "fix_id": fix, "customer_id": customer_id},
+        }),
+    );
+
+    let (status, answer) = stack.deliver_event(&claim).await.unwrap();
+
+    assert_eq!((status, answer["outcome"].as_str()), (StatusCode::OK, Some("ignored")), "{answer}");
+    assert_eq!(charge_statuses(&stack).await, ["pending"], "a PaymentIntent Stripe does not have settles nothing");
+    // Stripe's own event settles it, with the PaymentIntent Stripe made.
+    let answer = deliver_stripe_event(&stack, "payment_intent.succeeded").await;
+    assert_eq!(answer["outcome"], "applied", "{answer}");
+    let fix = customer.fix(&fix).await.unwrap().unwrap();
+    assert_eq!(fix["stripe_payment_intent_id"], succeeded_intents(&stack)[0]["id"]);
+    assert_eq!(fix["charged_cents"], 2900);
+    stack.reconcile().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_event_naming_another_charges_payment_intent_settles_nothing() {
+    let stack = stack_settled_by_webhooks_only().await;
+    // Someone else's fix was charged and paid: a real, succeeded PaymentIntent.
+    let other = payg_customer_without_credits(&stack, "payer@example.com").await;
+    let paid = other.record_fix("paid").await.unwrap().unwrap();
+    let real_intent = paid["stripe_payment_intent_id"].as_str().unwrap().to_string();
+    let customer = payg_customer_without_credits(&stack, "pending@example.com").await;
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").latency(Duration::from_secs(1)));
+    let (status, _) = fix_with_key(&customer, "not-yours", "charged").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let (charge, fix, customer_id, stripe_customer) = pending_charge(&stack).await;
+    // The event names the pending charge, but the PaymentIntent is the other fix's.
+    let claim = signed_claim(
+        "payment_intent.succeeded",
+        "other_charge",
+        json!({
+            "id": real_intent, "object": "payment_intent", "status": "succeeded", "amount": 2900, "currency": "usd",
+            "customer": stripe_customer,
+            "metadata": {"charge_id": charge, "fix_id": fix, "customer_id": customer_id},
+        }),
+    );
+
+    let (_, answer) = stack.deliver_event(&claim).await.unwrap();
+
+    assert_eq!(answer["outcome"], "ignored", "{answer}");
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM charges WHERE status = 'pending'")
+        .fetch_one(&stack.pool)
+        .await
+        .unwrap();
+    assert_eq!(pending, 1, "the pending charge is not settled by another charge's PaymentIntent");
+    deliver_stripe_event_about(&stack, "payment_intent.succeeded", &charge).await;
+    stack.reconcile().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_event_about_a_charge_stripe_made_settles_it_paid_and_the_keyed_retry_charges_once() {
+    let stack = stack_settled_by_webhooks_only().await;
+    let customer = payg_customer_without_credits(&stack, "notfailed@example.com").await;
+    // Stripe charges the fix, and the service never hears its answer.
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").after_success().status(500));
+    let (status, _) = fix_with_key(&customer, "really-paid", "charged").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let (charge, fix, customer_id, stripe_customer) = pending_charge(&stack).await;
+    let intent = succeeded_intents(&stack)[0]["id"].as_str().unwrap().to_string();
+    // A "failed" about that very PaymentIntent: were it believed, the retry would charge again.
+    let claim = signed_claim(
+        "payment_intent.payment_failed",
+        "not_failed",
+        json!({
+            "id": intent, "object": "payment_intent", "status": "requires_payment_method", "amount": 2900,
+            "currency": "usd", "customer": stripe_customer,
+            "metadata": {"charge_id": charge, "fix_id": fix, "customer_id": customer_id},
+            "last_payment_error": {"code": "card_declined", "decline_code": "generic_decline", "message": "declined"},
+        }),
+    );
+
+    let (_, answer) = stack.deliver_event(&claim).await.unwrap();
+
+    assert_eq!(answer["outcome"], "applied", "{answer}");
+    assert_eq!(charge_statuses(&stack).await, ["succeeded"], "Stripe says it succeeded: it is settled so");
+    let (status, paid) = fix_with_key(&customer, "really-paid", "charged").await;
+    assert_eq!((status, paid["status"].as_str()), (StatusCode::OK, Some("paid")), "{paid}");
+    assert_eq!(paid["stripe_payment_intent_id"], intent.as_str());
+    assert_eq!(payment_intent_requests(&stack), 1, "no second PaymentIntent for the fix");
+    stack.reconcile().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_event_about_a_made_up_payment_intent_leaves_the_charge_pending_and_the_retry_charges_once() {
+    let stack = stack_settled_by_webhooks_only().await;
+    let customer = payg_customer_without_credits(&stack, "stillpending@example.com").await;
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").latency(Duration::from_secs(1)));
+    let (status, _) = fix_with_key(&customer, "in-flight", "charged").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let (charge, fix, customer_id, stripe_customer) = pending_charge(&stack).await;
+    let claim = signed_claim(
+        "payment_intent.payment_failed",
+        "made_up_failure",
+        json!({
+            "id": "pi_made_up_failure", "object": "payment_intent", "status": "requires_payment_method",
+            "amount": 2900, "currency": "usd", "customer": stripe_customer,
+            "metadata": {"charge_id": charge, "fix_id": fix, "customer_id": customer_id},
+        }),
+    );
+
+    let (_, answer) = stack.deliver_event(&claim).await.unwrap();
+
+    assert_eq!(answer["outcome"], "ignored", "{answer}");
+    assert_eq!(charge_statuses(&stack).await, ["pending"]);
+    // The retry settles the one charge (re-sent with its key: Stripe replays it).
+    let (status, paid) = fix_with_key(&customer, "in-flight", "charged").await;
+    assert_eq!((status, paid["status"].as_str()), (StatusCode::OK, Some("paid")), "{paid}");
+    assert_eq!(succeeded_intents(&stack).len(), 1, "one PaymentIntent for the fix");
+    stack.reconcile().await.unwrap();
+}
+
+/// Delivers Stripe's own event of `kind` about charge `charge` (by its metadata).
+async fn deliver_stripe_event_about(stack: &Stack, kind: &str, charge: &str) {
+    let event = wait_until(&format!("Stripe to emit {kind} for {charge}"), Duration::from_secs(10), || async {
+        Ok(stack
+            .stripe_events(kind)
+            .into_iter()
+            .find(|event| event["data"]["object"]["metadata"]["charge_id"] == charge))
+    })
+    .await
+    .unwrap();
+    let (status, answer) = stack.deliver_event(&event).await.unwrap();
+    assert_eq!((status, answer["outcome"].as_str()), (StatusCode::OK, Some("applied")), "{answer}");
+}
+
+#[tokio::test]
+async fn past_stripes_key_retention_a_keyed_retry_looks_the_charge_up_and_never_sends_it_again() {
+    let (stack, clock, customer) =
+        charge_left_pending_by(Fault::on("POST", "/v1/payment_intents").after_success().status(500)).await;
+    let sent = payment_intent_requests(&stack);
+    // A day and more later the client retries: re-sending now could make a second PaymentIntent.
+    clock.advance(chrono::Duration::hours(25));
+
+    let (status, fix) = fix_with_key(&customer, "old-1", "old").await;
+
+    assert_eq!((status, fix["status"].as_str()), (StatusCode::OK, Some("paid")), "{fix}");
+    assert_eq!(payment_intent_requests(&stack), sent, "found by its metadata, not sent again");
+    assert_eq!(fix["stripe_payment_intent_id"], succeeded_intents(&stack)[0]["id"]);
+    stack.reconcile().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_charge_settled_by_the_reconciler_is_counted_once() {
+    let stack = impatient_stack().await;
+    let customer = payg_customer_without_credits(&stack, "counted@example.com").await;
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/payment_intents").status(500));
+    let unknown = customer.record_fix("counted").await.unwrap().unwrap_err();
+    assert_eq!(unknown.code(), "payment_outcome_unknown", "{unknown}");
+
+    wait_until("the pending charge to settle", Duration::from_secs(10), || async {
+        Ok((charge_statuses(&stack).await == ["succeeded"]).then_some(()))
+    })
+    .await
+    .unwrap();
+    stack.wait_for_webhooks().await.unwrap();
+
+    let metrics = stack.metrics().await.unwrap();
+    let counted: Vec<&str> =
+        metrics.lines().filter(|line| line.starts_with(r#"billing_charges_total{outcome="succeeded""#)).collect();
+    let total: u64 = counted.iter().filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok()).sum();
+    assert_eq!(total, 1, "one charge, counted once: {counted:?}");
+}
+
+#[tokio::test]
+async fn reading_a_pending_fix_asks_stripe_nothing() {
+    let (stack, _clock, customer) = charge_left_pending_by(Fault::on("POST", "/v1/payment_intents").status(500)).await;
+    let before = stack.stripe.requests().len();
+
+    let fix = customer.fix(&fix_id_of(&stack).await).await.unwrap().unwrap();
+
+    assert_eq!(fix["status"], "pending", "GET only reads: the reconciler, webhooks and keyed retries settle");
+    assert_eq!(stack.stripe.requests().len(), before);
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use billing_fakes::Fault;
+use billing_service::onboarding::CREATE_CUSTOMER_ATTEMPTS;
 use billing_stack::Stack;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -103,6 +104,8 @@ async fn a_second_signup_with_the_same_email_in_any_case_is_409() {
     assert_eq!(duplicate.status, StatusCode::CONFLICT);
     assert_eq!(duplicate.code(), "email_taken");
     assert_eq!(stack.count_rows("customers").await.unwrap(), 1);
+    let message = duplicate.body["error"]["message"].as_str().unwrap().to_lowercase();
+    assert!(!message.contains("ada@example.com"), "the answer does not repeat the address: {message}");
 }
 
 #[tokio::test]
@@ -135,10 +138,15 @@ async fn assert_nothing_left_behind(stack: &Stack) {
     }
 }
 
+/// Stripe failing every attempt a signup makes at creating its customer.
+fn every_attempt(fault: Fault) -> Fault {
+    fault.times(CREATE_CUSTOMER_ATTEMPTS)
+}
+
 #[tokio::test]
 async fn when_stripe_fails_mid_onboarding_nothing_is_left_behind() {
     let stack = Stack::start().await.unwrap();
-    stack.stripe.inject_fault(Fault::on("POST", "/v1/customers").status(500));
+    stack.stripe.inject_fault(every_attempt(Fault::on("POST", "/v1/customers").status(500)));
 
     let failure = stack.api().signup("ada@example.com", "Ada", None).await.unwrap().unwrap_err();
 
@@ -154,7 +162,7 @@ async fn when_stripe_fails_mid_onboarding_nothing_is_left_behind() {
 #[tokio::test]
 async fn when_stripe_drops_the_connection_nothing_is_left_behind() {
     let stack = Stack::start().await.unwrap();
-    stack.stripe.inject_fault(Fault::on("POST", "/v1/customers").drop_connection());
+    stack.stripe.inject_fault(every_attempt(Fault::on("POST", "/v1/customers").drop_connection()));
 
     let failure = stack.api().signup("ada@example.com", "Ada", None).await.unwrap().unwrap_err();
 
@@ -162,56 +170,97 @@ async fn when_stripe_drops_the_connection_nothing_is_left_behind() {
     assert_nothing_left_behind(&stack).await;
 }
 
+/// The POSTs of Stripe customers that reached the fake.
+fn customer_creations(stack: &Stack) -> Vec<billing_fakes::RecordedRequest> {
+    stack.stripe.requests().into_iter().filter(|r| r.method == "POST" && r.path == "/v1/customers").collect()
+}
+
+/// The Stripe customers with this e-mail address.
+async fn stripe_customers_with(stack: &Stack, email: &str) -> Vec<String> {
+    let listed = stack.stripe_get(&format!("/v1/customers?email={email}")).await.unwrap();
+    listed["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+}
+
 #[tokio::test]
-async fn when_stripe_times_out_nothing_is_left_behind_and_a_retry_makes_one_stripe_customer() {
+async fn when_stripe_answers_after_the_timeout_the_signup_asks_again_and_finishes_with_its_one_customer() {
     let stack = billing_stack::Stack::start_with(billing_stack::StackOptions {
         configure: Box::new(|config| config.stripe_timeout_ms = 200),
         ..Default::default()
     })
     .await
     .unwrap();
+    // Stripe makes the customer, but answers after the service stopped waiting.
     stack.stripe.inject_fault(Fault::on("POST", "/v1/customers").latency(Duration::from_millis(1_000)));
-
-    let failure = stack.api().signup("ada@example.com", "Ada", None).await.unwrap().unwrap_err();
-    assert_eq!(failure.status, StatusCode::BAD_GATEWAY);
-    assert_nothing_left_behind(&stack).await;
 
     let signup = stack.api().signup("ada@example.com", "Ada", None).await.unwrap().unwrap();
 
-    // Stripe carries out the timed-out call too, with the same key: it replays, not duplicates.
+    // Sent again with the same key and parameters: Stripe replays the customer, never a second.
     let creates =
         billing_stack::wait_until("both customer creations to reach Stripe", Duration::from_secs(5), || async {
-            let creates: Vec<_> = stack
-                .stripe
-                .requests()
-                .into_iter()
-                .filter(|r| r.method == "POST" && r.path == "/v1/customers")
-                .collect();
-            Ok((creates.len() == 2).then_some(creates))
+            let creates = customer_creations(&stack);
+            Ok((creates.len() >= 2).then_some(creates))
         })
         .await
         .unwrap();
-    assert_eq!(creates[0].idempotency_key, creates[1].idempotency_key);
     assert!(creates[0].idempotency_key.is_some());
-    let listed = stack.stripe_get("/v1/customers?email=ada@example.com").await.unwrap();
-    let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, [signup.stripe_customer_id.as_str()]);
+    assert!(creates.iter().all(|c| c.idempotency_key == creates[0].idempotency_key && c.params == creates[0].params));
+    // The delayed first call is carried out too (a second later): still one customer.
+    billing_stack::wait_until("the delayed creation to be carried out", Duration::from_secs(5), || async {
+        Ok(stack.stripe.armed_faults().is_empty().then_some(()))
+    })
+    .await
+    .unwrap();
+    stack.stripe.wait_for_deliveries_idle(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(stripe_customers_with(&stack, "ada@example.com").await, [signup.stripe_customer_id]);
+}
+
+#[tokio::test]
+async fn a_signup_whose_answer_timed_out_and_is_retried_under_another_name_leaves_no_orphan_in_stripe() {
+    let stack = billing_stack::Stack::start_with(billing_stack::StackOptions {
+        configure: Box::new(|config| config.request_timeout_ms = 300),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // Stripe takes a second: the client is answered 503 (request timeout) long before.
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/customers").latency(Duration::from_millis(1_000)));
+    let timed_out = stack.api().signup("orphan@example.com", "First Name", None).await.unwrap().unwrap_err();
+    assert_eq!(timed_out.status, StatusCode::SERVICE_UNAVAILABLE, "{timed_out}");
+
+    // The signup finishes anyway (nothing can stop it between its Stripe customer and its rows)…
+    billing_stack::wait_until("the first signup to finish", Duration::from_secs(10), || async {
+        Ok((stack.count_rows("customers").await? == 1).then_some(()))
+    })
+    .await
+    .unwrap();
+    // …so the retry under another name finds the address taken, and makes no second one.
+    let retried = stack.api().signup("orphan@example.com", "Another Name", None).await.unwrap().unwrap_err();
+
+    assert_eq!(retried.code(), "email_taken");
+    let stored: String =
+        sqlx::query_scalar("SELECT stripe_customer_id FROM customers").fetch_one(&stack.pool).await.unwrap();
+    assert_eq!(
+        stripe_customers_with(&stack, "orphan@example.com").await,
+        [stored],
+        "no Stripe customer without its row"
+    );
 }
 
 #[tokio::test]
 async fn a_retried_signup_sends_stripe_the_same_idempotency_key_and_parameters() {
     let stack = Stack::start().await.unwrap();
-    stack.stripe.inject_fault(Fault::on("POST", "/v1/customers").status(500));
+    stack.stripe.inject_fault(every_attempt(Fault::on("POST", "/v1/customers").status(500)));
     stack.api().signup("ada@example.com", "Ada", None).await.unwrap().unwrap_err();
 
     stack.api().signup("ada@example.com", "Ada", None).await.unwrap().unwrap();
 
-    let creates: Vec<_> =
-        stack.stripe.requests().into_iter().filter(|r| r.method == "POST" && r.path == "/v1/customers").collect();
-    assert_eq!(creates.len(), 2);
+    let creates = customer_creations(&stack);
+    assert_eq!(creates.len(), CREATE_CUSTOMER_ATTEMPTS as usize + 1);
     let first_key = creates[0].idempotency_key.clone().expect("the call carries an Idempotency-Key");
-    assert_eq!(creates[1].idempotency_key.as_deref(), Some(first_key.as_str()));
-    assert_eq!(creates[0].params, creates[1].params, "Stripe refuses a reused key with other parameters");
+    for create in &creates[1..] {
+        assert_eq!(create.idempotency_key.as_deref(), Some(first_key.as_str()));
+        assert_eq!(create.params, creates[0].params, "Stripe refuses a reused key with other parameters");
+    }
 }
 
 #[tokio::test]
@@ -231,4 +280,124 @@ async fn a_client_idempotency_key_is_folded_into_the_stripe_key() {
     let key = stack.stripe.requests().into_iter().find(|r| r.path == "/v1/customers").unwrap().idempotency_key.unwrap();
     assert!(key.starts_with("onboarding-"));
     assert!(!key.contains("client-key-1"), "the client's key is hashed, not passed through");
+}
+
+#[tokio::test]
+async fn an_email_within_254_characters_but_beyond_stripes_bytes_is_422_and_nothing_reaches_stripe() {
+    let stack = Stack::start().await.unwrap();
+    let emoji = format!("{}@example.com", "\u{1f600}".repeat(200));
+
+    let refused = stack.api().signup(&emoji, "Emoji", None).await.unwrap().unwrap_err();
+
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(refused.body["error"]["fields"]["email"].as_str().unwrap().contains("ASCII"), "{refused}");
+    assert!(customer_creations(&stack).is_empty());
+}
+
+/// A keyed signup: the status and the body.
+async fn keyed_signup(stack: &Stack, key: &str, email: &str, name: &str) -> (StatusCode, serde_json::Value) {
+    stack
+        .api()
+        .send_with_headers(
+            reqwest::Method::POST,
+            "/api/v1/customers",
+            Some(json!({"email": email, "name": name})),
+            &[("Idempotency-Key", key)],
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_keyed_signup_retried_after_its_answer_was_lost_gets_the_first_answer_and_its_api_key() {
+    let stack = Stack::start().await.unwrap();
+    let key = "5d0c7e8a-4b0e-4f4e-9a59-7f3f6c1d2e10";
+    let (status, first) = keyed_signup(&stack, key, "lost@example.com", "Lost Answer").await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+
+    // The client never read that answer; it retries, as it should, with the same key and body.
+    let (status, again) = keyed_signup(&stack, key, "lost@example.com", "Lost Answer").await;
+
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again, first, "the first answer, API key and all");
+    let usage = stack.api().with_key(again["api_key"].as_str().unwrap()).usage().await.unwrap();
+    assert!(usage.is_ok(), "the replayed key works: {usage:?}");
+    assert_eq!(stack.count_rows("customers").await.unwrap(), 1);
+    assert_eq!(customer_creations(&stack).len(), 1, "nothing was sent to Stripe again");
+    // The same key with another body is refused, not answered with the first outcome.
+    let (status, reused) = keyed_signup(&stack, key, "lost@example.com", "Another Name").await;
+    assert_eq!(
+        (status, reused["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused"))
+    );
+    // Without the key it is another signup of a taken address.
+    let (status, _) = keyed_signup(&stack, "another-key", "lost@example.com", "Lost Answer").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_signup_answer_is_kept_sealed_not_as_a_usable_key() {
+    let stack = Stack::start().await.unwrap();
+    let key = "7a1d0b52-0f5c-4a53-bb0e-36c1f1f0c0de";
+    let (_, first) = keyed_signup(&stack, key, "sealed@example.com", "Sealed").await;
+    let secret = &first["api_key"].as_str().unwrap()["bk_".len()..];
+
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&stack.pool)
+    .await
+    .unwrap();
+    assert!(tables.contains(&"signup_replays".to_string()));
+    for table in tables {
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT t::text FROM {table} t")))
+            .fetch_all(&stack.pool)
+            .await
+            .unwrap();
+        for row in rows {
+            assert!(!row.contains(secret), "the API key is readable in {table}");
+            assert!(!row.contains(key), "the Idempotency-Key that opens the answer is stored in {table}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn concurrent_retries_of_one_keyed_signup_all_get_its_one_answer() {
+    let stack = Stack::start().await.unwrap();
+    let key = "c0ffee00-1111-4222-8333-444455556666";
+    let attempts = (0..6).map(|_| keyed_signup(&stack, key, "together@example.com", "Together"));
+
+    let answers = futures_util::future::join_all(attempts).await;
+
+    for (status, answer) in &answers {
+        assert_eq!(*status, StatusCode::CREATED, "{answer}");
+        assert_eq!(answer["api_key"], answers[0].1["api_key"], "one customer, one key");
+    }
+    assert_eq!(stack.count_rows("customers").await.unwrap(), 1);
+    assert_eq!(stack.count_rows("api_keys").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_signup_answer_is_replayed_for_a_day_then_forgotten() {
+    use billing_service::clock::Clock;
+    let clock = billing_service::clock::ManualClock::starting_at(chrono::Utc::now());
+    let stack = Stack::start_with(billing_stack::StackOptions {
+        clock: std::sync::Arc::new(clock.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let key = "0b5e55ed-2222-4333-8444-555566667777";
+    let (status, _) = keyed_signup(&stack, key, "day@example.com", "A Day").await;
+    assert_eq!(status, StatusCode::CREATED);
+    clock.advance(chrono::Duration::hours(23));
+    assert_eq!(keyed_signup(&stack, key, "day@example.com", "A Day").await.0, StatusCode::CREATED);
+
+    clock.advance(chrono::Duration::hours(2));
+
+    let (status, answer) = keyed_signup(&stack, key, "day@example.com", "A Day").await;
+    assert_eq!(status, StatusCode::CONFLICT, "past SIGNUP_REPLAY_HOURS the answer is gone: {answer}");
+    let swept = billing_service::onboarding::replay::sweep(&stack.pool, clock.now()).await.unwrap();
+    assert_eq!(swept, 1);
+    assert_eq!(stack.count_rows("signup_replays").await.unwrap(), 0);
 }

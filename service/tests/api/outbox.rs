@@ -278,7 +278,8 @@ async fn after_its_last_allowed_attempt_an_email_is_marked_failed_and_never_trie
 #[tokio::test]
 async fn a_signup_that_rolled_back_sends_no_email() {
     let (stack, _clock) = stack_on_manual_clock(|_| {}).await;
-    stack.stripe.inject_fault(Fault::on("POST", "/v1/customers").status(500));
+    let attempts = billing_service::onboarding::CREATE_CUSTOMER_ATTEMPTS;
+    stack.stripe.inject_fault(Fault::on("POST", "/v1/customers").status(500).times(attempts));
 
     let failure = stack.api().signup("ada@example.com", "Ada Lovelace", None).await.unwrap().unwrap_err();
     assert_eq!(failure.status, StatusCode::BAD_GATEWAY);

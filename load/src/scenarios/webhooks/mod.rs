@@ -6,6 +6,11 @@
 //! detached — about one of the Pro customers the run set up. By default 10 % of deliveries
 //! are duplicates: an event this user sent before, sent again (Stripe delivers at least once).
 //!
+//! The service checks a paid invoice with Stripe before it grants credits, so an `invoice.paid`
+//! names one of the customer's real paid invoices, read from Stripe when the fixtures were made
+//! ([`ProCustomer::paid_invoices`]); a customer whose invoices are not known (a keys file made
+//! without Stripe access) gets invented ones, which must grant nothing.
+//!
 //! Every delivery and its answer goes into the [`DeliveryLog`], which the after-run outcome
 //! check ([`outcome`]) reads: the run is not over when the requests are answered.
 
@@ -53,7 +58,10 @@ impl Scenario for Webhooks {
                 Some(file) => crate::setup::shard(&file.pro_customers, run.worker_index, run.workers),
                 None => {
                     let count = setup.options.fixtures.unwrap_or(DEFAULT_PRO_CUSTOMERS).max(1);
-                    let customers = crate::setup::pro_customers(&setup.api, run, count)
+                    // The customers' paid invoices are read from the stack's Stripe, for the
+                    // invoice.paid events to name (the service checks each with Stripe).
+                    let stripe = setup.target.embedded.as_ref().map(|embedded| embedded.stack.stripe_api());
+                    let customers = crate::setup::pro_customers(&setup.api, run, count, stripe.as_ref())
                         .await
                         .map_err(|err| LoadError::setup("making Pro customers on the embedded stack", err))?;
                     if let Some(embedded) = &setup.target.embedded {
@@ -96,6 +104,9 @@ pub struct ProCustomer {
     pub subscription_id: String,
     /// The customer's API key, to read its ledger back after the run.
     pub api_key: String,
+    /// The subscription's paid invoices in Stripe (empty when the fixtures had no Stripe access).
+    #[serde(default)]
+    pub paid_invoices: Vec<String>,
 }
 
 pub struct WebhookFixtures {
@@ -129,7 +140,8 @@ pub struct SentEvent {
 #[derive(Debug, Clone, Default)]
 pub struct EventRecord {
     pub kind: String,
-    /// The invoice of an `invoice.paid` event.
+    /// The invoice of an `invoice.paid` event, when it is one of the customer's real paid
+    /// invoices (an invented one must grant nothing).
     pub paid_invoice: Option<String>,
     pub customer: usize,
     pub payload: Bytes,
@@ -194,10 +206,13 @@ async fn deliver(fixtures: &WebhookFixtures, user: &mut GooseUser, context: &Rou
         let kind = pick_kind(roll / 100);
         let suffix = context.run.unique("load", user_index, iteration).replace('-', "_");
         let now = chrono::Utc::now().timestamp();
-        let (id, event) = event(kind, &suffix, &fixtures.customers[customer], now);
+        let pro = &fixtures.customers[customer];
+        let real_invoice = (!pro.paid_invoices.is_empty())
+            .then(|| pro.paid_invoices[(roll / 10_000) as usize % pro.paid_invoices.len()].clone());
+        let invoice = real_invoice.clone().unwrap_or_else(|| format!("in_{suffix}"));
+        let (id, event) = event(kind, &suffix, pro, &invoice, now);
         let payload = Bytes::from(serde_json::to_vec(&event).expect("a JSON value serializes"));
-        let paid_invoice =
-            (kind == "invoice.paid").then(|| event["data"]["object"]["id"].as_str().unwrap_or_default().to_string());
+        let paid_invoice = real_invoice.filter(|_| kind == "invoice.paid");
         fixtures.log.first_delivery(
             &id,
             EventRecord { kind: kind.into(), paid_invoice, customer, payload: payload.clone(), ..Default::default() },
@@ -252,8 +267,9 @@ fn pick_kind(roll: u64) -> &'static str {
     EVENT_MIX[0].0
 }
 
-/// A Stripe event of `kind` about `customer`, with ids ending in `suffix`; its id and body.
-pub fn event(kind: &str, suffix: &str, customer: &ProCustomer, now: i64) -> (String, Value) {
+/// A Stripe event of `kind` about `customer` (an invoice event about `invoice`), with the other
+/// ids ending in `suffix`; its id and body.
+pub fn event(kind: &str, suffix: &str, customer: &ProCustomer, invoice: &str, now: i64) -> (String, Value) {
     let id = format!("evt_{suffix}");
     let month = 30 * 24 * 3600;
     let price = billing_service::pricing::PRO_MONTHLY_PRICE.0;
@@ -269,7 +285,7 @@ pub fn event(kind: &str, suffix: &str, customer: &ProCustomer, now: i64) -> (Str
     });
     let invoice = |paid: bool| {
         json!({
-            "id": format!("in_{suffix}"), "object": "invoice", "customer": customer.stripe_customer_id,
+            "id": invoice, "object": "invoice", "customer": customer.stripe_customer_id,
             "subscription": customer.subscription_id,
             "parent": {"type": "subscription_details", "subscription_details": {"subscription": customer.subscription_id, "metadata": {}}},
             "status": if paid { "paid" } else { "open" }, "paid": paid, "attempt_count": 1,
@@ -314,14 +330,19 @@ mod tests {
 
     #[test]
     fn an_event_names_its_customer_and_subscription() {
-        let customer =
-            ProCustomer { stripe_customer_id: "cus_1".into(), subscription_id: "sub_1".into(), api_key: "bk_x".into() };
-        let (id, paid) = event("invoice.paid", "load_r_w0_u1_i2", &customer, 1_700_000_000);
+        let customer = ProCustomer {
+            stripe_customer_id: "cus_1".into(),
+            subscription_id: "sub_1".into(),
+            api_key: "bk_x".into(),
+            paid_invoices: vec!["in_1".into()],
+        };
+        let (id, paid) = event("invoice.paid", "load_r_w0_u1_i2", &customer, "in_1", 1_700_000_000);
         assert_eq!(id, "evt_load_r_w0_u1_i2");
+        assert_eq!(paid["data"]["object"]["id"], "in_1");
         assert_eq!(paid["data"]["object"]["customer"], "cus_1");
         assert_eq!(paid["data"]["object"]["subscription"], "sub_1");
         assert_eq!(paid["data"]["object"]["status"], "paid");
-        let (_, updated) = event("customer.subscription.updated", "x", &customer, 1);
+        let (_, updated) = event("customer.subscription.updated", "x", &customer, "in_1", 1);
         assert_eq!(updated["data"]["object"]["id"], "sub_1");
     }
 }

@@ -4,8 +4,11 @@
 //! First, as Stripe does, every event that never got a 2xx answer is delivered again until it
 //! does (a few attempts). Then, from the service's own API (so it works on a deployed target
 //! too), for each Pro customer the run sent events about:
-//! - the credits granted for this run's invoices equal 60 × the distinct paid invoices sent;
-//! - every paid invoice was granted exactly once, and nothing else was granted;
+//! - the credits granted for this run's invoices equal 60 × the distinct paid invoices sent
+//!   (the customers' real invoices in Stripe: each granted once, by Stripe's own delivery or
+//!   the run's, whichever came first);
+//! - every paid invoice was granted exactly once, and nothing else was granted (no credits for
+//!   anything that is not one of the customer's invoices in Stripe, such as an invented one);
 //! - no event was answered "applied" twice (however often it was delivered);
 //! - the ledger is consistent: each entry's balance is the previous one plus its change, none
 //!   is negative, and the newest is the balance the service reports.
@@ -106,29 +109,32 @@ pub async fn check(after: &AfterRun, fixtures: &WebhookFixtures) -> anyhow::Resu
     outcome.distinct_paid_invoices = paid.values().map(BTreeSet::len).sum();
     outcome.credits_expected = CREDITS_PER_PAID_INVOICE * outcome.distinct_paid_invoices as i64;
 
-    // `in_load_<run>_w<worker>_`: this worker's invoices, whatever the round, user and iteration.
-    let prefix = format!("in_{}_", after.run.worker_prefix("load").replace('-', "_"));
     let touched: BTreeSet<usize> = events.values().map(|record| record.customer).collect();
     for customer in touched {
-        let key = &fixtures.customers[customer].api_key;
-        let ledger = read_ledger(&api.with_key(key)).await?;
+        let fixture = &fixtures.customers[customer];
+        // The customer's real paid invoices, as Stripe listed them (empty when not known).
+        let in_stripe: BTreeSet<&String> = fixture.paid_invoices.iter().collect();
+        let ledger = read_ledger(&api.with_key(&fixture.api_key)).await?;
         outcome.ledgers_checked += 1;
         outcome.problems.extend(ledger.inconsistencies(customer));
         let expected = paid.get(&customer).cloned().unwrap_or_default();
         let mut granted: BTreeMap<String, u32> = BTreeMap::new();
         for entry in ledger.entries.iter().filter(|entry| entry.source == "pro_invoice") {
             let Some(reference) = &entry.reference else { continue };
-            if reference.starts_with(&prefix) {
+            if expected.contains(reference) {
                 *granted.entry(reference.clone()).or_default() += 1;
+                outcome.credits_granted += entry.delta;
+            } else if !in_stripe.is_empty() && !in_stripe.contains(reference) {
+                // Credits for something that is not one of the customer's invoices in Stripe.
+                outcome.problems.push(format!(
+                    "customer #{customer}: {reference} granted credits but no paid invoice of that id was sent \
+                     (nor is it one of the customer's invoices in Stripe)"
+                ));
                 outcome.credits_granted += entry.delta;
             }
         }
         for (reference, times) in &granted {
-            if !expected.contains(reference) {
-                outcome.problems.push(format!(
-                    "customer #{customer}: {reference} granted credits but no paid invoice of that id was sent"
-                ));
-            } else if *times > 1 {
+            if *times > 1 {
                 outcome
                     .problems
                     .push(format!("customer #{customer}: invoice {reference} granted credits {times} times"));
