@@ -9,7 +9,8 @@
 //!   shared steps), on the fast [`transport`].
 //! - [`side`] a target made ready for load (the [`target`]: the [`embedded`] stack or a
 //!   deployed service, with [`setup`]'s fixtures) and its rounds of load, each measured by a
-//!   [`recorder`] into [`latency`] histograms; [`shape`], [`arrival`] and [`profile`] the
+//!   [`recorder`] into [`latency`] histograms and [`cpu`] (the server side's CPU time);
+//!   [`shape`], [`arrival`] and [`profile`] the
 //!   load's shape; [`context`] what a round's users share.
 //! - The commands: [`run`] (`load run`), [`compare`] (`load compare`: A/B with statistics),
 //!   [`merge`] (`load merge`: many workers, one verdict), [`keys`], [`list`].
@@ -21,6 +22,7 @@ pub mod baseline;
 pub mod cli;
 pub mod compare;
 pub mod context;
+pub mod cpu;
 pub mod embedded;
 pub mod error;
 pub mod keys;

@@ -16,6 +16,7 @@ use goose::prelude::*;
 
 use crate::arrival::{Pacer, PacerReport};
 use crate::context::{RoundContext, RunIdentity};
+use crate::cpu::ServerCpu;
 use crate::error::LoadError;
 use crate::recorder::{Measured, Recorder};
 use crate::scenarios::{self, AfterRun, Prepared, Scenario, ScenarioOptions, Selection, Setup};
@@ -33,6 +34,8 @@ pub struct Side {
     pub run: RunIdentity,
     http: reqwest::Client,
     prepared: Vec<(&'static dyn Scenario, Arc<dyn Prepared>)>,
+    /// The server side's CPU time, on an embedded stack whose service is a process.
+    cpu: Option<ServerCpu>,
     /// Load time over every round so far.
     load_time: Mutex<Duration>,
 }
@@ -46,6 +49,8 @@ pub struct RoundResult {
     pub pacer: Option<PacerReport>,
     /// goose's coordinated-omission figures, when it gathered them.
     pub coordinated_omission: Option<String>,
+    /// CPU seconds the server side spent during the round (embedded stack, service as a process).
+    pub cpu_seconds: Option<f64>,
 }
 
 /// What a round adds to goose's options beyond the shape: its reports, a baseline for them,
@@ -73,7 +78,11 @@ impl Side {
         for (scenario, _) in selection.parts() {
             prepared.push((scenario, scenario.prepare(&setup).await?));
         }
-        Ok(Side { target, selection, run, http, prepared, load_time: Mutex::new(Duration::ZERO) })
+        let cpu = target
+            .embedded
+            .as_ref()
+            .and_then(|embedded| ServerCpu::new(embedded.stack.service_pid()?, embedded.stack.postgres_cluster_dir()));
+        Ok(Side { target, selection, run, http, prepared, cpu, load_time: Mutex::new(Duration::ZERO) })
     }
 
     /// One round of load of `shape`, numbered `round` (0 for a single run: its names carry no
@@ -82,12 +91,9 @@ impl Side {
         let mut goose = vec!["--host".to_string(), self.target.base.as_str()];
         goose.extend(shape.goose_args());
         goose.extend(extras.args.iter().cloned());
-        // No telnet or WebSocket controller: several workers or sides on one machine would
-        // fight over their ports.
+        // No telnet controller (goose's WebSocket one is off unless asked for): several workers or
+        // sides on one machine would fight over their ports.
         goose.extend(["--no-telnet".into(), "--quiet".into(), "--no-print-metrics".into()]);
-        if !extras.args.iter().any(|arg| arg == "--dashboard") {
-            goose.push("--no-websocket".into());
-        }
         let configuration = GooseConfiguration::parse_args_default(&goose)
             .map_err(|err| LoadError::Usage(format!("goose refused the run's options: {err}")))?;
         let context = Arc::new(RoundContext {
@@ -105,6 +111,7 @@ impl Side {
         for scenario in scenarios::goose_scenarios(&self.selection, &self.prepared, &context).map_err(goose_error)? {
             attack = attack.register_scenario(scenario);
         }
+        let cpu_before = self.cpu.as_ref().and_then(ServerCpu::seconds);
         let started = Instant::now();
         let progress = extras.progress.then(|| crate::progress::Progress::start(Arc::clone(&context), shape.length()));
         let metrics = match attack.execute().await {
@@ -113,6 +120,10 @@ impl Side {
             Err(err) => return Err(goose_error(err)),
         };
         let elapsed = started.elapsed();
+        let cpu_seconds = match (cpu_before, self.cpu.as_ref().and_then(ServerCpu::seconds)) {
+            (Some(before), Some(after)) => Some((after - before).max(0.0)),
+            _ => None,
+        };
         drop(progress);
         let mut measured = context.recorder.measured();
         if let Some(pacer) = &context.pacer {
@@ -125,6 +136,7 @@ impl Side {
             elapsed,
             pacer: context.pacer.as_ref().map(Pacer::keeping),
             coordinated_omission: crate::summary::coordinated_omission(&metrics),
+            cpu_seconds,
         })
     }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use billing_load::compare::stats::{self, Figure, RoundSample, Settings};
 use billing_load::compare::{
-    CompareReport, EndpointComparison, Outcome, RoundFigures, RoundRecord, SideDescription, SideName,
+    CompareReport, EndpointComparison, Outcome, RoundFigures, RoundRecord, SERVER_SIDE, SideDescription, SideName,
 };
 use billing_load::latency::LatencyHistogram;
 use billing_load::recorder::SecondFigures;
@@ -174,18 +174,21 @@ fn comparison_report() -> CompareReport {
                 p95_ms: latency.quantile_ms(0.95),
                 p99_ms: latency.quantile_ms(0.99),
             };
-            samples.push(RoundSample { requests, failures: 0, seconds: 8.0, latency });
+            let cpu_seconds = Some(requests as f64 * 40e-6 * slower);
+            samples.push(RoundSample { requests, failures: 0, seconds: 8.0, latency, cpu_seconds });
             rounds.push(RoundRecord {
                 pair,
                 side,
                 position: usize::from(side == SideName::Candidate),
                 load_seconds: 8.0,
+                cpu_us_per_request: cpu_seconds.map(|cpu| cpu * 1e6 / requests as f64),
                 endpoints: BTreeMap::from([(endpoint.to_string(), figures)]),
             });
         }
     }
     let settings = Settings { resamples: 500, ..Settings::default() };
     let figures = Figure::ALL.iter().map(|figure| stats::compare(*figure, &base, &candidate, &settings)).collect();
+    let cpu = vec![stats::compare(Figure::CpuPerRequest, &base, &candidate, &settings)];
     CompareReport {
         scenario: "credential-vending".into(),
         started_at: "2026-12-05T10:00:00Z".into(),
@@ -202,7 +205,10 @@ fn comparison_report() -> CompareReport {
         confidence: 0.95,
         seed: 1,
         rounds,
-        endpoints: vec![EndpointComparison { endpoint: endpoint.into(), figures }],
+        endpoints: vec![
+            EndpointComparison { endpoint: endpoint.into(), figures },
+            EndpointComparison { endpoint: SERVER_SIDE.into(), figures: cpu },
+        ],
         checks: BTreeMap::new(),
         outcome: Outcome::Regressed,
         reports: BTreeMap::new(),
@@ -220,17 +226,24 @@ async fn a_comparisons_chart_reads_right_in_a_browser() {
     assert_descending_and_distinct(&throughput[0], "throughput per round");
     let latency = axis_values(&layout, " ms");
     assert_descending_and_distinct(&latency[0], "p95 per round");
-    let ratios: Vec<(f64, f64)> = layout
-        .texts
-        .iter()
-        .filter_map(|t| {
-            let value = t["text"].as_str().unwrap().strip_prefix('×')?.parse().ok()?;
-            Some((boxed(t).0, value))
-        })
-        .collect();
-    assert!(ratios.len() >= 3, "the ratio axis has ticks: {ratios:?}");
-    assert!(ratios.windows(2).all(|pair| pair[0].0 < pair[1].0 && pair[0].1 < pair[1].1), "{ratios:?}");
-    for figure in ["throughput", "p50", "p95", "p99"] {
+    // Each ratio axis (one per endpoint, at its own height), read left to right.
+    let mut ratio_axes: BTreeMap<i64, Vec<(f64, f64)>> = BTreeMap::new();
+    for text in &layout.texts {
+        let Some(value) = text["text"].as_str().unwrap().strip_prefix('×').and_then(|v| v.parse().ok()) else {
+            continue;
+        };
+        let (x, y, _, _) = boxed(text);
+        ratio_axes.entry(y.round() as i64).or_default().push((x, value));
+    }
+    assert_eq!(ratio_axes.len(), 2, "a ratio axis for the endpoint and one for the server side's CPU");
+    for ratios in ratio_axes.values_mut() {
+        ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert!(ratios.len() >= 3, "the ratio axis has ticks: {ratios:?}");
+        assert!(ratios.windows(2).all(|pair| pair[0].1 < pair[1].1), "{ratios:?}");
+    }
+    let cpu = axis_values(&layout, " µs");
+    assert_descending_and_distinct(&cpu[0], "CPU per request per round");
+    for figure in ["throughput", "p50", "p95", "p99", "CPU per request"] {
         assert!(layout.texts.iter().any(|t| t["text"] == figure), "no row for {figure}");
     }
     let pairs = layout.texts.iter().filter(|t| t["text"].as_str().unwrap().parse::<u32>().is_ok()).count();

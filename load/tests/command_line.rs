@@ -118,5 +118,9 @@ async fn run_all_load_tests_asks_before_loading_a_target_that_is_not_local() {
     assert!(stderr(&output).contains("pass --yes"), "{}", stderr(&output));
     let help = tokio::process::Command::new("bash").arg(&script).arg("--help").output().await.unwrap();
     assert_exit(&help, 0);
-    assert!(stdout(&help).contains("--baseline"));
+    assert!(stdout(&help).contains("--against REF"), "{}", stdout(&help));
+    // The absolute baseline is no longer the script's gate, and says so.
+    let baseline = tokio::process::Command::new("bash").arg(&script).arg("--baseline").output().await.unwrap();
+    assert_exit(&baseline, 2);
+    assert!(stderr(&baseline).contains("--against"), "{}", stderr(&baseline));
 }

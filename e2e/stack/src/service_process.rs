@@ -108,11 +108,17 @@ fn cargo_build(profile: Profile) -> anyhow::Result<PathBuf> {
             command.env_remove(name.as_ref());
         }
     }
-    command.args(["build", "--quiet", "--bin", "billing-service", "--message-format=json"]);
+    command.args(["build", "--quiet", "--message-format=json"]);
     command.arg("--manifest-path").arg(&manifest);
-    if profile == Profile::Release {
-        command.arg("--release");
-    }
+    match profile {
+        // What the tests build (`scripts/test` builds it so first).
+        Profile::Debug => command.args(["--bin", "billing-service"]),
+        // What load runs measure, built as `cargo build --release -p billing-load -p billing-service` (the
+        // README's and the scripts' command) builds it: the two packages' features unify the same way, so
+        // neither build undoes the other's binary (built alone, billing-service would get other features
+        // of its dependencies and be rebuilt, and then rebuilt again by the next build of both).
+        Profile::Release => command.args(["--release", "-p", "billing-service", "-p", "billing-load"]),
+    };
     eprintln!("billing-stack: building the billing-service binary ({profile:?}; a no-op when it is fresh)");
     let output = command.stderr(Stdio::inherit()).output().with_context(|| {
         format!("cannot run cargo to build billing-service: install Rust, or set {SERVICE_BIN_ENV} to a built binary")

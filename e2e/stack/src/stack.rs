@@ -219,6 +219,12 @@ impl Stack {
     }
 
     /// The service process's id, while it runs as a child process.
+    /// The directory of the PostgreSQL cluster this stack owns (`data/postmaster.pid` names its server
+    /// process), when it owns a local one.
+    pub fn postgres_cluster_dir(&self) -> Option<&std::path::Path> {
+        self._owned_server.as_ref().and_then(PgServer::cluster_dir)
+    }
+
     pub fn service_pid(&self) -> Option<u32> {
         match &self.service {
             RunningService::Process(process) => process.pid(),

@@ -2,8 +2,8 @@
 //! the noise the verdict had to see through), then each figure's candidate/base ratio with its
 //! interval, against the band of "no change" (± the minimum effect).
 
-use super::stats::{Figure, Verdict};
-use super::{CompareReport, SideName};
+use super::stats::Verdict;
+use super::{CompareReport, RoundRecord, SERVER_SIDE, SideName};
 use crate::report::svg::{Panel, document, escape, tick_label, ticks};
 
 const WIDTH: f64 = 900.0;
@@ -27,9 +27,29 @@ fn verdict_colour(verdict: Verdict) -> &'static str {
     }
 }
 
+/// A figure of one round, as the round panels draw it.
+type RoundValue = fn(&RoundRecord, &str) -> Option<f64>;
+
+/// The round panels of an endpoint: what each draws, its title and unit.
+fn round_panels(endpoint: &str) -> Vec<(RoundValue, &'static str, &'static str)> {
+    if endpoint == SERVER_SIDE {
+        vec![(|round, _| round.cpu_us_per_request, "CPU per request, per round", "µs")]
+    } else {
+        vec![
+            (|round, endpoint| round.endpoints.get(endpoint).map(|f| f.rps), "throughput per round", "req/s"),
+            (|round, endpoint| round.endpoints.get(endpoint).map(|f| f.p95_ms), "p95 per round", "ms"),
+        ]
+    }
+}
+
 pub fn svg(report: &CompareReport) -> String {
-    let block = 3.0 * (ABOVE + PANEL + BELOW);
-    let height = 60.0 + block * report.endpoints.len().max(1) as f64;
+    let panel_height = ABOVE + PANEL + BELOW;
+    let blocks: f64 = report
+        .endpoints
+        .iter()
+        .map(|endpoint| (round_panels(&endpoint.endpoint).len() + 1) as f64 * panel_height)
+        .sum();
+    let height = 60.0 + blocks.max(panel_height);
     let mut out = document(
         WIDTH,
         height,
@@ -43,21 +63,15 @@ pub fn svg(report: &CompareReport) -> String {
         ),
     );
     let width = WIDTH - LEFT - RIGHT;
-    for (index, endpoint) in report.endpoints.iter().enumerate() {
-        let mut top = 60.0 + ABOVE + index as f64 * block;
-        for (figure, title, unit) in
-            [(Figure::Throughput, "throughput per round", "req/s"), (Figure::P95, "p95 per round", "ms")]
-        {
+    let mut top = 60.0 + ABOVE;
+    for endpoint in &report.endpoints {
+        for (value_of, title, unit) in round_panels(&endpoint.endpoint) {
             let series = |side: SideName| -> Vec<(f64, f64)> {
                 report
                     .rounds
                     .iter()
                     .filter(|round| round.side == side)
-                    .filter_map(|round| {
-                        let figures = round.endpoints.get(&endpoint.endpoint)?;
-                        let value = if figure == Figure::Throughput { figures.rps } else { figures.p95_ms };
-                        Some((round.pair as f64, value))
-                    })
+                    .filter_map(|round| Some((round.pair as f64, value_of(round, &endpoint.endpoint)?)))
                     .collect()
             };
             let (base, candidate) = (series(SideName::Base), series(SideName::Candidate));
@@ -82,7 +96,7 @@ pub fn svg(report: &CompareReport) -> String {
             let labels: Vec<(f64, String)> =
                 (1..=report.pairs).step_by(pair_step).map(|pair| (pair as f64, pair.to_string())).collect();
             panel.x_axis(&mut out, &labels, "pair of rounds");
-            top += ABOVE + PANEL + BELOW;
+            top += panel_height;
         }
         // The ratios, one row per figure (the error rate is a difference, shown in the tables).
         let ratios: Vec<_> = endpoint
@@ -95,7 +109,7 @@ pub fn svg(report: &CompareReport) -> String {
             .iter()
             .fold((1.0 - report.min_effect, 1.0 + report.min_effect), |(l, h), r| (l.min(r.1), h.max(r.3)));
         let x_ticks = ticks(low - 0.02, high + 0.02, 6);
-        let rows = 4.0;
+        let rows = ratios.len().max(1) as f64;
         // Narrower than the round panels: each row's verdict is written on its right.
         let panel = Panel {
             left: LEFT,
@@ -141,7 +155,12 @@ pub fn svg(report: &CompareReport) -> String {
             labels.push((value, format!("×{}", tick_label(value, x_ticks.1))));
             value += x_ticks.1;
         }
-        panel.x_axis(&mut out, &labels, "candidate / base (throughput: higher is better; latency: lower is better)");
+        panel.x_axis(
+            &mut out,
+            &labels,
+            "candidate / base (throughput: higher is better; latency and CPU: lower is better)",
+        );
+        top += panel_height;
     }
     out += "</svg>\n";
     out

@@ -42,6 +42,10 @@ use stats::{Comparison, Figure, RoundSample, Settings, Verdict};
 /// Exit code of a comparison that could not tell (nothing regressed).
 pub const EXIT_INCONCLUSIVE: u8 = 3;
 
+/// The pseudo-endpoint the server side's CPU per request is compared under: it is one figure
+/// of every request together, not of one endpoint ([`crate::cpu`]).
+pub const SERVER_SIDE: &str = "server side, all requests";
+
 /// Which side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,6 +92,9 @@ pub struct RoundRecord {
     /// 0 when it ran first in its pair, 1 second.
     pub position: usize,
     pub load_seconds: f64,
+    /// The server side's CPU time per request in this round, in µs (embedded stacks).
+    #[serde(default)]
+    pub cpu_us_per_request: Option<f64>,
     pub endpoints: BTreeMap<String, RoundFigures>,
 }
 
@@ -356,22 +363,29 @@ pub async fn compare(args: CompareArgs) -> Result<CompareReport, LoadError> {
             let result = side(name).round(&plan.shape, round_number, &extras).await?;
             let figures = round_figures(&result.measured);
             let seconds = result.measured.active.as_secs_f64();
-            samples.entry(name).or_default().push(
-                result
-                    .measured
-                    .endpoints
-                    .iter()
-                    .map(|(endpoint, tally)| {
-                        let sample = RoundSample {
-                            requests: tally.requests,
-                            failures: tally.failures,
-                            seconds,
-                            latency: tally.latency.clone(),
-                        };
-                        (endpoint.clone(), sample)
-                    })
-                    .collect(),
-            );
+            let mut round: BTreeMap<String, RoundSample> = result
+                .measured
+                .endpoints
+                .iter()
+                .map(|(endpoint, tally)| {
+                    let sample = RoundSample {
+                        requests: tally.requests,
+                        failures: tally.failures,
+                        seconds,
+                        latency: tally.latency.clone(),
+                        cpu_seconds: None,
+                    };
+                    (endpoint.clone(), sample)
+                })
+                .collect();
+            let requests: u64 = result.measured.endpoints.values().map(|tally| tally.requests).sum();
+            if result.cpu_seconds.is_some() {
+                round.insert(
+                    SERVER_SIDE.to_string(),
+                    RoundSample { requests, seconds, cpu_seconds: result.cpu_seconds, ..RoundSample::default() },
+                );
+            }
+            samples.entry(name).or_default().push(round);
             for (endpoint, figures) in &figures {
                 line += &format!(" {} {:.0} req/s p95 {:.2} ms", name.label(), figures.rps, figures.p95_ms);
                 if plan.selection.is_all() {
@@ -383,6 +397,7 @@ pub async fn compare(args: CompareArgs) -> Result<CompareReport, LoadError> {
                 side: name,
                 position,
                 load_seconds: result.measured.active.as_secs_f64(),
+                cpu_us_per_request: result.cpu_seconds.map(|cpu| cpu * 1e6 / requests.max(1) as f64),
                 endpoints: figures,
             });
         }
@@ -439,9 +454,11 @@ fn comparisons(
             names.push(endpoint.clone());
         }
     }
+    let every_round_has = |name: &str| samples.values().flatten().all(|round| round.contains_key(name));
     names
         .into_iter()
         .filter(|name| samples.values().flatten().any(|round| round.contains_key(name)))
+        .filter(|name| name != SERVER_SIDE || every_round_has(name))
         .map(|name| {
             // A round that never reached the endpoint counts as an empty round, so pairs stay
             // pairs.

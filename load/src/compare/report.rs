@@ -31,6 +31,7 @@ pub fn value(figure: Figure, value: Option<f64>) -> String {
     match figure {
         Figure::Throughput => format!("{} req/s", crate::report::svg::tick_label(value.round(), 1.0)),
         Figure::ErrorRate => format!("{value:.2} %"),
+        Figure::CpuPerRequest => format!("{value:.1} µs"),
         _ => crate::report::tables::ms(value),
     }
 }

@@ -53,6 +53,8 @@ pub struct RoundSample {
     /// The time the load was on.
     pub seconds: f64,
     pub latency: LatencyHistogram,
+    /// CPU seconds the server side spent (when it could be read).
+    pub cpu_seconds: Option<f64>,
 }
 
 /// A figure compared.
@@ -64,9 +66,12 @@ pub enum Figure {
     P95,
     P99,
     ErrorRate,
+    /// The server side's CPU time per request, in µs ([`crate::cpu`]).
+    CpuPerRequest,
 }
 
 impl Figure {
+    /// The figures of an endpoint.
     pub const ALL: [Figure; 5] = [Figure::Throughput, Figure::P50, Figure::P95, Figure::P99, Figure::ErrorRate];
 
     pub fn label(self) -> &'static str {
@@ -76,6 +81,7 @@ impl Figure {
             Figure::P95 => "p95",
             Figure::P99 => "p99",
             Figure::ErrorRate => "error rate",
+            Figure::CpuPerRequest => "CPU per request",
         }
     }
 
@@ -114,6 +120,15 @@ impl Figure {
                         (f + *w as f64 * sample.failures as f64, r + *w as f64 * sample.requests as f64)
                     });
                 (requests > 0.0).then(|| failures * 100.0 / requests)
+            }
+            Figure::CpuPerRequest => {
+                let mut cpu = 0.0;
+                let mut requests = 0.0;
+                for (weight, sample) in weights.iter().zip(&rounds.samples).filter(|(w, _)| **w > 0) {
+                    cpu += *weight as f64 * sample.cpu_seconds?;
+                    requests += *weight as f64 * sample.requests as f64;
+                }
+                (requests > 0.0).then(|| cpu * 1e6 / requests)
             }
             _ => rounds.quantile_ms(weights, self.quantile().expect("a percentile")),
         }
@@ -381,7 +396,7 @@ mod tests {
             }
             latency.record(Duration::from_secs_f64(ms / 1e3));
         }
-        RoundSample { requests, failures: 0, seconds, latency }
+        RoundSample { requests, failures: 0, seconds, latency, cpu_seconds: None }
     }
 
     /// `pairs` pairs on a noisy machine: each pair shares a machine speed drawn anew (±15 %),
@@ -506,20 +521,27 @@ mod tests {
             slow.record(Duration::from_millis(50));
         }
         let rounds = [
-            RoundSample { requests: 1000, failures: 0, seconds: 1.0, latency: fast },
-            RoundSample { requests: 40, failures: 0, seconds: 1.0, latency: slow },
+            RoundSample { requests: 1000, failures: 0, seconds: 1.0, latency: fast, cpu_seconds: Some(0.5) },
+            RoundSample { requests: 40, failures: 0, seconds: 1.0, latency: slow, cpu_seconds: Some(0.02) },
         ];
         let side = PooledSide::new(&rounds);
         let p95 = Figure::P95.pooled(&side, &[1, 1]).unwrap();
         assert!((p95 - 1.0).abs() < 0.01, "the merged p95 is 1 ms, not the 25 ms average: {p95}");
         assert_eq!(Figure::Throughput.pooled(&side, &[1, 1]), Some(520.0));
         assert_eq!(Figure::Throughput.pooled(&side, &[2, 0]), Some(1000.0));
+        // CPU per request pooled: 0.52 s over 1,040 requests is 500 µs.
+        assert!((Figure::CpuPerRequest.pooled(&side, &[1, 1]).unwrap() - 500.0).abs() < 1e-9);
     }
 
     #[test]
     fn the_error_rate_is_judged_in_points() {
-        let with_failures =
-            |failures| RoundSample { requests: 1000, failures, seconds: 1.0, latency: LatencyHistogram::default() };
+        let with_failures = |failures| RoundSample {
+            requests: 1000,
+            failures,
+            seconds: 1.0,
+            latency: LatencyHistogram::default(),
+            cpu_seconds: None,
+        };
         let base: Vec<_> = (0..6).map(|_| with_failures(0)).collect();
         let same = compare(Figure::ErrorRate, &base, &base, &Settings::default());
         assert_eq!(same.verdict, Verdict::NoChange);
