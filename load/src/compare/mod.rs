@@ -469,8 +469,11 @@ fn comparisons(
                     .unwrap_or_default()
             };
             let (base, candidate) = (rounds(SideName::Base), rounds(SideName::Candidate));
+            // The server side is judged on its CPU per request only: its requests are the
+            // endpoints' requests, already judged one by one.
+            let figures: &[Figure] = if name == SERVER_SIDE { &[Figure::CpuPerRequest] } else { &Figure::ALL };
             EndpointComparison {
-                figures: Figure::ALL
+                figures: figures
                     .iter()
                     .map(|figure| stats::compare(*figure, &base, &candidate, settings))
                     .collect(),
@@ -505,6 +508,50 @@ mod tests {
         }];
         let check = CheckResult { name: "c".into(), passed: check_passed, detail: String::new(), problems: Vec::new() };
         CompareReport::outcome_of(&endpoints, &BTreeMap::from([(SideName::Candidate, vec![check])]))
+    }
+
+    /// One side's rounds: `GET /healthz` in each, the server side only where `cpu` has a value.
+    fn side_rounds(cpu: &[Option<f64>]) -> Vec<BTreeMap<String, RoundSample>> {
+        cpu.iter()
+            .map(|cpu| {
+                let mut latency = crate::latency::LatencyHistogram::new();
+                latency.record(std::time::Duration::from_millis(2));
+                let endpoint = RoundSample { requests: 1000, seconds: 1.0, latency, ..RoundSample::default() };
+                let mut round = BTreeMap::from([("GET /healthz".to_string(), endpoint)]);
+                if cpu.is_some() {
+                    round.insert(
+                        SERVER_SIDE.to_string(),
+                        RoundSample { requests: 1000, seconds: 1.0, cpu_seconds: *cpu, ..RoundSample::default() },
+                    );
+                }
+                round
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_server_side_is_judged_on_its_cpu_per_request_alone() {
+        let selection = Selection::parse("healthz").unwrap();
+        let settings = Settings { resamples: 200, ..Settings::default() };
+        let cpu = [Some(0.5); 4];
+        let samples = BTreeMap::from([(SideName::Base, side_rounds(&cpu)), (SideName::Candidate, side_rounds(&cpu))]);
+        let endpoints = comparisons(&selection, &samples, &settings);
+        let names: Vec<&str> = endpoints.iter().map(|endpoint| endpoint.endpoint.as_str()).collect();
+        assert_eq!(names, ["GET /healthz", SERVER_SIDE]);
+        let endpoint_figures: Vec<Figure> = endpoints[0].figures.iter().map(|c| c.figure).collect();
+        assert_eq!(endpoint_figures, Figure::ALL);
+        let server_figures: Vec<Figure> = endpoints[1].figures.iter().map(|c| c.figure).collect();
+        assert_eq!(server_figures, [Figure::CpuPerRequest]);
+        assert_eq!(endpoints[1].figures[0].verdict, Verdict::NoChange);
+        assert!((endpoints[1].figures[0].base.unwrap() - 500.0).abs() < 1e-9, "{:?}", endpoints[1].figures[0]);
+
+        // A round without a CPU reading (a deployed target) leaves the server side out.
+        let mut gappy = cpu.to_vec();
+        gappy[2] = None;
+        let samples = BTreeMap::from([(SideName::Base, side_rounds(&cpu)), (SideName::Candidate, side_rounds(&gappy))]);
+        let names: Vec<String> =
+            comparisons(&selection, &samples, &settings).into_iter().map(|endpoint| endpoint.endpoint).collect();
+        assert_eq!(names, ["GET /healthz"]);
     }
 
     #[test]
