@@ -10,9 +10,9 @@
 #   git worktree add /tmp/old a43c99f && (cd /tmp/old && cargo build --release -p billing-e2e --bin e2e)
 #
 # Prints every round's figures, then per endpoint the candidate/base ratio of each round (paired
-# by round), their median and their spread (min–max). With `perf` installed it also counts the
-# CPU instructions the stack's process spent per request (user and kernel, `perf stat`): a
-# figure the other work on a shared machine barely moves. Needs wrk and python3.
+# by round), their median and their spread (min–max); and the CPU time the stack's process spent
+# per request (user and system, from /proc/PID/stat), which the other work on a shared machine
+# moves much less than it moves req/s. Needs wrk and python3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 [[ $# == 2 ]] || { echo "usage: $0 BASE_E2E CANDIDATE_E2E (two e2e binaries, release builds)" >&2; exit 2; }
@@ -55,31 +55,26 @@ for side in base candidate; do
   echo "$side: ${url[$side]}"
 done
 
-count_instructions=$(command -v perf >/dev/null && perf stat -e instructions -x, -o /dev/null -- true 2>/dev/null && echo yes || true)
+# CPU time of a process so far, in clock ticks (user + system: fields 14 and 15 of
+# /proc/PID/stat, counted after the command name, which is in parentheses).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+ticks_per_sec=$(getconf CLK_TCK)
 
-# One wrk run: prints req/s and instructions per request (or -), or fails when any answer was
-# not 2xx.
+# One wrk run: prints req/s and the stack's CPU microseconds per request, or fails when any
+# answer was not 2xx.
 measure() { # side endpoint
-  local side=$1 endpoint=$2 out=$work/run.txt counter=
-  if [[ -n $count_instructions ]]; then
-    perf stat -e instructions -x, -o "$work/perf.txt" -p "${pid[$side]}" &
-    counter=$!
-  fi
+  local side=$1 endpoint=$2 out=$work/run.txt cpu_before
+  cpu_before=$(cpu_ticks "${pid[$side]}")
   if [[ $endpoint == healthz ]]; then
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "${url[$side]}/healthz" >"$out"
   else
     API_KEY=${key[$side]} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$here/exchange.lua" \
       "${url[$side]}/api/v1/credentials/exchange" >"$out"
   fi
-  local per_request=-
-  if [[ -n $counter ]]; then
-    kill -INT "$counter"
-    wait "$counter" || true
-    local instructions requests
-    instructions=$(awk -F, '$3 ~ /^instructions/ {print $1}' "$work/perf.txt")
-    requests=$(awk '/requests in/ {print $1}' "$out")
-    per_request=$(awk -v i="$instructions" -v r="$requests" 'BEGIN {printf "%.0f", i / r}')
-  fi
+  local ticks requests per_request
+  ticks=$(($(cpu_ticks "${pid[$side]}") - cpu_before))
+  requests=$(awk '/requests in/ {print $1}' "$out")
+  per_request=$(awk -v t="$ticks" -v hz="$ticks_per_sec" -v r="$requests" 'BEGIN {printf "%.2f", t / hz * 1e6 / r}')
   if grep -q "Non-2xx" "$out"; then
     echo "$side $endpoint: some answers were not 2xx" >&2
     cat "$out" >&2
@@ -103,11 +98,10 @@ done
 python3 - "$results" <<'EOF'
 import statistics, sys
 rows = [line.split("\t") for line in open(sys.argv[1]).read().splitlines()]
-figures, instructions = {}, {}
+figures, cpu = {}, {}
 for round_, endpoint, side, rps, per_request in rows:
     figures.setdefault(endpoint, {}).setdefault(side, {})[int(round_)] = float(rps)
-    if per_request != "-":
-        instructions.setdefault(endpoint, {}).setdefault(side, []).append(float(per_request))
+    cpu.setdefault(endpoint, {}).setdefault(side, []).append(float(per_request))
 print()
 print("| endpoint | base req/s (each round) | candidate req/s (each round) | candidate/base per round | median | min–max |")
 print("| --- | --- | --- | --- | ---: | ---: |")
@@ -117,14 +111,13 @@ for endpoint, sides in figures.items():
     each = lambda side: ", ".join(f"{sides[side][r]:,.0f}" for r in rounds)
     print(f"| {endpoint} | {each('base')} | {each('candidate')} | {', '.join(f'{x:.2f}' for x in ratios)} "
           f"| {statistics.median(ratios):.2f} | {min(ratios):.2f}–{max(ratios):.2f} |")
-if instructions:
-    print()
-    print("| endpoint | base instructions/request (median, min–max) | candidate | candidate/base |")
-    print("| --- | ---: | ---: | ---: |")
-    for endpoint, sides in instructions.items():
-        base, cand = statistics.median(sides["base"]), statistics.median(sides["candidate"])
-        span = lambda xs: f"{statistics.median(xs):,.0f} ({min(xs):,.0f}–{max(xs):,.0f})"
-        print(f"| {endpoint} | {span(sides['base'])} | {span(sides['candidate'])} | {cand / base:.2f} |")
+print()
+print("| endpoint | base CPU µs/request (median, min–max) | candidate | candidate/base (medians) |")
+print("| --- | ---: | ---: | ---: |")
+for endpoint, sides in cpu.items():
+    base, cand = statistics.median(sides["base"]), statistics.median(sides["candidate"])
+    span = lambda xs: f"{statistics.median(xs):.1f} ({min(xs):.1f}–{max(xs):.1f})"
+    print(f"| {endpoint} | {span(sides['base'])} | {span(sides['candidate'])} | {cand / base:.2f} |")
 EOF
 echo
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, $(date -u +%F)"

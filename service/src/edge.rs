@@ -11,9 +11,10 @@
 //!
 //! Both are written as plain tower services rather than `axum::middleware::from_fn`: each
 //! `from_fn` layer boxes the rest of the stack and clones the application state for every
-//! request, and seven of them cost a quarter of the ceiling (issue 16; the figures are in
-//! `service/bench/README.md`). Here a request costs no allocation beyond what axum and hyper
-//! make themselves, and a timer only when its handler has to wait.
+//! request, and eight of them (with the state's clones) cost a quarter of the ceiling and more
+//! (issue 16; the profile and the figures are in `service/bench/README.md`). Here the layers
+//! allocate nothing but the flag of a request that has a body, and arm a timer only when a
+//! handler has to wait.
 
 use std::convert::Infallible;
 use std::future::Future;
