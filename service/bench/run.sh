@@ -24,6 +24,7 @@ echo "building the release stack..."
 cp "${CARGO_TARGET_DIR:-$root/target}/release/e2e" "$work/e2e"
 
 export CREDENTIAL_RATE_PER_MINUTE=1000000000 CREDENTIAL_BURST=1000000000
+export CREDENTIAL_CUSTOMER_RATE_PER_MINUTE=1000000000 CREDENTIAL_CUSTOMER_BURST=1000000000
 export CREDENTIAL_SIGNING_KEY=${CREDENTIAL_SIGNING_KEY:-benchmark-signing-key-not-a-secret-0123456789}
 export RUST_LOG=${RUST_LOG:-warn}
 "$work/e2e" stack up --exit-after-secs 900 >"$work/stack.out" 2>"$work/stack.err" &

@@ -15,15 +15,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::UtoipaMethodRouterExt;
 use utoipa_axum::routes;
 
 use crate::billing::reconciler::Reconciler;
@@ -33,7 +32,7 @@ use crate::error::ApiError;
 use crate::outbox::OutboxWorker;
 use crate::server::{ConnectionLimits, serve};
 pub use crate::state::AppState;
-use crate::{api_keys, billing, credentials, fixes, health, metrics, onboarding, openapi, usage, webhooks};
+use crate::{api_keys, billing, credentials, edge, fixes, health, metrics, onboarding, openapi, usage, webhooks};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +148,8 @@ impl Application {
             header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
             shutdown_grace: Duration::from_millis(config.request_timeout_ms) + Duration::from_secs(1),
         };
-        let served = serve(self.listener, self.router, limits, shutdown).await;
+        let edge = edge::Edge::new(self.router, config.max_body_bytes);
+        let served = serve(self.listener, edge, limits, shutdown).await;
         if let Some(outbox) = outbox {
             outbox.stop().await;
         }
@@ -162,8 +162,12 @@ impl Application {
 }
 
 /// Every route of the service with its documentation: one `router()` per resource module, and
-/// `GET /openapi.json`.
+/// `GET /openapi.json` (which serves nothing until [`openapi::Served::set`] is given the document).
 pub fn documented_routes() -> OpenApiRouter<AppState> {
+    documented_routes_serving(openapi::Served::default())
+}
+
+fn documented_routes_serving(served: openapi::Served) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(onboarding::router())
         .merge(usage::router())
@@ -174,7 +178,7 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(webhooks::router())
         .merge(health::router())
         .merge(metrics::router())
-        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi::openapi_json).layer(Extension(served)))
 }
 
 /// The OpenAPI document of the service under `config`, as `GET /openapi.json` serves it.
@@ -182,29 +186,16 @@ pub fn openapi_document(config: &Config) -> serde_json::Value {
     openapi::document(documented_routes().into_openapi(), config)
 }
 
-/// Every route of the service, and the layers every request goes through (outermost last):
-/// invalid `Idempotency-Key`s refused, the request timeout, metrics, the body limit, errors
-/// made JSON, a panic turned into a JSON 500, and `Connection: close` on the answer to a request
-/// whose body was not read.
+/// Every route of the service, each with the protections of [`edge::RouteLayer`] (invalid
+/// `Idempotency-Key`s refused, the request timeout, a panic made a JSON 500, metrics); what goes
+/// around the router for every request is [`edge::Edge`].
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.config.max_body_bytes;
-    let (routes, document) = documented_routes().split_for_parts();
-    let document = openapi::document(document, &state.config);
-    let served = openapi::Served(serde_json::to_vec(&document).unwrap_or_default().into());
-    routes
-        .layer(Extension(served))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(crate::idempotency::reject_invalid_keys))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::server::request_timeout))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_requests))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(crate::error::errors_are_json))
-        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            ApiError::Internal("a handler panicked".into()).into_response()
-        }))
-        .layer(axum::middleware::from_fn(crate::server::close_after_unread_body))
-        .with_state(state)
+    let served = openapi::Served::default();
+    let (routes, document) = documented_routes_serving(served.clone()).split_for_parts();
+    served.set(serde_json::to_vec(&openapi::document(document, &state.config)).unwrap_or_default().into());
+    let per_route =
+        edge::RouteLayer::new(state.metrics.clone(), Duration::from_millis(state.config.request_timeout_ms));
+    routes.fallback(not_found).method_not_allowed_fallback(method_not_allowed).layer(per_route).with_state(state)
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {

@@ -12,9 +12,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -279,10 +277,10 @@ pub fn json_for_unparsed_request(head: &[u8]) -> Option<Vec<u8>> {
     Some(answer)
 }
 
-/// Middleware: an error response that is not JSON (axum's own rejections and fallbacks answer
-/// in plain text) becomes the JSON error shape, with the same status and headers.
-pub async fn errors_are_json(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+/// An error response that is not JSON (axum's own rejections and fallbacks answer in plain
+/// text) becomes the JSON error shape, with the same status and headers; any other response is
+/// returned as it is. Every answer goes through it ([`crate::edge::Edge`]).
+pub async fn errors_are_json(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()

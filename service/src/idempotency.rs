@@ -9,11 +9,9 @@
 //! `idempotency_key_reused` (as the IETF draft "The Idempotency-Key HTTP Header Field" says;
 //! Stripe refuses it too), never answered with the first request's result.
 
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
@@ -74,15 +72,6 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalClientKey {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         ClientKey::from_headers(&parts.headers).map(OptionalClientKey)
-    }
-}
-
-/// Middleware: refuses a request with an invalid `Idempotency-Key` on every route, before any
-/// handler runs, so no route silently ignores a key its client relies on.
-pub async fn reject_invalid_keys(request: Request, next: Next) -> Response {
-    match ClientKey::from_headers(request.headers()) {
-        Ok(_) => next.run(request).await,
-        Err(error) => error.into_response(),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod domain;
+pub mod edge;
 pub mod email;
 pub mod error;
 pub mod fixes;

@@ -6,14 +6,17 @@
 //! Every label takes a bounded set of values, whatever clients send: a method outside the
 //! standard ones is `other`, a path no route matches is `unmatched`, a status is one of the
 //! few hundred HTTP codes. An attacker cannot grow `/metrics` by inventing methods or paths.
+//!
+//! Counting a request allocates nothing: its labels hold the method as a `&'static str` and the
+//! route as the router's own shared template ([`RouteLabel`]), not copies of them.
 
-use std::time::Instant;
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, header};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, State};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -29,13 +32,50 @@ use utoipa_axum::routes;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: &'static str,
-    route: String,
+    route: RouteLabel,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: RouteLabel,
+}
+
+/// The `route` label: the template of the route that answered (`/api/v1/api-keys/{id}`), or
+/// `unmatched`. It shares the router's copy of the template.
+#[derive(Clone, Debug)]
+enum RouteLabel {
+    Matched(MatchedPath),
+    Unmatched,
+}
+
+impl RouteLabel {
+    fn as_str(&self) -> &str {
+        match self {
+            RouteLabel::Matched(path) => path.as_str(),
+            RouteLabel::Unmatched => "unmatched",
+        }
+    }
+}
+
+impl PartialEq for RouteLabel {
+    fn eq(&self, other: &RouteLabel) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RouteLabel {}
+
+impl Hash for RouteLabel {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for RouteLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -170,6 +210,14 @@ impl Metrics {
         }
     }
 
+    /// An answered HTTP request: its method label ([`method_label`]), the route that answered
+    /// it (`None`: no route matched), its status and how long it took.
+    pub fn http_request(&self, method: &'static str, route: Option<&MatchedPath>, status: StatusCode, took: Duration) {
+        let route = route.map_or(RouteLabel::Unmatched, |path| RouteLabel::Matched(path.clone()));
+        self.http_duration.get_or_create(&RouteLabels { route: route.clone() }).observe(took.as_secs_f64());
+        self.http_requests.get_or_create(&HttpLabels { method, route, status: status.as_u16() }).inc();
+    }
+
     pub fn credential_vended(&self, provider: &str) {
         self.credentials_vended.get_or_create(&ProviderLabels { provider: provider.into() }).inc();
     }
@@ -250,7 +298,7 @@ pub async fn serve_metrics(State(state): State<AppState>) -> Response {
 }
 
 /// The method as a label: the standard methods by name, anything else `other`.
-fn method_label(method: &Method) -> &'static str {
+pub fn method_label(method: &Method) -> &'static str {
     const KNOWN: [Method; 9] = [
         Method::GET,
         Method::POST,
@@ -263,22 +311,6 @@ fn method_label(method: &Method) -> &'static str {
         Method::TRACE,
     ];
     KNOWN.iter().find(|known| *known == method).map_or("other", Method::as_str)
-}
-
-/// Middleware: counts and times every request.
-pub async fn track_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    state.metrics.http_requests.get_or_create(&HttpLabels { method, route: route.clone(), status }).inc();
-    state.metrics.http_duration.get_or_create(&RouteLabels { route }).observe(started.elapsed().as_secs_f64());
-    response
 }
 
 /// `GET /metrics`.

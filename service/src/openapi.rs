@@ -21,10 +21,12 @@
 
 pub mod bodies;
 
+use std::sync::{Arc, OnceLock};
+
 use axum::Extension;
 use axum::body::Bytes;
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response as HttpResponse};
 use serde_json::{Value, json};
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
@@ -34,7 +36,7 @@ use utoipa::openapi::{Content, ObjectBuilder, OpenApi, Ref, RefOr, Type};
 use utoipa::{IntoParams, Modify, ToResponse};
 
 use crate::config::Config;
-use crate::error::ErrorBody;
+use crate::error::{ApiError, ErrorBody};
 use crate::idempotency;
 
 /// Where the document is served.
@@ -210,9 +212,17 @@ fn add_layer_responses(operation: &mut Operation) {
     }
 }
 
-/// The document, serialized once per router.
-#[derive(Clone)]
-pub struct Served(pub Bytes);
+/// The document, serialized once per router, attached to its own route only (the route exists
+/// before the document that describes it, so it is filled in once the router is made).
+#[derive(Clone, Default)]
+pub struct Served(Arc<OnceLock<Bytes>>);
+
+impl Served {
+    /// Serves `document` from now on (the first one set stays).
+    pub fn set(&self, document: Bytes) {
+        let _ = self.0.set(document);
+    }
+}
 
 /// `GET /openapi.json`.
 #[utoipa::path(
@@ -221,8 +231,11 @@ pub struct Served(pub Bytes);
     tag = "operations",
     responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)),
 )]
-pub async fn openapi_json(Extension(Served(document)): Extension<Served>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], document)
+pub async fn openapi_json(Extension(Served(document)): Extension<Served>) -> HttpResponse {
+    match document.get() {
+        Some(document) => ([(header::CONTENT_TYPE, "application/json")], document.clone()).into_response(),
+        None => ApiError::Internal("the OpenAPI document was not made for this router".into()).into_response(),
+    }
 }
 
 #[cfg(test)]

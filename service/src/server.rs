@@ -1,5 +1,6 @@
-//! The HTTP server: accepts connections on the listener and serves the router on each, with
-//! the limits a public service needs against slow or hostile clients.
+//! The HTTP server: accepts connections on the listener and serves [`Edge`] (the router with
+//! what goes around it) on each, with the limits a public service needs against slow or hostile
+//! clients.
 //!
 //! - **Header read timeout** (`HEADER_READ_TIMEOUT_MS`): a client that trickles its request
 //!   headers, or keeps an idle connection open without sending the next request, is cut off.
@@ -7,16 +8,17 @@
 //!   ([`crate::request::read_body`]): 408.
 //! - **Request timeout** (`REQUEST_TIMEOUT_MS`): a request that takes longer is answered 503,
 //!   saying the outcome may still complete (work that moves money runs on tasks of its own and
-//!   is not cut short; see [`crate::billing::charges`]).
+//!   is not cut short; see [`crate::billing::charges`]); [`crate::edge::RouteLayer`].
 //! - The client's address is put into each request ([`axum::extract::ConnectInfo`]) for the
 //!   per-IP signup limit.
-//! - **Lingering close** ([`LingeringClose`], [`close_after_unread_body`]): a request refused
-//!   before its body was read (over the size limit, without a valid key) gets its answer with
-//!   `Connection: close`, not a reset connection.
+//! - **Lingering close** ([`LingeringClose`]): a request refused before its body was read (over
+//!   the size limit, without a valid key) gets its answer with `Connection: close`
+//!   ([`crate::edge::Edge`]), not a reset connection.
 //!
 //! axum's own `serve` sets none of the timeouts, hence this loop (hyper's HTTP/1 connection
 //! builder with tokio's timer, and hyper-util's graceful shutdown).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -24,20 +26,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tower::ServiceExt;
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::edge::Edge;
 
 /// Timeouts of the connections a server accepts.
 #[derive(Debug, Clone, Copy)]
@@ -47,11 +44,11 @@ pub struct ConnectionLimits {
     pub shutdown_grace: Duration,
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and lets the
+/// Serves `edge` on `listener` until `shutdown` completes, then stops accepting and lets the
 /// requests in flight finish (within the grace period).
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    edge: Edge,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
@@ -73,10 +70,11 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let edge = edge.clone();
         let service = tower::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request.map(axum::body::Body::new))
+            let answer = edge.clone().handle(request.map(axum::body::Body::new));
+            async move { Ok::<_, Infallible>(answer.await) }
         });
         let connection =
             builder.serve_connection(TokioIo::new(LingeringClose::new(stream)), TowerToHyperService::new(service));
@@ -224,77 +222,6 @@ impl AsyncWrite for LingeringClose {
                 _ => return Poll::Ready(Ok(())),
             }
         }
-    }
-}
-
-/// Middleware: a response to a request whose body was not read to its end says
-/// `Connection: close`.
-///
-/// The server cannot read the next request on that connection (the rest of this body is in the
-/// way), so it closes it after the answer ([`LingeringClose`]). Saying so keeps the client from
-/// putting the connection back in its pool and sending its next request into a closing socket.
-pub async fn close_after_unread_body(request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    if hyper::body::Body::is_end_stream(&body) {
-        // No body (a GET, `Content-Length: 0`): nothing can be left unread.
-        return next.run(Request::from_parts(parts, body)).await;
-    }
-    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let body = TrackedBody { inner: body, finished: finished.clone() };
-    let mut response = next.run(Request::from_parts(parts, axum::body::Body::new(body))).await;
-    if !finished.load(std::sync::atomic::Ordering::Relaxed) {
-        response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
-    }
-    response
-}
-
-/// A request body that records when it has been read to its end.
-struct TrackedBody {
-    inner: axum::body::Body,
-    finished: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl hyper::body::Body for TrackedBody {
-    type Data = axum::body::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        if frame.is_none() || hyper::body::Body::is_end_stream(&self.inner) {
-            self.finished.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        let ended = hyper::body::Body::is_end_stream(&self.inner);
-        if ended {
-            self.finished.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        ended
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// Middleware: a request that takes longer than `REQUEST_TIMEOUT_MS` is answered 503.
-pub async fn request_timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = Duration::from_millis(state.config.request_timeout_ms);
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Busy {
-            message: format!(
-                "the request did not finish within {} ms (REQUEST_TIMEOUT_MS); it may still complete: retry with the same Idempotency-Key to get its result safely",
-                limit.as_millis()
-            ),
-            retry_after_secs: 1,
-        }
-        .into_response(),
     }
 }
 

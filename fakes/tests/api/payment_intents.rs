@@ -120,3 +120,36 @@ async fn bad_payment_intent_input_names_the_param() {
         stripe.post("/v1/payment_intents", &[("amount", "1000"), ("currency", "usd"), ("confirm", "yes")]).await;
     assert_eq!((bad_bool.status, bad_bool.error_param()), (400, "confirm"));
 }
+
+#[tokio::test]
+async fn off_session_takes_one_off_and_recurring_as_stripe_does_and_refuses_anything_else() {
+    let stripe = TestStripe::start().await;
+    let (customer, pm) = stripe.customer_with_card("a@example.com", "pm_card_authenticationRequired").await;
+    let charge = |off_session: &'static str| {
+        let (customer, pm) = (customer.clone(), pm.clone());
+        let stripe = &stripe;
+        async move {
+            let form = [
+                ("amount", "2900"),
+                ("currency", "usd"),
+                ("customer", customer.as_str()),
+                ("payment_method", pm.as_str()),
+                ("confirm", "true"),
+                ("off_session", off_session),
+            ];
+            stripe.post("/v1/payment_intents", &form).await
+        }
+    };
+    // A card that needs authentication fails off-session (nobody is there to authenticate) and
+    // waits for the customer on-session: one_off and recurring are off-session.
+    for off_session in ["true", "one_off", "recurring"] {
+        let answer = charge(off_session).await;
+        assert_eq!(answer.status, 402, "{off_session}: {}", answer.raw);
+        assert_eq!(answer.body["error"]["code"], "authentication_required", "{off_session}");
+    }
+    let on_session = charge("false").await;
+    assert_eq!((on_session.status, on_session.body["status"].as_str()), (200, Some("requires_action")));
+    let refused = charge("sometimes").await;
+    assert_eq!((refused.status, refused.error_param()), (400, "off_session"), "{}", refused.raw);
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("one_off or recurring"));
+}

@@ -42,6 +42,19 @@ fn ignored(p: &mut Params) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `off_session`: a boolean, or (Stripe's OpenAPI spec: `anyOf: [boolean, enum]`) `one_off` or
+/// `recurring`, which are off-session too (async-stripe sends them; the fake charges alike).
+fn off_session(p: &mut Params) -> Result<bool, ApiError> {
+    match p.string("off_session")?.as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true" | "one_off" | "recurring") => Ok(true),
+        Some(other) => Err(ApiError::param(
+            "off_session",
+            format!("Invalid off_session: {other}. It is a boolean (true or false), one_off or recurring."),
+        )),
+    }
+}
+
 /// `POST /v1/payment_intents`
 pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
     let amount = p.integer("amount")?.ok_or_else(|| ApiError::missing("amount"))?;
@@ -49,7 +62,7 @@ pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
     let customer = p.string("customer")?.filter(|s| !s.is_empty());
     let payment_method = p.string("payment_method")?.filter(|s| !s.is_empty());
     let confirm = p.boolean("confirm")?.unwrap_or(false);
-    let off_session = p.boolean("off_session")?.unwrap_or(false);
+    let off_session = off_session(&mut p)?;
     let description = p.clearable_string("description")?.flatten();
     let metadata = p.metadata()?;
     ignored(&mut p)?;
