@@ -110,7 +110,21 @@ async fn a_build_against_itself_regresses_nothing() {
     assert!(code == Some(0) || code == Some(3), "no change or inconclusive, never regressed:\n{}", stdout(&output));
     let report = report(dir.path());
     assert!(report.comparisons().all(|(_, c)| c.verdict != Verdict::Regressed), "{:?}", report.endpoints);
-    assert_eq!(report.comparisons().count(), 5, "throughput, p50, p95, p99 and the error rate");
+    let figures: Vec<(&str, &str)> = report.comparisons().map(|(endpoint, c)| (endpoint, c.figure.label())).collect();
+    assert_eq!(
+        figures,
+        [
+            ("GET /healthz", "throughput"),
+            ("GET /healthz", "p50"),
+            ("GET /healthz", "p95"),
+            ("GET /healthz", "p99"),
+            ("GET /healthz", "error rate"),
+            ("server side, all requests", "CPU per request"),
+        ],
+        "the endpoint's five figures, then the server side's CPU per request"
+    );
+    let cpu = report.comparisons().find(|(_, c)| c.figure.label() == "CPU per request").unwrap().1;
+    assert!(cpu.base.is_some_and(|us| us > 0.0) && cpu.candidate.is_some_and(|us| us > 0.0), "{cpu:?}");
     if code == Some(3) {
         assert!(stdout(&output).contains("would settle it") || stdout(&output).contains("min-effect"));
     }

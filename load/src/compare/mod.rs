@@ -473,10 +473,7 @@ fn comparisons(
             // endpoints' requests, already judged one by one.
             let figures: &[Figure] = if name == SERVER_SIDE { &[Figure::CpuPerRequest] } else { &Figure::ALL };
             EndpointComparison {
-                figures: figures
-                    .iter()
-                    .map(|figure| stats::compare(*figure, &base, &candidate, settings))
-                    .collect(),
+                figures: figures.iter().map(|figure| stats::compare(*figure, &base, &candidate, settings)).collect(),
                 endpoint: name,
             }
         })
