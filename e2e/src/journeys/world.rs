@@ -16,8 +16,9 @@ use billing_stack::StripeApi;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::client::{ApiClient, ApiFailure, Signup};
+use crate::client::{ApiClient, Signup};
 use crate::stack::Stack;
+use billing_stack::ApiFailure;
 
 /// How long a journey waits for an effect (a webhook, an e-mail) before failing.
 pub use billing_stack::customers::EFFECT_DEADLINE;

@@ -8,24 +8,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::requests::{ApiRequest, body_value};
-
-/// An answer that was not a success.
-#[derive(Debug, thiserror::Error)]
-#[error("{method} {path} answered {status}: {body}")]
-pub struct ApiFailure {
-    pub method: String,
-    pub path: String,
-    pub status: StatusCode,
-    pub body: Value,
-}
-
-impl ApiFailure {
-    /// `error.code` of the JSON error body.
-    pub fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or_default()
-    }
-}
+use crate::requests::{ApiFailure, ApiRequest, body_value};
 
 /// A signup's answer.
 #[derive(Debug, Clone, Deserialize)]

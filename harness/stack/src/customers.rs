@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::Value;
 
-use crate::{ApiClient, Stack, wait_until};
+use crate::client::ApiClient;
+use crate::stack::Stack;
+use crate::wait::wait_until;
 
 /// How long a customer helper waits for an effect (a webhook's credits) before failing.
 pub const EFFECT_DEADLINE: Duration = Duration::from_secs(15);

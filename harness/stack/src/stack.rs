@@ -240,7 +240,7 @@ impl Stack {
     }
 
     /// Signs a customer up and returns a client authenticated with their key.
-    pub async fn signed_up_customer(&self, email: &str) -> anyhow::Result<(crate::Signup, ApiClient)> {
+    pub async fn signed_up_customer(&self, email: &str) -> anyhow::Result<(crate::client::Signup, ApiClient)> {
         let signup = self.api().signup(email, "Test Customer", None).await??;
         let client = self.api().with_key(&signup.api_key);
         Ok((signup, client))
@@ -252,7 +252,7 @@ impl Stack {
         let clock = self.stripe.object(&self.stripe_clock).ok_or_else(|| anyhow::anyhow!("the test clock is gone"))?;
         let now = clock["frozen_time"].as_i64().ok_or_else(|| anyhow::anyhow!("test clock without frozen_time"))?;
         self.stripe.advance_clock(&self.stripe_clock, now + by.as_secs() as i64).await?;
-        crate::wait_until("the test clock to be ready", WAIT, || async {
+        crate::wait::wait_until("the test clock to be ready", WAIT, || async {
             Ok((self.stripe.object(&self.stripe_clock).is_some_and(|c| c["status"] == "ready")).then_some(()))
         })
         .await?;
@@ -302,20 +302,21 @@ impl Stack {
     }
 
     /// Where the stack's Stripe is, for checks that read it.
-    pub fn stripe_access(&self) -> crate::StripeAccess {
-        crate::StripeAccess { api_base: self.stripe.base_url(), secret_key: STACK_STRIPE_KEY.into() }
+    pub fn stripe_access(&self) -> crate::reconcile::StripeAccess {
+        crate::reconcile::StripeAccess { api_base: self.stripe.base_url(), secret_key: STACK_STRIPE_KEY.into() }
     }
 
     /// Stripe's own API on the stack's fake, as a journey uses it against real Stripe in test mode.
-    pub fn stripe_api(&self) -> crate::StripeApi {
-        let key = crate::TestModeKey::parse(STACK_STRIPE_KEY).expect("the stack's key is a test-mode key");
-        crate::StripeApi::new(&self.stripe.base_url(), key, self.http.clone())
+    pub fn stripe_api(&self) -> crate::stripe_api::StripeApi {
+        let key = crate::stripe_api::TestModeKey::parse(STACK_STRIPE_KEY).expect("the stack's key is a test-mode key");
+        crate::stripe_api::StripeApi::new(&self.stripe.base_url(), key, self.http.clone())
     }
 
     /// The reconciliation check ([`crate::reconcile`]) on this stack: fails listing every problem.
-    pub async fn reconcile(&self) -> anyhow::Result<crate::Reconciliation> {
+    pub async fn reconcile(&self) -> anyhow::Result<crate::reconcile::Reconciliation> {
         let report =
-            crate::reconcile(&self.pool, &self.stripe_access(), crate::reconcile::DEFAULT_SETTLE_DEADLINE).await?;
+            crate::reconcile::reconcile(&self.pool, &self.stripe_access(), crate::reconcile::DEFAULT_SETTLE_DEADLINE)
+                .await?;
         report.ensure_clean()?;
         Ok(report)
     }

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::TestDbError;
+use crate::error::TestDbError;
 
 /// Forces one provider: `url`, `docker` or `local`.
 pub const PROVIDER_ENV: &str = "BILLING_TESTDB_PROVIDER";
@@ -40,7 +40,7 @@ impl FromStr for ProviderChoice {
     }
 }
 
-/// Everything the chain decides on. [`ProviderConfig::from_env`] is what [`crate::PgServer::start`] uses.
+/// Everything the chain decides on. [`ProviderConfig::from_env`] is what [`crate::server::PgServer::start`] uses.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
     /// A forced provider ([`PROVIDER_ENV`]); `None` runs the chain.

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
+use crate::error::TestDbError;
 use crate::postgres_url::{quote_ident, with_database};
 use crate::ready::connect;
-use crate::{PgServer, TestDbError};
+use crate::server::PgServer;
 
 /// How long a clone keeps retrying while something is still connected to its template.
 const TEMPLATE_BUSY_DEADLINE: Duration = Duration::from_secs(10);

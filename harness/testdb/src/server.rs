@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, Once};
 use sqlx::Connection;
 use tokio::sync::OnceCell;
 
-use crate::TestDbError;
 use crate::config::{ProviderChoice, ProviderConfig};
 use crate::docker::{self, DockerContainer};
+use crate::error::TestDbError;
 use crate::local::{self, LocalCluster};
 use crate::postgres_url::redacted;
 use crate::ready::connect;
