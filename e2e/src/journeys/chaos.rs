@@ -163,8 +163,7 @@ pub async fn postgres_restarted_under_load_loses_nothing(w: &World) -> anyhow::R
 
 pub async fn duplicate_query_parameters_change_nothing(w: &World) -> anyhow::Result<()> {
     let (_, customer) = w.signup("dupquery", None).await?;
-    customer.add_payment_method("pm_card_visa", true).await??;
-    customer.subscribe_to_pro().await??;
+    customer.subscribe_to_pro_with_a_card().await?;
     for path in [
         "/api/v1/billing/subscription?at_period_end=true&at_period_end=true",
         "/api/v1/billing/subscription?at_period_end=false&at_period_end=false",

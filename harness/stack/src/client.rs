@@ -113,6 +113,15 @@ impl ApiClient {
     /// Sends a request built by [`ApiRequest`], authenticated with this client's key; the raw
     /// status and body back.
     pub async fn execute(&self, request: &ApiRequest) -> anyhow::Result<(StatusCode, bytes::Bytes)> {
+        let (status, _, body) = self.execute_with_headers(request).await?;
+        Ok((status, body))
+    }
+
+    /// Like [`ApiClient::execute`], with the answer's headers too (`Retry-After`, `Location`…).
+    pub async fn execute_with_headers(
+        &self,
+        request: &ApiRequest,
+    ) -> anyhow::Result<(StatusCode, reqwest::header::HeaderMap, bytes::Bytes)> {
         let mut builder = self.http.request(request.method.clone(), format!("{}{}", self.base_url, request.path));
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
@@ -124,8 +133,8 @@ impl ApiClient {
             builder = builder.body(body.clone());
         }
         let response = builder.send().await?;
-        let status = response.status();
-        Ok((status, response.bytes().await?))
+        let (status, headers) = (response.status(), response.headers().clone());
+        Ok((status, headers, response.bytes().await?))
     }
 
     async fn call<T: DeserializeOwned>(&self, request: ApiRequest) -> anyhow::Result<Result<T, ApiFailure>> {

@@ -239,13 +239,6 @@ impl Stack {
         ApiClient::new(&self.service_url, self.http.clone())
     }
 
-    /// Signs a customer up and returns a client authenticated with their key.
-    pub async fn signed_up_customer(&self, email: &str) -> anyhow::Result<(crate::client::Signup, ApiClient)> {
-        let signup = self.api().signup(email, "Test Customer", None).await??;
-        let client = self.api().with_key(&signup.api_key);
-        Ok((signup, client))
-    }
-
     /// Moves the Stripe test clock forward (renewals, cancellations at period end…) and waits
     /// until the events it caused have been delivered.
     pub async fn advance_stripe_clock(&self, by: Duration) -> anyhow::Result<()> {

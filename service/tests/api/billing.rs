@@ -328,9 +328,7 @@ async fn a_renewal_grants_another_60_credits_and_a_failed_renewal_is_past_due_wi
 async fn pro_customer_without_events(email: &str) -> (Stack, ApiClient, String) {
     let stack = Stack::start_with(StackOptions { deliver_webhooks: false, ..Default::default() }).await.unwrap();
     let (_, customer) = stack.signed_up_customer(email).await.unwrap();
-    add_card(&customer, "pm_card_visa").await;
-    let subscription = customer.subscribe_to_pro().await.unwrap().unwrap();
-    let id = subscription["stripe_subscription_id"].as_str().unwrap().to_string();
+    let id = customer.subscribe_to_pro_with_a_card().await.unwrap();
     (stack, customer, id)
 }
 

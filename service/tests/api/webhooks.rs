@@ -11,8 +11,7 @@ use serde_json::json;
 /// A Pro customer whose first invoice was paid in Stripe, with no event delivered yet.
 async fn pro_customer_with_undelivered_events(stack: &Stack) -> ApiClient {
     let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
-    customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
-    customer.subscribe_to_pro().await.unwrap().unwrap();
+    customer.subscribe_to_pro_with_a_card().await.unwrap();
     customer
 }
 
