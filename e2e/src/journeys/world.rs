@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use billing_fakes::stripe::stripe_signature;
 use billing_service::clock::ManualClock;
 use billing_stack::StripeApi;
 use reqwest::{Method, StatusCode};
@@ -179,7 +180,7 @@ impl World {
             "this journey delivers events itself: it needs the service's webhook signing secret (STRIPE_WEBHOOK_SECRET)",
         )?;
         let payload = serde_json::to_string(event)?;
-        let signature = billing_fakes::stripe::stripe_signature(secret, chrono::Utc::now().timestamp(), &payload);
+        let signature = stripe_signature(payload.as_bytes(), secret, chrono::Utc::now().timestamp());
         let response = self
             .api
             .request(Method::POST, WEBHOOK_PATH)

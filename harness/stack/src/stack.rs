@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use billing_fakes::stripe::stripe_signature;
 use billing_fakes::{EmailFake, StripeFake};
 use billing_service::app::{Application, connect, migrations_fingerprint, migrator};
 use billing_service::clock::{Clock, SystemClock};
@@ -20,7 +21,6 @@ use std::time::Duration;
 
 use billing_service::billing::pro_price::PRO_LOOKUP_KEY;
 use billing_service::pricing::PRO_MONTHLY_PRICE;
-use billing_service::webhooks::signature::sign;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -261,7 +261,7 @@ impl Stack {
     /// POSTs an event to the service's webhook endpoint, signed as Stripe signs it.
     pub async fn deliver_event(&self, event: &Value) -> anyhow::Result<(reqwest::StatusCode, Value)> {
         let payload = serde_json::to_vec(event)?;
-        let signature = sign(&payload, &self.webhook_secret, chrono::Utc::now().timestamp());
+        let signature = stripe_signature(&payload, &self.webhook_secret, chrono::Utc::now().timestamp());
         self.deliver_raw(payload, Some(&signature)).await
     }
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use billing_fakes::Fault;
-use billing_service::webhooks::signature::sign;
+use billing_fakes::stripe::stripe_signature;
 use billing_stack::{Stack, StackOptions, wait_until};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -412,7 +412,7 @@ async fn an_invoice_naming_another_customers_subscription_grants_nothing() {
 async fn a_signed_event_with_a_garbled_header_value_is_400() {
     let stack = Stack::start_with(webhook_secret_stack()).await.unwrap();
     let payload = br#"{"id":"evt_1"}"#.to_vec();
-    let good = sign(&payload, &stack.webhook_secret, chrono::Utc::now().timestamp());
+    let good = stripe_signature(&payload, &stack.webhook_secret, chrono::Utc::now().timestamp());
     let response = billing_service::tls::client()
         .post(format!("{}/api/webhooks/stripe", stack.service_url))
         .header(

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use billing_fakes::Fault;
-use billing_service::webhooks::signature::sign;
+use billing_fakes::stripe::stripe_signature;
 use billing_stack::{ApiClient, Stack, StackOptions, wait_until};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -96,8 +96,8 @@ async fn a_bad_stale_or_missing_signature_is_400_and_writes_nothing() {
 
     let cases = [
         None,
-        Some(sign(&paid, "whsec_someone_else", now)),
-        Some(sign(&paid, &stack.webhook_secret, now - 301)),
+        Some(stripe_signature(&paid, "whsec_someone_else", now)),
+        Some(stripe_signature(&paid, &stack.webhook_secret, now - 301)),
         Some("t=notatime,v1=abc".to_string()),
     ];
     for signature in cases {
@@ -106,7 +106,7 @@ async fn a_bad_stale_or_missing_signature_is_400_and_writes_nothing() {
         assert_eq!(body["error"]["code"], "invalid_signature");
     }
     // A payload changed after signing.
-    let signature = sign(&paid, &stack.webhook_secret, now);
+    let signature = stripe_signature(&paid, &stack.webhook_secret, now);
     let mut tampered = paid.clone();
     tampered.extend_from_slice(b" ");
     assert_eq!(stack.deliver_raw(tampered, Some(&signature)).await.unwrap().0, StatusCode::BAD_REQUEST);
@@ -130,12 +130,15 @@ async fn during_a_secret_rotation_both_the_old_and_the_new_secret_are_accepted()
     };
 
     let old = event("evt_old");
-    assert_eq!(stack.deliver_raw(old.clone(), Some(&sign(&old, "whsec_old", now))).await.unwrap().0, StatusCode::OK);
+    assert_eq!(
+        stack.deliver_raw(old.clone(), Some(&stripe_signature(&old, "whsec_old", now))).await.unwrap().0,
+        StatusCode::OK
+    );
     let new = event("evt_new");
-    let signed_new = sign(&new, &stack.webhook_secret, now);
+    let signed_new = stripe_signature(&new, &stack.webhook_secret, now);
     assert_eq!(stack.deliver_raw(new, Some(&signed_new)).await.unwrap().0, StatusCode::OK);
     let other = event("evt_other");
-    let signed_other = sign(&other, "whsec_retired", now);
+    let signed_other = stripe_signature(&other, "whsec_retired", now);
     assert_eq!(stack.deliver_raw(other, Some(&signed_other)).await.unwrap().0, StatusCode::BAD_REQUEST);
 }
 
