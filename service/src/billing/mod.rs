@@ -49,7 +49,10 @@ impl BillingProfile {
 
 /// Sets a customer's plan.
 pub async fn set_plan(conn: &mut PgConnection, customer: CustomerId, plan: Plan) -> Result<(), sqlx::Error> {
-    sqlx::query!("UPDATE customers SET plan = $2 WHERE id = $1", customer.0, plan as _).execute(conn).await?;
+    // Not written when it is already so: most subscription events leave a Pro customer Pro.
+    sqlx::query!("UPDATE customers SET plan = $2 WHERE id = $1 AND plan <> $2", customer.0, plan as _)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

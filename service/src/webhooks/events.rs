@@ -126,16 +126,19 @@ enum PaidInvoice {
 /// Applies an event at most once.
 pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, ApiError> {
     let now = state.clock.now();
+    let kind = event.kind.as_str();
+    let is_payment = matches!(kind, "payment_intent.succeeded" | "payment_intent.payment_failed");
+    if !is_payment && !is_subscription_event(kind) {
+        // Nothing to ask Stripe, nothing to change (most events a signup causes, say).
+        return record_ignored(state, event, format!("event type {kind} is not handled"), now).await;
+    }
     if already_applied(state, &event.id).await? {
         return Ok(Outcome::Duplicate);
     }
     // Asked before the transaction: no lock is held across a Stripe call. A failure here is an
     // error answer, so Stripe delivers the event again later.
-    let checked = match event.kind.as_str() {
-        "payment_intent.succeeded" | "payment_intent.payment_failed" => check_payment(state, event).await?,
-        kind if is_subscription_event(kind) => check_subscription_event(state, event).await?,
-        other => Checked::Ignored(format!("event type {other} is not handled")),
-    };
+    let checked =
+        if is_payment { check_payment(state, event).await? } else { check_subscription_event(state, event).await? };
 
     let mut tx = state.pool.begin().await?;
     let first_time = sqlx::query!(
@@ -366,6 +369,7 @@ async fn settle_subscription_state(state: &AppState, customer: CustomerId, mut s
         }
         let synced = async {
             let mut tx = state.pool.begin().await?;
+            ledger::lock_customer(&mut tx, customer).await?;
             sync_subscription(&mut tx, customer, &fresh).await?;
             tx.commit().await?;
             Ok::<_, ApiError>(())
@@ -397,6 +401,28 @@ async fn settle_charge(
     } else {
         Ok(Outcome::Ignored(format!("charge {charge_id} was already settled")))
     }
+}
+
+/// Records an event that changes nothing, in one statement (no transaction: there is nothing
+/// else to commit with it); `Duplicate` when its id was recorded before.
+async fn record_ignored(
+    state: &AppState,
+    event: &StripeEvent,
+    reason: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Outcome, ApiError> {
+    let first_time = sqlx::query!(
+        "INSERT INTO stripe_events (event_id, type, outcome, received_at) VALUES ($1, $2, 'ignored', $3)
+         ON CONFLICT (event_id) DO NOTHING",
+        &event.id,
+        &event.kind,
+        now
+    )
+    .execute(&state.pool)
+    .await?
+    .rows_affected()
+        == 1;
+    Ok(if first_time { Outcome::Ignored(reason) } else { Outcome::Duplicate })
 }
 
 async fn already_applied(state: &AppState, event_id: &str) -> Result<bool, sqlx::Error> {
@@ -464,13 +490,13 @@ async fn grant_pro_credits_for_invoice(
 }
 
 /// Brings the stored subscription, and the customer's plan, in line with Stripe's current
-/// state of it. A subscription stored as canceled stays canceled.
+/// state of it. A subscription stored as canceled stays canceled. The caller holds the
+/// customer's lock ([`ledger::lock_customer`]), which every store of its subscriptions takes.
 async fn sync_subscription(
     conn: &mut PgConnection,
     customer: CustomerId,
     subscription: &StripeSubscription,
 ) -> Result<Outcome, ApiError> {
-    ledger::lock_customer(conn, customer).await?;
     let now = chrono::Utc::now();
     if subscription.status == "canceled" {
         // Insert-if-missing first, so a cancellation learnt before the creation is kept.

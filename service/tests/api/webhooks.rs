@@ -158,6 +158,28 @@ async fn unknown_event_types_and_unknown_customers_are_accepted_and_ignored() {
 }
 
 #[tokio::test]
+async fn an_event_nothing_handles_is_recorded_once_and_its_redelivery_is_a_duplicate() {
+    let stack = manual_stack().await;
+    let event = json!({"id": "evt_customer_created", "type": "customer.created", "created": 1,
+        "data": {"object": {"id": "cus_1", "object": "customer"}}});
+
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = stack.deliver_event(&event).await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        outcomes.push(body["outcome"].as_str().unwrap().to_string());
+    }
+
+    assert_eq!(outcomes, ["ignored", "duplicate"]);
+    let stored: Vec<(String, String)> = sqlx::query_as("SELECT type, outcome FROM stripe_events WHERE event_id = $1")
+        .bind("evt_customer_created")
+        .fetch_all(&stack.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, [("customer.created".to_string(), "ignored".to_string())]);
+}
+
+#[tokio::test]
 async fn a_signed_body_that_is_not_an_event_is_400() {
     let stack = manual_stack().await;
     for body in [json!({"hello": "world"}), json!({"id": "evt_1", "type": "x"})] {
