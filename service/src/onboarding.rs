@@ -40,7 +40,6 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::api_keys::NewApiKey;
-use crate::app::AppState;
 use crate::client_ip::{client_ip, limit_key};
 use crate::domain::{CustomerId, CustomerName, Email, Plan, SignupSource};
 use crate::error::{ApiError, ErrorBody};
@@ -51,6 +50,7 @@ use crate::openapi::{IdempotencyKey, PaymentProviderFailed, RateLimited, Validat
 use crate::outbox;
 use crate::pricing::TRIAL_CREDITS;
 use crate::request::{Fields, JsonObject};
+use crate::state::AppState;
 use crate::stripe::{Form, StripeCustomer};
 use replay::{Earlier, ReplayKeys};
 use utoipa_axum::router::OpenApiRouter;

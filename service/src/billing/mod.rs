@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// What billing needs to know about a customer.
 #[derive(Debug, Clone)]

@@ -22,16 +22,15 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::pro_price::pro_price_id;
 use super::{BillingProfile, set_plan};
 use crate::api_keys::Authenticated;
-use crate::app::AppState;
 use crate::domain::{CustomerId, Plan};
 use crate::error::{ApiError, ErrorBody};
 use crate::ledger;
 use crate::openapi::bodies::{JsonBodyRejections, SubscriptionRequest};
 use crate::openapi::{PaymentProviderFailed, ValidationFailed};
 use crate::request::{Fields, JsonObject, StrictQuery};
+use crate::state::AppState;
 use crate::stripe::{Form, StripeError, StripeSubscription, path_segment};
 use utoipa::IntoParams;
 
@@ -114,7 +113,7 @@ pub async fn subscribe(
 
     let (profile, earlier) = ready_to_subscribe(&state, auth.customer).await?;
 
-    let price = pro_price_id(&state).await?;
+    let price = state.pro_price.id(&state.stripe).await?;
     let form = Form::new()
         .set("customer", &profile.stripe_customer_id)
         .set("items[0][price]", &price)

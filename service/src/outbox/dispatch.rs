@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::retry::{AfterFailure, RetryPolicy};
 use super::templates::{Template, UnknownTemplate};
-use crate::app::AppState;
 use crate::email::{EmailClient, EmailError, OutgoingEmail};
+use crate::state::AppState;
 
 /// Why a round could not run. A failed send is not one of these: it is recorded on its row.
 #[derive(Debug, thiserror::Error)]

@@ -38,14 +38,15 @@
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use crate::app::AppState;
-use crate::billing::charges::{self, ChargeOutcome, ChargeStatus, SettledBy};
+use crate::billing::charges::{self, ChargeOutcome, SettledBy};
 use crate::billing::set_plan;
 use crate::billing::subscription::{downgrade_after_pro, from_unix, gives_pro_pricing, mark_canceled};
+use crate::domain::ChargeStatus;
 use crate::domain::{CustomerId, Plan};
 use crate::error::ApiError;
 use crate::ledger::{self, CreditSource};
 use crate::pricing::PRO_CREDITS_PER_INVOICE;
+use crate::state::AppState;
 use crate::stripe::{StripeError, StripeInvoice, StripePaymentIntent, StripeSubscription, path_segment};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
