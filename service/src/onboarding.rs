@@ -45,7 +45,7 @@ use crate::domain::{CustomerId, CustomerName, Email, Plan, SignupSource};
 use crate::error::{ApiError, ErrorBody};
 use crate::idempotency::{self, ClientKey, OptionalClientKey};
 use crate::ledger::CreditSource;
-use crate::openapi::bodies::{JsonBodyRejections, SignupRequest as SignupBody};
+use crate::openapi::bodies::JsonBodyRejections;
 use crate::openapi::{IdempotencyKey, PaymentProviderFailed, RateLimited, ValidationFailed};
 use crate::outbox;
 use crate::pricing::TRIAL_CREDITS;
@@ -56,11 +56,31 @@ use replay::{Earlier, ReplayKeys};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// A valid signup request.
-#[derive(Debug, Clone)]
+// The one type of this body: parsed by `SignupRequest::parse` into values that can only be valid,
+// and documented (the doc comment below is the schema's description) as the wire form each
+// field's parser accepts: the parser's rule as a pattern, unknown fields refused.
+/// `POST /api/v1/customers`.
+#[derive(Debug, Clone, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SignupRequest {
+    /// An e-mail address in ASCII, `local@domain.tld`: at most 254 characters (so bytes) once
+    /// trimmed, a local part of visible ASCII characters but `@`, a domain of letters, digits,
+    /// `-` and dots.
+    #[schema(
+        value_type = String,
+        example = "ada@example.com",
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?=[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]{1,254}[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$)[!-?A-~]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub email: Email,
+    /// A display name: 1 to 200 characters once trimmed, no control characters.
+    #[schema(
+        value_type = String,
+        example = "Ada Lovelace",
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\x00-\x1f\x7f-\x9f]{0,198}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub name: CustomerName,
+    /// Where the customer came from: a lowercase identifier; `direct` when absent.
+    #[schema(value_type = Option<String>, example = "gh_marketplace", pattern = r"^[a-z][a-z0-9_]{0,39}$")]
     pub source: SignupSource,
 }
 
@@ -139,7 +159,7 @@ pub enum Signup {
     path = "/api/v1/customers",
     tag = "customers",
     params(IdempotencyKey),
-    request_body = SignupBody,
+    request_body = SignupRequest,
     responses(
         (status = 201, description = "Signed up, on the trial plan with 5 credits; `api_key` is shown only here — and to a retry with the same `Idempotency-Key` and body, which gets this first answer again (with `Idempotent-Replayed: true`)", body = OnboardedCustomer),
         (status = 409, description = "The e-mail address is taken (`email_taken`)", body = ErrorBody),
