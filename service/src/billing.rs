@@ -47,6 +47,15 @@ impl BillingProfile {
     }
 }
 
+/// Locks the customer, as [`crate::ledger::lock_customer`] does, and reads its plan under the
+/// lock (so a store that changes the plan can skip the write when it is already so); `None`
+/// when there is no such customer.
+pub async fn lock_customer_plan(conn: &mut PgConnection, customer: CustomerId) -> Result<Option<Plan>, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT plan AS "plan: Plan" FROM customers WHERE id = $1 FOR UPDATE"#, customer.0)
+        .fetch_optional(conn)
+        .await
+}
+
 /// Sets a customer's plan.
 pub async fn set_plan(conn: &mut PgConnection, customer: CustomerId, plan: Plan) -> Result<(), sqlx::Error> {
     // Not written when it is already so: most subscription events leave a Pro customer Pro.
