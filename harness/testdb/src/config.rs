@@ -13,6 +13,10 @@ pub const PROVIDER_ENV: &str = "BILLING_TESTDB_PROVIDER";
 pub const IMAGE_ENV: &str = "BILLING_TESTDB_IMAGE";
 /// A directory holding `initdb` and `postgres`; when set, only it is searched.
 pub const PG_BIN_ENV: &str = "BILLING_TESTDB_PG_BIN";
+/// A server the test processes of one run share (an admin URL): [`crate::PgServer::shared`] uses it instead of
+/// running the chain. `with-shared-postgres` sets it for the command it runs; a runner that starts a process per
+/// test (cargo-nextest) would otherwise `initdb` a cluster and migrate a template in every one of them.
+pub const SHARED_URL_ENV: &str = "BILLING_TESTDB_SHARED_URL";
 /// The image used when [`IMAGE_ENV`] is unset.
 pub const DEFAULT_IMAGE: &str = "postgres:16-alpine";
 
