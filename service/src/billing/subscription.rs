@@ -123,9 +123,10 @@ pub async fn subscribe(
         .metadata("customer_id", auth.customer);
     // Same customer, same count of earlier subscriptions → same key: a retry replays.
     let key = format!("subscribe-{}-{earlier}", auth.customer);
-    let subscription: StripeSubscription = state.stripe.post("/v1/subscriptions", form, &key).await?;
+    let (subscription, replayed): (StripeSubscription, bool) =
+        state.stripe.post_noting_replay("/v1/subscriptions", form, &key).await?;
 
-    let (inserted, plan) = record_subscription(&state, auth.customer, &subscription, profile.plan).await?;
+    let (_, plan) = record_subscription(&state, auth.customer, &subscription, profile.plan).await?;
     if !gives_pro_pricing(&subscription.status) {
         return Err(ApiError::PaymentRequired {
             code: "subscription_payment_failed",
@@ -135,7 +136,9 @@ pub async fn subscribe(
             ),
         });
     }
-    let status = if inserted { StatusCode::CREATED } else { StatusCode::OK };
+    // Whether Stripe made it now, not whether the row is new here: Stripe's `customer.subscription.created` can
+    // store it before this request does (issue 19: a first subscription was answered 200 on a busy machine).
+    let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
     tracing::info!(customer = %auth.customer, subscription = %subscription.id, "subscribed to Pro");
     Ok((
         status,
@@ -183,7 +186,8 @@ async fn ready_to_subscribe(state: &AppState, customer: CustomerId) -> Result<(B
 }
 
 /// Stores a subscription Stripe made (once: a retry finds it stored) and, when it gives Pro
-/// pricing, puts the customer on Pro. Returns whether it was new here and the customer's plan.
+/// pricing, puts the customer on Pro. Returns whether it was new here (a webhook may have stored it first) and the
+/// customer's plan.
 async fn record_subscription(
     state: &AppState,
     customer: CustomerId,
