@@ -120,6 +120,43 @@ async fn every_field_the_fake_returns_exists_in_stripes_object_with_the_same_typ
 
     let stripe = TestStripe::start().await;
     let receiver = WebhookReceiver::start().await;
+    let mut problems = Vec::new();
+    for (resource, object) in one_of_each(&stripe, &receiver).await {
+        assert!(object.is_object(), "{resource} was not returned: {object}");
+        let official = &resources[resource];
+        assert!(official.is_object(), "fixtures3.json has no {resource}");
+        problems.extend(shape_problems(resource, &object, official));
+    }
+    assert!(problems.is_empty(), "shape differences from Stripe's objects:\n{}", problems.join("\n"));
+}
+
+/// How `object`, as the fake returned it, differs in shape from Stripe's example `official`.
+fn shape_problems(resource: &str, object: &Value, official: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    // The example event wraps a plan; the wrapped objects are checked on their own.
+    let mut fake = object.clone();
+    if resource == "event" {
+        fake["data"] = Value::Object(Default::default());
+    }
+    compare(resource, "", &fake, official, &mut problems);
+    // Every top-level field of Stripe's object is present, so clients never find one missing.
+    if let (Some(fake_fields), Some(official_fields)) = (fake.as_object(), official.as_object()) {
+        let absent = |key: &str| DELIBERATELY_ABSENT.contains(&(resource, key));
+        for key in official_fields.keys().filter(|k| !fake_fields.contains_key(*k) && !absent(k)) {
+            problems.push(format!("{resource}: Stripe's field {key} is missing"));
+        }
+    }
+    for key in ["id", "object"] {
+        if object.get(key).is_none() {
+            problems.push(format!("{resource}: missing {key}"));
+        }
+    }
+    problems
+}
+
+/// One object of every kind the fake returns, each named by its resource in Stripe's fixtures:
+/// a customer on a test clock with a card, and everything its Pro subscription makes.
+async fn one_of_each(stripe: &TestStripe, receiver: &WebhookReceiver) -> Vec<(&'static str, Value)> {
     let endpoint =
         stripe.post("/v1/webhook_endpoints", &[("url", receiver.url.as_str()), ("enabled_events[]", "*")]).await.body;
     let clock = stripe.post("/v1/test_helpers/test_clocks", &[("frozen_time", "1767225600")]).await;
@@ -139,16 +176,6 @@ async fn every_field_the_fake_returns_exists_in_stripes_object_with_the_same_typ
     let payment_method = stripe.get(&format!("/v1/payment_methods/{pm_id}")).await.body;
     let price = stripe.get(&format!("/v1/prices/{}", stripe.pro_price().await)).await.body;
     let product = stripe.get(&format!("/v1/products/{}", price["product"].as_str().unwrap())).await.body;
-    let subscription = stripe
-        .post(
-            "/v1/subscriptions",
-            &[("customer", customer.id().as_str()), ("items[0][price]", price["id"].as_str().unwrap())],
-        )
-        .await
-        .body;
-    let invoice = stripe.get(&format!("/v1/invoices/{}", subscription["latest_invoice"].as_str().unwrap())).await.body;
-    let payment_intent =
-        stripe.get(&format!("/v1/payment_intents/{}", invoice["payment_intent"].as_str().unwrap())).await.body;
     let declined = stripe
         .post(
             "/v1/payment_intents",
@@ -159,15 +186,6 @@ async fn every_field_the_fake_returns_exists_in_stripes_object_with_the_same_typ
                 ("confirm", "true"),
             ],
         )
-        .await
-        .body;
-    let declined_intent = declined["error"]["payment_intent"].clone();
-    let event = stripe.get("/v1/events?limit=1").await.body["data"][0].clone();
-    let test_clock = stripe.get(&format!("/v1/test_helpers/test_clocks/{}", clock.id())).await.body;
-
-    let charge = stripe.get(&format!("/v1/charges/{}", payment_intent["latest_charge"].as_str().unwrap())).await.body;
-    let refund = stripe
-        .post("/v1/refunds", &[("payment_intent", payment_intent["id"].as_str().unwrap()), ("amount", "100")])
         .await
         .body;
     let setup_intent = stripe
@@ -182,65 +200,56 @@ async fn every_field_the_fake_returns_exists_in_stripes_object_with_the_same_typ
         .await
         .body["error"]["setup_intent"]
         .clone();
-    let item_id = subscription["items"]["data"][0]["id"].as_str().unwrap().to_string();
+    let mut objects = vec![
+        ("setup_intent", setup_intent),
+        ("setup_intent", failed_setup),
+        ("customer", customer.body.clone()),
+        ("payment_method", payment_method),
+        ("product", product),
+        ("price", price.clone()),
+        ("payment_intent", declined["error"]["payment_intent"].clone()),
+        ("webhook_endpoint", endpoint),
+    ];
+    objects.extend(subscription_objects(stripe, &customer.id(), price["id"].as_str().unwrap()).await);
+    objects.push(("event", stripe.get("/v1/events?limit=1").await.body["data"][0].clone()));
+    let test_clock = stripe.get(&format!("/v1/test_helpers/test_clocks/{}", clock.id())).await.body;
+    objects.push(("test_helpers.test_clock", test_clock));
+    objects
+}
+
+/// A subscription of `customer` to `price` and what it makes: its item, its first invoice, that
+/// invoice's PaymentIntent and charge, a refund, an update's invoice item, and a preview.
+async fn subscription_objects(stripe: &TestStripe, customer: &str, price: &str) -> Vec<(&'static str, Value)> {
+    let subscription =
+        stripe.post("/v1/subscriptions", &[("customer", customer), ("items[0][price]", price)]).await.body;
+    let subscription_id = subscription["id"].as_str().unwrap();
+    let invoice = stripe.get(&format!("/v1/invoices/{}", subscription["latest_invoice"].as_str().unwrap())).await.body;
+    let payment_intent =
+        stripe.get(&format!("/v1/payment_intents/{}", invoice["payment_intent"].as_str().unwrap())).await.body;
+    let charge = stripe.get(&format!("/v1/charges/{}", payment_intent["latest_charge"].as_str().unwrap())).await.body;
+    let refund = stripe
+        .post("/v1/refunds", &[("payment_intent", payment_intent["id"].as_str().unwrap()), ("amount", "100")])
+        .await
+        .body;
+    let item_id = subscription["items"]["data"][0]["id"].as_str().unwrap();
     let updated = stripe
         .post(
-            &format!("/v1/subscriptions/{}", subscription["id"].as_str().unwrap()),
-            &[("items[0][id]", item_id.as_str()), ("items[0][quantity]", "2")],
+            &format!("/v1/subscriptions/{subscription_id}"),
+            &[("items[0][id]", item_id), ("items[0][quantity]", "2")],
         )
         .await
         .body;
-    let invoice_item =
-        stripe.get(&format!("/v1/invoiceitems?customer={}", customer.id())).await.body["data"][0].clone();
-    let preview = stripe
-        .post("/v1/invoices/create_preview", &[("subscription", subscription["id"].as_str().unwrap())])
-        .await
-        .body;
-
-    let mut problems = Vec::new();
-    let checks: [(&str, &Value); 19] = [
-        ("charge", &charge),
-        ("refund", &refund),
-        ("setup_intent", &setup_intent),
-        ("setup_intent", &failed_setup),
-        ("subscription", &updated),
-        ("invoiceitem", &invoice_item),
-        ("invoice", &preview),
-        ("subscription_item", &subscription["items"]["data"][0]),
-        ("customer", &customer.body),
-        ("payment_method", &payment_method),
-        ("product", &product),
-        ("price", &price),
-        ("subscription", &subscription),
-        ("invoice", &invoice),
-        ("payment_intent", &payment_intent),
-        ("payment_intent", &declined_intent),
-        ("event", &event),
-        ("webhook_endpoint", &endpoint),
-        ("test_helpers.test_clock", &test_clock),
-    ];
-    for (resource, object) in checks {
-        assert!(object.is_object(), "{resource} was not returned: {object}");
-        let official = &resources[resource];
-        assert!(official.is_object(), "fixtures3.json has no {resource}");
-        // The example event wraps a plan; the wrapped objects are checked on their own above.
-        let mut fake = object.clone();
-        if resource == "event" {
-            fake["data"] = Value::Object(Default::default());
-        }
-        compare(resource, "", &fake, official, &mut problems);
-        // Every top-level field of Stripe's object is present, so clients never find one missing.
-        if let (Some(fake_fields), Some(official_fields)) = (fake.as_object(), official.as_object()) {
-            let absent = |key: &str| DELIBERATELY_ABSENT.contains(&(resource, key));
-            for key in official_fields.keys().filter(|k| !fake_fields.contains_key(*k) && !absent(k)) {
-                problems.push(format!("{resource}: Stripe's field {key} is missing"));
-            }
-        }
-        for key in ["id", "object"] {
-            if object.get(key).is_none() {
-                problems.push(format!("{resource}: missing {key}"));
-            }
-        }
-    }
-    assert!(problems.is_empty(), "shape differences from Stripe's objects:\n{}", problems.join("\n"));
+    let invoice_item = stripe.get(&format!("/v1/invoiceitems?customer={customer}")).await.body["data"][0].clone();
+    let preview = stripe.post("/v1/invoices/create_preview", &[("subscription", subscription_id)]).await.body;
+    vec![
+        ("charge", charge),
+        ("refund", refund),
+        ("subscription", updated),
+        ("invoiceitem", invoice_item),
+        ("invoice", preview),
+        ("subscription_item", subscription["items"]["data"][0].clone()),
+        ("subscription", subscription),
+        ("invoice", invoice),
+        ("payment_intent", payment_intent),
+    ]
 }

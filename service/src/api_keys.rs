@@ -20,9 +20,9 @@ use uuid::Uuid;
 
 use self::cache::{AuthenticatedKey, KeyHash};
 
-use crate::app::AppState;
 use crate::domain::CustomerId;
 use crate::error::ApiError;
+use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

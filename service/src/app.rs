@@ -31,25 +31,8 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::outbox::OutboxWorker;
 use crate::server::{ConnectionLimits, serve};
-pub use crate::state::AppState;
-use crate::{api_keys, billing, credentials, edge, fixes, health, metrics, onboarding, openapi, usage, webhooks};
-
-/// Why the service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("cannot connect to PostgreSQL (check DATABASE_URL and that the server is up): {0}")]
-    Database(#[source] sqlx::Error),
-    #[error("cannot apply the database migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("cannot listen on {addr} (is another process using it? set BIND_ADDR): {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("invalid configuration: {0}")]
-    Config(String),
-    #[error("cannot set up the Stripe client: {0}")]
-    Stripe(#[from] crate::stripe::StripeError),
-    #[error("cannot set up the e-mail API client: {0}")]
-    Email(#[from] crate::email::EmailError),
-}
+use crate::state::{AppState, StartupError};
+use crate::{api_keys, billing, credentials, edge, fixes, health, onboarding, openapi, usage, webhooks};
 
 /// The embedded migrations (`service/migrations`).
 pub fn migrator() -> sqlx::migrate::Migrator {
@@ -173,11 +156,10 @@ fn documented_routes_serving(served: openapi::Served) -> OpenApiRouter<AppState>
         .merge(usage::router())
         .merge(fixes::router())
         .merge(billing::router())
-        .merge(credentials::router())
+        .merge(credentials::exchange::router())
         .merge(api_keys::router())
         .merge(webhooks::router())
         .merge(health::router())
-        .merge(metrics::router())
         .routes(routes!(openapi::openapi_json).layer(Extension(served)))
 }
 

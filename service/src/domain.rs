@@ -165,6 +165,19 @@ impl Plan {
     }
 }
 
+/// Where a charge is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum ChargeStatus {
+    /// Recorded, sent or about to be sent to Stripe; the outcome is not known yet.
+    Pending,
+    /// Stripe charged it.
+    Succeeded,
+    /// Nothing was charged (declined, refused, or never sent).
+    Failed,
+}
+
 /// A customer's id (ours, not Stripe's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(transparent)]

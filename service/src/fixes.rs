@@ -27,7 +27,6 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::api_keys::Authenticated;
-use crate::app::AppState;
 use crate::billing::BillingProfile;
 use crate::billing::charges::{self, Attempt, ChargeOutcome, NewCharge, SettledBy, failure};
 use crate::domain::{Cents, CustomerId};
@@ -39,6 +38,7 @@ use crate::openapi::bodies::{FixRequest, JsonBodyRejections, UndecodablePath};
 use crate::openapi::{IdempotencyKey, ValidationFailed};
 use crate::pricing::fix_price;
 use crate::request::{Fields, JsonObject};
+use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

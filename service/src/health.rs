@@ -1,14 +1,16 @@
-//! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the database answers
-//! within a second).
+//! The operations endpoints: liveness (`/healthz`: the process answers), readiness (`/readyz`:
+//! the database answers within a second) and the metrics (`/metrics`, the registry of
+//! [`crate::metrics`] in the OpenMetrics text format).
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -61,7 +63,19 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     }
 }
 
-/// `GET /healthz`, `GET /readyz`.
+/// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Every metric, in the OpenMetrics text format", body = String, content_type = "application/openmetrics-text")),
+)]
+pub async fn serve_metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
+        .into_response()
+}
+
+/// `GET /healthz`, `GET /readyz`, `GET /metrics`.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(serve_metrics))
 }

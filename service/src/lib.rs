@@ -33,5 +33,6 @@ pub mod tls;
 pub mod usage;
 pub mod webhooks;
 
-pub use app::{AppState, Application, StartupError};
+pub use app::Application;
 pub use config::Config;
+pub use state::{AppState, StartupError};

@@ -13,9 +13,8 @@
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, State};
-use axum::http::{Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::MatchedPath;
+use axum::http::{Method, StatusCode};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -23,11 +22,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::app::AppState;
-use crate::billing::charges::ChargeStatus;
+use crate::domain::ChargeStatus;
 use crate::ledger::CreditSource;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -285,18 +281,6 @@ impl Metrics {
     }
 }
 
-/// `GET /metrics`.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "operations",
-    responses((status = 200, description = "Every metric, in the OpenMetrics text format", body = String, content_type = "application/openmetrics-text")),
-)]
-pub async fn serve_metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
-        .into_response()
-}
-
 /// The method as a label: the standard methods by name, anything else `other`.
 pub fn method_label(method: &Method) -> &'static str {
     const KNOWN: [Method; 9] = [
@@ -311,11 +295,6 @@ pub fn method_label(method: &Method) -> &'static str {
         Method::TRACE,
     ];
     KNOWN.iter().find(|known| *known == method).map_or("other", Method::as_str)
-}
-
-/// `GET /metrics`.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(serve_metrics))
 }
 
 #[cfg(test)]

@@ -14,31 +14,26 @@ pub use dispatch::{DispatchError, DispatchReport, dispatch_due};
 pub use worker::OutboxWorker;
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::PgConnection;
 use uuid::Uuid;
-
-use crate::domain::CustomerId;
 
 /// The welcome sequence: template name and days after signup.
 pub const WELCOME_SEQUENCE: [(&str, i64); 5] =
     [("welcome", 0), ("getting_started", 1), ("setup_verification", 3), ("feature_discovery", 5), ("feedback", 7)];
 
-/// Schedules the whole welcome sequence for a new customer.
-pub async fn schedule_welcome_sequence(
-    conn: &mut PgConnection,
-    customer: CustomerId,
-    signup_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    for (template, days) in WELCOME_SEQUENCE {
-        sqlx::query!(
-            "INSERT INTO email_outbox (id, customer_id, template, send_after) VALUES ($1, $2, $3, $4)",
-            Uuid::new_v4(),
-            customer.0,
-            template,
-            signup_at + Duration::days(days)
-        )
-        .execute(&mut *conn)
-        .await?;
+/// The welcome sequence of a customer who signed up at `signup_at`, as the columns of its
+/// `email_outbox` rows (inserted with the customer's other rows, in one statement: see
+/// `onboarding`).
+pub struct WelcomeSequence {
+    pub ids: Vec<Uuid>,
+    pub templates: Vec<&'static str>,
+    pub send_after: Vec<DateTime<Utc>>,
+}
+
+/// The welcome sequence's rows for a signup at `signup_at`: each template, due its days later.
+pub fn welcome_sequence(signup_at: DateTime<Utc>) -> WelcomeSequence {
+    WelcomeSequence {
+        ids: WELCOME_SEQUENCE.iter().map(|_| Uuid::new_v4()).collect(),
+        templates: WELCOME_SEQUENCE.iter().map(|(template, _)| *template).collect(),
+        send_after: WELCOME_SEQUENCE.iter().map(|(_, days)| signup_at + Duration::days(*days)).collect(),
     }
-    Ok(())
 }

@@ -13,6 +13,13 @@
 //! The buckets live in this process: with N instances behind a load balancer a key can make
 //! up to N times the rate. A multi-instance deployment that needs an exact global limit would
 //! keep the buckets in Redis or PostgreSQL instead; this is the cheap, per-instance version.
+//!
+//! Why not `governor` (the kept crate for this, GCRA keyed limiters): its keyed state stores
+//! forget only keys that are as good as fresh (`retain_recent`), with no bound on how many keys
+//! are live, so a flood of new client addresses inside one refill period grows memory without
+//! limit; the least-recently-used cut above is what bounds it. Its time comes from a clock type
+//! of its own, where these limiters take `now` as an argument (the tests drive time by hand and
+//! the credential limits share one `Instant` per request). The bucket itself is a dozen lines.
 
 use std::collections::HashMap;
 use std::hash::Hash;

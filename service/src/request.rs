@@ -17,8 +17,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde_json::{Map, Value};
 
-use crate::app::AppState;
 use crate::error::{ApiError, FieldErrors};
+use crate::state::AppState;
 
 /// A request body that is a JSON object. An empty body reads as `{}`, so endpoints whose
 /// fields are all optional accept no body at all.

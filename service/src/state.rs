@@ -1,10 +1,14 @@
-//! What every handler can reach: the application state, built once from the configuration.
+//! What every handler can reach: the application state, built once from the configuration, and
+//! [`StartupError`], why it (or the service) could not be built. It sits below every feature:
+//! features import it from here, and it imports only the infrastructure and the features' own
+//! state types (which import nothing of the service above them).
 //!
 //! [`AppState`] is one pointer to the [`Shared`] parts: axum clones the state for every layer and
 //! extractor that asks for it, several times a request, so a clone must cost one reference count,
 //! not one per part (measured: cloning and dropping the parts one by one, with the Stripe and
 //! e-mail clients' strings, took a quarter of the CPU of a `/healthz` request).
 
+use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,17 +17,33 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use crate::api_keys::cache::ApiKeyCache;
-use crate::app::StartupError;
 use crate::billing::pro_price::ProPrice;
 use crate::client_ip::{ClientIpKey, TrustedProxies};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::credentials::CredentialVending;
 use crate::domain::CustomerId;
-use crate::email::EmailClient;
+use crate::email::{EmailClient, EmailError};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
-use crate::stripe::StripeClient;
+use crate::stripe::{StripeClient, StripeError};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot connect to PostgreSQL (check DATABASE_URL and that the server is up): {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("cannot apply the database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot listen on {addr} (is another process using it? set BIND_ADDR): {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot set up the Stripe client: {0}")]
+    Stripe(#[from] StripeError),
+    #[error("cannot set up the e-mail API client: {0}")]
+    Email(#[from] EmailError),
+}
 
 /// The application state: a cheap handle on the [`Shared`] parts, which it dereferences to.
 #[derive(Clone)]

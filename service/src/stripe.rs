@@ -378,6 +378,23 @@ impl StripeClient {
         self.send(request).await
     }
 
+    /// POSTs a form like [`StripeClient::post`], and says whether Stripe replayed an earlier answer to the same
+    /// key (`Idempotent-Replayed: true`) rather than carrying the request out now.
+    pub async fn post_noting_replay<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        form: Form,
+        idempotency_key: &str,
+    ) -> Result<(T, bool), StripeError> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(&self.secret_key)
+            .header("Idempotency-Key", idempotency_key)
+            .form(&form.0);
+        self.send_noting_replay(request).await
+    }
+
     /// GETs a resource and reads the answer as `T`.
     pub async fn get<T: serde::de::DeserializeOwned>(&self, path_and_query: &str) -> Result<T, StripeError> {
         let request = self.http.get(format!("{}{path_and_query}", self.base_url)).bearer_auth(&self.secret_key);
@@ -391,15 +408,25 @@ impl StripeClient {
     }
 
     async fn send<T: serde::de::DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, StripeError> {
+        Ok(self.send_noting_replay(request).await?.0)
+    }
+
+    async fn send_noting_replay<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(T, bool), StripeError> {
         let _slot = match tokio::time::timeout(self.queue_timeout, self.slots.acquire()).await {
             Ok(Ok(slot)) => slot,
             _ => return Err(StripeError::Busy),
         };
         let response = request.send().await.map_err(|err| StripeError::Transport(err.to_string()))?;
         let status = response.status();
+        let replayed = response.headers().get("idempotent-replayed").is_some_and(|value| value == "true");
         let body = response.bytes().await.map_err(|err| StripeError::Transport(err.to_string()))?;
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|err| StripeError::Decode(err.to_string()));
+            return serde_json::from_slice(&body)
+                .map(|answer| (answer, replayed))
+                .map_err(|err| StripeError::Decode(err.to_string()));
         }
         let error: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let error = &error["error"];

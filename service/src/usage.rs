@@ -9,7 +9,6 @@ use axum::http::Uri;
 use serde::Serialize;
 
 use crate::api_keys::Authenticated;
-use crate::app::AppState;
 use crate::billing::subscription::live_subscription;
 use crate::domain::{Cents, CustomerId, Plan};
 use crate::error::ApiError;
@@ -17,6 +16,7 @@ use crate::ledger::{self, LedgerEntry};
 use crate::openapi::ValidationFailed;
 use crate::pricing::fix_price;
 use crate::request::StrictQuery;
+use crate::state::AppState;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

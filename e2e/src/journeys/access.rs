@@ -4,7 +4,7 @@ use anyhow::Context;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::World;
+use super::world::World;
 use crate::check;
 
 pub async fn api_key_rotation_and_revocation(w: &World) -> anyhow::Result<()> {

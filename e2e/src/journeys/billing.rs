@@ -3,7 +3,7 @@
 use anyhow::Context;
 use reqwest::StatusCode;
 
-use super::World;
+use super::world::World;
 use crate::check;
 
 pub async fn payg_after_payment_method(w: &World) -> anyhow::Result<()> {

@@ -15,7 +15,7 @@ use billing_fakes::Fault;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{EFFECT_DEADLINE, World};
+use super::world::{EFFECT_DEADLINE, World};
 use crate::{ApiClient, check, wait_until};
 
 /// A pay-as-you-go customer whose credits are used up: every fix is a $29 charge.
@@ -163,8 +163,7 @@ pub async fn postgres_restarted_under_load_loses_nothing(w: &World) -> anyhow::R
 
 pub async fn duplicate_query_parameters_change_nothing(w: &World) -> anyhow::Result<()> {
     let (_, customer) = w.signup("dupquery", None).await?;
-    customer.add_payment_method("pm_card_visa", true).await??;
-    customer.subscribe_to_pro().await??;
+    customer.subscribe_to_pro_with_a_card().await?;
     for path in [
         "/api/v1/billing/subscription?at_period_end=true&at_period_end=true",
         "/api/v1/billing/subscription?at_period_end=false&at_period_end=false",
@@ -188,87 +187,8 @@ pub async fn hostile_inputs_on_every_endpoint_are_clear_json_errors(w: &World) -
     let stack = w.stack()?;
     let (signup, customer) = w.signup("hostile", None).await?;
     let key = customer.api_key().context("a key")?.to_string();
-    let long = "x".repeat(100_000);
-    let nul = "a\u{0}b";
-    let strings = [
-        json!(nul),
-        json!(long),
-        json!(""),
-        json!(" "),
-        json!("\u{202e}rtl"),
-        json!(-1),
-        json!(1e308),
-        json!(null),
-        json!([]),
-        json!({}),
-    ];
-    let mut requests: Vec<HostileRequest> = Vec::new();
-    let auth = vec![("authorization", format!("Bearer {key}"))];
-    for value in &strings {
-        requests.push((
-            Method::POST,
-            "/api/v1/customers".into(),
-            Some(json!({"email": value, "name": value, "source": value})),
-            vec![],
-        ));
-        requests.push((Method::POST, "/api/v1/fixes".into(), Some(json!({"description": value})), auth.clone()));
-        requests.push((
-            Method::POST,
-            "/api/v1/billing/payment-method".into(),
-            Some(json!({"payment_method_id": value, "billing_consent": value})),
-            auth.clone(),
-        ));
-        requests.push((
-            Method::POST,
-            "/api/v1/billing/subscription".into(),
-            Some(json!({"plan": value})),
-            auth.clone(),
-        ));
-        requests.push((
-            Method::POST,
-            "/api/v1/credentials/exchange".into(),
-            Some(json!({"providers": value, "ttl_seconds": value})),
-            auth.clone(),
-        ));
-        requests.push((Method::POST, "/api/v1/api-keys".into(), Some(json!({"name": value})), auth.clone()));
-    }
-    for path in [
-        "/api/v1/usage?limit=-1",
-        "/api/v1/usage?before=abc",
-        "/api/v1/usage?limit=99999999999999999999",
-        "/api/v1/fixes/..%2F..%2Fetc",
-        "/api/v1/fixes/%00",
-        "/api/v1/api-keys/%ZZ",
-        "/%2e%2e/%2e%2e/",
-    ] {
-        requests.push((Method::GET, path.into(), None, auth.clone()));
-        requests.push((Method::DELETE, path.into(), None, auth.clone()));
-    }
-    for header in [
-        ("authorization", format!("Bearer {long}")),
-        ("authorization", "Bearer".into()),
-        ("x-api-key", nul.replace('\0', "%00")),
-        ("idempotency-key", long.clone()),
-    ] {
-        requests.push((Method::POST, "/api/v1/fixes".into(), Some(json!({})), vec![header]));
-    }
-    requests.push((
-        Method::POST,
-        "/api/webhooks/stripe".into(),
-        Some(json!({"id": nul})),
-        vec![("stripe-signature", "t=1,v1=zz".into())],
-    ));
-    requests.push((
-        Method::POST,
-        "/api/webhooks/stripe".into(),
-        Some(json!({})),
-        vec![("stripe-signature", format!("t={},{}", i64::MIN, "v1=00,".repeat(500)))],
-    ));
-    requests.push((Method::from_bytes(b"PROPFIND")?, "/api/v1/usage".into(), None, auth.clone()));
-    requests.push((Method::DELETE, format!("/api/v1/api-keys/{}", signup.api_key_id), None, auth.clone()));
-
     let http = billing_service::tls::client();
-    for (method, path, body, headers) in requests {
+    for (method, path, body, headers) in hostile_requests(&key, &signup.api_key_id)? {
         let mut request = http.request(method.clone(), format!("{}{path}", stack.service_url));
         for (name, value) in &headers {
             request = request.header(*name, value);
@@ -298,6 +218,73 @@ pub async fn hostile_inputs_on_every_endpoint_are_clear_json_errors(w: &World) -
     let (status, _) = w.api.send(Method::GET, "/healthz", None).await?;
     check!(status == StatusCode::OK, "still healthy");
     Ok(())
+}
+
+/// The hostile requests: odd values in every field of every body, odd paths and queries, odd
+/// headers, forged webhook signatures and an unknown method, as a customer with `key` (whose
+/// own key's id is `key_id`).
+fn hostile_requests(key: &str, key_id: &str) -> anyhow::Result<Vec<HostileRequest>> {
+    let long = "x".repeat(100_000);
+    let nul = "a\u{0}b";
+    let values = [
+        json!(nul),
+        json!(long),
+        json!(""),
+        json!(" "),
+        json!("\u{202e}rtl"),
+        json!(-1),
+        json!(1e308),
+        json!(null),
+        json!([]),
+        json!({}),
+    ];
+    let auth = vec![("authorization", format!("Bearer {key}"))];
+    let mut requests: Vec<HostileRequest> = Vec::new();
+    for value in &values {
+        let bodies = [
+            ("/api/v1/customers", json!({"email": value, "name": value, "source": value})),
+            ("/api/v1/fixes", json!({"description": value})),
+            ("/api/v1/billing/payment-method", json!({"payment_method_id": value, "billing_consent": value})),
+            ("/api/v1/billing/subscription", json!({"plan": value})),
+            ("/api/v1/credentials/exchange", json!({"providers": value, "ttl_seconds": value})),
+            ("/api/v1/api-keys", json!({"name": value})),
+        ];
+        for (path, body) in bodies {
+            // Signup is the one route without a key.
+            let headers = if path == "/api/v1/customers" { vec![] } else { auth.clone() };
+            requests.push((Method::POST, path.into(), Some(body), headers));
+        }
+    }
+    for path in [
+        "/api/v1/usage?limit=-1",
+        "/api/v1/usage?before=abc",
+        "/api/v1/usage?limit=99999999999999999999",
+        "/api/v1/fixes/..%2F..%2Fetc",
+        "/api/v1/fixes/%00",
+        "/api/v1/api-keys/%ZZ",
+        "/%2e%2e/%2e%2e/",
+    ] {
+        requests.push((Method::GET, path.into(), None, auth.clone()));
+        requests.push((Method::DELETE, path.into(), None, auth.clone()));
+    }
+    for header in [
+        ("authorization", format!("Bearer {long}")),
+        ("authorization", "Bearer".into()),
+        ("x-api-key", nul.replace('\0', "%00")),
+        ("idempotency-key", long.clone()),
+    ] {
+        requests.push((Method::POST, "/api/v1/fixes".into(), Some(json!({})), vec![header]));
+    }
+    let forged = [
+        (json!({"id": nul}), "t=1,v1=zz".to_string()),
+        (json!({}), format!("t={},{}", i64::MIN, "v1=00,".repeat(500))),
+    ];
+    for (body, signature) in forged {
+        requests.push((Method::POST, "/api/webhooks/stripe".into(), Some(body), vec![("stripe-signature", signature)]));
+    }
+    requests.push((Method::from_bytes(b"PROPFIND")?, "/api/v1/usage".into(), None, auth.clone()));
+    requests.push((Method::DELETE, format!("/api/v1/api-keys/{key_id}"), None, auth));
+    Ok(requests)
 }
 
 /// A signed event as whoever holds the endpoint's secret could send it, about `object`.

@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use billing_fakes::SentEmail;
 
-use super::{EFFECT_DEADLINE, World};
+use super::world::{EFFECT_DEADLINE, World};
 use crate::check;
 use crate::stack::Stack;
 

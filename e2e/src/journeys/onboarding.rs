@@ -3,7 +3,7 @@
 use anyhow::Context;
 use reqwest::{Method, StatusCode};
 
-use super::{EFFECT_DEADLINE, World};
+use super::world::{EFFECT_DEADLINE, World};
 use crate::check;
 
 pub async fn trial_signup_first_fix(w: &World) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rand::seq::SliceRandom;
 
-use super::World;
+use super::world::World;
 use crate::check;
 
 const ONE_PERIOD: Duration = Duration::from_secs(31 * 24 * 3600);

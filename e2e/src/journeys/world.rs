@@ -8,15 +8,16 @@
 //! events at the same time), and moves time with the test clock Stripe says its customer is on.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
+use billing_fakes::stripe::stripe_signature;
 use billing_service::clock::ManualClock;
 use billing_stack::StripeApi;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::client::{ApiClient, ApiFailure, Signup};
+use crate::client::{ApiClient, Signup};
 use crate::stack::Stack;
 
 /// How long a journey waits for an effect (a webhook, an e-mail) before failing.
@@ -28,8 +29,6 @@ pub const TEST_CLOCK_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Where the service receives Stripe's events.
 pub const WEBHOOK_PATH: &str = "/api/webhooks/stripe";
-
-const SIGNUP_PATH: &str = "/api/v1/customers";
 
 /// How long a signup waits out a deployed service's signup rate limit before it fails.
 pub const SIGNUP_RATE_LIMIT_WAIT: Duration = Duration::from_secs(75);
@@ -107,41 +106,21 @@ impl World {
     /// waited out as its `Retry-After` says, for up to [`SIGNUP_RATE_LIMIT_WAIT`], one journey
     /// at a time ([`World::signup_queue`]).
     pub async fn signup(&self, who: &str, source: Option<&str>) -> anyhow::Result<(Signup, ApiClient)> {
-        let mut body = json!({ "email": self.email(who), "name": format!("{who} (e2e)") });
-        if let Some(source) = source {
-            body["source"] = json!(source);
-        }
         let _turn = match &self.signup_queue {
             Some(queue) => Some(queue.lock().await),
             None => None,
         };
-        let waiting_since = Instant::now();
-        let (status, answer) = loop {
-            let response = self.api.request(Method::POST, SIGNUP_PATH).json(&body).send().await?;
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
-                .map_or(Duration::from_secs(1), |secs| Duration::from_secs(secs.clamp(1, 30)));
-            if response.status() == StatusCode::TOO_MANY_REQUESTS
-                && waiting_since.elapsed() + retry_after <= SIGNUP_RATE_LIMIT_WAIT
-            {
-                // The service said how long to wait: polling sooner would only be refused again.
-                tokio::time::sleep(retry_after).await;
-                continue;
+        let (email, name) = (self.email(who), format!("{who} (e2e)"));
+        let signup = match self.api.signup_waiting_out_the_limit(&email, &name, source, SIGNUP_RATE_LIMIT_WAIT).await? {
+            Ok(signup) => signup,
+            Err(failure) if failure.status == StatusCode::TOO_MANY_REQUESTS => {
+                return Err(anyhow::Error::new(failure).context(
+                    "the service kept refusing signups from this address: raise its signup limit (the reference \
+                     service's SIGNUP_RATE_PER_MINUTE) for the runner, or run fewer journeys at once",
+                ));
             }
-            break crate::client::status_and_body(response).await?;
+            Err(failure) => return Err(anyhow::Error::new(failure).context("signup failed")),
         };
-        if !status.is_success() {
-            let failure = ApiFailure { method: "POST".into(), path: SIGNUP_PATH.into(), status, body: answer };
-            return Err(anyhow::Error::new(failure).context(if status == StatusCode::TOO_MANY_REQUESTS {
-                "the service kept refusing signups from this address: raise its signup limit (the reference \
-                 service's SIGNUP_RATE_PER_MINUTE) for the runner, or run fewer journeys at once"
-            } else {
-                "signup failed"
-            }));
-        }
-        let signup: Signup = serde_json::from_value(answer).context("a signup answer the client cannot read")?;
         self.signed_up.lock().unwrap_or_else(|p| p.into_inner()).push(signup.customer_id.clone());
         let client = self.api.with_key(&signup.api_key);
         Ok((signup, client))
@@ -201,7 +180,7 @@ impl World {
             "this journey delivers events itself: it needs the service's webhook signing secret (STRIPE_WEBHOOK_SECRET)",
         )?;
         let payload = serde_json::to_string(event)?;
-        let signature = billing_fakes::stripe::stripe_signature(secret, chrono::Utc::now().timestamp(), &payload);
+        let signature = stripe_signature(payload.as_bytes(), secret, chrono::Utc::now().timestamp());
         let response = self
             .api
             .request(Method::POST, WEBHOOK_PATH)

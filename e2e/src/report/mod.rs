@@ -9,7 +9,6 @@ use std::time::Duration;
 
 pub use billing_stack::push::{PushError, Pushgateway};
 pub use error::ReportError;
-pub use junit::{to_junit_xml, write_junit};
 
 /// How one journey ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

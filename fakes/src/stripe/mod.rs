@@ -51,7 +51,7 @@ pub use fake::{StripeFake, StripeFakeBuilder, WaitError};
 pub use fault::{Fault, FaultEffect};
 pub use ids::new_id;
 pub use request_log::RecordedRequest;
-pub use routes::ROUTES;
+pub use routes::{ROUTES, Route};
 pub use signature::stripe_signature;
 pub use stats::{Retained, Stats};
 pub use webhooks::{Delivery, RetryPolicy, WebhookEndpointInfo};

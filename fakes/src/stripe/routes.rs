@@ -1,6 +1,7 @@
-//! The route table: which handler answers `METHOD /v1/...`. Handlers are plain functions of the
-//! request context and the parameters, so this file is the whole map of what the fake serves;
-//! [`ROUTES`] lists the same map as data, for the tests that walk every route.
+//! The route table: which handler answers `METHOD /v1/...`, one line per route. Handlers are plain
+//! functions of the request context, the object id the path names and the parameters, so this table
+//! is the whole map of what the fake serves; [`dispatch`] answers from it and the tests walk it
+//! ([`ROUTES`]), so a new route is one line here.
 
 use super::context::Ctx;
 use super::error::ApiError;
@@ -11,144 +12,112 @@ use super::resources::{
 };
 use super::response::Reply;
 
-/// Every route the fake serves, as `(method, path)` with `{id}` for an object id.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/v1/customers"),
-    ("GET", "/v1/customers"),
-    ("GET", "/v1/customers/search"),
-    ("GET", "/v1/customers/{id}"),
-    ("POST", "/v1/customers/{id}"),
-    ("DELETE", "/v1/customers/{id}"),
-    ("GET", "/v1/customers/{id}/payment_methods"),
-    ("GET", "/v1/payment_methods"),
-    ("GET", "/v1/payment_methods/{id}"),
-    ("POST", "/v1/payment_methods/{id}/attach"),
-    ("POST", "/v1/payment_methods/{id}/detach"),
-    ("POST", "/v1/products"),
-    ("GET", "/v1/products"),
-    ("GET", "/v1/products/{id}"),
-    ("POST", "/v1/prices"),
-    ("GET", "/v1/prices"),
-    ("GET", "/v1/prices/{id}"),
-    ("POST", "/v1/subscriptions"),
-    ("GET", "/v1/subscriptions"),
-    ("GET", "/v1/subscriptions/{id}"),
-    ("POST", "/v1/subscriptions/{id}"),
-    ("DELETE", "/v1/subscriptions/{id}"),
-    ("GET", "/v1/invoices"),
-    ("POST", "/v1/invoices/create_preview"),
-    ("GET", "/v1/invoices/{id}"),
-    ("GET", "/v1/invoices/{id}/lines"),
-    ("POST", "/v1/invoices/{id}/pay"),
-    ("GET", "/v1/invoiceitems"),
-    ("GET", "/v1/invoiceitems/{id}"),
-    ("POST", "/v1/payment_intents"),
-    ("GET", "/v1/payment_intents"),
-    ("GET", "/v1/payment_intents/{id}"),
-    ("GET", "/v1/charges"),
-    ("GET", "/v1/charges/{id}"),
-    ("POST", "/v1/refunds"),
-    ("GET", "/v1/refunds"),
-    ("GET", "/v1/refunds/{id}"),
-    ("POST", "/v1/refunds/{id}"),
-    ("POST", "/v1/setup_intents"),
-    ("GET", "/v1/setup_intents"),
-    ("GET", "/v1/setup_intents/{id}"),
-    ("POST", "/v1/setup_intents/{id}"),
-    ("POST", "/v1/setup_intents/{id}/confirm"),
-    ("POST", "/v1/setup_intents/{id}/cancel"),
-    ("GET", "/v1/events"),
-    ("GET", "/v1/events/{id}"),
-    ("POST", "/v1/webhook_endpoints"),
-    ("GET", "/v1/webhook_endpoints"),
-    ("GET", "/v1/webhook_endpoints/{id}"),
-    ("POST", "/v1/webhook_endpoints/{id}"),
-    ("DELETE", "/v1/webhook_endpoints/{id}"),
-    ("POST", "/v1/test_helpers/test_clocks"),
-    ("GET", "/v1/test_helpers/test_clocks"),
-    ("GET", "/v1/test_helpers/test_clocks/{id}"),
-    ("POST", "/v1/test_helpers/test_clocks/{id}/advance"),
-    ("DELETE", "/v1/test_helpers/test_clocks/{id}"),
+/// A route's handler: the request context, the object id in the path (`""` when the path names
+/// none), the parameters.
+type Handler = fn(&mut Ctx<'_>, &str, Params) -> Result<Reply, ApiError>;
+
+/// One route: `method` and `path`, in which `{id}` stands for one path segment (an object id).
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    handler: Handler,
+}
+
+const fn route(method: &'static str, path: &'static str, handler: Handler) -> Route {
+    Route { method, path, handler }
+}
+
+/// Every route the fake serves. The first that matches a request answers it, so a literal segment
+/// (`/v1/customers/search`) comes before the `{id}` it would otherwise be taken for.
+pub const ROUTES: &[Route] = &[
+    route("POST", "/v1/customers", |ctx, _, p| customers::create(ctx, p)),
+    route("GET", "/v1/customers", |ctx, _, p| customers::list(ctx, p)),
+    route("GET", "/v1/customers/search", |ctx, _, p| customers::search(ctx, p)),
+    route("GET", "/v1/customers/{id}", customers::retrieve),
+    route("POST", "/v1/customers/{id}", customers::update),
+    route("DELETE", "/v1/customers/{id}", customers::delete),
+    route("GET", "/v1/customers/{id}/payment_methods", |ctx, id, p| {
+        payment_methods::list(ctx, Some(id), p).map(Into::into)
+    }),
+    route("GET", "/v1/payment_methods", |ctx, _, p| payment_methods::list(ctx, None, p).map(Into::into)),
+    route("GET", "/v1/payment_methods/{id}", |ctx, id, p| payment_methods::retrieve(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/payment_methods/{id}/attach", |ctx, id, p| payment_methods::attach(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/payment_methods/{id}/detach", |ctx, id, p| payment_methods::detach(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/products", |ctx, _, p| products::create(ctx, p).map(Into::into)),
+    route("GET", "/v1/products", |ctx, _, p| products::list(ctx, p).map(Into::into)),
+    route("GET", "/v1/products/{id}", |ctx, id, p| products::retrieve(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/prices", |ctx, _, p| prices::create(ctx, p).map(Into::into)),
+    route("GET", "/v1/prices", |ctx, _, p| prices::list(ctx, p).map(Into::into)),
+    route("GET", "/v1/prices/{id}", |ctx, id, p| prices::retrieve(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/subscriptions", |ctx, _, p| subscriptions::create(ctx, p).map(Into::into)),
+    route("GET", "/v1/subscriptions", |ctx, _, p| subscriptions::list(ctx, p).map(Into::into)),
+    route("GET", "/v1/subscriptions/{id}", |ctx, id, p| subscriptions::retrieve(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/subscriptions/{id}", |ctx, id, p| subscriptions::update(ctx, id, p).map(Into::into)),
+    route("DELETE", "/v1/subscriptions/{id}", |ctx, id, p| subscriptions::cancel(ctx, id, p).map(Into::into)),
+    route("GET", "/v1/invoices", |ctx, _, p| invoices::list(ctx, p).map(Into::into)),
+    route("POST", "/v1/invoices/create_preview", |ctx, _, p| invoices::create_preview(ctx, p).map(Into::into)),
+    route("GET", "/v1/invoices/{id}", |ctx, id, p| invoices::retrieve(ctx, id, p).map(Into::into)),
+    route("GET", "/v1/invoices/{id}/lines", |ctx, id, p| invoices::lines(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/invoices/{id}/pay", |ctx, id, p| invoices::pay(ctx, id, p).map(Into::into)),
+    route("GET", "/v1/invoiceitems", |ctx, _, p| invoice_items::list(ctx, p).map(Into::into)),
+    route("GET", "/v1/invoiceitems/{id}", |ctx, id, p| invoice_items::retrieve(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/payment_intents", |ctx, _, p| payment_intents::create(ctx, p)),
+    route("GET", "/v1/payment_intents", |ctx, _, p| payment_intents::list(ctx, p).map(Into::into)),
+    route("GET", "/v1/payment_intents/{id}", |ctx, id, p| payment_intents::retrieve(ctx, id, p).map(Into::into)),
+    route("GET", "/v1/charges", |ctx, _, p| charges::list(ctx, p).map(Into::into)),
+    route("GET", "/v1/charges/{id}", |ctx, id, p| charges::retrieve(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/refunds", |ctx, _, p| refunds::create(ctx, p).map(Into::into)),
+    route("GET", "/v1/refunds", |ctx, _, p| refunds::list(ctx, p).map(Into::into)),
+    route("GET", "/v1/refunds/{id}", |ctx, id, p| refunds::retrieve(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/refunds/{id}", |ctx, id, p| refunds::update(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/setup_intents", |ctx, _, p| setup_intents::create(ctx, p).map(Into::into)),
+    route("GET", "/v1/setup_intents", |ctx, _, p| setup_intents::list(ctx, p).map(Into::into)),
+    route("GET", "/v1/setup_intents/{id}", |ctx, id, p| setup_intents::retrieve(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/setup_intents/{id}", |ctx, id, p| setup_intents::update(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/setup_intents/{id}/confirm", |ctx, id, p| setup_intents::confirm(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/setup_intents/{id}/cancel", |ctx, id, p| setup_intents::cancel(ctx, id, p).map(Into::into)),
+    route("GET", "/v1/events", |ctx, _, p| events::list(ctx, p).map(Into::into)),
+    route("GET", "/v1/events/{id}", |ctx, id, p| events::retrieve(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/webhook_endpoints", |ctx, _, p| webhook_endpoints::create(ctx, p).map(Into::into)),
+    route("GET", "/v1/webhook_endpoints", |ctx, _, p| webhook_endpoints::list(ctx, p).map(Into::into)),
+    route("GET", "/v1/webhook_endpoints/{id}", |ctx, id, p| webhook_endpoints::retrieve(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/webhook_endpoints/{id}", |ctx, id, p| webhook_endpoints::update(ctx, id, p).map(Into::into)),
+    route("DELETE", "/v1/webhook_endpoints/{id}", |ctx, id, p| webhook_endpoints::delete(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/test_helpers/test_clocks", |ctx, _, p| test_clocks::create(ctx, p).map(Into::into)),
+    route("GET", "/v1/test_helpers/test_clocks", |ctx, _, p| test_clocks::list(ctx, p).map(Into::into)),
+    route("GET", "/v1/test_helpers/test_clocks/{id}", |ctx, id, p| test_clocks::retrieve(ctx, id, p).map(Into::into)),
+    route("POST", "/v1/test_helpers/test_clocks/{id}/advance", |ctx, id, p| {
+        test_clocks::advance(ctx, id, p).map(Into::into)
+    }),
+    route("DELETE", "/v1/test_helpers/test_clocks/{id}", |ctx, id, p| test_clocks::delete(ctx, id, p).map(Into::into)),
 ];
 
-/// Answers one authenticated API request. A long match is the point: one line per route.
+impl Route {
+    /// The object id in `segments` (the request path's, after the leading `/`) when this route
+    /// serves them, `""` when its path names none; `None` when it does not serve them.
+    fn id_in<'p>(&self, segments: &[&'p str]) -> Option<&'p str> {
+        let mut pattern = self.path.split('/').skip(1);
+        let mut id = "";
+        for segment in segments {
+            match pattern.next()? {
+                "{id}" => id = segment,
+                literal if literal == *segment => {}
+                _ => return None,
+            }
+        }
+        pattern.next().is_none().then_some(id)
+    }
+}
+
+/// Answers one authenticated API request with the first route of [`ROUTES`] that serves it.
 pub fn dispatch(ctx: &mut Ctx<'_>, method: &str, path: &str, p: Params) -> Result<Reply, ApiError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    match (method, segments.as_slice()) {
-        ("POST", ["v1", "customers"]) => customers::create(ctx, p),
-        ("GET", ["v1", "customers"]) => customers::list(ctx, p),
-        ("GET", ["v1", "customers", "search"]) => customers::search(ctx, p),
-        ("GET", ["v1", "customers", id]) => customers::retrieve(ctx, id, p),
-        ("POST", ["v1", "customers", id]) => customers::update(ctx, id, p),
-        ("DELETE", ["v1", "customers", id]) => customers::delete(ctx, id, p),
-        ("GET", ["v1", "customers", id, "payment_methods"]) => payment_methods::list(ctx, Some(id), p).map(Into::into),
-
-        ("GET", ["v1", "payment_methods"]) => payment_methods::list(ctx, None, p).map(Into::into),
-        ("GET", ["v1", "payment_methods", id]) => payment_methods::retrieve(ctx, id, p).map(Into::into),
-        ("POST", ["v1", "payment_methods", id, "attach"]) => payment_methods::attach(ctx, id, p).map(Into::into),
-        ("POST", ["v1", "payment_methods", id, "detach"]) => payment_methods::detach(ctx, id, p).map(Into::into),
-
-        ("POST", ["v1", "products"]) => products::create(ctx, p).map(Into::into),
-        ("GET", ["v1", "products"]) => products::list(ctx, p).map(Into::into),
-        ("GET", ["v1", "products", id]) => products::retrieve(ctx, id, p).map(Into::into),
-
-        ("POST", ["v1", "prices"]) => prices::create(ctx, p).map(Into::into),
-        ("GET", ["v1", "prices"]) => prices::list(ctx, p).map(Into::into),
-        ("GET", ["v1", "prices", id]) => prices::retrieve(ctx, id, p).map(Into::into),
-
-        ("POST", ["v1", "subscriptions"]) => subscriptions::create(ctx, p).map(Into::into),
-        ("GET", ["v1", "subscriptions"]) => subscriptions::list(ctx, p).map(Into::into),
-        ("GET", ["v1", "subscriptions", id]) => subscriptions::retrieve(ctx, id, p).map(Into::into),
-        ("POST", ["v1", "subscriptions", id]) => subscriptions::update(ctx, id, p).map(Into::into),
-        ("DELETE", ["v1", "subscriptions", id]) => subscriptions::cancel(ctx, id, p).map(Into::into),
-
-        ("GET", ["v1", "invoices"]) => invoices::list(ctx, p).map(Into::into),
-        ("POST", ["v1", "invoices", "create_preview"]) => invoices::create_preview(ctx, p).map(Into::into),
-        ("GET", ["v1", "invoices", id]) => invoices::retrieve(ctx, id, p).map(Into::into),
-        ("GET", ["v1", "invoices", id, "lines"]) => invoices::lines(ctx, id, p).map(Into::into),
-        ("POST", ["v1", "invoices", id, "pay"]) => invoices::pay(ctx, id, p).map(Into::into),
-
-        ("GET", ["v1", "invoiceitems"]) => invoice_items::list(ctx, p).map(Into::into),
-        ("GET", ["v1", "invoiceitems", id]) => invoice_items::retrieve(ctx, id, p).map(Into::into),
-
-        ("POST", ["v1", "payment_intents"]) => payment_intents::create(ctx, p),
-        ("GET", ["v1", "payment_intents"]) => payment_intents::list(ctx, p).map(Into::into),
-        ("GET", ["v1", "payment_intents", id]) => payment_intents::retrieve(ctx, id, p).map(Into::into),
-
-        ("GET", ["v1", "charges"]) => charges::list(ctx, p).map(Into::into),
-        ("GET", ["v1", "charges", id]) => charges::retrieve(ctx, id, p).map(Into::into),
-
-        ("POST", ["v1", "refunds"]) => refunds::create(ctx, p).map(Into::into),
-        ("GET", ["v1", "refunds"]) => refunds::list(ctx, p).map(Into::into),
-        ("GET", ["v1", "refunds", id]) => refunds::retrieve(ctx, id, p).map(Into::into),
-        ("POST", ["v1", "refunds", id]) => refunds::update(ctx, id, p).map(Into::into),
-
-        ("POST", ["v1", "setup_intents"]) => setup_intents::create(ctx, p).map(Into::into),
-        ("GET", ["v1", "setup_intents"]) => setup_intents::list(ctx, p).map(Into::into),
-        ("GET", ["v1", "setup_intents", id]) => setup_intents::retrieve(ctx, id, p).map(Into::into),
-        ("POST", ["v1", "setup_intents", id]) => setup_intents::update(ctx, id, p).map(Into::into),
-        ("POST", ["v1", "setup_intents", id, "confirm"]) => setup_intents::confirm(ctx, id, p).map(Into::into),
-        ("POST", ["v1", "setup_intents", id, "cancel"]) => setup_intents::cancel(ctx, id, p).map(Into::into),
-
-        ("GET", ["v1", "events"]) => events::list(ctx, p).map(Into::into),
-        ("GET", ["v1", "events", id]) => events::retrieve(ctx, id, p).map(Into::into),
-
-        ("POST", ["v1", "webhook_endpoints"]) => webhook_endpoints::create(ctx, p).map(Into::into),
-        ("GET", ["v1", "webhook_endpoints"]) => webhook_endpoints::list(ctx, p).map(Into::into),
-        ("GET", ["v1", "webhook_endpoints", id]) => webhook_endpoints::retrieve(ctx, id, p).map(Into::into),
-        ("POST", ["v1", "webhook_endpoints", id]) => webhook_endpoints::update(ctx, id, p).map(Into::into),
-        ("DELETE", ["v1", "webhook_endpoints", id]) => webhook_endpoints::delete(ctx, id, p).map(Into::into),
-
-        ("POST", ["v1", "test_helpers", "test_clocks"]) => test_clocks::create(ctx, p).map(Into::into),
-        ("GET", ["v1", "test_helpers", "test_clocks"]) => test_clocks::list(ctx, p).map(Into::into),
-        ("GET", ["v1", "test_helpers", "test_clocks", id]) => test_clocks::retrieve(ctx, id, p).map(Into::into),
-        ("POST", ["v1", "test_helpers", "test_clocks", id, "advance"]) => {
-            test_clocks::advance(ctx, id, p).map(Into::into)
+    for route in ROUTES.iter().filter(|route| route.method == method) {
+        if let Some(id) = route.id_in(&segments) {
+            return (route.handler)(ctx, id, p);
         }
-        ("DELETE", ["v1", "test_helpers", "test_clocks", id]) => test_clocks::delete(ctx, id, p).map(Into::into),
-
-        _ => Err(ApiError::UnknownRoute { method: method.to_string(), path: path.to_string() }),
     }
+    Err(ApiError::UnknownRoute { method: method.to_string(), path: path.to_string() })
 }
 
 #[cfg(test)]
@@ -163,15 +132,33 @@ mod tests {
     }
 
     #[test]
-    fn every_listed_route_is_served_and_nothing_else() {
-        for (method, pattern) in ROUTES {
-            let path = pattern.replace("{id}", "x_1");
-            assert!(
-                !matches!(answer(method, &path), Err(ApiError::UnknownRoute { .. })),
-                "{method} {pattern} is listed but not served"
-            );
+    fn each_route_answers_its_own_path_and_no_route_hides_another() {
+        for (index, listed) in ROUTES.iter().enumerate() {
+            let segments: Vec<String> = listed.path.split('/').skip(1).map(|s| s.replace("{id}", "x_1")).collect();
+            let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+            let first =
+                ROUTES.iter().position(|route| route.method == listed.method && route.id_in(&segments).is_some());
+            assert_eq!(first, Some(index), "{} {} is answered by another route", listed.method, listed.path);
         }
+    }
+
+    #[test]
+    fn a_path_is_matched_segment_by_segment_and_the_id_is_handed_on() {
+        let retrieve = ROUTES.iter().find(|r| r.method == "GET" && r.path == "/v1/customers/{id}").unwrap();
+        assert_eq!(retrieve.id_in(&["v1", "customers", "cus_1"]), Some("cus_1"));
+        assert_eq!(retrieve.id_in(&["v1", "customers"]), None);
+        assert_eq!(retrieve.id_in(&["v1", "customers", "cus_1", "extra"]), None);
+        assert_eq!(retrieve.id_in(&["v1", "prices", "cus_1"]), None);
+    }
+
+    #[test]
+    fn nothing_else_is_served() {
         assert!(matches!(answer("PATCH", "/v1/customers"), Err(ApiError::UnknownRoute { .. })));
         assert!(matches!(answer("GET", "/v1/customers/a/b/c"), Err(ApiError::UnknownRoute { .. })));
+        assert!(matches!(answer("GET", "/v2/customers"), Err(ApiError::UnknownRoute { .. })));
+        assert!(
+            !matches!(answer("GET", "/v1/customers/"), Err(ApiError::UnknownRoute { .. })),
+            "a trailing / is ignored"
+        );
     }
 }

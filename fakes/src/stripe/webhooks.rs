@@ -281,7 +281,7 @@ async fn attempt(
     payload: &Arc<str>,
     number: u32,
 ) -> bool {
-    let signature = stripe_signature(&endpoint.secret, unix_now(), payload);
+    let signature = stripe_signature(payload.as_bytes(), &endpoint.secret, unix_now());
     let result = hub
         .client
         .post(&*endpoint.url)

@@ -78,11 +78,12 @@ fn concrete(pattern: &str, ids: &HashMap<&str, String>) -> String {
 async fn an_unknown_parameter_is_a_400_naming_it_on_every_route() {
     let stripe = TestStripe::start().await;
     let ids = one_of_everything(&stripe).await;
-    for (method, pattern) in ROUTES {
+    for route in ROUTES {
+        let (method, pattern) = (route.method, route.path);
         let path = concrete(pattern, &ids);
         let mut form = required(method, pattern, &ids);
         form.push(("bogus_param", "1".into()));
-        let request = match *method {
+        let request = match method {
             "POST" => stripe.http.post(stripe.url(&path)).form(&form),
             "DELETE" => stripe.http.delete(stripe.url(&path)).query(&form),
             _ => stripe.http.get(stripe.url(&path)).query(&form),

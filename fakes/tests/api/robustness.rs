@@ -59,7 +59,7 @@ const BODIES: &[&str] = &[
 #[tokio::test]
 async fn no_input_makes_the_fake_answer_500_or_drop_the_connection() {
     let stripe = TestStripe::start().await;
-    let route_paths: Vec<String> = ROUTES.iter().map(|(_, pattern)| pattern.replace("{id}", "x_1")).collect();
+    let route_paths: Vec<String> = ROUTES.iter().map(|route| route.path.replace("{id}", "x_1")).collect();
     let paths = route_paths.iter().map(String::as_str).chain(NEAR_MISSES.iter().copied());
     for path in paths {
         for body in BODIES {

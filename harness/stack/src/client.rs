@@ -8,24 +8,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::requests::{ApiRequest, body_value};
-
-/// An answer that was not a success.
-#[derive(Debug, thiserror::Error)]
-#[error("{method} {path} answered {status}: {body}")]
-pub struct ApiFailure {
-    pub method: String,
-    pub path: String,
-    pub status: StatusCode,
-    pub body: Value,
-}
-
-impl ApiFailure {
-    /// `error.code` of the JSON error body.
-    pub fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or_default()
-    }
-}
+use crate::requests::{ApiFailure, ApiRequest, body_value};
 
 /// A signup's answer.
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +113,15 @@ impl ApiClient {
     /// Sends a request built by [`ApiRequest`], authenticated with this client's key; the raw
     /// status and body back.
     pub async fn execute(&self, request: &ApiRequest) -> anyhow::Result<(StatusCode, bytes::Bytes)> {
+        let (status, _, body) = self.execute_with_headers(request).await?;
+        Ok((status, body))
+    }
+
+    /// Like [`ApiClient::execute`], with the answer's headers too (`Retry-After`, `Location`…).
+    pub async fn execute_with_headers(
+        &self,
+        request: &ApiRequest,
+    ) -> anyhow::Result<(StatusCode, reqwest::header::HeaderMap, bytes::Bytes)> {
         let mut builder = self.http.request(request.method.clone(), format!("{}{}", self.base_url, request.path));
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
@@ -141,8 +133,8 @@ impl ApiClient {
             builder = builder.body(body.clone());
         }
         let response = builder.send().await?;
-        let status = response.status();
-        Ok((status, response.bytes().await?))
+        let (status, headers) = (response.status(), response.headers().clone());
+        Ok((status, headers, response.bytes().await?))
     }
 
     async fn call<T: DeserializeOwned>(&self, request: ApiRequest) -> anyhow::Result<Result<T, ApiFailure>> {

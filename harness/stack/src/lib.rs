@@ -25,9 +25,9 @@ pub mod stripe_api;
 pub mod test_pushgateway;
 pub mod wait;
 
-pub use client::{ApiClient, ApiFailure, Signup, VendedCredential, VendedCredentials};
+pub use client::{ApiClient, Signup, VendedCredential, VendedCredentials};
 pub use reconcile::{Reconciliation, StripeAccess, reconcile, reconcile_customers};
-pub use requests::ApiRequest;
+pub use requests::{ApiFailure, ApiRequest};
 pub use service_process::{Profile, ServiceBinary};
 pub use stack::{ServiceRun, Stack, StackOptions};
 pub use stripe_api::{StripeApi, StripeKeyError, TestModeKey};

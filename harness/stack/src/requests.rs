@@ -1,6 +1,6 @@
 //! The service's requests as values: method, path, headers and body, built in one place.
 //!
-//! The typed [`ApiClient`](crate::ApiClient) sends them with reqwest; the load tool sends the
+//! The typed [`ApiClient`](crate::client::ApiClient) sends them with reqwest; the load tool sends the
 //! same values over its own keep-alive connections so goose can time each one. Answers are
 //! read back with [`ApiRequest::decode`], so both sides agree on what success looks like.
 
@@ -10,7 +10,22 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::client::ApiFailure;
+/// An answer that was not a success.
+#[derive(Debug, thiserror::Error)]
+#[error("{method} {path} answered {status}: {body}")]
+pub struct ApiFailure {
+    pub method: String,
+    pub path: String,
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl ApiFailure {
+    /// `error.code` of the JSON error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+}
 
 /// One request to the service, not yet sent.
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use billing_fakes::stripe::stripe_signature;
 use billing_fakes::{EmailFake, StripeFake};
 use billing_service::app::{Application, connect, migrations_fingerprint, migrator};
 use billing_service::clock::{Clock, SystemClock};
@@ -20,7 +21,6 @@ use std::time::Duration;
 
 use billing_service::billing::pro_price::PRO_LOOKUP_KEY;
 use billing_service::pricing::PRO_MONTHLY_PRICE;
-use billing_service::webhooks::signature::sign;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -245,20 +245,13 @@ impl Stack {
         ApiClient::new(&self.service_url, self.http.clone())
     }
 
-    /// Signs a customer up and returns a client authenticated with their key.
-    pub async fn signed_up_customer(&self, email: &str) -> anyhow::Result<(crate::Signup, ApiClient)> {
-        let signup = self.api().signup(email, "Test Customer", None).await??;
-        let client = self.api().with_key(&signup.api_key);
-        Ok((signup, client))
-    }
-
     /// Moves the Stripe test clock forward (renewals, cancellations at period end…) and waits
     /// until the events it caused have been delivered.
     pub async fn advance_stripe_clock(&self, by: Duration) -> anyhow::Result<()> {
         let clock = self.stripe.object(&self.stripe_clock).ok_or_else(|| anyhow::anyhow!("the test clock is gone"))?;
         let now = clock["frozen_time"].as_i64().ok_or_else(|| anyhow::anyhow!("test clock without frozen_time"))?;
         self.stripe.advance_clock(&self.stripe_clock, now + by.as_secs() as i64).await?;
-        crate::wait_until("the test clock to be ready", WAIT, || async {
+        crate::wait::wait_until("the test clock to be ready", WAIT, || async {
             Ok((self.stripe.object(&self.stripe_clock).is_some_and(|c| c["status"] == "ready")).then_some(()))
         })
         .await?;
@@ -274,7 +267,7 @@ impl Stack {
     /// POSTs an event to the service's webhook endpoint, signed as Stripe signs it.
     pub async fn deliver_event(&self, event: &Value) -> anyhow::Result<(reqwest::StatusCode, Value)> {
         let payload = serde_json::to_vec(event)?;
-        let signature = sign(&payload, &self.webhook_secret, chrono::Utc::now().timestamp());
+        let signature = stripe_signature(&payload, &self.webhook_secret, chrono::Utc::now().timestamp());
         self.deliver_raw(payload, Some(&signature)).await
     }
 
@@ -308,20 +301,21 @@ impl Stack {
     }
 
     /// Where the stack's Stripe is, for checks that read it.
-    pub fn stripe_access(&self) -> crate::StripeAccess {
-        crate::StripeAccess { api_base: self.stripe.base_url(), secret_key: STACK_STRIPE_KEY.into() }
+    pub fn stripe_access(&self) -> crate::reconcile::StripeAccess {
+        crate::reconcile::StripeAccess { api_base: self.stripe.base_url(), secret_key: STACK_STRIPE_KEY.into() }
     }
 
     /// Stripe's own API on the stack's fake, as a journey uses it against real Stripe in test mode.
-    pub fn stripe_api(&self) -> crate::StripeApi {
-        let key = crate::TestModeKey::parse(STACK_STRIPE_KEY).expect("the stack's key is a test-mode key");
-        crate::StripeApi::new(&self.stripe.base_url(), key, self.http.clone())
+    pub fn stripe_api(&self) -> crate::stripe_api::StripeApi {
+        let key = crate::stripe_api::TestModeKey::parse(STACK_STRIPE_KEY).expect("the stack's key is a test-mode key");
+        crate::stripe_api::StripeApi::new(&self.stripe.base_url(), key, self.http.clone())
     }
 
     /// The reconciliation check ([`crate::reconcile`]) on this stack: fails listing every problem.
-    pub async fn reconcile(&self) -> anyhow::Result<crate::Reconciliation> {
+    pub async fn reconcile(&self) -> anyhow::Result<crate::reconcile::Reconciliation> {
         let report =
-            crate::reconcile(&self.pool, &self.stripe_access(), crate::reconcile::DEFAULT_SETTLE_DEADLINE).await?;
+            crate::reconcile::reconcile(&self.pool, &self.stripe_access(), crate::reconcile::DEFAULT_SETTLE_DEADLINE)
+                .await?;
         report.ensure_clean()?;
         Ok(report)
     }

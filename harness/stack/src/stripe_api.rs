@@ -182,7 +182,7 @@ impl StripeApi {
 
     /// The clock once its status is `ready`.
     async fn ready_test_clock(&self, id: &str, deadline: Duration) -> anyhow::Result<Value> {
-        crate::wait_until(&format!("Stripe test clock {id} to be ready"), deadline, || async {
+        crate::wait::wait_until(&format!("Stripe test clock {id} to be ready"), deadline, || async {
             let clock = self.test_clock(id).await?;
             match clock["status"].as_str() {
                 Some("ready") => Ok(Some(clock)),

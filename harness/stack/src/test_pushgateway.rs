@@ -166,7 +166,7 @@ pub(crate) async fn wait_until_ready(
 ) -> anyhow::Result<()> {
     let http = billing_service::tls::client();
     let ready = format!("{url}/-/ready");
-    crate::wait_until("the Pushgateway to be ready", READY_DEADLINE, || {
+    crate::wait::wait_until("the Pushgateway to be ready", READY_DEADLINE, || {
         let exited = child.try_wait();
         let mut request = http.get(&ready);
         if let Some((user, password)) = credentials {
@@ -198,7 +198,7 @@ pub(crate) async fn stop_gracefully(child: &mut Child) -> anyhow::Result<()> {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
     let started = Instant::now();
-    let result = crate::wait_until("the Pushgateway to stop", Duration::from_secs(10), || {
+    let result = crate::wait::wait_until("the Pushgateway to stop", Duration::from_secs(10), || {
         let exited = child.try_wait();
         async move { Ok(exited?.map(|_| ())) }
     })

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::TestDbError;
+use crate::error::TestDbError;
 
 /// Forces one provider: `url`, `docker` or `local`.
 pub const PROVIDER_ENV: &str = "BILLING_TESTDB_PROVIDER";
@@ -13,6 +13,10 @@ pub const PROVIDER_ENV: &str = "BILLING_TESTDB_PROVIDER";
 pub const IMAGE_ENV: &str = "BILLING_TESTDB_IMAGE";
 /// A directory holding `initdb` and `postgres`; when set, only it is searched.
 pub const PG_BIN_ENV: &str = "BILLING_TESTDB_PG_BIN";
+/// A server the test processes of one run share (an admin URL): [`crate::PgServer::shared`] uses it instead of
+/// running the chain. `with-shared-postgres` sets it for the command it runs; a runner that starts a process per
+/// test (cargo-nextest) would otherwise `initdb` a cluster and migrate a template in every one of them.
+pub const SHARED_URL_ENV: &str = "BILLING_TESTDB_SHARED_URL";
 /// The image used when [`IMAGE_ENV`] is unset.
 pub const DEFAULT_IMAGE: &str = "postgres:16-alpine";
 
@@ -40,7 +44,7 @@ impl FromStr for ProviderChoice {
     }
 }
 
-/// Everything the chain decides on. [`ProviderConfig::from_env`] is what [`crate::PgServer::start`] uses.
+/// Everything the chain decides on. [`ProviderConfig::from_env`] is what [`crate::server::PgServer::start`] uses.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
     /// A forced provider ([`PROVIDER_ENV`]); `None` runs the chain.

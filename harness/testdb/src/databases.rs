@@ -7,14 +7,15 @@
 //! attempt and is made again.
 
 use std::future::Future;
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
+use crate::error::TestDbError;
 use crate::postgres_url::{quote_ident, with_database};
 use crate::ready::connect;
-use crate::{PgServer, TestDbError};
+use crate::server::PgServer;
 
 /// How long a clone keeps retrying while something is still connected to its template.
 const TEMPLATE_BUSY_DEADLINE: Duration = Duration::from_secs(10);
@@ -81,8 +82,42 @@ impl PgServer {
         let result = create_retrying_while_template_busy(&mut admin, &sql, template.unwrap_or("template1")).await;
         let _ = admin.close().await;
         result?;
+        if self.drop_databases_at_exit {
+            LEFT_AT_EXIT.lock().unwrap_or_else(PoisonError::into_inner).push((self.admin_url.clone(), name.clone()));
+        }
         Ok(TestDatabase { url: with_database(&self.admin_url, &name), name, admin_url: self.admin_url.clone() })
     }
+}
+
+/// Databases made on a server other processes share, `(admin URL, name)`, to drop when this process exits.
+static LEFT_AT_EXIT: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+/// How long dropping them may hold up the exit.
+const DROP_AT_EXIT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Drops the databases this process made on a shared server (called by the `atexit` hook of
+/// [`PgServer::shared`]). Every runtime of the process is gone by then: the drops run on one of their own, on a
+/// thread of their own. A database a test dropped already is skipped (`IF EXISTS`); one that cannot be dropped
+/// stays until the server goes away at the end of the run.
+pub(crate) fn drop_databases_left_at_exit() {
+    let left = std::mem::take(&mut *LEFT_AT_EXIT.lock().unwrap_or_else(PoisonError::into_inner));
+    if left.is_empty() {
+        return;
+    }
+    let dropping = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        runtime.block_on(async {
+            let _ = tokio::time::timeout(DROP_AT_EXIT_DEADLINE, async {
+                for (admin_url, name) in left {
+                    if let Ok(mut admin) = admin_connection(&admin_url).await {
+                        let _ = drop_database(&mut admin, &name).await;
+                        let _ = admin.close().await;
+                    }
+                }
+            })
+            .await;
+        });
+    });
+    let _ = dropping.join();
 }
 
 async fn create_retrying_while_template_busy(

@@ -20,8 +20,8 @@ use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-use crate::TestDbError;
 use crate::config::ProviderConfig;
+use crate::error::TestDbError;
 use crate::ready::wait_until_ready;
 
 /// How long the engine may take to answer `/_ping`.
@@ -128,7 +128,7 @@ async fn remove_containers_of_dead_processes(docker: &Docker) {
         let labels = container.labels.unwrap_or_default();
         let owner = labels.get(PID_LABEL).and_then(|pid| pid.parse::<i32>().ok());
         if let (Some(id), Some(pid)) = (container.id, owner)
-            && !crate::process_is_alive(pid)
+            && !crate::sweep::process_is_alive(pid)
         {
             let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
             let _ = docker.remove_container(&id, Some(options)).await;

@@ -5,8 +5,8 @@
 //! CI uses `DATABASE_URL` or the local binaries). The chain skips Docker with a reason that says how to turn it on;
 //! `.ci/run` builds and tests the feature.
 
-use crate::TestDbError;
 use crate::config::ProviderConfig;
+use crate::error::TestDbError;
 
 const HOW_TO_TURN_IT_ON: &str = "billing-testdb is built without its `docker` feature (testcontainers): build the \
                                  tests with `--features billing-testdb/docker` to use a Docker engine";

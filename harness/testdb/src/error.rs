@@ -49,6 +49,20 @@ pub enum TestDbError {
         source: sqlx::Error,
     },
 
+    /// The server named by `BILLING_TESTDB_SHARED_URL` does not answer.
+    #[error(
+        "cannot connect to BILLING_TESTDB_SHARED_URL ({url}), the server this run's test processes share: {source}; \
+         was the run started by `with-shared-postgres` and is it still running? Unset BILLING_TESTDB_SHARED_URL to \
+         let each process find a server of its own"
+    )]
+    SharedUrlUnreachable {
+        /// The URL, password hidden.
+        url: String,
+        /// What the driver said.
+        #[source]
+        source: sqlx::Error,
+    },
+
     /// A `docker` command failed.
     #[error(
         "Docker: {action} failed: {detail}; check `docker info`, pull the image by hand, set BILLING_TESTDB_IMAGE, or \

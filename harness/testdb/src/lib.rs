@@ -9,7 +9,12 @@
 //! `BILLING_TESTDB_PROVIDER=url|docker|local` forces one. On the server, each test gets its own database cloned from
 //! a migrated template ([`PgServer::template`], [`PgServer::database_from_template`]), so tests run in parallel and
 //! never see each other's rows.
+//!
+//! [`PgServer::shared`] is one server per process; `BILLING_TESTDB_SHARED_URL` ([`SHARED_URL_ENV`]) makes it one server
+//! for every process of a run instead (set by the `with-shared-postgres` binary), and the databases a process made
+//! there are dropped when it exits.
 
+mod cargo_env;
 mod config;
 mod databases;
 #[cfg(feature = "docker")]
@@ -25,7 +30,8 @@ mod server;
 mod spawner;
 mod sweep;
 
-pub use config::{DEFAULT_IMAGE, IMAGE_ENV, PG_BIN_ENV, PROVIDER_ENV, ProviderChoice, ProviderConfig};
+pub use cargo_env::per_package_cargo_variables;
+pub use config::{DEFAULT_IMAGE, IMAGE_ENV, PG_BIN_ENV, PROVIDER_ENV, ProviderChoice, ProviderConfig, SHARED_URL_ENV};
 pub use databases::TestDatabase;
 pub use error::TestDbError;
 pub use server::{PgServer, ProviderKind};

@@ -17,8 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::TestDbError;
 use crate::config::ProviderConfig;
+use crate::error::TestDbError;
 use crate::ready::wait_until_ready;
 use crate::sweep::{self, CLUSTER_PREFIX, OWNER_FILE};
 

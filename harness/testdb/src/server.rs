@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, Once};
 use sqlx::Connection;
 use tokio::sync::OnceCell;
 
-use crate::TestDbError;
-use crate::config::{ProviderChoice, ProviderConfig};
+use crate::config::{ProviderChoice, ProviderConfig, SHARED_URL_ENV};
 use crate::docker::{self, DockerContainer};
+use crate::error::TestDbError;
 use crate::local::{self, LocalCluster};
 use crate::postgres_url::redacted;
 use crate::ready::connect;
@@ -38,6 +38,9 @@ pub struct PgServer {
     pub(crate) templates: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
     /// What we started, if anything; dropping it stops the server and removes its data.
     owned: Owned,
+    /// Whether the databases made on it are dropped when the process exits: other processes go on using the
+    /// server, so nothing else removes them until the run ends.
+    pub(crate) drop_databases_at_exit: bool,
 }
 
 #[derive(Debug)]
@@ -60,8 +63,18 @@ impl PgServer {
     /// own runtime. It is never dropped, so an `atexit` hook stops and removes it when the process exits normally; after
     /// an abort or a kill, a local cluster dies with the process and its directory is swept by the next cluster
     /// start, and a container is removed by the next container start on the same host.
+    ///
+    /// With `BILLING_TESTDB_SHARED_URL` set ([`crate::SHARED_URL_ENV`]), it is that server, which the other test
+    /// processes of the run share, and the databases this process makes on it are dropped when it exits normally.
     pub async fn shared() -> Result<&'static PgServer, TestDbError> {
-        let server = SHARED.get_or_try_init(Self::start).await?;
+        let server = SHARED
+            .get_or_try_init(|| async {
+                match std::env::var(SHARED_URL_ENV).ok().filter(|url| !url.trim().is_empty()) {
+                    Some(url) => Self::use_shared_url(&url).await,
+                    None => Self::start().await,
+                }
+            })
+            .await?;
         static CLEAN_UP_AT_EXIT: Once = Once::new();
         CLEAN_UP_AT_EXIT.call_once(|| {
             // SAFETY: registers a plain function; it only touches the static.
@@ -112,6 +125,14 @@ impl PgServer {
         Ok(Self::new(ProviderKind::DatabaseUrl, url.to_owned(), Owned::Nothing))
     }
 
+    async fn use_shared_url(url: &str) -> Result<PgServer, TestDbError> {
+        let unreachable = |source| TestDbError::SharedUrlUnreachable { url: redacted(url), source };
+        connect(url).await.map_err(unreachable)?.close().await.map_err(unreachable)?;
+        let mut server = Self::new(ProviderKind::DatabaseUrl, url.to_owned(), Owned::Nothing);
+        server.drop_databases_at_exit = true;
+        Ok(server)
+    }
+
     async fn start_container(config: &ProviderConfig) -> Result<PgServer, TestDbError> {
         let (container, url) = DockerContainer::start(config).await?;
         Ok(Self::new(ProviderKind::Docker, url, Owned::Container(Box::new(container))))
@@ -123,7 +144,7 @@ impl PgServer {
     }
 
     fn new(kind: ProviderKind, admin_url: String, owned: Owned) -> Self {
-        Self { kind, admin_url, templates: Mutex::default(), owned }
+        Self { kind, admin_url, templates: Mutex::default(), owned, drop_databases_at_exit: false }
     }
 
     /// Where this server came from.
@@ -168,6 +189,7 @@ impl PgServer {
 }
 
 extern "C" fn clean_up_shared_at_exit() {
+    crate::databases::drop_databases_left_at_exit();
     match SHARED.get().map(|server| &server.owned) {
         Some(Owned::Cluster(cluster)) => cluster.stop_and_remove(),
         Some(Owned::Container(container)) => container.remove_at_exit(),

@@ -139,7 +139,9 @@ fn run_child_holding_the_shared_cluster(killed: bool) -> (i32, PathBuf) {
     let mut command = std::process::Command::new(std::env::current_exe().expect("test binary"));
     command
         .args(["--exact", "holds_the_shared_cluster_and_exits", "--ignored", "--nocapture"])
-        .env("BILLING_TESTDB_PROVIDER", "local");
+        .env("BILLING_TESTDB_PROVIDER", "local")
+        // The process-wide server of its own, even in a run whose processes share one.
+        .env_remove(billing_testdb::SHARED_URL_ENV);
     if killed {
         command.env("KILL_AFTERWARDS", "1");
     }

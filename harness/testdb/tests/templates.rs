@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use billing_testdb::{PgServer, TestDatabase};
+use billing_testdb::{PgServer, ProviderKind, SHARED_URL_ENV, TestDatabase};
 use sqlx::{Connection, PgConnection};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -158,4 +158,40 @@ async fn two_processes_asking_for_one_template_prepare_it_once() {
         prepared += stdout.lines().filter(|line| *line == "PREPARED").count();
     }
     assert_eq!(prepared, 1, "exactly one process runs prepare");
+}
+
+/// Run by the test below in a child process of a run that shares the parent's server.
+#[tokio::test]
+#[ignore = "run in a child process by a_process_sharing_a_server_makes_its_databases_there_and_drops_them_at_exit"]
+async fn makes_a_database_on_the_shared_server_and_exits() {
+    let server = PgServer::shared().await.expect("the shared server");
+    assert_eq!(server.kind(), ProviderKind::DatabaseUrl, "no server of its own");
+    assert_eq!(Some(server.admin_url()), std::env::var(SHARED_URL_ENV).ok());
+    let fingerprint = std::env::var("TEMPLATE_FINGERPRINT").expect("TEMPLATE_FINGERPRINT");
+    let template = server.template(&fingerprint, migrate).await.expect("template");
+    let database = server.database_from_template(&template).await.expect("clone");
+    assert!(invoice_customers(&database).await.is_empty());
+    println!("DATABASE {}", database.name);
+}
+
+#[tokio::test]
+async fn a_process_sharing_a_server_makes_its_databases_there_and_drops_them_at_exit() {
+    let server = PgServer::shared().await.expect("server");
+    let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "makes_a_database_on_the_shared_server_and_exits", "--ignored", "--nocapture"])
+        .env(SHARED_URL_ENV, server.admin_url())
+        .env("TEMPLATE_FINGERPRINT", format!("shared-{}", uuid::Uuid::new_v4()))
+        .output()
+        .expect("run the child test");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let name = stdout.lines().find_map(|line| line.strip_prefix("DATABASE ")).expect("the child's database");
+
+    let mut admin = PgConnection::connect(&server.admin_url()).await.expect("connect");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_one(&mut admin)
+        .await
+        .expect("count");
+    assert_eq!(left, 0, "{name} was made on the shared server and dropped when its process exited");
 }

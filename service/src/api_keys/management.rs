@@ -19,12 +19,12 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{Authenticated, NewApiKey};
-use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::ledger::lock_customer;
 use crate::openapi::bodies::{ApiKeyRequest, JsonBodyRejections, UndecodablePath};
 use crate::openapi::{RateLimited, ValidationFailed};
 use crate::request::{Fields, JsonObject};
+use crate::state::AppState;
 
 /// Most active keys a customer may hold at once.
 pub const MAX_ACTIVE_KEYS: i64 = 50;

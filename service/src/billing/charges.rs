@@ -23,26 +23,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::domain::{Cents, CustomerId, Plan};
+use crate::domain::{Cents, ChargeStatus, CustomerId, Plan};
+use crate::state::AppState;
 use crate::stripe::{Form, StripeError, StripeList, StripePaymentIntent, path_segment};
-
-/// Where a charge is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
-#[serde(rename_all = "snake_case")]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-pub enum ChargeStatus {
-    /// Recorded, sent or about to be sent to Stripe; the outcome is not known yet.
-    Pending,
-    /// Stripe charged it.
-    Succeeded,
-    /// Nothing was charged (declined, refused, or never sent).
-    Failed,
-}
 
 /// A charge as stored.
 #[derive(Debug, Clone)]

@@ -17,7 +17,6 @@ use uuid::Uuid;
 
 use super::{BillingProfile, set_plan};
 use crate::api_keys::Authenticated;
-use crate::app::AppState;
 use crate::domain::Plan;
 use crate::error::{ApiError, ErrorBody};
 use crate::idempotency::{self, OptionalClientKey, Remembered};
@@ -25,6 +24,7 @@ use crate::openapi::bodies::{JsonBodyRejections, PaymentMethodRequest};
 use crate::openapi::{IdempotencyKey, PaymentProviderFailed, ValidationFailed};
 use crate::pricing;
 use crate::request::{Fields, JsonObject};
+use crate::state::AppState;
 use crate::stripe::StripeError;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -6,9 +6,8 @@
 
 use tokio::sync::OnceCell;
 
-use crate::app::AppState;
 use crate::pricing::PRO_MONTHLY_PRICE;
-use crate::stripe::StripeError;
+use crate::stripe::{StripeClient, StripeError};
 
 /// The lookup key the price is found by in Stripe.
 pub const PRO_LOOKUP_KEY: &str = "pro_monthly";
@@ -21,20 +20,19 @@ impl ProPrice {
     pub fn preset(price_id: Option<String>) -> ProPrice {
         ProPrice(price_id.map(OnceCell::from).unwrap_or_default())
     }
-}
 
-pub async fn pro_price_id(state: &AppState) -> Result<String, StripeError> {
-    state
-        .pro_price
-        .0
-        .get_or_try_init(|| async {
-            if let Some(price) = state.stripe.find_price(PRO_LOOKUP_KEY).await? {
-                return Ok(price.id);
-            }
-            let price = state.stripe.create_monthly_price(PRO_LOOKUP_KEY, "Pro", PRO_MONTHLY_PRICE.0).await?;
-            tracing::info!(price = %price.id, "created the Pro price in Stripe");
-            Ok(price.id)
-        })
-        .await
-        .cloned()
+    /// The Pro price's id: the cached one, else found in `stripe` by [`PRO_LOOKUP_KEY`], else made there.
+    pub async fn id(&self, stripe: &StripeClient) -> Result<String, StripeError> {
+        self.0
+            .get_or_try_init(|| async {
+                if let Some(price) = stripe.find_price(PRO_LOOKUP_KEY).await? {
+                    return Ok(price.id);
+                }
+                let price = stripe.create_monthly_price(PRO_LOOKUP_KEY, "Pro", PRO_MONTHLY_PRICE.0).await?;
+                tracing::info!(price = %price.id, "created the Pro price in Stripe");
+                Ok(price.id)
+            })
+            .await
+            .cloned()
+    }
 }

@@ -26,9 +26,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::charges::{self, Charge, ChargeOutcome, ChargeStatus, SettledBy};
-use crate::app::AppState;
+use super::charges::{self, Charge, ChargeOutcome, SettledBy};
+use crate::domain::ChargeStatus;
 use crate::domain::Plan;
+use crate::state::AppState;
 
 /// Charges claimed per round.
 const BATCH: i64 = 20;

@@ -22,16 +22,15 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::pro_price::pro_price_id;
 use super::{BillingProfile, set_plan};
 use crate::api_keys::Authenticated;
-use crate::app::AppState;
 use crate::domain::{CustomerId, Plan};
 use crate::error::{ApiError, ErrorBody};
 use crate::ledger;
 use crate::openapi::bodies::{JsonBodyRejections, SubscriptionRequest};
 use crate::openapi::{PaymentProviderFailed, ValidationFailed};
 use crate::request::{Fields, JsonObject, StrictQuery};
+use crate::state::AppState;
 use crate::stripe::{Form, StripeError, StripeSubscription, path_segment};
 use utoipa::IntoParams;
 
@@ -112,35 +111,9 @@ pub async fn subscribe(
     }
     fields.finish()?;
 
-    // A live subscription stored here may have ended in Stripe already: ask before refusing.
-    let stored = live_subscription(&mut *state.pool.acquire().await?, auth.customer).await?;
-    if let Some((subscription_id, ..)) = stored {
-        converge_on_stripe(&state, auth.customer, &subscription_id).await?;
-    }
-    let mut tx = state.pool.begin().await?;
-    ledger::lock_customer(&mut tx, auth.customer).await?;
-    if live_subscription(&mut tx, auth.customer).await?.is_some() {
-        return Err(ApiError::Conflict {
-            code: "already_subscribed",
-            message: "this customer already has a Pro subscription: see GET /api/v1/usage; cancel it with DELETE /api/v1/billing/subscription".into(),
-        });
-    }
-    let profile = BillingProfile::load(&mut tx, auth.customer).await?;
-    let earlier = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "count!" FROM subscriptions WHERE customer_id = $1"#,
-        auth.customer.0
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.rollback().await?;
-    if profile.default_payment_method.is_none() {
-        return Err(ApiError::PaymentRequired {
-            code: "payment_method_required",
-            message: "Pro needs a payment method: add one with POST /api/v1/billing/payment-method (with \"billing_consent\": true) first".into(),
-        });
-    };
+    let (profile, earlier) = ready_to_subscribe(&state, auth.customer).await?;
 
-    let price = pro_price_id(&state).await?;
+    let price = state.pro_price.id(&state.stripe).await?;
     let form = Form::new()
         .set("customer", &profile.stripe_customer_id)
         .set("items[0][price]", &price)
@@ -150,34 +123,11 @@ pub async fn subscribe(
         .metadata("customer_id", auth.customer);
     // Same customer, same count of earlier subscriptions → same key: a retry replays.
     let key = format!("subscribe-{}-{earlier}", auth.customer);
-    let subscription: StripeSubscription = state.stripe.post("/v1/subscriptions", form, &key).await?;
+    let (subscription, replayed): (StripeSubscription, bool) =
+        state.stripe.post_noting_replay("/v1/subscriptions", form, &key).await?;
 
-    let now = state.clock.now();
-    let mut tx = state.pool.begin().await?;
-    ledger::lock_customer(&mut tx, auth.customer).await?;
-    let inserted = sqlx::query!(
-        "INSERT INTO subscriptions (id, customer_id, stripe_subscription_id, status, cancel_at_period_end, current_period_end, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (stripe_subscription_id) DO NOTHING",
-        Uuid::new_v4(),
-        auth.customer.0,
-        &subscription.id,
-        &subscription.status,
-        subscription.cancel_at_period_end,
-        from_unix(subscription.period_end()),
-        now
-    )
-    .execute(&mut *tx)
-    .await?;
-    let active = gives_pro_pricing(&subscription.status);
-    let plan = if active {
-        set_plan(&mut tx, auth.customer, Plan::Pro).await?;
-        Plan::Pro
-    } else {
-        profile.plan
-    };
-    tx.commit().await?;
-
-    if !active {
+    let (_, plan) = record_subscription(&state, auth.customer, &subscription, profile.plan).await?;
+    if !gives_pro_pricing(&subscription.status) {
         return Err(ApiError::PaymentRequired {
             code: "subscription_payment_failed",
             message: format!(
@@ -186,7 +136,9 @@ pub async fn subscribe(
             ),
         });
     }
-    let status = if inserted.rows_affected() == 1 { StatusCode::CREATED } else { StatusCode::OK };
+    // Whether Stripe made it now, not whether the row is new here: Stripe's `customer.subscription.created` can
+    // store it before this request does (issue 19: a first subscription was answered 200 on a busy machine).
+    let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
     tracing::info!(customer = %auth.customer, subscription = %subscription.id, "subscribed to Pro");
     Ok((
         status,
@@ -199,6 +151,73 @@ pub async fn subscribe(
             note: "60 credits are granted when each invoice is paid".into(),
         }),
     ))
+}
+
+/// Whether `customer` may subscribe: no live subscription (one stored here is first checked
+/// with Stripe, where it may have ended) and a default payment method. Returns the billing
+/// profile and how many subscriptions the customer had before (part of Stripe's idempotency key).
+async fn ready_to_subscribe(state: &AppState, customer: CustomerId) -> Result<(BillingProfile, i64), ApiError> {
+    // A live subscription stored here may have ended in Stripe already: ask before refusing.
+    let stored = live_subscription(&mut *state.pool.acquire().await?, customer).await?;
+    if let Some((subscription_id, ..)) = stored {
+        converge_on_stripe(state, customer, &subscription_id).await?;
+    }
+    let mut tx = state.pool.begin().await?;
+    ledger::lock_customer(&mut tx, customer).await?;
+    if live_subscription(&mut tx, customer).await?.is_some() {
+        return Err(ApiError::Conflict {
+            code: "already_subscribed",
+            message: "this customer already has a Pro subscription: see GET /api/v1/usage; cancel it with DELETE /api/v1/billing/subscription".into(),
+        });
+    }
+    let profile = BillingProfile::load(&mut tx, customer).await?;
+    let earlier =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM subscriptions WHERE customer_id = $1"#, customer.0)
+            .fetch_one(&mut *tx)
+            .await?;
+    tx.rollback().await?;
+    if profile.default_payment_method.is_none() {
+        return Err(ApiError::PaymentRequired {
+            code: "payment_method_required",
+            message: "Pro needs a payment method: add one with POST /api/v1/billing/payment-method (with \"billing_consent\": true) first".into(),
+        });
+    }
+    Ok((profile, earlier))
+}
+
+/// Stores a subscription Stripe made (once: a retry finds it stored) and, when it gives Pro
+/// pricing, puts the customer on Pro. Returns whether it was new here (a webhook may have stored it first) and the
+/// customer's plan.
+async fn record_subscription(
+    state: &AppState,
+    customer: CustomerId,
+    subscription: &StripeSubscription,
+    plan_before: Plan,
+) -> Result<(bool, Plan), ApiError> {
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    ledger::lock_customer(&mut tx, customer).await?;
+    let inserted = sqlx::query!(
+        "INSERT INTO subscriptions (id, customer_id, stripe_subscription_id, status, cancel_at_period_end, current_period_end, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (stripe_subscription_id) DO NOTHING",
+        Uuid::new_v4(),
+        customer.0,
+        &subscription.id,
+        &subscription.status,
+        subscription.cancel_at_period_end,
+        from_unix(subscription.period_end()),
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    let plan = if gives_pro_pricing(&subscription.status) {
+        set_plan(&mut tx, customer, Plan::Pro).await?;
+        Plan::Pro
+    } else {
+        plan_before
+    };
+    tx.commit().await?;
+    Ok((inserted.rows_affected() == 1, plan))
 }
 
 /// The query string of `DELETE /api/v1/billing/subscription` (any other parameter, or one

@@ -18,12 +18,14 @@ use uuid::Uuid;
 use super::CredentialVending;
 use super::token::{Claims, sign_credential};
 use crate::api_keys::cache::{AuthenticatedKey, current_standing};
-use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::fixes::NO_CREDITS_NO_PAYMENT_METHOD;
 use crate::openapi::bodies::{CredentialsRequest, JsonBodyRejections};
 use crate::openapi::{RateLimited, ValidationFailed};
 use crate::request::{Fields, JsonObject};
+use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// A valid exchange: known providers, each once, and a lifetime within the bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +142,11 @@ pub async fn exchange_credentials(
         })
         .collect();
     Ok(Json(VendedCredentials { credentials, expires_at }))
+}
+
+/// `POST /api/v1/credentials/exchange`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(exchange_credentials))
 }
 
 #[cfg(test)]

@@ -28,10 +28,10 @@ use ring::hkdf::{HKDF_SHA256, KeyType, Prk, Salt};
 use ring::rand::{SecureRandom, SystemRandom};
 use sqlx::{PgConnection, PgPool};
 
-use crate::app::AppState;
 use crate::domain::CustomerId;
 use crate::error::ApiError;
 use crate::idempotency::ClientKey;
+use crate::state::AppState;
 
 const SALT: &[u8] = b"billing signup replay v1";
 

@@ -1,4 +1,5 @@
-//! Schemas of the request bodies, for the document only.
+//! Schemas of the request bodies that the handlers read field by field, for the document only (a
+//! body parsed into a type of its own, as a signup is, carries its schema on that type).
 //!
 //! The handlers read a body with [`crate::request::Fields`] and parse each field into a domain
 //! type, which reports every problem at once; these types say exactly what that accepts, so that
@@ -13,29 +14,6 @@ use utoipa::ToSchema;
 use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 
 use crate::config::Config;
-
-/// `POST /api/v1/customers`.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SignupRequest {
-    /// An e-mail address in ASCII, `local@domain.tld`: at most 254 characters (so bytes) once
-    /// trimmed, a local part of visible ASCII characters but `@`, a domain of letters, digits,
-    /// `-` and dots.
-    #[schema(
-        example = "ada@example.com",
-        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?=[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]{1,254}[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$)[!-?A-~]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
-    )]
-    pub email: String,
-    /// A display name: 1 to 200 characters once trimmed, no control characters.
-    #[schema(
-        example = "Ada Lovelace",
-        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\x00-\x1f\x7f-\x9f]{0,198}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
-    )]
-    pub name: String,
-    /// Where the customer came from: a lowercase identifier; `direct` when absent.
-    #[schema(example = "gh_marketplace", pattern = r"^[a-z][a-z0-9_]{0,39}$")]
-    pub source: Option<String>,
-}
 
 /// `POST /api/v1/fixes`: every field is optional, and so is the body.
 #[derive(ToSchema)]

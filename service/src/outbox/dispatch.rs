@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::retry::{AfterFailure, RetryPolicy};
 use super::templates::{Template, UnknownTemplate};
-use crate::app::AppState;
 use crate::email::{EmailClient, EmailError, OutgoingEmail};
+use crate::state::AppState;
 
 /// Why a round could not run. A failed send is not one of these: it is recorded on its row.
 #[derive(Debug, thiserror::Error)]
@@ -101,12 +101,13 @@ pub async fn dispatch_due(state: &AppState) -> Result<DispatchReport, DispatchEr
 
     let mut tx = state.pool.begin().await?;
     let mut report = DispatchReport { claimed: due.len(), ..DispatchReport::default() };
+    let mut sent = Vec::new();
     let mut sent_templates = Vec::new();
     let now = state.clock.now();
     for (row, outcome) in due.iter().zip(outcomes) {
         match outcome {
             Ok(message_id) => {
-                record_sent(&mut tx, row, now).await?;
+                sent.push(row.id);
                 tracing::info!(outbox_id = %row.id, template = %row.template, message_id, "e-mail sent");
                 report.sent += 1;
                 sent_templates.push(row.template.as_str());
@@ -133,6 +134,7 @@ pub async fn dispatch_due(state: &AppState) -> Result<DispatchReport, DispatchEr
             }
         }
     }
+    record_sent(&mut tx, &sent, now).await?;
     tx.commit().await?;
     // Counted after the commit, so the counter matches the rows marked sent.
     for template in sent_templates {
@@ -157,10 +159,14 @@ fn attempts_after(row: &DueEmail) -> u32 {
     u32::try_from(row.attempts).unwrap_or(0).saturating_add(1)
 }
 
-async fn record_sent(conn: &mut PgConnection, row: &DueEmail, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+/// Marks the rows sent, in one statement for the whole round.
+async fn record_sent(conn: &mut PgConnection, sent: &[Uuid], now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    if sent.is_empty() {
+        return Ok(());
+    }
     sqlx::query!(
-        "UPDATE email_outbox SET sent_at = $2, attempts = attempts + 1, next_attempt_at = NULL WHERE id = $1",
-        row.id,
+        "UPDATE email_outbox SET sent_at = $2, attempts = attempts + 1, next_attempt_at = NULL WHERE id = ANY($1)",
+        sent,
         now
     )
     .execute(conn)

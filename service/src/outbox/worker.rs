@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::dispatch::{DispatchError, dispatch_due};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The running dispatcher.
 pub struct OutboxWorker {

@@ -38,14 +38,15 @@
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use crate::app::AppState;
-use crate::billing::charges::{self, ChargeOutcome, ChargeStatus, SettledBy};
-use crate::billing::set_plan;
+use crate::billing::charges::{self, ChargeOutcome, SettledBy};
 use crate::billing::subscription::{downgrade_after_pro, from_unix, gives_pro_pricing, mark_canceled};
+use crate::billing::{lock_customer_plan, set_plan};
+use crate::domain::ChargeStatus;
 use crate::domain::{CustomerId, Plan};
 use crate::error::ApiError;
 use crate::ledger::{self, CreditSource};
 use crate::pricing::PRO_CREDITS_PER_INVOICE;
+use crate::state::AppState;
 use crate::stripe::{StripeError, StripeInvoice, StripePaymentIntent, StripeSubscription, path_segment};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,16 +127,19 @@ enum PaidInvoice {
 /// Applies an event at most once.
 pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, ApiError> {
     let now = state.clock.now();
+    let kind = event.kind.as_str();
+    let is_payment = matches!(kind, "payment_intent.succeeded" | "payment_intent.payment_failed");
+    if !is_payment && !is_subscription_event(kind) {
+        // Nothing to ask Stripe, nothing to change (most events a signup causes, say).
+        return record_ignored(state, event, format!("event type {kind} is not handled"), now).await;
+    }
     if already_applied(state, &event.id).await? {
         return Ok(Outcome::Duplicate);
     }
     // Asked before the transaction: no lock is held across a Stripe call. A failure here is an
     // error answer, so Stripe delivers the event again later.
-    let checked = match event.kind.as_str() {
-        "payment_intent.succeeded" | "payment_intent.payment_failed" => check_payment(state, event).await?,
-        kind if is_subscription_event(kind) => check_subscription_event(state, event).await?,
-        other => Checked::Ignored(format!("event type {other} is not handled")),
-    };
+    let checked =
+        if is_payment { check_payment(state, event).await? } else { check_subscription_event(state, event).await? };
 
     let mut tx = state.pool.begin().await?;
     let first_time = sqlx::query!(
@@ -160,19 +164,19 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
             // Under the customer's lock, which every store of its subscriptions takes: did someone
             // store this subscription since it was fetched? Then that fetch may be older than
             // what is stored.
-            ledger::lock_customer(&mut tx, customer).await?;
+            let plan = lock_customer_plan(&mut tx, customer).await?;
             let contended = stored_version(&mut tx, &subscription.id).await? != version_before;
             let outcome = match &invoice {
                 Some(PaidInvoice::Confirmed(invoice)) => {
                     let granted = grant_pro_credits_for_invoice(state, &mut tx, customer, invoice).await?;
-                    sync_subscription(&mut tx, customer, &subscription).await?;
+                    sync_subscription(&mut tx, customer, plan, &subscription).await?;
                     granted
                 }
                 Some(PaidInvoice::AlreadyGranted(invoice)) => {
-                    sync_subscription(&mut tx, customer, &subscription).await?;
+                    sync_subscription(&mut tx, customer, plan, &subscription).await?;
                     Outcome::Ignored(format!("invoice {invoice} already granted its credits"))
                 }
-                None => sync_subscription(&mut tx, customer, &subscription).await?,
+                None => sync_subscription(&mut tx, customer, plan, &subscription).await?,
             };
             if contended && outcome == Outcome::Applied {
                 contended_subscription = Some((customer, subscription));
@@ -211,37 +215,51 @@ fn is_paid_invoice_event(kind: &str) -> bool {
 /// service made for the customer (its `customer`, and its `metadata.customer_id`).
 async fn check_subscription_event(state: &AppState, event: &StripeEvent) -> Result<Checked, ApiError> {
     let customer_stripe_id = id_of(&event.object["customer"]);
-    // No pooled connection is held across a Stripe call: each read takes one and gives it back.
-    let Some(customer) = customer_for(&mut *state.pool.acquire().await?, customer_stripe_id).await? else {
-        return Ok(Checked::Ignored("the event's customer is not ours".into()));
-    };
-    let (subscription_id, invoice) = if is_paid_invoice_event(&event.kind) {
+    let paid_invoice = if is_paid_invoice_event(&event.kind) {
         let Some(invoice_id) = event.object["id"].as_str() else {
             return Ok(Checked::Ignored("an invoice event without an invoice id".into()));
         };
-        if credits_granted_for(&mut *state.pool.acquire().await?, customer, invoice_id).await? {
+        Some(invoice_id)
+    } else {
+        None
+    };
+    let claimed_subscription = event.subscription_id();
+    // What is stored, in one read. No pooled connection is held across a Stripe call: each read
+    // takes one and gives it back.
+    let Some(stored) =
+        stored_before_fetch(&mut *state.pool.acquire().await?, customer_stripe_id, paid_invoice, claimed_subscription)
+            .await?
+    else {
+        return Ok(Checked::Ignored("the event's customer is not ours".into()));
+    };
+    let customer = CustomerId(stored.customer);
+    let (subscription_id, invoice) = match paid_invoice {
+        Some(invoice_id) if stored.granted => {
             // Nothing to grant: the event only brings the subscription up to date, and that is
             // fetched from Stripe and checked below.
-            match invoice_subscription(&event.object) {
+            match claimed_subscription {
                 Some(subscription) => (subscription.to_string(), Some(PaidInvoice::AlreadyGranted(invoice_id.into()))),
                 None => return Ok(Checked::Ignored("not a subscription invoice".into())),
             }
-        } else {
-            match confirm_paid_invoice(state, invoice_id, customer_stripe_id).await? {
-                Ok((invoice, subscription)) => (subscription, Some(PaidInvoice::Confirmed(invoice))),
-                Err(reason) => {
-                    tracing::warn!(event = %event.id, invoice = invoice_id, %reason, "an invoice event that Stripe does not bear out: no credits");
-                    return Ok(Checked::Ignored(format!("{reason}: no credits granted")));
-                }
-            }
         }
-    } else {
-        match event.subscription_id() {
+        Some(invoice_id) => match confirm_paid_invoice(state, invoice_id, customer_stripe_id).await? {
+            Ok((invoice, subscription)) => (subscription, Some(PaidInvoice::Confirmed(invoice))),
+            Err(reason) => {
+                tracing::warn!(event = %event.id, invoice = invoice_id, %reason, "an invoice event that Stripe does not bear out: no credits");
+                return Ok(Checked::Ignored(format!("{reason}: no credits granted")));
+            }
+        },
+        None => match claimed_subscription {
             Some(subscription) => (subscription.to_string(), None),
             None => return Ok(Checked::Ignored("not a subscription invoice".into())),
-        }
+        },
     };
-    let version_before = stored_version(&mut *state.pool.acquire().await?, &subscription_id).await?;
+    let version_before = if claimed_subscription == Some(subscription_id.as_str()) {
+        stored.version
+    } else {
+        // Stripe's invoice names another subscription than the event did: its own version.
+        stored_version(&mut *state.pool.acquire().await?, &subscription_id).await?
+    };
     let subscription = match fetch_subscription(state, &subscription_id).await {
         Ok(subscription) => subscription,
         Err(err) if err.is_not_found() => {
@@ -366,7 +384,8 @@ async fn settle_subscription_state(state: &AppState, customer: CustomerId, mut s
         }
         let synced = async {
             let mut tx = state.pool.begin().await?;
-            sync_subscription(&mut tx, customer, &fresh).await?;
+            let plan = lock_customer_plan(&mut tx, customer).await?;
+            sync_subscription(&mut tx, customer, plan, &fresh).await?;
             tx.commit().await?;
             Ok::<_, ApiError>(())
         }
@@ -399,6 +418,28 @@ async fn settle_charge(
     }
 }
 
+/// Records an event that changes nothing, in one statement (no transaction: there is nothing
+/// else to commit with it); `Duplicate` when its id was recorded before.
+async fn record_ignored(
+    state: &AppState,
+    event: &StripeEvent,
+    reason: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Outcome, ApiError> {
+    let first_time = sqlx::query!(
+        "INSERT INTO stripe_events (event_id, type, outcome, received_at) VALUES ($1, $2, 'ignored', $3)
+         ON CONFLICT (event_id) DO NOTHING",
+        &event.id,
+        &event.kind,
+        now
+    )
+    .execute(&state.pool)
+    .await?
+    .rows_affected()
+        == 1;
+    Ok(if first_time { Outcome::Ignored(reason) } else { Outcome::Duplicate })
+}
+
 async fn already_applied(state: &AppState, event_id: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM stripe_events WHERE event_id = $1) AS "applied!""#, event_id)
         .fetch_one(&state.pool)
@@ -409,15 +450,39 @@ async fn fetch_subscription(state: &AppState, id: &str) -> Result<StripeSubscrip
     state.stripe.get(&format!("/v1/subscriptions/{}", path_segment(id))).await
 }
 
-async fn customer_for(
+/// What is stored about an event's customer before anything is asked of Stripe.
+struct StoredBeforeFetch {
+    /// The customer whose Stripe customer the event names.
+    customer: uuid::Uuid,
+    /// The event's paid invoice granted its credits already.
+    granted: bool,
+    /// The stored version ([`stored_version`]) of the subscription the event names.
+    version: Option<String>,
+}
+
+/// The customer (none when the Stripe customer is not ours), whether `paid_invoice` granted
+/// its credits, and the stored version of `subscription`: one read instead of three.
+async fn stored_before_fetch(
     conn: &mut PgConnection,
     stripe_customer: Option<&str>,
-) -> Result<Option<CustomerId>, sqlx::Error> {
+    paid_invoice: Option<&str>,
+    subscription: Option<&str>,
+) -> Result<Option<StoredBeforeFetch>, sqlx::Error> {
     let Some(stripe_customer) = stripe_customer else { return Ok(None) };
-    let id = sqlx::query_scalar!("SELECT id FROM customers WHERE stripe_customer_id = $1", stripe_customer)
-        .fetch_optional(conn)
-        .await?;
-    Ok(id.map(CustomerId))
+    sqlx::query_as!(
+        StoredBeforeFetch,
+        r#"SELECT c.id AS customer,
+                  EXISTS (SELECT 1 FROM ledger_entries l
+                          WHERE l.customer_id = c.id AND l.source = $2 AND l.reference = $3) AS "granted!",
+                  (SELECT s.xmin::text FROM subscriptions s WHERE s.stripe_subscription_id = $4) AS version
+           FROM customers c WHERE c.stripe_customer_id = $1"#,
+        stripe_customer,
+        CreditSource::ProInvoice as _,
+        paid_invoice,
+        subscription
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// Whether a paid invoice's credits were granted to the customer already.
@@ -464,13 +529,15 @@ async fn grant_pro_credits_for_invoice(
 }
 
 /// Brings the stored subscription, and the customer's plan, in line with Stripe's current
-/// state of it. A subscription stored as canceled stays canceled.
+/// state of it. A subscription stored as canceled stays canceled. The caller holds the
+/// customer's lock, which every store of its subscriptions takes, and read its `plan` under it
+/// ([`lock_customer_plan`]).
 async fn sync_subscription(
     conn: &mut PgConnection,
     customer: CustomerId,
+    plan: Option<Plan>,
     subscription: &StripeSubscription,
 ) -> Result<Outcome, ApiError> {
-    ledger::lock_customer(conn, customer).await?;
     let now = chrono::Utc::now();
     if subscription.status == "canceled" {
         // Insert-if-missing first, so a cancellation learnt before the creation is kept.
@@ -485,7 +552,9 @@ async fn sync_subscription(
         return Ok(Outcome::Ignored(format!("subscription {} is already canceled", subscription.id)));
     }
     if gives_pro_pricing(&subscription.status) {
-        set_plan(conn, customer, Plan::Pro).await?;
+        if plan != Some(Plan::Pro) {
+            set_plan(conn, customer, Plan::Pro).await?;
+        }
     } else {
         // `unpaid`, `incomplete`…: no Pro pricing while it stays so (unless another one gives it).
         let plan = downgrade_after_pro(conn, customer).await?;

@@ -121,7 +121,8 @@ impl SignatureHeader {
     }
 }
 
-/// Signs a payload as Stripe does (for tests and tools that send events).
+/// Signs a payload as Stripe does, for the load tool until it signs with the workspace's one signer,
+/// `billing_fakes::stripe::stripe_signature` (the service's own tests do already).
 pub fn sign(payload: &[u8], secret: &str, timestamp: i64) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(timestamp.to_string().as_bytes());
@@ -132,6 +133,8 @@ pub fn sign(payload: &[u8], secret: &str, timestamp: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use billing_fakes::stripe::stripe_signature;
+
     use super::*;
 
     const NOW: i64 = 1_700_000_000;
@@ -143,21 +146,21 @@ mod tests {
 
     #[test]
     fn a_signature_made_with_the_secret_verifies() {
-        let header = sign(BODY, "whsec_a", NOW);
+        let header = stripe_signature(BODY, "whsec_a", NOW);
         assert_eq!(verify(BODY, Some(&header), &secrets(&["whsec_a"]), NOW, 300), Ok(NOW));
     }
 
     #[test]
-    fn this_matches_stripes_published_algorithm() {
+    fn a_signature_computed_as_stripe_publishes_verifies() {
         // HMAC-SHA256("whsec_test", "1700000000.{}") computed independently (openssl dgst).
-        let header = sign(b"{}", "whsec_test", NOW);
-        assert_eq!(header, "t=1700000000,v1=35495024f4ef3f94e5a93e22221544c4b75e9a42300cd965ab81cb85cd994e91");
+        let header = "t=1700000000,v1=35495024f4ef3f94e5a93e22221544c4b75e9a42300cd965ab81cb85cd994e91";
+        assert_eq!(verify(b"{}", Some(header), &secrets(&["whsec_test"]), NOW, 300), Ok(NOW));
     }
 
     #[test]
     fn any_v1_under_any_secret_verifies_so_secrets_can_rotate() {
-        let old = sign(BODY, "whsec_old", NOW);
-        let new = sign(BODY, "whsec_new", NOW);
+        let old = stripe_signature(BODY, "whsec_old", NOW);
+        let new = stripe_signature(BODY, "whsec_new", NOW);
         let header = format!("{},v1={},v0=deadbeef", old, &new[new.find("v1=").unwrap() + 3..]);
         assert!(verify(BODY, Some(&header), &secrets(&["whsec_new"]), NOW, 300).is_ok());
         assert!(verify(BODY, Some(&old), &secrets(&["whsec_new", "whsec_old"]), NOW, 300).is_ok());
@@ -165,7 +168,7 @@ mod tests {
 
     #[test]
     fn a_changed_payload_or_wrong_secret_is_refused() {
-        let header = sign(BODY, "whsec_a", NOW);
+        let header = stripe_signature(BODY, "whsec_a", NOW);
         assert_eq!(
             verify(b"{\"id\":\"evt_2\"}", Some(&header), &secrets(&["whsec_a"]), NOW, 300),
             Err(SignatureError::Mismatch)
@@ -175,17 +178,17 @@ mod tests {
 
     #[test]
     fn a_stale_or_future_timestamp_is_refused() {
-        let old = sign(BODY, "whsec_a", NOW - 301);
+        let old = stripe_signature(BODY, "whsec_a", NOW - 301);
         assert_eq!(
             verify(BODY, Some(&old), &secrets(&["whsec_a"]), NOW, 300),
             Err(SignatureError::Stale { age_secs: 301, tolerance_secs: 300 })
         );
-        let future = sign(BODY, "whsec_a", NOW + 3_600);
+        let future = stripe_signature(BODY, "whsec_a", NOW + 3_600);
         assert!(matches!(
             verify(BODY, Some(&future), &secrets(&["whsec_a"]), NOW, 300),
             Err(SignatureError::Stale { .. })
         ));
-        let edge = sign(BODY, "whsec_a", NOW - 300);
+        let edge = stripe_signature(BODY, "whsec_a", NOW - 300);
         assert!(verify(BODY, Some(&edge), &secrets(&["whsec_a"]), NOW, 300).is_ok());
     }
 
@@ -198,7 +201,10 @@ mod tests {
         assert_eq!(verify(BODY, Some(&format!("t={NOW},v0=00")), &s, NOW, 300), Err(SignatureError::NoV1));
         assert_eq!(verify(BODY, Some(&format!("t={NOW},v1=zz")), &s, NOW, 300), Err(SignatureError::Malformed));
         assert_eq!(verify(BODY, Some(&format!("t={NOW},v1=00")), &s, NOW, 300), Err(SignatureError::Malformed));
-        assert_eq!(verify(BODY, Some(&sign(BODY, "whsec_a", NOW)), &[], NOW, 300), Err(SignatureError::NoSecrets));
+        assert_eq!(
+            verify(BODY, Some(&stripe_signature(BODY, "whsec_a", NOW)), &[], NOW, 300),
+            Err(SignatureError::NoSecrets)
+        );
     }
 
     #[test]
@@ -220,7 +226,7 @@ mod tests {
         let long = format!("t={NOW},v0={}", "a".repeat(MAX_HEADER_BYTES));
         assert_eq!(verify(BODY, Some(&long), &s, NOW, 300), Err(SignatureError::TooLarge));
         // The most allowed still verify when one matches.
-        let good = sign(BODY, "whsec_a", NOW);
+        let good = stripe_signature(BODY, "whsec_a", NOW);
         let padded =
             format!("{good}{}", (1..MAX_SIGNATURES).map(|_| format!(",v1={}", "cd".repeat(32))).collect::<String>());
         assert_eq!(verify(BODY, Some(&padded), &s, NOW, 300), Ok(NOW));

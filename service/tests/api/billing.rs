@@ -242,6 +242,31 @@ async fn a_second_subscription_is_409() {
 }
 
 #[tokio::test]
+async fn a_first_subscription_is_201_even_when_stripes_event_stored_it_before_the_answer() {
+    let stack = Stack::start().await.unwrap();
+    let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
+    add_card(&customer, "pm_card_visa").await;
+    // Stripe makes the subscription and sends customer.subscription.created at once, but its answer is late
+    // (within the service's 5 s Stripe timeout): the event stores the row before the request does.
+    stack.stripe.inject_fault(
+        billing_fakes::Fault::on("POST", "/v1/subscriptions").after_success().latency(Duration::from_secs(3)),
+    );
+    let request = tokio::spawn({
+        let customer = customer.clone();
+        async move { customer.send(Method::POST, "/api/v1/billing/subscription", Some(json!({"plan": "pro"}))).await }
+    });
+    billing_stack::wait_until("the event to store the subscription", Duration::from_secs(10), || async {
+        Ok((stack.count_rows("subscriptions").await? == 1).then_some(()))
+    })
+    .await
+    .unwrap();
+
+    let (status, answer) = request.await.unwrap().unwrap();
+    assert_eq!(status, StatusCode::CREATED, "Stripe made it for this request: {answer}");
+    assert_eq!(stack.count_rows("subscriptions").await.unwrap(), 1);
+}
+
+#[tokio::test]
 async fn pro_fixes_beyond_the_credits_cost_15_dollars() {
     let stack = Stack::start().await.unwrap();
     let customer = stack.pro_customer("ada@example.com").await.unwrap();
@@ -328,9 +353,7 @@ async fn a_renewal_grants_another_60_credits_and_a_failed_renewal_is_past_due_wi
 async fn pro_customer_without_events(email: &str) -> (Stack, ApiClient, String) {
     let stack = Stack::start_with(StackOptions { deliver_webhooks: false, ..Default::default() }).await.unwrap();
     let (_, customer) = stack.signed_up_customer(email).await.unwrap();
-    add_card(&customer, "pm_card_visa").await;
-    let subscription = customer.subscribe_to_pro().await.unwrap().unwrap();
-    let id = subscription["stripe_subscription_id"].as_str().unwrap().to_string();
+    let id = customer.subscribe_to_pro_with_a_card().await.unwrap();
     (stack, customer, id)
 }
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use billing_fakes::Fault;
-use billing_service::webhooks::signature::sign;
+use billing_fakes::stripe::stripe_signature;
 use billing_stack::{Stack, StackOptions, wait_until};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -389,8 +389,7 @@ async fn an_invoice_whose_subscription_is_not_in_stripe_grants_nothing() {
 async fn an_invoice_naming_another_customers_subscription_grants_nothing() {
     let stack = Stack::start_with(webhook_secret_stack()).await.unwrap();
     let (_, owner) = stack.signed_up_customer("owner@example.com").await.unwrap();
-    owner.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
-    let subscription = owner.subscribe_to_pro().await.unwrap().unwrap();
+    let subscription = owner.subscribe_to_pro_with_a_card().await.unwrap();
     let (intruder, intruder_client) = stack.signed_up_customer("intruder@example.com").await.unwrap();
     let event = json!({
         "id": "evt_cross_customer",
@@ -399,7 +398,7 @@ async fn an_invoice_naming_another_customers_subscription_grants_nothing() {
         "created": chrono::Utc::now().timestamp(),
         "data": {"object": {
             "id": "in_cross", "object": "invoice", "status": "paid",
-            "customer": intruder.stripe_customer_id, "subscription": subscription["stripe_subscription_id"],
+            "customer": intruder.stripe_customer_id, "subscription": subscription,
         }},
     });
 
@@ -413,7 +412,7 @@ async fn an_invoice_naming_another_customers_subscription_grants_nothing() {
 async fn a_signed_event_with_a_garbled_header_value_is_400() {
     let stack = Stack::start_with(webhook_secret_stack()).await.unwrap();
     let payload = br#"{"id":"evt_1"}"#.to_vec();
-    let good = sign(&payload, &stack.webhook_secret, chrono::Utc::now().timestamp());
+    let good = stripe_signature(&payload, &stack.webhook_secret, chrono::Utc::now().timestamp());
     let response = billing_service::tls::client()
         .post(format!("{}/api/webhooks/stripe", stack.service_url))
         .header(
@@ -443,11 +442,9 @@ fn claimed_paid_invoice(name: &str, invoice: &str, customer: &str, subscription:
 async fn an_invented_invoice_of_a_real_subscription_grants_nothing() {
     let stack = Stack::start_with(webhook_secret_stack()).await.unwrap();
     let (signup, customer) = stack.signed_up_customer("invented@example.com").await.unwrap();
-    customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
-    let subscription = customer.subscribe_to_pro().await.unwrap().unwrap();
-    let subscription = subscription["stripe_subscription_id"].as_str().unwrap();
+    let subscription = customer.subscribe_to_pro_with_a_card().await.unwrap();
 
-    let claim = claimed_paid_invoice("invented", "in_invented", &signup.stripe_customer_id, subscription);
+    let claim = claimed_paid_invoice("invented", "in_invented", &signup.stripe_customer_id, &subscription);
     let (status, answer) = stack.deliver_event(&claim).await.unwrap();
 
     assert_eq!((status, answer["outcome"].as_str()), (StatusCode::OK, Some("ignored")), "{answer}");
@@ -467,16 +464,13 @@ async fn an_invented_invoice_of_a_real_subscription_grants_nothing() {
 async fn another_customers_real_paid_invoice_grants_nothing() {
     let stack = Stack::start_with(webhook_secret_stack()).await.unwrap();
     let (_, owner) = stack.signed_up_customer("payer@example.com").await.unwrap();
-    owner.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
-    owner.subscribe_to_pro().await.unwrap().unwrap();
+    owner.subscribe_to_pro_with_a_card().await.unwrap();
     let invoice = stack.stripe_events("invoice.paid").remove(0)["data"]["object"]["id"].as_str().unwrap().to_string();
     // The claimant is Pro too: its own subscription is real and its own.
     let (claimant, claimant_client) = stack.signed_up_customer("claimant@example.com").await.unwrap();
-    claimant_client.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
-    let own = claimant_client.subscribe_to_pro().await.unwrap().unwrap();
-    let own = own["stripe_subscription_id"].as_str().unwrap();
+    let own = claimant_client.subscribe_to_pro_with_a_card().await.unwrap();
 
-    let claim = claimed_paid_invoice("borrowed", &invoice, &claimant.stripe_customer_id, own);
+    let claim = claimed_paid_invoice("borrowed", &invoice, &claimant.stripe_customer_id, &own);
     let (_, answer) = stack.deliver_event(&claim).await.unwrap();
 
     assert_eq!(answer["outcome"], "ignored", "{answer}");

@@ -266,8 +266,7 @@ async fn switching_back_to_an_earlier_card_reaches_stripe() {
 async fn a_repeated_at_period_end_is_422_and_pro_stays() {
     let stack = Stack::start().await.unwrap();
     let (_, customer) = stack.signed_up_customer("pro@example.com").await.unwrap();
-    customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
-    let subscription = customer.subscribe_to_pro().await.unwrap().unwrap();
+    let subscription = customer.subscribe_to_pro_with_a_card().await.unwrap();
 
     for query in [
         "at_period_end=true&at_period_end=true",
@@ -284,7 +283,7 @@ async fn a_repeated_at_period_end_is_422_and_pro_stays() {
 
     let usage = customer.usage().await.unwrap().unwrap();
     assert_eq!((usage["plan"].as_str(), usage["subscription"]["status"].as_str()), (Some("pro"), Some("active")));
-    let in_stripe = stack.stripe.object(subscription["stripe_subscription_id"].as_str().unwrap()).unwrap();
+    let in_stripe = stack.stripe.object(&subscription).unwrap();
     assert_eq!(
         (in_stripe["status"].as_str(), in_stripe["cancel_at_period_end"].as_bool()),
         (Some("active"), Some(false))

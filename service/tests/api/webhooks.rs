@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use billing_fakes::Fault;
-use billing_service::webhooks::signature::sign;
+use billing_fakes::stripe::stripe_signature;
 use billing_stack::{ApiClient, Stack, StackOptions, wait_until};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -11,8 +11,7 @@ use serde_json::json;
 /// A Pro customer whose first invoice was paid in Stripe, with no event delivered yet.
 async fn pro_customer_with_undelivered_events(stack: &Stack) -> ApiClient {
     let (_, customer) = stack.signed_up_customer("ada@example.com").await.unwrap();
-    customer.add_payment_method("pm_card_visa", true).await.unwrap().unwrap();
-    customer.subscribe_to_pro().await.unwrap().unwrap();
+    customer.subscribe_to_pro_with_a_card().await.unwrap();
     customer
 }
 
@@ -97,8 +96,8 @@ async fn a_bad_stale_or_missing_signature_is_400_and_writes_nothing() {
 
     let cases = [
         None,
-        Some(sign(&paid, "whsec_someone_else", now)),
-        Some(sign(&paid, &stack.webhook_secret, now - 301)),
+        Some(stripe_signature(&paid, "whsec_someone_else", now)),
+        Some(stripe_signature(&paid, &stack.webhook_secret, now - 301)),
         Some("t=notatime,v1=abc".to_string()),
     ];
     for signature in cases {
@@ -107,7 +106,7 @@ async fn a_bad_stale_or_missing_signature_is_400_and_writes_nothing() {
         assert_eq!(body["error"]["code"], "invalid_signature");
     }
     // A payload changed after signing.
-    let signature = sign(&paid, &stack.webhook_secret, now);
+    let signature = stripe_signature(&paid, &stack.webhook_secret, now);
     let mut tampered = paid.clone();
     tampered.extend_from_slice(b" ");
     assert_eq!(stack.deliver_raw(tampered, Some(&signature)).await.unwrap().0, StatusCode::BAD_REQUEST);
@@ -131,12 +130,15 @@ async fn during_a_secret_rotation_both_the_old_and_the_new_secret_are_accepted()
     };
 
     let old = event("evt_old");
-    assert_eq!(stack.deliver_raw(old.clone(), Some(&sign(&old, "whsec_old", now))).await.unwrap().0, StatusCode::OK);
+    assert_eq!(
+        stack.deliver_raw(old.clone(), Some(&stripe_signature(&old, "whsec_old", now))).await.unwrap().0,
+        StatusCode::OK
+    );
     let new = event("evt_new");
-    let signed_new = sign(&new, &stack.webhook_secret, now);
+    let signed_new = stripe_signature(&new, &stack.webhook_secret, now);
     assert_eq!(stack.deliver_raw(new, Some(&signed_new)).await.unwrap().0, StatusCode::OK);
     let other = event("evt_other");
-    let signed_other = sign(&other, "whsec_retired", now);
+    let signed_other = stripe_signature(&other, "whsec_retired", now);
     assert_eq!(stack.deliver_raw(other, Some(&signed_other)).await.unwrap().0, StatusCode::BAD_REQUEST);
 }
 
@@ -153,6 +155,28 @@ async fn unknown_event_types_and_unknown_customers_are_accepted_and_ignored() {
     }
     let text = stack.metrics().await.unwrap();
     assert!(text.contains(r#"billing_webhooks_total{outcome="ignored"} 2"#), "{text}");
+}
+
+#[tokio::test]
+async fn an_event_nothing_handles_is_recorded_once_and_its_redelivery_is_a_duplicate() {
+    let stack = manual_stack().await;
+    let event = json!({"id": "evt_customer_created", "type": "customer.created", "created": 1,
+        "data": {"object": {"id": "cus_1", "object": "customer"}}});
+
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = stack.deliver_event(&event).await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        outcomes.push(body["outcome"].as_str().unwrap().to_string());
+    }
+
+    assert_eq!(outcomes, ["ignored", "duplicate"]);
+    let stored: Vec<(String, String)> = sqlx::query_as("SELECT type, outcome FROM stripe_events WHERE event_id = $1")
+        .bind("evt_customer_created")
+        .fetch_all(&stack.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, [("customer.created".to_string(), "ignored".to_string())]);
 }
 
 #[tokio::test]

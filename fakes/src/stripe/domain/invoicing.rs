@@ -183,6 +183,7 @@ struct Billed {
 /// The invoice a request describes, as a draft: lines, totals, and the amount due once the
 /// customer's current balance is applied. Nothing is stored (the preview shows exactly this).
 /// It is long because it is Stripe's invoice object written out field by field.
+#[expect(clippy::too_many_lines)]
 pub fn draft(store: &Store, request: InvoiceRequest<'_>) -> Value {
     let subscription = request.subscription;
     let customer_id = subscription["customer"].as_str().unwrap_or_default();

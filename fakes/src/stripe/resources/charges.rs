@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use crate::stripe::context::Ctx;
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::{self, expand};
+use crate::stripe::expand;
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{Page, Params};
+use crate::stripe::params::Params;
 use crate::stripe::store::first_given;
 
 /// `GET /v1/charges/{id}`
@@ -18,15 +18,10 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiErro
 
 /// `GET /v1/charges` (filters: `customer`, `payment_intent`)
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
-    let page = Page::take(&mut p)?;
     let customer = p.string("customer")?;
     let payment_intent = p.string("payment_intent")?;
-    let expansions = p.expand()?;
-    p.finish()?;
     let filter = first_given(&[("payment_intent", payment_intent.as_deref()), ("customer", customer.as_deref())]);
-    let mut list = ctx.store.list(Kind::Charge, "/v1/charges", &page, filter, |charge| {
+    expand::list(ctx.store, Kind::Charge, "/v1/charges", p, filter, |charge| {
         customer.as_ref().is_none_or(|c| charge["customer"] == c.as_str())
-    })?;
-    expand(ctx.store, &mut list, &expansions);
-    Ok(list)
+    })
 }

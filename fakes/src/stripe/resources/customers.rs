@@ -13,10 +13,10 @@ use crate::stripe::context::{Ctx, previous_attributes, unix_now};
 use crate::stripe::domain::subscription_cycle::cancel_now;
 use crate::stripe::domain::wallet::{attach_to, not_attached, require_attached, resolve};
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{MetadataPatch, Page, Params};
+use crate::stripe::params::{MetadataPatch, Params};
 use crate::stripe::response::{Reply, shared_bytes, to_text};
 use crate::stripe::search::{self, SearchPage};
 use crate::stripe::store::first_given;
@@ -228,19 +228,15 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Reply, ApiEr
 
 /// `GET /v1/customers` (`email` and `test_clock` are indexed)
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
-    let page = Page::take(&mut p)?;
     let email = p.string("email")?;
     let test_clock = p.string("test_clock")?;
-    let expansions = p.expand()?;
-    p.finish()?;
     let filter = first_given(&[("email", email.as_deref()), ("test_clock", test_clock.as_deref())]);
-    let mut list = ctx.store.list(Kind::Customer, "/v1/customers", &page, filter, |c| {
+    expand::list(ctx.store, Kind::Customer, "/v1/customers", p, filter, |c| {
         // The email index ignores case; Stripe's filter does not.
         email.as_ref().is_none_or(|e| c["email"] == e.as_str())
             && test_clock.as_ref().is_none_or(|t| c["test_clock"] == t.as_str())
-    })?;
-    expand(ctx.store, &mut list, &expansions);
-    Ok(Reply::Json(list))
+    })
+    .map(Reply::Json)
 }
 
 /// `GET /v1/customers/search` (`query`, `limit`, `page`): see `stripe::search` for the language.

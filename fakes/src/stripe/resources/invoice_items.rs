@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use crate::stripe::context::Ctx;
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::{self, expand};
+use crate::stripe::expand;
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{Page, Params};
+use crate::stripe::params::Params;
 
 /// `GET /v1/invoiceitems/{id}`
 pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiError> {
@@ -16,17 +16,12 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiErro
 
 /// `GET /v1/invoiceitems` (filters: `customer`, indexed; `invoice`; `pending`)
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
-    let page = Page::take(&mut p)?;
     let customer = p.string("customer")?;
     let invoice = p.string("invoice")?;
     let pending = p.boolean("pending")?;
-    let expansions = p.expand()?;
-    p.finish()?;
     let filter = customer.as_deref().map(|c| ("customer", c));
-    let mut list = ctx.store.list(Kind::InvoiceItem, "/v1/invoiceitems", &page, filter, |item| {
+    expand::list(ctx.store, Kind::InvoiceItem, "/v1/invoiceitems", p, filter, |item| {
         invoice.as_ref().is_none_or(|i| item["invoice"] == i.as_str())
             && pending.is_none_or(|pending| item["invoice"].is_null() == pending)
-    })?;
-    expand(ctx.store, &mut list, &expansions);
-    Ok(list)
+    })
 }

@@ -27,19 +27,14 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiErro
 
 /// `GET /v1/invoices` (filters: `customer` and `subscription`, indexed; `status`)
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
-    let page = Page::take(&mut p)?;
     let customer = p.string("customer")?;
     let subscription = p.string("subscription")?;
     let status = p.string("status")?;
-    let expansions = p.expand()?;
-    p.finish()?;
     let filter = first_given(&[("subscription", subscription.as_deref()), ("customer", customer.as_deref())]);
-    let mut list = ctx.store.list(Kind::Invoice, "/v1/invoices", &page, filter, |invoice| {
+    expand::list(ctx.store, Kind::Invoice, "/v1/invoices", p, filter, |invoice| {
         customer.as_ref().is_none_or(|c| invoice["customer"] == c.as_str())
             && status.as_ref().is_none_or(|s| invoice["status"] == s.as_str())
-    })?;
-    expand(ctx.store, &mut list, &expansions);
-    Ok(list)
+    })
 }
 
 /// `GET /v1/invoices/{id}/lines`

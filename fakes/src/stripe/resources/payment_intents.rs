@@ -11,9 +11,9 @@ use crate::stripe::context::Ctx;
 use crate::stripe::domain::charging::{ChargeRequest, Charged, charge};
 use crate::stripe::domain::wallet::{owner_of, payer, resolve};
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::{expand, get_expanded};
+use crate::stripe::expand::{self, expand, get_expanded};
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{Page, Params};
+use crate::stripe::params::Params;
 use crate::stripe::response::{Reply, shared_bytes};
 
 /// Stripe's ceiling for an amount in the smallest currency unit (eight digits).
@@ -132,12 +132,7 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, Api
 
 /// `GET /v1/payment_intents` (filter: `customer`, indexed)
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
-    let page = Page::take(&mut p)?;
     let customer = p.string("customer")?;
-    let expansions = p.expand()?;
-    p.finish()?;
     let filter = customer.as_deref().map(|c| ("customer", c));
-    let mut list = ctx.store.list(Kind::PaymentIntent, "/v1/payment_intents", &page, filter, |_| true)?;
-    expand(ctx.store, &mut list, &expansions);
-    Ok(list)
+    expand::list(ctx.store, Kind::PaymentIntent, "/v1/payment_intents", p, filter, |_| true)
 }

@@ -11,7 +11,7 @@ use crate::stripe::domain::wallet::{attach_to, resolve};
 use crate::stripe::error::ApiError;
 use crate::stripe::expand::{self, expand};
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{Page, Params};
+use crate::stripe::params::Params;
 
 /// `POST /v1/payment_methods/{id}/attach`
 pub fn attach(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
@@ -56,14 +56,11 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiErro
 
 /// `GET /v1/payment_methods?customer=` and `GET /v1/customers/{id}/payment_methods`.
 pub fn list(ctx: &mut Ctx<'_>, customer_in_path: Option<&str>, mut p: Params) -> Result<Value, ApiError> {
-    let page = Page::take(&mut p)?;
     let customer = match customer_in_path {
         Some(id) => Some(id.to_string()),
         None => p.string("customer")?,
     };
     let kind = p.string("type")?;
-    let expansions = p.expand()?;
-    p.finish()?;
     let url = match customer_in_path {
         Some(id) => format!("/v1/customers/{id}/payment_methods"),
         None => "/v1/payment_methods".to_string(),
@@ -73,9 +70,7 @@ pub fn list(ctx: &mut Ctx<'_>, customer_in_path: Option<&str>, mut p: Params) ->
         ctx.store.get_kind(Kind::Customer, customer, param)?;
     }
     let filter = customer.as_deref().map(|c| ("customer", c));
-    let mut list = ctx.store.list(Kind::PaymentMethod, &url, &page, filter, |m| {
+    expand::list(ctx.store, Kind::PaymentMethod, &url, p, filter, |m| {
         !m["customer"].is_null() && kind.as_ref().is_none_or(|k| m["type"] == k.as_str())
-    })?;
-    expand(ctx.store, &mut list, &expansions);
-    Ok(list)
+    })
 }

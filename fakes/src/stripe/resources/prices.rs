@@ -9,7 +9,7 @@ use crate::stripe::error::ApiError;
 use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{MetadataPatch, Page, Params};
+use crate::stripe::params::{MetadataPatch, Params};
 
 const INTERVALS: [&str; 4] = ["day", "week", "month", "year"];
 
@@ -161,19 +161,14 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiErro
 
 /// `GET /v1/prices` with `lookup_keys[]`, `product`, `active`, `type`.
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
-    let page = Page::take(&mut p)?;
     let lookup_keys = p.string_array("lookup_keys")?;
     let product = p.string("product")?;
     let active = p.boolean("active")?;
     let kind = p.string("type")?;
-    let expansions = p.expand()?;
-    p.finish()?;
-    let mut list = ctx.store.list(Kind::Price, "/v1/prices", &page, None, |price| {
+    expand::list(ctx.store, Kind::Price, "/v1/prices", p, None, |price| {
         lookup_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| price["lookup_key"] == k.as_str()))
             && product.as_ref().is_none_or(|id| price["product"] == id.as_str())
             && active.is_none_or(|a| price["active"] == a)
             && kind.as_ref().is_none_or(|k| price["type"] == k.as_str())
-    })?;
-    expand(ctx.store, &mut list, &expansions);
-    Ok(list)
+    })
 }

@@ -7,7 +7,7 @@ use crate::stripe::domain::catalog::insert_product;
 use crate::stripe::error::ApiError;
 use crate::stripe::expand::{self, expand};
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{Page, Params};
+use crate::stripe::params::Params;
 
 /// `POST /v1/products` (Stripe lets callers choose the `id`)
 pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
@@ -39,12 +39,6 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiErro
 
 /// `GET /v1/products`
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
-    let page = Page::take(&mut p)?;
     let active = p.boolean("active")?;
-    let expansions = p.expand()?;
-    p.finish()?;
-    let mut list =
-        ctx.store.list(Kind::Product, "/v1/products", &page, None, |o| active.is_none_or(|a| o["active"] == a))?;
-    expand(ctx.store, &mut list, &expansions);
-    Ok(list)
+    expand::list(ctx.store, Kind::Product, "/v1/products", p, None, |o| active.is_none_or(|a| o["active"] == a))
 }

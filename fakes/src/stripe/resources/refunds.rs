@@ -13,7 +13,7 @@ use crate::stripe::error::ApiError;
 use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{Page, Params};
+use crate::stripe::params::Params;
 use crate::stripe::store::first_given;
 
 const REASONS: [&str; 4] = ["duplicate", "fraudulent", "requested_by_customer", "expired_uncaptured_charge"];
@@ -177,15 +177,10 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiEr
 
 /// `GET /v1/refunds` (filters: `charge`, `payment_intent`)
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
-    let page = Page::take(&mut p)?;
     let charge = p.string("charge")?;
     let payment_intent = p.string("payment_intent")?;
-    let expansions = p.expand()?;
-    p.finish()?;
     let filter = first_given(&[("charge", charge.as_deref()), ("payment_intent", payment_intent.as_deref())]);
-    let mut list = ctx.store.list(Kind::Refund, "/v1/refunds", &page, filter, |refund| {
+    expand::list(ctx.store, Kind::Refund, "/v1/refunds", p, filter, |refund| {
         payment_intent.as_ref().is_none_or(|pi| refund["payment_intent"] == pi.as_str())
-    })?;
-    expand(ctx.store, &mut list, &expansions);
-    Ok(list)
+    })
 }

@@ -12,10 +12,10 @@ use crate::stripe::context::{Ctx, previous_attributes};
 use crate::stripe::domain::cards::{ChargeOutcome, decline_message, setup_outcome_of};
 use crate::stripe::domain::wallet::{attach_to, owner_of, resolve};
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::{expand, get_expanded};
+use crate::stripe::expand::{self, expand, get_expanded};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{Page, Params};
+use crate::stripe::params::Params;
 
 const USAGES: [&str; 2] = ["off_session", "on_session"];
 const CANCELLATION_REASONS: [&str; 3] = ["abandoned", "requested_by_customer", "duplicate"];
@@ -280,16 +280,11 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, Api
 
 /// `GET /v1/setup_intents` (filters: `customer`, indexed; `payment_method`)
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
-    let page = Page::take(&mut p)?;
     let customer = p.string("customer")?;
     let payment_method = p.string("payment_method")?;
     let _ = p.boolean("attach_to_self")?;
-    let expansions = p.expand()?;
-    p.finish()?;
     let filter = customer.as_deref().map(|c| ("customer", c));
-    let mut list = ctx.store.list(Kind::SetupIntent, "/v1/setup_intents", &page, filter, |intent| {
+    expand::list(ctx.store, Kind::SetupIntent, "/v1/setup_intents", p, filter, |intent| {
         payment_method.as_ref().is_none_or(|pm| intent["payment_method"] == pm.as_str())
-    })?;
-    expand(ctx.store, &mut list, &expansions);
-    Ok(list)
+    })
 }

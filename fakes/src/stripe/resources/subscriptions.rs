@@ -25,7 +25,7 @@ use crate::stripe::error::ApiError;
 use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{MetadataPatch, Page, Params};
+use crate::stripe::params::{MetadataPatch, Params};
 use crate::stripe::store::first_given;
 
 const BEHAVIOURS: [&str; 3] = ["allow_incomplete", "error_if_incomplete", "default_incomplete"];
@@ -231,15 +231,12 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, p: Params) -> Result<Value, ApiErro
 /// `GET /v1/subscriptions` (filters: `customer` and `test_clock`, indexed; `price`; `status`,
 /// where `all` includes canceled)
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
-    let page = Page::take(&mut p)?;
     let customer = p.string("customer")?;
     let price = p.string("price")?;
     let status = p.string("status")?;
     let test_clock = p.string("test_clock")?;
-    let expansions = p.expand()?;
-    p.finish()?;
     let filter = first_given(&[("customer", customer.as_deref()), ("test_clock", test_clock.as_deref())]);
-    let mut list = ctx.store.list(Kind::Subscription, "/v1/subscriptions", &page, filter, |s| {
+    expand::list(ctx.store, Kind::Subscription, "/v1/subscriptions", p, filter, |s| {
         let status_ok = match status.as_deref() {
             Some("all") => true,
             Some(wanted) => s["status"] == wanted,
@@ -251,9 +248,7 @@ pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
             && price.as_ref().is_none_or(|p| {
                 s["items"]["data"].as_array().is_some_and(|items| items.iter().any(|i| i["price"]["id"] == p.as_str()))
             })
-    })?;
-    expand(ctx.store, &mut list, &expansions);
-    Ok(list)
+    })
 }
 
 /// What `POST /v1/subscriptions/{id}` asked for.

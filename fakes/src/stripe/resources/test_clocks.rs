@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use crate::stripe::context::{Ctx, unix_now};
 use crate::stripe::domain::clocks::{begin_advance, valid_time};
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{Page, Params};
+use crate::stripe::params::Params;
 
 /// `POST /v1/test_helpers/test_clocks`
 pub fn create(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
@@ -45,10 +45,8 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, Api
 }
 
 /// `GET /v1/test_helpers/test_clocks`
-pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
-    let page = Page::take(&mut p)?;
-    p.finish()?;
-    ctx.store.list(Kind::TestClock, "/v1/test_helpers/test_clocks", &page, None, |_| true)
+pub fn list(ctx: &mut Ctx<'_>, p: Params) -> Result<Value, ApiError> {
+    expand::list(ctx.store, Kind::TestClock, "/v1/test_helpers/test_clocks", p, None, |_| true)
 }
 
 /// `DELETE /v1/test_helpers/test_clocks/{id}`

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 use crate::stripe::context::Ctx;
 use crate::stripe::domain::webhook_endpoints::{NewEndpoint, register, sync_route};
 use crate::stripe::error::ApiError;
-use crate::stripe::expand::expand;
+use crate::stripe::expand::{self, expand};
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{Page, Params};
+use crate::stripe::params::Params;
 
 fn check_url(url: &str) -> Result<(), ApiError> {
     if url.starts_with("http://") || url.starts_with("https://") {
@@ -97,10 +97,8 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiEr
 }
 
 /// `GET /v1/webhook_endpoints`
-pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Value, ApiError> {
-    let page = Page::take(&mut p)?;
-    p.finish()?;
-    ctx.store.list(Kind::WebhookEndpoint, "/v1/webhook_endpoints", &page, None, |_| true)
+pub fn list(ctx: &mut Ctx<'_>, p: Params) -> Result<Value, ApiError> {
+    expand::list(ctx.store, Kind::WebhookEndpoint, "/v1/webhook_endpoints", p, None, |_| true)
 }
 
 /// `DELETE /v1/webhook_endpoints/{id}`

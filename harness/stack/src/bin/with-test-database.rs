@@ -25,7 +25,13 @@ async fn main() -> anyhow::Result<ExitCode> {
     let rest: Vec<String> = args.collect();
     let server = billing_testdb::PgServer::start().await?;
     let database = billing_stack::stack::fresh_database(&server).await?;
-    let status = tokio::process::Command::new(&program)
+    let mut command = tokio::process::Command::new(&program);
+    // Run by `cargo run`, this process carries the variables cargo sets for billing-stack; a cargo below would
+    // rebuild what build scripts tracking them built.
+    for name in billing_testdb::per_package_cargo_variables() {
+        command.env_remove(name);
+    }
+    let status = command
         .args(&rest)
         .env("DATABASE_URL", &database.url)
         .status()

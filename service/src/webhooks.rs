@@ -16,12 +16,12 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::openapi::RequestTimeout;
 use crate::openapi::bodies::StripeEvent as StripeEventBody;
 use crate::request::read_body;
+use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use events::Outcome;
 use signature::{SignatureError, SignatureHeader};

@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// What billing needs to know about a customer.
 #[derive(Debug, Clone)]
@@ -47,9 +47,21 @@ impl BillingProfile {
     }
 }
 
+/// Locks the customer, as [`crate::ledger::lock_customer`] does, and reads its plan under the
+/// lock (so a store that changes the plan can skip the write when it is already so); `None`
+/// when there is no such customer.
+pub async fn lock_customer_plan(conn: &mut PgConnection, customer: CustomerId) -> Result<Option<Plan>, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT plan AS "plan: Plan" FROM customers WHERE id = $1 FOR UPDATE"#, customer.0)
+        .fetch_optional(conn)
+        .await
+}
+
 /// Sets a customer's plan.
 pub async fn set_plan(conn: &mut PgConnection, customer: CustomerId, plan: Plan) -> Result<(), sqlx::Error> {
-    sqlx::query!("UPDATE customers SET plan = $2 WHERE id = $1", customer.0, plan as _).execute(conn).await?;
+    // Not written when it is already so: most subscription events leave a Pro customer Pro.
+    sqlx::query!("UPDATE customers SET plan = $2 WHERE id = $1 AND plan <> $2", customer.0, plan as _)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -30,10 +30,6 @@ use uuid::Uuid;
 use crate::domain::CustomerId;
 use crate::rate_limit::RateLimiter;
 use token::SigningKey;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
-use crate::app::AppState;
 
 /// Lifetime of a credential when the request does not say (within the configured bounds).
 pub const DEFAULT_TTL_SECS: u64 = 900;
@@ -125,11 +121,6 @@ impl CredentialVending {
 
 fn is_provider_name(name: &str) -> bool {
     name.len() <= 40 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-}
-
-/// `POST /api/v1/credentials/exchange`.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(exchange::exchange_credentials))
 }
 
 #[cfg(test)]
