@@ -4,8 +4,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
+use crate::embedded::ServiceMode;
 use crate::scenarios::{Selection, selection_parser};
 
 #[derive(Debug, Parser)]
@@ -36,18 +37,6 @@ pub enum Command {
     Merge(MergeArgs),
     /// Makes API keys and Pro customers on a target for later runs against it.
     Keys(KeysArgs),
-}
-
-/// Where the embedded stack's service runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ServiceMode {
-    /// The release `billing-service` binary as a child process (built if stale): what the
-    /// figures are about.
-    Release,
-    /// The debug binary as a child process (quicker to build).
-    Debug,
-    /// On the load tool's own runtime (no binary to build; the tool and the service share CPU).
-    InProcess,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -11,9 +11,21 @@ use std::sync::{Arc, Mutex};
 
 use billing_service::Config;
 use billing_stack::{ServiceBinary, ServiceRun, Stack, StackOptions};
+use clap::ValueEnum;
 
-use crate::cli::ServiceMode;
 use crate::error::LoadError;
+
+/// Where the embedded stack's service runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceMode {
+    /// The release `billing-service` binary as a child process (built if stale): what the
+    /// figures are about.
+    Release,
+    /// The debug binary as a child process (quicker to build).
+    Debug,
+    /// On the load tool's own runtime (no binary to build; the tool and the service share CPU).
+    InProcess,
+}
 
 /// A rate no load run reaches.
 const OUT_OF_REACH: u32 = 1_000_000_000;

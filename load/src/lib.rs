@@ -36,6 +36,7 @@ pub mod push;
 pub mod recorder;
 pub mod report;
 pub mod run;
+pub mod scenario;
 pub mod scenarios;
 pub mod setup;
 pub mod shape;

@@ -13,7 +13,18 @@ use hyper::StatusCode;
 
 use crate::context::RunIdentity;
 use crate::error::LoadError;
-use crate::scenarios::webhooks::ProCustomer;
+
+/// A Pro customer the events are about.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProCustomer {
+    pub stripe_customer_id: String,
+    pub subscription_id: String,
+    /// The customer's API key, to read its ledger back after the run.
+    pub api_key: String,
+    /// The subscription's paid invoices in Stripe (empty when the fixtures had no Stripe access).
+    #[serde(default)]
+    pub paid_invoices: Vec<String>,
+}
 
 /// This worker's share of a list: every `workers`-th item from `worker_index`.
 pub fn shard<T: Clone>(items: &[T], worker_index: usize, workers: usize) -> Vec<T> {

@@ -19,7 +19,8 @@ use crate::context::{RoundContext, RunIdentity};
 use crate::cpu::ServerCpu;
 use crate::error::LoadError;
 use crate::recorder::{Measured, Recorder};
-use crate::scenarios::{self, AfterRun, Prepared, Scenario, ScenarioOptions, Selection, Setup};
+use crate::scenario::{AfterRun, Prepared, Scenario, ScenarioOptions, Setup};
+use crate::scenarios::{self, Selection};
 use crate::shape::Shape;
 use crate::summary::CheckResult;
 use crate::target::{Target, TargetSpec};
@@ -70,7 +71,7 @@ impl Side {
         run: RunIdentity,
         options: &ScenarioOptions,
     ) -> Result<Side, LoadError> {
-        let target = Target::start(spec, &selection).await?;
+        let target = Target::start(spec, selection.name(), selection.needs()).await?;
         let http = billing_service::tls::client();
         let setup =
             Setup { target: &target, api: ApiClient::new(&target.base.as_str(), http.clone()), run: &run, options };

@@ -13,7 +13,6 @@ use url::Url;
 
 use crate::embedded::{self, CredentialLimit, Embedded, EmbeddedService};
 use crate::error::LoadError;
-use crate::scenarios::Selection;
 use crate::setup::KeysFile;
 
 /// What to put load on.
@@ -42,31 +41,50 @@ pub struct Target {
     pub signing_key: Option<Vec<u8>>,
 }
 
+/// What a scenario needs of a deployed target, beyond its URL (the embedded stack makes it all).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// API keys made beforehand (`--keys-file`).
+    pub api_keys: bool,
+    /// The target's webhook endpoint secret, to sign events with.
+    pub webhook_secret: bool,
+}
+
+impl Needs {
+    /// Nothing beyond the URL.
+    pub const NOTHING: Needs = Needs { api_keys: false, webhook_secret: false };
+
+    /// What either needs.
+    pub fn and(self, other: Needs) -> Needs {
+        Needs { api_keys: self.api_keys || other.api_keys, webhook_secret: self.webhook_secret || other.webhook_secret }
+    }
+}
+
 impl Target {
-    /// Checks what `selection` needs of a deployed target before anything starts.
-    pub fn check(spec: &TargetSpec, selection: &Selection) -> Result<(), LoadError> {
+    /// Checks that a deployed target has what `what` (a scenario, or `all`) needs, before
+    /// anything starts.
+    pub fn check(spec: &TargetSpec, what: &str, needs: Needs) -> Result<(), LoadError> {
         let TargetSpec::Deployed { url, keys_file, webhook_secret, production_confirmed, .. } = spec else {
             return Ok(());
         };
         let base = BaseUrl::parse(url)?;
         guard_production(&base, std::env::var("LOAD_ALLOWED_TARGETS").ok().as_deref(), *production_confirmed)?;
-        let needs_keys = selection.runs("credential-vending") || selection.runs("webhooks");
-        if needs_keys && keys_file.is_none() {
+        if needs.api_keys && keys_file.is_none() {
             return Err(LoadError::Usage(format!(
-                "{selection} against {url} needs API keys: make them with `scripts/create-load-test-keys --target {url} --output FILE`, then pass --keys-file FILE (or set LOAD_API_KEYS_FILE)"
+                "{what} against {url} needs API keys: make them with `scripts/create-load-test-keys --target {url} --output FILE`, then pass --keys-file FILE (or set LOAD_API_KEYS_FILE)"
             )));
         }
-        if selection.runs("webhooks") && webhook_secret.is_none() {
+        if needs.webhook_secret && webhook_secret.is_none() {
             return Err(LoadError::Usage(format!(
-                "webhooks against {url} must be signed with the target's endpoint secret: set STRIPE_WEBHOOK_SECRET=whsec_… (from the target's Stripe webhook endpoint)"
+                "{what} against {url} must be signed with the target's endpoint secret: set STRIPE_WEBHOOK_SECRET=whsec_… (from the target's Stripe webhook endpoint)"
             )));
         }
         Ok(())
     }
 
     /// Starts the embedded stack, or reads what a deployed target needs.
-    pub async fn start(spec: &TargetSpec, selection: &Selection) -> Result<Target, LoadError> {
-        Target::check(spec, selection)?;
+    pub async fn start(spec: &TargetSpec, what: &str, needs: Needs) -> Result<Target, LoadError> {
+        Target::check(spec, what, needs)?;
         match spec {
             TargetSpec::Embedded { service, limit } => {
                 let embedded = embedded::start(service, *limit).await?;

@@ -11,13 +11,11 @@ use billing_source_rules::{MOST_FILES_IN_A_CIRCLE, check_crate};
 const OTHER_LIMITS: &[(&str, usize, &str)] = &[
     ("fakes", 1, "the fake is an acyclic tower: no circle at all"),
     ("harness/source-rules", 1, "the checker itself: lexer, modules, imports, circles, one way"),
-    ("load", 13, "issue 18: after the load rework, cli, context, setup, transport and the scenarios form one circle"),
 ];
 
 /// Crates whose `Cargo.toml` does not inherit the workspace's lints yet, and why. Each is a debt
 /// with a date: the test fails once the crate inherits them, so the entry is removed.
-const LINTS_NOT_YET_INHERITED: &[(&str, &str)] =
-    &[("load", "issue 18: the load rework splits run.rs, whose `run` is 106 lines; its lints come on with it")];
+const LINTS_NOT_YET_INHERITED: &[(&str, &str)] = &[];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()

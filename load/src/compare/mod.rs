@@ -16,8 +16,14 @@
 //! set-up error.
 
 pub mod chart;
+pub mod model;
 pub mod report;
 pub mod stats;
+
+pub use model::{
+    CompareReport, EXIT_INCONCLUSIVE, EndpointComparison, Outcome, RoundFigures, RoundRecord, SERVER_SIDE,
+    SideDescription, SideName,
+};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,148 +38,13 @@ use crate::embedded::{EmbeddedService, ServiceChoice};
 use crate::error::LoadError;
 use crate::profile::parse_duration;
 use crate::recorder::Measured;
-use crate::scenarios::{ScenarioOptions, Selection};
+use crate::scenario::ScenarioOptions;
+use crate::scenarios::Selection;
 use crate::shape::Shape;
 use crate::side::{GooseExtras, Side};
-use crate::summary::{CheckResult, Machine};
+use crate::summary::Machine;
 use crate::target::TargetSpec;
-use stats::{Comparison, Figure, RoundSample, Settings, Verdict};
-
-/// Exit code of a comparison that could not tell (nothing regressed).
-pub const EXIT_INCONCLUSIVE: u8 = 3;
-
-/// The pseudo-endpoint the server side's CPU per request is compared under: it is one figure
-/// of every request together, not of one endpoint ([`crate::cpu`]).
-pub const SERVER_SIDE: &str = "server side, all requests";
-
-/// Which side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SideName {
-    Base,
-    Candidate,
-}
-
-impl SideName {
-    pub fn label(self) -> &'static str {
-        match self {
-            SideName::Base => "base",
-            SideName::Candidate => "candidate",
-        }
-    }
-}
-
-/// What one side is, in words for the reports.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct SideDescription {
-    /// The binary, or the target URL.
-    pub what: String,
-    /// Extra service environment (`NAME=VALUE`).
-    pub env: Vec<String>,
-}
-
-/// One round's figures of one endpoint (its histogram stays in memory for the statistics).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RoundFigures {
-    pub requests: u64,
-    pub failures: u64,
-    pub rps: f64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-}
-
-/// One measured round.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RoundRecord {
-    /// The pair it belongs to, from 1.
-    pub pair: usize,
-    pub side: SideName,
-    /// 0 when it ran first in its pair, 1 second.
-    pub position: usize,
-    pub load_seconds: f64,
-    /// The server side's CPU time per request in this round, in µs (embedded stacks).
-    #[serde(default)]
-    pub cpu_us_per_request: Option<f64>,
-    pub endpoints: BTreeMap<String, RoundFigures>,
-}
-
-/// One endpoint's comparisons.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EndpointComparison {
-    pub endpoint: String,
-    pub figures: Vec<Comparison>,
-}
-
-/// The overall verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Nothing regressed, nothing inconclusive, every check passed.
-    Passed,
-    Regressed,
-    Inconclusive,
-    /// An after-run check failed on a side (and nothing regressed).
-    ChecksFailed,
-}
-
-impl Outcome {
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Outcome::Passed => crate::error::EXIT_PASSED,
-            Outcome::Regressed | Outcome::ChecksFailed => crate::error::EXIT_FAILED,
-            Outcome::Inconclusive => EXIT_INCONCLUSIVE,
-        }
-    }
-}
-
-/// Everything a comparison found: what `compare.json` holds.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CompareReport {
-    pub scenario: String,
-    pub started_at: String,
-    pub duration_seconds: f64,
-    pub machine: Machine,
-    pub base: SideDescription,
-    pub candidate: SideDescription,
-    pub model: String,
-    pub users: usize,
-    pub pairs: usize,
-    pub round_seconds: f64,
-    pub warm_up_seconds: f64,
-    /// As a fraction (0.05).
-    pub min_effect: f64,
-    pub confidence: f64,
-    pub seed: u64,
-    pub rounds: Vec<RoundRecord>,
-    pub endpoints: Vec<EndpointComparison>,
-    pub checks: BTreeMap<SideName, Vec<CheckResult>>,
-    pub outcome: Outcome,
-    /// Where the reports are.
-    #[serde(default)]
-    pub reports: BTreeMap<String, String>,
-}
-
-impl CompareReport {
-    /// Every figure's comparison, with its endpoint.
-    pub fn comparisons(&self) -> impl Iterator<Item = (&str, &Comparison)> {
-        self.endpoints.iter().flat_map(|endpoint| endpoint.figures.iter().map(|c| (endpoint.endpoint.as_str(), c)))
-    }
-
-    fn outcome_of(endpoints: &[EndpointComparison], checks: &BTreeMap<SideName, Vec<CheckResult>>) -> Outcome {
-        let verdicts: Vec<Verdict> =
-            endpoints.iter().flat_map(|endpoint| endpoint.figures.iter().map(|c| c.verdict)).collect();
-        if verdicts.contains(&Verdict::Regressed) {
-            Outcome::Regressed
-        } else if checks.values().flatten().any(|check| !check.passed) {
-            Outcome::ChecksFailed
-        } else if verdicts.contains(&Verdict::Inconclusive) {
-            Outcome::Inconclusive
-        } else {
-            Outcome::Passed
-        }
-    }
-}
+use stats::{Figure, RoundSample, Settings};
 
 /// What the command line asked for, checked.
 struct Plan {
@@ -212,7 +83,7 @@ fn plan(args: &CompareArgs) -> Result<Plan, LoadError> {
     let shape = Shape::parse(args.users, None, "0s", &args.round_time, args.rate)?;
     let (base, candidate, descriptions) = sides(args)?;
     for spec in [&base, &candidate] {
-        crate::target::Target::check(spec, &args.scenario)?;
+        crate::target::Target::check(spec, args.scenario.name(), args.scenario.needs())?;
     }
     Ok(Plan {
         selection: args.scenario,
@@ -272,7 +143,7 @@ fn sides(args: &CompareArgs) -> Result<Sides, LoadError> {
             let embedded = |binary: &Option<PathBuf>, env: &[(String, String)]| {
                 let choice = match binary {
                     Some(path) => ServiceChoice::Binary(path.clone()),
-                    None => ServiceChoice::Build(crate::cli::ServiceMode::Release),
+                    None => ServiceChoice::Build(crate::embedded::ServiceMode::Release),
                 };
                 TargetSpec::Embedded { service: EmbeddedService { binary: choice, env: env.to_vec() }, limit: None }
             };
@@ -336,7 +207,56 @@ pub async fn compare(args: CompareArgs) -> Result<CompareReport, LoadError> {
     let candidate =
         Side::set_up(&plan.candidate, plan.selection, RunIdentity::new(&format!("{run_id}-c"), 0, 1), &plan.options)
             .await?;
-    let side = |name: SideName| if name == SideName::Base { &base } else { &candidate };
+    let (rounds, samples) = run_pairs(&plan, [&base, &candidate], &say).await?;
+
+    say("after-run checks".into());
+    let checks =
+        BTreeMap::from([(SideName::Base, base.checks().await), (SideName::Candidate, candidate.checks().await)]);
+    drop((base, candidate));
+
+    let endpoints = comparisons(&plan.selection, &samples, &plan.settings);
+    let outcome = CompareReport::outcome_of(&endpoints, &checks);
+    let mut report = CompareReport {
+        scenario: plan.selection.name().to_string(),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_seconds: started.elapsed().as_secs_f64(),
+        machine: Machine::this(),
+        base: plan.descriptions[&SideName::Base].clone(),
+        candidate: plan.descriptions[&SideName::Candidate].clone(),
+        model: plan.shape.model().into(),
+        users: plan.shape.users(),
+        pairs: plan.pairs,
+        round_seconds: plan.round_time.as_secs_f64(),
+        warm_up_seconds: plan.warm_up.as_ref().map_or(0.0, |shape| shape.length().as_secs_f64()),
+        min_effect: plan.settings.min_effect,
+        confidence: plan.settings.confidence,
+        seed: plan.settings.seed,
+        rounds,
+        endpoints,
+        checks,
+        outcome,
+        reports: BTreeMap::new(),
+    };
+    report.reports = report::paths(&report_dir);
+    report::write(&report_dir, &report).map_err(|err| {
+        LoadError::Setup(anyhow::anyhow!("cannot write the reports into {}: {err}", report_dir.display()))
+    })?;
+    if let Some(path) = &args.junit {
+        crate::report::junit::write_compare(path, &report)?;
+    }
+    Ok(report)
+}
+
+/// Each side's rounds, by side, then by pair: each endpoint's sample.
+type Samples = BTreeMap<SideName, Vec<BTreeMap<String, RoundSample>>>;
+
+/// The warm-up rounds (discarded), then the pairs of rounds in their seeded random order.
+async fn run_pairs(
+    plan: &Plan,
+    sides: [&Side; 2],
+    say: &impl Fn(String),
+) -> Result<(Vec<RoundRecord>, Samples), LoadError> {
+    let side = |name: SideName| if name == SideName::Base { sides[0] } else { sides[1] };
     let extras = GooseExtras::default();
 
     let mut round_number = 0;
@@ -349,8 +269,7 @@ pub async fn compare(args: CompareArgs) -> Result<CompareReport, LoadError> {
     }
     let mut order_rng = StdRng::seed_from_u64(plan.settings.seed);
     let mut rounds = Vec::new();
-    // Per side, per pair: each endpoint's sample.
-    let mut samples: BTreeMap<SideName, Vec<BTreeMap<String, RoundSample>>> = BTreeMap::new();
+    let mut samples = Samples::new();
     for pair in 1..=plan.pairs {
         let order = if order_rng.random_bool(0.5) {
             [SideName::Base, SideName::Candidate]
@@ -403,51 +322,11 @@ pub async fn compare(args: CompareArgs) -> Result<CompareReport, LoadError> {
         }
         say(line);
     }
-
-    say("after-run checks".into());
-    let checks =
-        BTreeMap::from([(SideName::Base, base.checks().await), (SideName::Candidate, candidate.checks().await)]);
-    drop((base, candidate));
-
-    let endpoints = comparisons(&plan.selection, &samples, &plan.settings);
-    let outcome = CompareReport::outcome_of(&endpoints, &checks);
-    let mut report = CompareReport {
-        scenario: plan.selection.name().to_string(),
-        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        duration_seconds: started.elapsed().as_secs_f64(),
-        machine: Machine::this(),
-        base: plan.descriptions[&SideName::Base].clone(),
-        candidate: plan.descriptions[&SideName::Candidate].clone(),
-        model: plan.shape.model().into(),
-        users: plan.shape.users(),
-        pairs: plan.pairs,
-        round_seconds: plan.round_time.as_secs_f64(),
-        warm_up_seconds: plan.warm_up.as_ref().map_or(0.0, |shape| shape.length().as_secs_f64()),
-        min_effect: plan.settings.min_effect,
-        confidence: plan.settings.confidence,
-        seed: plan.settings.seed,
-        rounds,
-        endpoints,
-        checks,
-        outcome,
-        reports: BTreeMap::new(),
-    };
-    report.reports = report::paths(&report_dir);
-    report::write(&report_dir, &report).map_err(|err| {
-        LoadError::Setup(anyhow::anyhow!("cannot write the reports into {}: {err}", report_dir.display()))
-    })?;
-    if let Some(path) = &args.junit {
-        crate::report::junit::write_compare(path, &report)?;
-    }
-    Ok(report)
+    Ok((rounds, samples))
 }
 
 /// Every endpoint's figures compared, in the order the scenario names its requests.
-fn comparisons(
-    selection: &Selection,
-    samples: &BTreeMap<SideName, Vec<BTreeMap<String, RoundSample>>>,
-    settings: &Settings,
-) -> Vec<EndpointComparison> {
+fn comparisons(selection: &Selection, samples: &Samples, settings: &Settings) -> Vec<EndpointComparison> {
     let mut names: Vec<String> = selection.requests().iter().map(|name| name.to_string()).collect();
     for endpoint in samples.values().flatten().flat_map(BTreeMap::keys) {
         if !names.contains(endpoint) {
@@ -482,7 +361,9 @@ fn comparisons(
 
 #[cfg(test)]
 mod tests {
+    use super::stats::{Comparison, Verdict};
     use super::*;
+    use crate::summary::CheckResult;
 
     fn comparison(verdict: Verdict) -> Comparison {
         Comparison {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
+use super::model::{CompareReport, Outcome, RoundFigures, RoundRecord, SideDescription, SideName};
 use super::stats::{Comparison, Figure, Verdict};
-use super::{CompareReport, Outcome, SideName};
 use crate::report::table::Table;
 
 /// Every report of a comparison, by kind, as they will be once written.
@@ -110,9 +110,7 @@ fn rounds_table(report: &CompareReport) -> Table {
         let (Some(base), Some(candidate)) = (of(SideName::Base), of(SideName::Candidate)) else { continue };
         let order = if base.position == 0 { "base first" } else { "candidate first" };
         for endpoint in base.endpoints.keys() {
-            let figure = |round: &super::RoundRecord, pick: fn(&super::RoundFigures) -> f64| {
-                round.endpoints.get(endpoint).map(pick)
-            };
+            let figure = |round: &RoundRecord, pick: fn(&RoundFigures) -> f64| round.endpoints.get(endpoint).map(pick);
             table.row(vec![
                 pair.to_string(),
                 order.into(),
@@ -166,7 +164,7 @@ fn heading(report: &CompareReport) -> String {
     )
 }
 
-fn side_line(name: &str, side: &super::SideDescription) -> String {
+fn side_line(name: &str, side: &SideDescription) -> String {
     if side.env.is_empty() {
         format!("{name}: {}", side.what)
     } else {

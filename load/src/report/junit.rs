@@ -11,8 +11,8 @@ use std::path::Path;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
+use crate::compare::model::{CompareReport, SideName};
 use crate::compare::stats::Verdict;
-use crate::compare::{CompareReport, SideName};
 use crate::error::LoadError;
 use crate::summary::{CheckResult, RunSummary};
 

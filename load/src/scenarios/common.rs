@@ -17,6 +17,13 @@ use crate::context::RoundContext;
 use crate::recorder::Outcome;
 use crate::transport::{Answer, Connection};
 
+/// An event as sent: kept by the user to send again as a duplicate.
+#[derive(Debug, Clone)]
+pub struct SentEvent {
+    pub id: String,
+    pub payload: bytes::Bytes,
+}
+
 /// Each goose user's own state: its connection and how many iterations it has run.
 pub struct UserState {
     pub connection: Connection,
@@ -24,7 +31,7 @@ pub struct UserState {
     pub user: usize,
     pub iteration: u64,
     /// Webhook deliveries this user made, kept to send some again (duplicates).
-    pub recent_events: Vec<crate::scenarios::webhooks::SentEvent>,
+    pub recent_events: Vec<SentEvent>,
 }
 
 // goose wants session data to be `Clone`; a clone is a new user, so it opens a connection of

@@ -17,10 +17,12 @@ use chrono::{DateTime, Utc};
 use goose::prelude::*;
 use hyper::StatusCode;
 
-use super::{About, AfterRun, BoxFuture, Prepared, Scenario, Setup, common};
 use crate::context::RoundContext;
 use crate::error::LoadError;
+use crate::scenario::{About, AfterRun, BoxFuture, Prepared, Scenario, Setup};
+use crate::scenarios::common;
 use crate::summary::CheckResult;
+use crate::target::Needs;
 use crate::transport::Answer;
 
 pub const REQUEST: &str = "POST /api/v1/credentials/exchange";
@@ -46,6 +48,7 @@ static ABOUT: About = About {
     weight_in_all: 6,
     // The embedded stack holds p95 2.4 ms on the reference machine: about 2x headroom.
     thresholds: &["p95<5ms", "error-rate<1%"],
+    needs: Needs { api_keys: true, webhook_secret: false },
 };
 
 pub struct CredentialVending;

@@ -11,9 +11,11 @@ use billing_stack::ApiRequest;
 use goose::prelude::*;
 use hyper::StatusCode;
 
-use super::{About, BoxFuture, Prepared, Scenario, Setup, common};
 use crate::context::RoundContext;
 use crate::error::LoadError;
+use crate::scenario::{About, BoxFuture, Prepared, Scenario, Setup};
+use crate::scenarios::common;
+use crate::target::Needs;
 
 pub const REQUEST: &str = "GET /healthz";
 
@@ -23,6 +25,7 @@ static ABOUT: About = About {
     requests: &[REQUEST],
     weight_in_all: 0,
     thresholds: &["error-rate<1%"],
+    needs: Needs::NOTHING,
 };
 
 pub struct Healthz;

@@ -4,7 +4,7 @@
 //! the fixtures it makes before the load, its step, and its after-run checks), [`common`] holds
 //! the steps they share, and [`REGISTRY`] lists them, one line each.
 //!
-//! A new scenario is one file implementing [`Scenario`] (start from [`healthz`], the smallest)
+//! A new scenario is one file implementing [`Scenario`] (what one is: [`crate::scenario`]) (start from [`healthz`], the smallest)
 //! and one line in [`REGISTRY`]; nothing else in the crate names it. `all` is not a scenario
 //! of its own: it runs every registered scenario whose [`About::weight_in_all`] is above 0,
 //! users split by those weights.
@@ -15,17 +15,13 @@ pub mod healthz;
 pub mod onboarding;
 pub mod webhooks;
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use billing_stack::ApiClient;
 use goose::prelude::*;
 
-use crate::context::{RoundContext, RunIdentity};
-use crate::error::LoadError;
-use crate::summary::CheckResult;
-use crate::target::Target;
+use crate::context::RoundContext;
+use crate::scenario::{Prepared, Scenario};
+use crate::target::Needs;
 
 /// Every scenario, one line each.
 pub const REGISTRY: &[&dyn Scenario] =
@@ -33,74 +29,6 @@ pub const REGISTRY: &[&dyn Scenario] =
 
 /// The name that runs every scenario of [`REGISTRY`] with a weight in it, together.
 pub const ALL: &str = "all";
-
-/// A boxed future, as the scenarios' steps and set-up return them.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// What a scenario is, for the command line, `load list` and the reports.
-#[derive(Debug)]
-pub struct About {
-    /// Its name on the command line and in reports, e.g. `credential-vending`.
-    pub name: &'static str,
-    pub description: &'static str,
-    /// The requests it makes, as the reports and `… for REQUEST` thresholds name them:
-    /// `METHOD /path`.
-    pub requests: &'static [&'static str],
-    /// Its share of users in `all`; 0 keeps it out of `all`.
-    pub weight_in_all: usize,
-    /// Its default thresholds (goose's syntax), judged unless `--no-default-thresholds`.
-    pub thresholds: &'static [&'static str],
-}
-
-/// A kind of user.
-pub trait Scenario: Sync {
-    fn about(&self) -> &'static About;
-
-    /// Makes what its users need on the target (API keys, Pro customers, …) before the
-    /// timed part, through the service's API, and returns the prepared scenario.
-    fn prepare<'a>(&'a self, setup: &'a Setup<'a>) -> BoxFuture<'a, Result<Arc<dyn Prepared>, LoadError>>;
-}
-
-/// A scenario ready to run: its fixtures made, its step ready to be called by each user.
-pub trait Prepared: Send + Sync {
-    /// One iteration of one user: usually one timed request, sent and recorded through
-    /// [`common::send_and_record`].
-    fn step<'a>(&'a self, user: &'a mut GooseUser, round: &'a RoundContext) -> BoxFuture<'a, TransactionResult>;
-
-    /// What it checks once the load is over (over every round against this target). A check
-    /// that fails fails the run.
-    fn after_run<'a>(&'a self, _after: &'a AfterRun) -> BoxFuture<'a, Vec<CheckResult>> {
-        Box::pin(async { Vec::new() })
-    }
-}
-
-/// What a scenario's set-up gets.
-pub struct Setup<'a> {
-    pub target: &'a Target,
-    /// The target's API, for fixtures made through it.
-    pub api: ApiClient,
-    pub run: &'a RunIdentity,
-    pub options: &'a ScenarioOptions,
-}
-
-/// What the after-run checks get.
-pub struct AfterRun {
-    pub api: ApiClient,
-    pub run: RunIdentity,
-    /// How long load was on in all, over every round against this target.
-    pub load_time: Duration,
-}
-
-/// Options of the command line some scenarios read.
-#[derive(Debug, Clone, Default)]
-pub struct ScenarioOptions {
-    /// API keys (credential vending) or Pro customers (webhooks) to make on the embedded stack.
-    pub fixtures: Option<usize>,
-    /// Webhooks: percent of deliveries that repeat an earlier event.
-    pub duplicates: u32,
-    /// Credential vending: the per-key limit to verify.
-    pub verify_rate_limit: Option<crate::embedded::CredentialLimit>,
-}
 
 /// What `load run SCENARIO` was asked for: one scenario, or `all`.
 #[derive(Clone, Copy)]
@@ -189,6 +117,11 @@ impl Selection {
         }
         rules.push("error-rate<1%".into());
         rules
+    }
+
+    /// What its scenarios need of a deployed target.
+    pub fn needs(&self) -> Needs {
+        self.parts().iter().fold(Needs::NOTHING, |needs, (scenario, _)| needs.and(scenario.about().needs))
     }
 
     /// What it does, in words.

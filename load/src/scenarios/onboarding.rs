@@ -10,9 +10,11 @@ use billing_stack::{ApiRequest, Signup};
 use goose::prelude::*;
 use hyper::StatusCode;
 
-use super::{About, BoxFuture, Prepared, Scenario, Setup, common};
 use crate::context::RoundContext;
 use crate::error::LoadError;
+use crate::scenario::{About, BoxFuture, Prepared, Scenario, Setup};
+use crate::scenarios::common;
+use crate::target::Needs;
 
 pub const REQUEST: &str = "POST /api/v1/customers";
 
@@ -31,6 +33,7 @@ static ABOUT: About = About {
     // What the embedded stack holds on the reference machine with about 2x headroom (p95
     // measured 56 ms; load/README.md), so a run fails on a real regression, not on noise.
     thresholds: &["p95<100ms", "error-rate<1%"],
+    needs: Needs::NOTHING,
 };
 
 pub struct Onboarding;

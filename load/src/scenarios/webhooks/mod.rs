@@ -25,10 +25,13 @@ use goose::prelude::*;
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
-use super::{About, AfterRun, BoxFuture, Prepared, Scenario, Setup, common};
 use crate::context::RoundContext;
 use crate::error::LoadError;
+use crate::scenario::{About, AfterRun, BoxFuture, Prepared, Scenario, Setup};
+use crate::scenarios::common::{self, SentEvent};
+use crate::setup::ProCustomer;
 use crate::summary::CheckResult;
+use crate::target::Needs;
 
 pub const REQUEST: &str = "POST /api/webhooks/stripe";
 
@@ -42,6 +45,8 @@ static ABOUT: About = About {
     weight_in_all: 2,
     // The embedded stack holds p95 41 ms on the reference machine: about 2x headroom.
     thresholds: &["p95<80ms", "error-rate<1%"],
+    // Its events name the Pro customers of the keys file.
+    needs: Needs { api_keys: true, webhook_secret: true },
 };
 
 pub struct Webhooks;
@@ -97,18 +102,6 @@ impl Scenario for Webhooks {
     }
 }
 
-/// A Pro customer the events are about.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ProCustomer {
-    pub stripe_customer_id: String,
-    pub subscription_id: String,
-    /// The customer's API key, to read its ledger back after the run.
-    pub api_key: String,
-    /// The subscription's paid invoices in Stripe (empty when the fixtures had no Stripe access).
-    #[serde(default)]
-    pub paid_invoices: Vec<String>,
-}
-
 pub struct WebhookFixtures {
     /// The webhook endpoint's signing secret (`whsec_…`).
     pub secret: String,
@@ -128,13 +121,6 @@ pub const EVENT_MIX: [(&str, u64); 7] = [
     ("payment_method.attached", 12),
     ("payment_method.detached", 8),
 ];
-
-/// An event as sent: kept by the user to send again as a duplicate.
-#[derive(Debug, Clone)]
-pub struct SentEvent {
-    pub id: String,
-    pub payload: Bytes,
-}
 
 /// What happened to one event.
 #[derive(Debug, Clone, Default)]

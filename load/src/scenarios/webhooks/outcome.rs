@@ -20,7 +20,7 @@ use hyper::StatusCode;
 use serde_json::Value;
 
 use super::WebhookFixtures;
-use crate::scenarios::AfterRun;
+use crate::scenario::AfterRun;
 use crate::summary::CheckResult;
 
 /// Credits one paid Pro invoice grants.
