@@ -161,23 +161,24 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
         Checked::Ignored(reason) => Outcome::Ignored(reason),
         Checked::Charge { charge_id, outcome } => settle_charge(state, &mut tx, charge_id, &outcome).await?,
         Checked::Subscription { customer, subscription, version_before, invoice } => {
-            // Under the customer's lock, which every store of its subscriptions takes: did someone
-            // store this subscription since it was fetched? Then that fetch may be older than
-            // what is stored.
             let plan = lock_customer_plan(&mut tx, customer).await?;
-            let contended = stored_version(&mut tx, &subscription.id).await? != version_before;
-            let outcome = match &invoice {
+            let (outcome, stored_before) = match &invoice {
                 Some(PaidInvoice::Confirmed(invoice)) => {
                     let granted = grant_pro_credits_for_invoice(state, &mut tx, customer, invoice).await?;
-                    sync_subscription(&mut tx, customer, plan, &subscription).await?;
-                    granted
+                    let (_, stored_before) = sync_subscription(&mut tx, customer, plan, &subscription).await?;
+                    (granted, stored_before)
                 }
                 Some(PaidInvoice::AlreadyGranted(invoice)) => {
-                    sync_subscription(&mut tx, customer, plan, &subscription).await?;
-                    Outcome::Ignored(format!("invoice {invoice} already granted its credits"))
+                    let (_, stored_before) = sync_subscription(&mut tx, customer, plan, &subscription).await?;
+                    (Outcome::Ignored(format!("invoice {invoice} already granted its credits")), stored_before)
                 }
                 None => sync_subscription(&mut tx, customer, plan, &subscription).await?,
             };
+            // Under the customer's lock, which every store of its subscriptions takes: did someone
+            // store this subscription since it was fetched? Then that fetch may be older than
+            // what is stored. (The stored version is read by the store itself, in the statement
+            // that writes it: nobody else can store it while the lock is held.)
+            let contended = stored_before != version_before;
             if contended && outcome == Outcome::Applied {
                 contended_subscription = Some((customer, subscription));
             }
@@ -531,25 +532,27 @@ async fn grant_pro_credits_for_invoice(
 /// Brings the stored subscription, and the customer's plan, in line with Stripe's current
 /// state of it. A subscription stored as canceled stays canceled. The caller holds the
 /// customer's lock, which every store of its subscriptions takes, and read its `plan` under it
-/// ([`lock_customer_plan`]).
+/// ([`lock_customer_plan`]). Returns the outcome and the subscription's stored version
+/// ([`stored_version`]) from before this store.
 async fn sync_subscription(
     conn: &mut PgConnection,
     customer: CustomerId,
     plan: Option<Plan>,
     subscription: &StripeSubscription,
-) -> Result<Outcome, ApiError> {
+) -> Result<(Outcome, Option<String>), ApiError> {
     let now = chrono::Utc::now();
     if subscription.status == "canceled" {
         // Insert-if-missing first, so a cancellation learnt before the creation is kept.
-        upsert_subscription(conn, customer, subscription, now).await?;
+        let upserted = upsert_subscription(conn, customer, subscription, now).await?;
         mark_canceled(conn, &subscription.id, now).await?;
         let plan = downgrade_after_pro(conn, customer).await?;
         tracing::info!(customer = %customer, subscription = %subscription.id, plan = plan.as_str(), "Pro ended");
-        return Ok(Outcome::Applied);
+        return Ok((Outcome::Applied, upserted.version_before));
     }
-    let updated = upsert_subscription(conn, customer, subscription, now).await?;
-    if !updated {
-        return Ok(Outcome::Ignored(format!("subscription {} is already canceled", subscription.id)));
+    let upserted = upsert_subscription(conn, customer, subscription, now).await?;
+    if !upserted.changed {
+        let reason = format!("subscription {} is already canceled", subscription.id);
+        return Ok((Outcome::Ignored(reason), upserted.version_before));
     }
     if gives_pro_pricing(&subscription.status) {
         if plan != Some(Plan::Pro) {
@@ -563,23 +566,39 @@ async fn sync_subscription(
     if subscription.status == "past_due" {
         tracing::warn!(customer = %customer, subscription = %subscription.id, "Pro renewal payment failed: past due");
     }
-    Ok(Outcome::Applied)
+    Ok((Outcome::Applied, upserted.version_before))
 }
 
-/// Stores Stripe's state of a subscription; false when the stored one is canceled (terminal).
+/// What storing a subscription did.
+struct Upserted {
+    /// False when the stored one is canceled (terminal): nothing was written.
+    changed: bool,
+    /// Its stored version ([`stored_version`]) before this store; `None` when it was not stored.
+    version_before: Option<String>,
+}
+
+/// Stores Stripe's state of a subscription, reading the stored version it replaces in the same
+/// statement (the `before` read sees the statement's snapshot, without the upsert's own effect).
 async fn upsert_subscription(
     conn: &mut PgConnection,
     customer: CustomerId,
     subscription: &StripeSubscription,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<bool, sqlx::Error> {
-    let changed = sqlx::query!(
-        "INSERT INTO subscriptions (id, customer_id, stripe_subscription_id, status, cancel_at_period_end, current_period_end, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-         ON CONFLICT (stripe_subscription_id) DO UPDATE
-            SET status = EXCLUDED.status, cancel_at_period_end = EXCLUDED.cancel_at_period_end,
-                current_period_end = EXCLUDED.current_period_end, updated_at = EXCLUDED.updated_at
-            WHERE subscriptions.status <> 'canceled'",
+) -> Result<Upserted, sqlx::Error> {
+    sqlx::query_as!(
+        Upserted,
+        r#"WITH before AS (
+               SELECT xmin::text AS version FROM subscriptions WHERE stripe_subscription_id = $3
+           ), upserted AS (
+               INSERT INTO subscriptions (id, customer_id, stripe_subscription_id, status, cancel_at_period_end, current_period_end, created_at, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+               ON CONFLICT (stripe_subscription_id) DO UPDATE
+                  SET status = EXCLUDED.status, cancel_at_period_end = EXCLUDED.cancel_at_period_end,
+                      current_period_end = EXCLUDED.current_period_end, updated_at = EXCLUDED.updated_at
+                  WHERE subscriptions.status <> 'canceled'
+               RETURNING 1
+           )
+           SELECT EXISTS (SELECT 1 FROM upserted) AS "changed!", (SELECT version FROM before) AS version_before"#,
         uuid::Uuid::new_v4(),
         customer.0,
         &subscription.id,
@@ -588,7 +607,6 @@ async fn upsert_subscription(
         from_unix(subscription.period_end()),
         now
     )
-    .execute(conn)
-    .await?;
-    Ok(changed.rows_affected() == 1)
+    .fetch_one(conn)
+    .await
 }
