@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use billing_stack::{ApiClient, ApiFailure, StripeApi, TestModeKey};
-use hyper::StatusCode;
+use anyhow::Context;
+use billing_stack::{ApiClient, StripeApi, TestModeKey};
 
 use crate::context::RunIdentity;
 use crate::error::LoadError;
@@ -78,19 +78,12 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.write_all(text.as_bytes())
 }
 
-/// Signs up one customer, waiting as the service says when it rate-limits signups.
+/// Signs up one customer, waiting out the service's signup limit as its `Retry-After` says
+/// ([`ApiClient::signup_waiting_out_the_limit`]), for up to [`RATE_LIMITED_SET_UP`] in all.
 async fn sign_up(api: &ApiClient, email: &str) -> anyhow::Result<billing_stack::Signup> {
-    let deadline = tokio::time::Instant::now() + RATE_LIMITED_SET_UP;
-    loop {
-        match api.signup(email, "Load Fixture", Some("load_test")).await? {
-            Ok(signup) => return Ok(signup),
-            Err(ApiFailure { status: StatusCode::TOO_MANY_REQUESTS, .. }) if tokio::time::Instant::now() < deadline => {
-                // Signups are limited per client address; the service's answer says when to retry.
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
-            Err(failure) => anyhow::bail!("signing up a load-test customer failed: {failure}"),
-        }
-    }
+    api.signup_waiting_out_the_limit(email, "Load Fixture", Some("load_test"), RATE_LIMITED_SET_UP)
+        .await?
+        .map_err(|failure| anyhow::anyhow!("signing up a load-test customer failed: {failure}"))
 }
 
 /// `count` customers' API keys, for credential vending.
@@ -116,21 +109,11 @@ pub async fn pro_customers(
     for index in 0..count {
         let email = format!("{}@example.com", run.unique("pro", index, 0));
         let signup = sign_up(api, &email).await?;
-        let customer = api.with_key(&signup.api_key);
-        customer
-            .add_payment_method("pm_card_visa", true)
-            .await?
-            .map_err(|failure| anyhow::anyhow!("adding a card for a load-test Pro customer failed: {failure}"))?;
-        let subscription = customer
-            .subscribe_to_pro()
-            .await?
-            .map_err(|failure| anyhow::anyhow!("subscribing a load-test customer to Pro failed: {failure}"))?;
-        let subscription_id = subscription["stripe_subscription_id"]
-            .as_str()
-            .or_else(|| subscription["subscription"]["stripe_subscription_id"].as_str())
-            .or_else(|| subscription["id"].as_str())
-            .ok_or_else(|| anyhow::anyhow!("the Pro subscription answer has no subscription id: {subscription}"))?
-            .to_string();
+        let subscription_id = api
+            .with_key(&signup.api_key)
+            .subscribe_to_pro_with_a_card()
+            .await
+            .context("making a load-test customer Pro")?;
         let paid_invoices = match stripe {
             Some(stripe) => paid_invoices(stripe, &subscription_id).await?,
             None => Vec::new(),

@@ -1,4 +1,6 @@
-//! Verifying `Stripe-Signature`, exactly as Stripe signs.
+//! Verifying `Stripe-Signature`, exactly as Stripe signs. The service only verifies; whatever
+//! sends signed events (the fake, the tests, the load tool) signs with the workspace's one
+//! signer, `billing_fakes::stripe::stripe_signature`, which the tests below verify against.
 //!
 //! The header is `t=<unix seconds>,v1=<hex>[,v1=<hex>…]` (other schemes such as `v0` are
 //! ignored). A signature is HMAC-SHA256 over `"{t}.{raw body}"` keyed with the endpoint's
@@ -119,16 +121,6 @@ impl SignatureHeader {
         }
         Err(SignatureError::Mismatch)
     }
-}
-
-/// Signs a payload as Stripe does, for the load tool until it signs with the workspace's one signer,
-/// `billing_fakes::stripe::stripe_signature` (the service's own tests do already).
-pub fn sign(payload: &[u8], secret: &str, timestamp: i64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(payload);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]

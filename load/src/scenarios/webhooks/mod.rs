@@ -19,6 +19,7 @@ pub mod outcome;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use billing_fakes::stripe::stripe_signature;
 use billing_stack::ApiRequest;
 use bytes::Bytes;
 use goose::prelude::*;
@@ -231,7 +232,7 @@ async fn deliver(fixtures: &WebhookFixtures, user: &mut GooseUser, context: &Rou
 
 /// The request that delivers `payload`, signed now with `secret`.
 pub fn signed(payload: &Bytes, secret: &str) -> ApiRequest {
-    let signature = billing_service::webhooks::signature::sign(payload, secret, chrono::Utc::now().timestamp());
+    let signature = stripe_signature(payload, secret, chrono::Utc::now().timestamp());
     ApiRequest::stripe_webhook(payload.clone(), &signature)
 }
 
