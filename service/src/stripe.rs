@@ -369,13 +369,17 @@ impl StripeClient {
         form: Form,
         idempotency_key: &str,
     ) -> Result<T, StripeError> {
-        let request = self
-            .http
+        let request = self.keyed_post(path, form, idempotency_key);
+        self.send(request).await
+    }
+
+    /// A form POST to `path` under an idempotency key, ready to send.
+    fn keyed_post(&self, path: &str, form: Form, idempotency_key: &str) -> reqwest::RequestBuilder {
+        self.http
             .post(format!("{}{path}", self.base_url))
             .bearer_auth(&self.secret_key)
             .header("Idempotency-Key", idempotency_key)
-            .form(&form.0);
-        self.send(request).await
+            .form(&form.0)
     }
 
     /// POSTs a form like [`StripeClient::post`], and says whether Stripe replayed an earlier answer to the same
@@ -386,12 +390,7 @@ impl StripeClient {
         form: Form,
         idempotency_key: &str,
     ) -> Result<(T, bool), StripeError> {
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .bearer_auth(&self.secret_key)
-            .header("Idempotency-Key", idempotency_key)
-            .form(&form.0);
+        let request = self.keyed_post(path, form, idempotency_key);
         self.send_noting_replay(request).await
     }
 
