@@ -102,6 +102,8 @@ fn invoice_subscription(invoice: &Value) -> Option<&str> {
 
 /// What Stripe says an event is about, checked before the event's transaction.
 enum Checked {
+    /// The event was applied before.
+    Duplicate,
     /// Nothing to change, and why.
     Ignored(String),
     /// A pending charge to settle with what Stripe says about its PaymentIntent.
@@ -133,7 +135,9 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
         // Nothing to ask Stripe, nothing to change (most events a signup causes, say).
         return record_ignored(state, event, format!("event type {kind} is not handled"), now).await;
     }
-    if already_applied(state, &event.id).await? {
+    // A redelivery of an event applied before changes nothing, and asks Stripe nothing (a subscription event's read
+    // of what is stored tells it too).
+    if is_payment && already_applied(state, &event.id).await? {
         return Ok(Outcome::Duplicate);
     }
     // Asked before the transaction: no lock is held across a Stripe call. A failure here is an
@@ -141,23 +145,14 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
     let checked =
         if is_payment { check_payment(state, event).await? } else { check_subscription_event(state, event).await? };
 
-    let mut tx = state.pool.begin().await?;
-    let first_time = sqlx::query!(
-        "INSERT INTO stripe_events (event_id, type, outcome, received_at) VALUES ($1, $2, 'pending', $3)
-         ON CONFLICT (event_id) DO NOTHING",
-        &event.id,
-        &event.kind,
-        now
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !first_time {
+    if matches!(checked, Checked::Duplicate) {
         return Ok(Outcome::Duplicate);
     }
+    let mut tx = state.pool.begin().await?;
     let mut contended_subscription = None;
     let outcome = match checked {
+        // Answered above, before the transaction.
+        Checked::Duplicate => return Ok(Outcome::Duplicate),
         Checked::Ignored(reason) => Outcome::Ignored(reason),
         Checked::Charge { charge_id, outcome } => settle_charge(state, &mut tx, charge_id, &outcome).await?,
         Checked::Subscription { customer, subscription, version_before, invoice } => {
@@ -190,9 +185,25 @@ pub async fn apply(state: &AppState, event: &StripeEvent) -> Result<Outcome, Api
         Outcome::Duplicate => "duplicate",
         Outcome::Ignored(_) => "ignored",
     };
-    sqlx::query!("UPDATE stripe_events SET outcome = $2 WHERE event_id = $1", &event.id, label)
-        .execute(&mut *tx)
-        .await?;
+    // The event's row, written once, with its outcome, in the transaction of its effects. A concurrent delivery of
+    // the same event that wrote it first holds its key until it commits; this one then conflicts, and its effects
+    // (none by then: it waited for the customer's lock or the charge's row, and found the work done) roll back
+    // with `tx`.
+    let first_time = sqlx::query!(
+        "INSERT INTO stripe_events (event_id, type, outcome, received_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (event_id) DO NOTHING",
+        &event.id,
+        &event.kind,
+        label,
+        now
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !first_time {
+        return Ok(Outcome::Duplicate);
+    }
     tx.commit().await?;
     if let Some((customer, stored)) = contended_subscription {
         settle_subscription_state(state, customer, stored).await;
@@ -227,12 +238,20 @@ async fn check_subscription_event(state: &AppState, event: &StripeEvent) -> Resu
     let claimed_subscription = event.subscription_id();
     // What is stored, in one read. No pooled connection is held across a Stripe call: each read
     // takes one and gives it back.
-    let Some(stored) =
-        stored_before_fetch(&mut *state.pool.acquire().await?, customer_stripe_id, paid_invoice, claimed_subscription)
-            .await?
+    let Some(stored) = stored_before_fetch(
+        &mut *state.pool.acquire().await?,
+        &event.id,
+        customer_stripe_id,
+        paid_invoice,
+        claimed_subscription,
+    )
+    .await?
     else {
         return Ok(Checked::Ignored("the event's customer is not ours".into()));
     };
+    if stored.applied {
+        return Ok(Checked::Duplicate);
+    }
     let customer = CustomerId(stored.customer);
     let (subscription_id, invoice) = match paid_invoice {
         Some(invoice_id) if stored.granted => {
@@ -455,16 +474,19 @@ async fn fetch_subscription(state: &AppState, id: &str) -> Result<StripeSubscrip
 struct StoredBeforeFetch {
     /// The customer whose Stripe customer the event names.
     customer: uuid::Uuid,
+    /// The event was applied before.
+    applied: bool,
     /// The event's paid invoice granted its credits already.
     granted: bool,
     /// The stored version ([`stored_version`]) of the subscription the event names.
     version: Option<String>,
 }
 
-/// The customer (none when the Stripe customer is not ours), whether `paid_invoice` granted
-/// its credits, and the stored version of `subscription`: one read instead of three.
+/// The customer (none when the Stripe customer is not ours), whether the event was applied before, whether
+/// `paid_invoice` granted its credits, and the stored version of `subscription`: one read instead of four.
 async fn stored_before_fetch(
     conn: &mut PgConnection,
+    event_id: &str,
     stripe_customer: Option<&str>,
     paid_invoice: Option<&str>,
     subscription: Option<&str>,
@@ -473,6 +495,7 @@ async fn stored_before_fetch(
     sqlx::query_as!(
         StoredBeforeFetch,
         r#"SELECT c.id AS customer,
+                  EXISTS (SELECT 1 FROM stripe_events e WHERE e.event_id = $5) AS "applied!",
                   EXISTS (SELECT 1 FROM ledger_entries l
                           WHERE l.customer_id = c.id AND l.source = $2 AND l.reference = $3) AS "granted!",
                   (SELECT s.xmin::text FROM subscriptions s WHERE s.stripe_subscription_id = $4) AS version
@@ -480,7 +503,8 @@ async fn stored_before_fetch(
         stripe_customer,
         CreditSource::ProInvoice as _,
         paid_invoice,
-        subscription
+        subscription,
+        event_id
     )
     .fetch_optional(conn)
     .await
@@ -503,14 +527,14 @@ async fn credits_granted_for(
     .await
 }
 
-/// 60 credits for a paid subscription invoice (confirmed with Stripe), once per invoice.
+/// 60 credits for a paid subscription invoice (confirmed with Stripe), once per invoice. The caller holds the
+/// customer's lock ([`lock_customer_plan`]), which every change of its ledger takes.
 async fn grant_pro_credits_for_invoice(
     state: &AppState,
     conn: &mut PgConnection,
     customer: CustomerId,
     invoice_id: &str,
 ) -> Result<Outcome, ApiError> {
-    ledger::lock_customer(conn, customer).await?;
     if credits_granted_for(conn, customer, invoice_id).await? {
         return Ok(Outcome::Ignored(format!("invoice {invoice_id} already granted its credits")));
     }
