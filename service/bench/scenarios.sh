@@ -5,6 +5,7 @@
 #
 #   service/bench/scenarios.sh BASE_BIN CANDIDATE_BIN        # two billing-service binaries (release)
 #   ROUNDS=3 SCENARIOS="onboarding webhooks" RUN_TIME=20s USERS=32 service/bench/scenarios.sh old new
+#   BASE_ARGS="--fixtures 16" CANDIDATE_ARGS="--fixtures 64" service/bench/scenarios.sh bin bin  # one build, two settings
 #
 # Each run prints req/s, p50 and p95 over the whole run (the load tool's summary), its after-run checks,
 # and the CPU time per request of each part, sampled from /proc/PID/stat over 10 s of the steady state
@@ -40,8 +41,11 @@ one() {
     *) route=/ ;;
   esac
   out=$work/$side-$scenario-$round
+  side_args=${BASE_ARGS:-}
+  [[ $side == candidate ]] && side_args=${CANDIDATE_ARGS:-}
+  # shellcheck disable=SC2086 # the extra arguments are words
   BILLING_SERVICE_BIN=$work/$side/billing-service "$LOAD" run "$scenario" --users "$USERS" --run-time "$RUN_TIME" \
-    --quiet --no-default-thresholds --report-dir "$out" > "$out.txt" 2>&1 &
+    $side_args --quiet --no-default-thresholds --report-dir "$out" > "$out.txt" 2>&1 &
   lp=$!
   sleep 7
   svc="" pm="" port=""
