@@ -218,16 +218,23 @@ mod tests {
         assert!(schedule.due(199).unwrap() < 3.0);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn the_pacer_counts_requests_that_go_out_late() {
         let pacer = Pacer::new(ArrivalSchedule::constant(1000.0, Duration::ZERO, Duration::from_secs(1)));
-        assert!(pacer.next_slot().await.is_some());
-        // A user that comes back 100 ms later finds its slot long past.
-        tokio::time::advance(Duration::from_millis(100)).await;
+        // The schedule started 100 ms ago and no user has come for a slot since: the first one is long past.
+        let started = Instant::now() - Duration::from_millis(100);
+        pacer.started.set(started).unwrap();
         let due = pacer.next_slot().await.unwrap();
-        assert!(Instant::now() - due >= Duration::from_millis(99));
+        assert_eq!(due, started, "the first slot is the schedule's start");
+        assert!(Instant::now() - due >= Duration::from_millis(100));
         let keeping = pacer.keeping();
         assert_eq!(keeping.late, 1);
-        assert!(keeping.worst_lateness >= Duration::from_millis(98));
+        assert!(keeping.worst_lateness >= Duration::from_millis(100));
+        // A slot still to come is waited for, and not late.
+        let fresh = Pacer::new(ArrivalSchedule::constant(1000.0, Duration::ZERO, Duration::from_secs(1)));
+        fresh.started.set(Instant::now() + Duration::from_millis(20)).unwrap();
+        let due = fresh.next_slot().await.unwrap();
+        assert!(Instant::now() >= due, "next_slot returns once the slot has come");
+        assert_eq!(fresh.keeping().late, 0);
     }
 }

@@ -111,8 +111,10 @@ fn cargo_build(profile: Profile) -> anyhow::Result<PathBuf> {
     command.args(["build", "--quiet", "--message-format=json"]);
     command.arg("--manifest-path").arg(&manifest);
     match profile {
-        // What the tests build (`scripts/test` builds it so first).
-        Profile::Debug => command.args(["--bin", "billing-service"]),
+        // What the tests build (`scripts/test` builds it so first), with the whole workspace's features: a build of
+        // the service's package alone would give some dependencies other features than the tests' build gave them,
+        // and compile them (and the service) once more.
+        Profile::Debug => command.args(["--workspace", "--bin", "billing-service"]),
         // What load runs measure, built as `cargo build --release -p billing-load -p billing-service` (the
         // README's and the scripts' command) builds it: the two packages' features unify the same way, so
         // neither build undoes the other's binary (built alone, billing-service would get other features
