@@ -120,8 +120,11 @@ impl Stack {
         // Short, so a test that moves the clock sees the next e-mails soon.
         config.outbox.poll_ms = 25;
         (options.configure)(&mut config);
-        let listener =
-            if config.server.bind_addr.port() == 0 { listener } else { TcpListener::bind(config.server.bind_addr).await? };
+        let listener = if config.server.bind_addr.port() == 0 {
+            listener
+        } else {
+            TcpListener::bind(config.server.bind_addr).await?
+        };
         let http = billing_service::tls::client();
         let stripe_clock = create_test_clock(&http, &stripe).await?;
         config.stripe.test_clock = Some(stripe_clock.clone());
