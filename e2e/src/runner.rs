@@ -279,10 +279,10 @@ const DEPLOYED_SETTLE_DEADLINE: Duration = Duration::from_secs(30);
 /// lands while a 2.5 s charge is in flight even on a busy machine), and a reconciler that looks
 /// at a pending charge after a second.
 fn chaos_settings(config: &mut billing_service::Config) {
-    config.stripe_timeout_ms = 3_000;
-    config.reconcile_after_ms = 1_000;
-    config.reconcile_interval_ms = 200;
-    config.db_acquire_timeout_ms = 2_000;
+    config.stripe.timeout_ms = 3_000;
+    config.reconciler.after_ms = 1_000;
+    config.reconciler.interval_ms = 200;
+    config.database.acquire_timeout_ms = 2_000;
 }
 
 /// A short random id for unique customer names on shared targets.

@@ -77,7 +77,7 @@ pub async fn run(args: StackUpArgs) -> anyhow::Result<()> {
         .map_err(|err| anyhow::anyhow!("a billing-service setting in the environment is invalid: {err}"))?;
     let starting = Stack::start_owned(StackOptions {
         configure: Box::new(move |config| {
-            config.bind_addr.set_port(port);
+            config.server.bind_addr.set_port(port);
             *config = service_config_from_env(config).expect("the settings were checked before the stack started");
         }),
         ..Default::default()
@@ -93,7 +93,7 @@ pub async fn run(args: StackUpArgs) -> anyhow::Result<()> {
     let stripe_api_base = stack.stripe.base_url();
     println!("billing service   {}", stack.service_url);
     println!("stripe fake       {stripe_api_base}");
-    println!("stripe secret key {}", stack.config.stripe_secret_key);
+    println!("stripe secret key {}", stack.config.stripe.secret_key);
     println!("webhook secret    {}", stack.webhook_secret);
     println!("stripe test clock {}", stack.stripe_clock);
     println!("e-mail fake       {}", stack.email.base_url());
@@ -113,7 +113,7 @@ pub async fn run(args: StackUpArgs) -> anyhow::Result<()> {
     );
     println!(
         "  STRIPE_API_BASE={stripe_api_base} STRIPE_SECRET_KEY={} STRIPE_WEBHOOK_SECRET={} e2e run --target {}{}",
-        stack.config.stripe_secret_key,
+        stack.config.stripe.secret_key,
         stack.webhook_secret,
         stack.service_url,
         demo_key.map(|key| format!(" --api-key {key}")).unwrap_or_default()
@@ -132,16 +132,16 @@ pub async fn run(args: StackUpArgs) -> anyhow::Result<()> {
 fn service_config_from_env(wired: &Config) -> Result<Config, clap::Error> {
     let mut flags = vec![
         "billing-service".to_string(),
-        format!("--bind-addr={}", wired.bind_addr),
-        format!("--database-url={}", wired.database_url),
-        format!("--stripe-api-base={}", wired.stripe_api_base),
-        format!("--stripe-secret-key={}", wired.stripe_secret_key),
+        format!("--bind-addr={}", wired.server.bind_addr),
+        format!("--database-url={}", wired.database.url),
+        format!("--stripe-api-base={}", wired.stripe.api_base),
+        format!("--stripe-secret-key={}", wired.stripe.secret_key),
     ];
     // The e-mail API is the stack's fake too.
-    if let Some(email) = &wired.email_api_base {
+    if let Some(email) = &wired.email.api_base {
         flags.push(format!("--email-api-base={email}"));
     }
-    if let Some(key) = &wired.email_api_key {
+    if let Some(key) = &wired.email.api_key {
         flags.push(format!("--email-api-key={key}"));
     }
     Config::try_parse_from(flags)

@@ -64,16 +64,16 @@ pub struct Embedded {
 pub fn configure_for_load(config: &mut Config, limit: Option<CredentialLimit>) {
     let (per_minute, burst) = limit.map_or((OUT_OF_REACH, OUT_OF_REACH), |limit| (limit.per_minute, limit.burst));
     // Signups per client IP: off (every load signup comes from 127.0.0.1).
-    config.signup_rate_per_minute = 0;
-    config.credential_rate_per_minute = per_minute;
-    config.credential_burst = burst;
+    config.signup.rate_per_minute = 0;
+    config.credentials.rate_per_minute = per_minute;
+    config.credentials.burst = burst;
     // Per customer as well as per key: each key of the pool is a customer of its own, so the
     // per-key figures bound both.
-    config.credential_customer_rate_per_minute = per_minute;
-    config.credential_customer_burst = burst;
-    config.api_key_create_rate_per_hour = OUT_OF_REACH;
-    config.db_max_connections = 32;
-    config.log_format = "json".into();
+    config.credentials.customer_rate_per_minute = per_minute;
+    config.credentials.customer_burst = burst;
+    config.api_keys.create_rate_per_hour = OUT_OF_REACH;
+    config.database.max_connections = 32;
+    config.log.format = "json".into();
 }
 
 /// Which service the embedded stack runs, and with what extra environment.
@@ -136,7 +136,7 @@ pub async fn start(service: &EmbeddedService, limit: Option<CredentialLimit>) ->
     let options = StackOptions {
         configure: Box::new(move |config| {
             configure_for_load(config, limit);
-            *seen.lock().expect("not poisoned") = config.credential_signing_key.clone();
+            *seen.lock().expect("not poisoned") = config.credentials.signing_key.clone();
         }),
         service: run,
         ..Default::default()
@@ -191,14 +191,14 @@ mod tests {
     #[test]
     fn load_runs_turn_abuse_limits_off_unless_verifying_them() {
         let mut config = Config::for_tests("postgres://x", "http://x");
-        config.signup_rate_per_minute = 10;
+        config.signup.rate_per_minute = 10;
         configure_for_load(&mut config, None);
-        assert_eq!(config.signup_rate_per_minute, 0);
-        assert_eq!(config.credential_rate_per_minute, OUT_OF_REACH);
-        assert_eq!(config.credential_customer_rate_per_minute, OUT_OF_REACH);
-        assert_eq!(config.api_key_create_rate_per_hour, OUT_OF_REACH);
+        assert_eq!(config.signup.rate_per_minute, 0);
+        assert_eq!(config.credentials.rate_per_minute, OUT_OF_REACH);
+        assert_eq!(config.credentials.customer_rate_per_minute, OUT_OF_REACH);
+        assert_eq!(config.api_keys.create_rate_per_hour, OUT_OF_REACH);
         configure_for_load(&mut config, Some(CredentialLimit { per_minute: 60, burst: 10 }));
-        assert_eq!((config.credential_rate_per_minute, config.credential_burst), (60, 10));
-        assert_eq!((config.credential_customer_rate_per_minute, config.credential_customer_burst), (60, 10));
+        assert_eq!((config.credentials.rate_per_minute, config.credentials.burst), (60, 10));
+        assert_eq!((config.credentials.customer_rate_per_minute, config.credentials.customer_burst), (60, 10));
     }
 }

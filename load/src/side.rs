@@ -165,7 +165,7 @@ impl Side {
 /// ledger balance equals the sum of its entries, nothing negative. A problem fails the run.
 async fn reconciliation(embedded: &crate::embedded::Embedded) -> CheckResult {
     let stack = &embedded.stack;
-    let stripe = StripeAccess { api_base: stack.stripe.base_url(), secret_key: stack.config.stripe_secret_key.clone() };
+    let stripe = StripeAccess { api_base: stack.stripe.base_url(), secret_key: stack.config.stripe.secret_key.clone() };
     match reconcile(&stack.pool, &stripe, RECONCILE_SETTLE).await {
         Ok(reconciliation) => CheckResult {
             name: "reconciliation".into(),

@@ -81,9 +81,9 @@ impl Application {
     }
 
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Application, StartupError> {
-        let listener = TcpListener::bind(config.bind_addr)
+        let listener = TcpListener::bind(config.server.bind_addr)
             .await
-            .map_err(|source| StartupError::Bind { addr: config.bind_addr, source })?;
+            .map_err(|source| StartupError::Bind { addr: config.server.bind_addr, source })?;
         Application::build_on(config, clock, listener).await
     }
 
@@ -94,17 +94,14 @@ impl Application {
         clock: Arc<dyn Clock>,
         listener: TcpListener,
     ) -> Result<Application, StartupError> {
-        if config.stripe_test_clock.is_some() && !config.stripe_secret_key.starts_with("sk_test_") {
+        if config.stripe.test_clock.is_some() && !config.stripe.secret_key.starts_with("sk_test_") {
             return Err(StartupError::Config(
                 "STRIPE_TEST_CLOCK is for test mode only: unset it, or use an sk_test_ key".into(),
             ));
         }
-        let pool = connect_with(
-            &config.database_url,
-            config.db_max_connections,
-            Duration::from_millis(config.db_acquire_timeout_ms),
-        )
-        .await?;
+        let pool =
+            connect_with(&config.database.url, config.database.max_connections, config.database.acquire_timeout())
+                .await?;
         migrator().run(&pool).await?;
         let state = AppState::new(config, pool, clock)?;
         Ok(Application { listener, router: router(state.clone()), state })
@@ -128,10 +125,10 @@ impl Application {
         let replay_sweeper = onboarding::replay::Sweeper::start(self.state.clone());
         let config = &self.state.config;
         let limits = ConnectionLimits {
-            header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
-            shutdown_grace: Duration::from_millis(config.request_timeout_ms) + Duration::from_secs(1),
+            header_read_timeout: config.server.header_read_timeout(),
+            shutdown_grace: config.server.request_timeout() + Duration::from_secs(1),
         };
-        let edge = edge::Edge::new(self.router, config.max_body_bytes);
+        let edge = edge::Edge::new(self.router, config.server.max_body_bytes);
         let served = serve(self.listener, edge, limits, shutdown).await;
         if let Some(outbox) = outbox {
             outbox.stop().await;
@@ -175,8 +172,7 @@ pub fn router(state: AppState) -> Router {
     let served = openapi::Served::default();
     let (routes, document) = documented_routes_serving(served.clone()).split_for_parts();
     served.set(serde_json::to_vec(&openapi::document(document, &state.config)).unwrap_or_default().into());
-    let per_route =
-        edge::RouteLayer::new(state.metrics.clone(), Duration::from_millis(state.config.request_timeout_ms));
+    let per_route = edge::RouteLayer::new(state.metrics.clone(), state.config.server.request_timeout());
     routes.fallback(not_found).method_not_allowed_fallback(method_not_allowed).layer(per_route).with_state(state)
 }
 

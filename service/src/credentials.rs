@@ -24,7 +24,7 @@
 pub mod exchange;
 pub mod token;
 
-use crate::config::Config;
+use crate::config::CredentialConfig;
 use uuid::Uuid;
 
 use crate::domain::CustomerId;
@@ -47,9 +47,9 @@ pub struct CredentialVending {
 impl CredentialVending {
     /// Checks the credential settings; a missing signing key is replaced by a random one, with
     /// a warning.
-    pub fn from_config(config: &Config) -> Result<CredentialVending, String> {
+    pub fn from_config(config: &CredentialConfig) -> Result<CredentialVending, String> {
         let providers: Vec<String> = config
-            .credential_providers
+            .providers
             .iter()
             .map(|provider| provider.trim().to_string())
             .filter(|provider| !provider.is_empty())
@@ -62,13 +62,13 @@ impl CredentialVending {
                 "CREDENTIAL_PROVIDERS has `{bad}`: provider names are lowercase letters, digits, `-` and `_`"
             ));
         }
-        if config.credential_min_ttl_secs == 0 || config.credential_min_ttl_secs > config.credential_max_ttl_secs {
+        if config.min_ttl_secs == 0 || config.min_ttl_secs > config.max_ttl_secs {
             return Err(format!(
                 "CREDENTIAL_MIN_TTL_SECS ({}) must be at least 1 and at most CREDENTIAL_MAX_TTL_SECS ({})",
-                config.credential_min_ttl_secs, config.credential_max_ttl_secs
+                config.min_ttl_secs, config.max_ttl_secs
             ));
         }
-        let signing_key = match &config.credential_signing_key {
+        let signing_key = match &config.signing_key {
             Some(raw) => SigningKey::parse(raw)?,
             None => {
                 tracing::warn!(
@@ -80,14 +80,11 @@ impl CredentialVending {
         };
         Ok(CredentialVending {
             providers,
-            min_ttl_secs: config.credential_min_ttl_secs,
-            max_ttl_secs: config.credential_max_ttl_secs,
+            min_ttl_secs: config.min_ttl_secs,
+            max_ttl_secs: config.max_ttl_secs,
             signing_key,
-            limiter: RateLimiter::new(config.credential_rate_per_minute, config.credential_burst),
-            customer_limiter: RateLimiter::new(
-                config.credential_customer_rate_per_minute,
-                config.credential_customer_burst,
-            ),
+            limiter: RateLimiter::new(config.rate_per_minute, config.burst),
+            customer_limiter: RateLimiter::new(config.customer_rate_per_minute, config.customer_burst),
         })
     }
 
@@ -126,9 +123,10 @@ fn is_provider_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
-    fn config() -> Config {
-        Config::for_tests("postgres://unused", "http://unused")
+    fn config() -> CredentialConfig {
+        Config::for_tests("postgres://unused", "http://unused").credentials
     }
 
     #[test]
@@ -142,27 +140,27 @@ mod tests {
     #[test]
     fn the_default_lifetime_stays_within_narrower_bounds() {
         let mut config = config();
-        config.credential_max_ttl_secs = 300;
+        config.max_ttl_secs = 300;
         assert_eq!(CredentialVending::from_config(&config).unwrap().default_ttl_secs(), 300);
     }
 
     #[test]
     fn bad_settings_are_refused_with_what_to_change() {
-        let refused = |change: fn(&mut Config)| {
+        let refused = |change: fn(&mut CredentialConfig)| {
             let mut config = config();
             change(&mut config);
             CredentialVending::from_config(&config).err().unwrap()
         };
-        assert!(refused(|c| c.credential_providers = vec![]).contains("CREDENTIAL_PROVIDERS"));
-        assert!(refused(|c| c.credential_providers = vec!["GitHub".into()]).contains("`GitHub`"));
-        assert!(refused(|c| c.credential_min_ttl_secs = 4000).contains("CREDENTIAL_MIN_TTL_SECS"));
-        assert!(refused(|c| c.credential_signing_key = Some("short".into())).contains("at least 32 bytes"));
+        assert!(refused(|c| c.providers = vec![]).contains("CREDENTIAL_PROVIDERS"));
+        assert!(refused(|c| c.providers = vec!["GitHub".into()]).contains("`GitHub`"));
+        assert!(refused(|c| c.min_ttl_secs = 4000).contains("CREDENTIAL_MIN_TTL_SECS"));
+        assert!(refused(|c| c.signing_key = Some("short".into())).contains("at least 32 bytes"));
     }
 
     #[test]
     fn without_a_signing_key_a_random_one_is_used() {
         let mut config = config();
-        config.credential_signing_key = None;
+        config.signing_key = None;
         let a = CredentialVending::from_config(&config).unwrap();
         let b = CredentialVending::from_config(&config).unwrap();
         assert_ne!(a.signing_key().as_bytes(), b.signing_key().as_bytes());

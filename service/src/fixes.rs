@@ -254,7 +254,7 @@ async fn pay_for_fix(
         stripe_customer_id: &profile.stripe_customer_id,
         payment_method,
     };
-    let charge = charges::insert_pending(&mut tx, new_charge, now, state.config.reconcile_after()).await?;
+    let charge = charges::insert_pending(&mut tx, new_charge, now, state.config.reconciler.after()).await?;
     let row =
         FixRow { id: fix_id, customer, description, paid_with: PaidWith::Charge, status: FixStatus::Pending, now };
     upsert_fix(&mut tx, &row, None, Some(charge.id)).await?;

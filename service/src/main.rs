@@ -6,7 +6,7 @@ use billing_service::{Application, Config, telemetry};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env();
-    telemetry::init(&config.log_format);
+    telemetry::init(&config.log.format);
     let app = Application::build(config).await?;
     app.run_until(shutdown_signal()).await?;
     tracing::info!("billing service stopped");

@@ -270,7 +270,7 @@ pub async fn onboard(
         .set("name", request.name.as_str())
         .metadata("customer_id", customer)
         .metadata("source", request.source.as_str());
-    let form = match &state.config.stripe_test_clock {
+    let form = match &state.config.stripe.test_clock {
         Some(clock) => form.set("test_clock", clock),
         None => form,
     };
@@ -347,7 +347,7 @@ const CREATE_CUSTOMER_RESEND_FOR: Duration = Duration::from_secs(2);
 /// signup finishes with it instead of leaving it orphaned for a retry under another name to
 /// duplicate. A definite refusal is answered at once.
 async fn create_stripe_customer(state: &AppState, form: Form, stripe_key: &str) -> Result<StripeCustomer, ApiError> {
-    let deadline = tokio::time::Instant::now() + state.config.stripe_timeout() + CREATE_CUSTOMER_RESEND_FOR;
+    let deadline = tokio::time::Instant::now() + state.config.stripe.timeout() + CREATE_CUSTOMER_RESEND_FOR;
     let mut pause = Duration::from_millis(50);
     let mut attempt = 1;
     loop {
@@ -392,7 +392,7 @@ async fn store_customer(
     let mut tx = state.pool.begin().await?;
     answer.credit_balance = insert_signup_rows(&mut tx, request, answer, key, now).await?;
     let body = serde_json::to_vec(&*answer).map_err(|err| ApiError::Internal(err.to_string()))?;
-    let expires_at = now + state.config.signup_replay_retention();
+    let expires_at = now + state.config.signup.replay_retention();
     replay::remember(&mut tx, keys, fingerprint, answer.customer_id, &body, now, expires_at).await?;
     tx.commit().await?;
     Ok(())

@@ -163,7 +163,7 @@ pub fn document(routes: OpenApi, config: &Config) -> Value {
     }
     let mut document = serde_json::to_value(&openapi).unwrap_or_else(|_| json!({}));
     bodies::optional_bodies_are_objects(&mut document);
-    bodies::configure(&mut document, config);
+    bodies::configure(&mut document, &config.credentials);
     document
 }
 
@@ -316,8 +316,8 @@ mod tests {
     #[test]
     fn the_configured_providers_and_lifetimes_are_in_the_document() {
         let mut config = Config::for_tests("postgres://unused", "http://unused");
-        config.credential_providers = vec!["npm".into(), " pypi ".into()];
-        config.credential_max_ttl_secs = 600;
+        config.credentials.providers = vec!["npm".into(), " pypi ".into()];
+        config.credentials.max_ttl_secs = 600;
         let document = crate::app::openapi_document(&config);
         let request = &document["components"]["schemas"]["CredentialsRequest"]["properties"];
         assert_eq!(request["providers"]["items"]["enum"], serde_json::json!(["npm", "pypi"]));

@@ -38,7 +38,7 @@ impl FromRequest<AppState> for JsonObject {
                 )));
             }
         }
-        let limit = state.config.max_body_bytes;
+        let limit = state.config.server.max_body_bytes;
         let bytes = read_body(req, state, limit).await?;
         parse_object(&bytes).map(JsonObject)
     }
@@ -54,7 +54,7 @@ pub async fn read_body(req: Request, state: &AppState, limit: usize) -> Result<B
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let timeout = std::time::Duration::from_millis(state.config.body_read_timeout_ms);
+    let timeout = state.config.server.body_read_timeout();
     let read = tokio::time::timeout(timeout, Bytes::from_request(req, state)).await.map_err(|_| {
         ApiError::RequestTimeout(format!(
             "the request body did not arrive within {} ms: send it at once (BODY_READ_TIMEOUT_MS)",

@@ -11,7 +11,6 @@
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::sync::Notify;
@@ -75,37 +74,37 @@ impl AppState {
     /// The state for `config`, on `pool` (migrated), telling time by `clock`.
     pub fn new(config: Config, pool: PgPool, clock: Arc<dyn Clock>) -> Result<AppState, StartupError> {
         let stripe = StripeClient::new(
-            &config.stripe_api_base,
-            &config.stripe_secret_key,
-            config.stripe_timeout(),
-            usize::try_from(config.stripe_max_concurrency).unwrap_or(usize::MAX),
-            Duration::from_millis(config.stripe_queue_timeout_ms),
+            &config.stripe.api_base,
+            &config.stripe.secret_key,
+            config.stripe.timeout(),
+            usize::try_from(config.stripe.max_concurrency).unwrap_or(usize::MAX),
+            config.stripe.queue_timeout(),
         )?;
-        let credentials = CredentialVending::from_config(&config).map_err(StartupError::Config)?;
-        let email = match &config.email_api_base {
+        let credentials = CredentialVending::from_config(&config.credentials).map_err(StartupError::Config)?;
+        let email = match &config.email.api_base {
             Some(base) => {
-                Some(EmailClient::new(base, config.email_api_key.clone(), &config.email_from, config.email_timeout())?)
+                Some(EmailClient::new(base, config.email.api_key.clone(), &config.email.from, config.email.timeout())?)
             }
             None => None,
         };
-        let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies).map_err(StartupError::Config)?;
-        let signup_limiter = (config.signup_rate_per_minute > 0)
-            .then(|| Arc::new(RateLimiter::new(config.signup_rate_per_minute, config.signup_rate_per_minute)));
+        let trusted_proxies = TrustedProxies::parse(&config.signup.trusted_proxies).map_err(StartupError::Config)?;
+        let signup_limiter = (config.signup.rate_per_minute > 0)
+            .then(|| Arc::new(RateLimiter::new(config.signup.rate_per_minute, config.signup.rate_per_minute)));
         Ok(AppState(Arc::new(Shared {
             pool,
             stripe,
             metrics: Arc::new(Metrics::new()),
             clock,
-            pro_price: Arc::new(ProPrice::preset(config.stripe_pro_price_id.clone())),
-            api_key_cache: Arc::new(ApiKeyCache::new(config.api_key_cache_ttl())),
+            pro_price: Arc::new(ProPrice::preset(config.stripe.pro_price_id.clone())),
+            api_key_cache: Arc::new(ApiKeyCache::new(config.api_keys.cache_ttl())),
             credentials: Arc::new(credentials),
             email,
             outbox_wake: Arc::new(Notify::new()),
             signup_limiter,
             trusted_proxies: Arc::new(trusted_proxies),
             api_key_limiter: Arc::new(RateLimiter::per_hour(
-                config.api_key_create_rate_per_hour,
-                config.api_key_create_burst,
+                config.api_keys.create_rate_per_hour,
+                config.api_keys.create_burst,
             )),
             config: Arc::new(config),
         })))

@@ -111,7 +111,7 @@ pub async fn usage_summary(
             current_period_end,
         },
     );
-    let mut warnings = warnings(balance, has_payment_method, state.config.low_credit_threshold);
+    let mut warnings = warnings(balance, has_payment_method, state.config.usage.low_credit_threshold);
     if subscription.as_ref().is_some_and(|s| s.status == "past_due") {
         warnings.push(Warning {
             code: "payment_failed",

@@ -63,7 +63,7 @@ pub async fn receive_stripe_event(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<WebhookReceipt>, ApiError> {
-    let secrets = &state.config.stripe_webhook_secrets;
+    let secrets = &state.config.webhooks.secrets;
     if secrets.is_empty() {
         return Err(refused(&state, SignatureError::NoSecrets));
     }
@@ -74,7 +74,7 @@ pub async fn receive_stripe_event(
         Some(Ok(text)) => Some(text),
         Some(Err(_)) => return Err(refused(&state, SignatureError::Malformed)),
     };
-    let signature = SignatureHeader::parse(header, Utc::now().timestamp(), state.config.webhook_tolerance_secs)
+    let signature = SignatureHeader::parse(header, Utc::now().timestamp(), state.config.webhooks.tolerance_secs)
         .map_err(|err| refused(&state, err))?;
     let body = read_body(request, &state, BODY_LIMIT).await?;
     let verified = if body.len() <= VERIFY_INLINE_UP_TO {

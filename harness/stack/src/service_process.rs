@@ -180,7 +180,7 @@ impl ServiceProcess {
     }
 
     async fn wait_until_healthy(&self) -> anyhow::Result<()> {
-        let url = format!("http://{}/healthz", self.config.bind_addr);
+        let url = format!("http://{}/healthz", self.config.server.bind_addr);
         let http = billing_service::tls::client_builder().timeout(Duration::from_secs(2)).build()?;
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(5);

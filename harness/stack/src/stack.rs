@@ -116,15 +116,18 @@ impl Stack {
         // the endpoint's signing secret comes back into its configuration.
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let mut config = Config::for_tests(&database.url, &stripe.base_url());
-        config.email_api_base = Some(email.base_url());
+        config.email.api_base = Some(email.base_url());
         // Short, so a test that moves the clock sees the next e-mails soon.
-        config.outbox_poll_ms = 25;
+        config.outbox.poll_ms = 25;
         (options.configure)(&mut config);
-        let listener =
-            if config.bind_addr.port() == 0 { listener } else { TcpListener::bind(config.bind_addr).await? };
+        let listener = if config.server.bind_addr.port() == 0 {
+            listener
+        } else {
+            TcpListener::bind(config.server.bind_addr).await?
+        };
         let http = billing_service::tls::client();
         let stripe_clock = create_test_clock(&http, &stripe).await?;
-        config.stripe_test_clock = Some(stripe_clock.clone());
+        config.stripe.test_clock = Some(stripe_clock.clone());
         seed_pro_price(&http, &stripe).await?;
         let webhook_secret = if options.deliver_webhooks {
             let webhook_url = format!("http://{}/api/webhooks/stripe", listener.local_addr()?);
@@ -134,8 +137,8 @@ impl Stack {
             "whsec_stack_manual_delivery".to_string()
         };
         // Added to any secrets the options configured (a test of secret rotation sets some).
-        config.stripe_webhook_secrets.push(webhook_secret.clone());
-        config.bind_addr = listener.local_addr()?;
+        config.webhooks.secrets.push(webhook_secret.clone());
+        config.server.bind_addr = listener.local_addr()?;
         let service = match options.service {
             ServiceRun::InProcess => {
                 let app = Application::build_on(config.clone(), options.clock, listener).await?;
@@ -153,7 +156,7 @@ impl Stack {
                 RunningService::Process(Box::new(ServiceProcess::start(binary, config.clone()).await?))
             }
         };
-        let service_url = format!("http://{}", config.bind_addr);
+        let service_url = format!("http://{}", config.server.bind_addr);
         let pool = connect(&database.url, 4).await?;
         Ok(Stack {
             service_url,

@@ -13,7 +13,7 @@ const SIGNUPS_PER_MINUTE: u32 = 20;
 #[tokio::test]
 async fn a_rate_limited_signup_is_tried_again_after_retry_after_and_succeeds() {
     let stack = Stack::start_with(StackOptions {
-        configure: Box::new(|config| config.signup_rate_per_minute = SIGNUPS_PER_MINUTE),
+        configure: Box::new(|config| config.signup.rate_per_minute = SIGNUPS_PER_MINUTE),
         ..Default::default()
     })
     .await
@@ -49,7 +49,7 @@ async fn a_rate_limited_signup_is_tried_again_after_retry_after_and_succeeds() {
 async fn a_signup_waits_no_longer_than_its_patience() {
     let stack = Stack::start_with(StackOptions {
         // One signup a minute: the second's Retry-After is about 60 s, beyond a 2 s patience.
-        configure: Box::new(|config| config.signup_rate_per_minute = 1),
+        configure: Box::new(|config| config.signup.rate_per_minute = 1),
         ..Default::default()
     })
     .await

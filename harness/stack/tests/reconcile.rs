@@ -89,7 +89,7 @@ async fn one_payment_intent_recorded_twice_is_doubled_money() {
 #[tokio::test]
 async fn a_charge_left_pending_is_reported_once_the_deadline_passes() {
     let stack = Stack::start_with(billing_stack::StackOptions {
-        configure: Box::new(|config| config.reconcile_interval_ms = 0),
+        configure: Box::new(|config| config.reconciler.interval_ms = 0),
         ..Default::default()
     })
     .await
@@ -129,7 +129,7 @@ async fn a_ledger_entry_that_does_not_add_up_is_caught() {
 async fn a_check_of_some_customers_sees_their_defects_and_nobody_elses() {
     // The service's own reconciler is off, so the pending charge below stays pending.
     let stack = Stack::start_with(billing_stack::StackOptions {
-        configure: Box::new(|config| config.reconcile_interval_ms = 0),
+        configure: Box::new(|config| config.reconciler.interval_ms = 0),
         ..Default::default()
     })
     .await

@@ -31,7 +31,7 @@ async fn a_killed_service_is_gone_at_once_and_comes_back_on_the_same_database() 
 async fn the_child_runs_with_the_stack_configuration_and_the_binary_overrides() {
     let binary = ServiceBinary::build(Profile::Debug).await.unwrap().with_env("SIGNUP_RATE_PER_MINUTE", 0);
     let stack = Stack::start_with(StackOptions {
-        configure: Box::new(|config| config.low_credit_threshold = 4),
+        configure: Box::new(|config| config.usage.low_credit_threshold = 4),
         service: ServiceRun::Process(binary),
         ..Default::default()
     })

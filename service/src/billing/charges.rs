@@ -449,7 +449,7 @@ pub async fn settle(
 pub async fn settle_pending(state: &AppState, charge: Charge) -> ChargeOutcome {
     // The first request may still be waiting on Stripe for up to its timeout.
     let age = (state.clock.now() - charge.created_at).to_std().unwrap_or_default();
-    let in_flight_for = (state.config.stripe_timeout() + Duration::from_secs(1)).saturating_sub(age);
+    let in_flight_for = (state.config.stripe.timeout() + Duration::from_secs(1)).saturating_sub(age);
     let deadline = tokio::time::Instant::now() + in_flight_for;
     let mut pause = Duration::from_millis(20);
     loop {

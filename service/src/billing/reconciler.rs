@@ -75,7 +75,7 @@ pub async fn reconcile_due(state: &AppState) -> Result<ReconcileReport, sqlx::Er
 
 /// Claims due charges by pushing their next look forward (a lease), in a short transaction.
 async fn claim_due(state: &AppState, now: DateTime<Utc>) -> Result<Vec<Charge>, sqlx::Error> {
-    let base_secs = (state.config.reconcile_after_ms as f64 / 1000.0).max(1.0);
+    let base_secs = (state.config.reconciler.after_ms as f64 / 1000.0).max(1.0);
     sqlx::query_as!(
         Charge,
         r#"UPDATE charges SET reconcile_attempts = reconcile_attempts + 1,
@@ -103,7 +103,7 @@ pub struct Reconciler {
 impl Reconciler {
     /// Starts the reconciler, or says that it is off (`RECONCILE_INTERVAL_MS=0`) and returns `None`.
     pub fn start(state: AppState) -> Option<Reconciler> {
-        if state.config.reconcile_interval_ms == 0 {
+        if state.config.reconciler.interval_ms == 0 {
             tracing::warn!(
                 "RECONCILE_INTERVAL_MS=0: the charge reconciler is off; pending charges wait for webhooks and retries"
             );
@@ -126,8 +126,8 @@ impl Reconciler {
 }
 
 async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
-    let interval = Duration::from_millis(state.config.reconcile_interval_ms);
-    tracing::info!(?interval, after_ms = state.config.reconcile_after_ms, "charge reconciler started");
+    let interval = Duration::from_millis(state.config.reconciler.interval_ms);
+    tracing::info!(?interval, after_ms = state.config.reconciler.after_ms, "charge reconciler started");
     loop {
         loop {
             match reconcile_due(&state).await {

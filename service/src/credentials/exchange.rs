@@ -157,7 +157,7 @@ mod tests {
     use crate::config::Config;
 
     fn policy() -> CredentialVending {
-        CredentialVending::from_config(&Config::for_tests("postgres://unused", "http://unused")).unwrap()
+        CredentialVending::from_config(&Config::for_tests("postgres://unused", "http://unused").credentials).unwrap()
     }
 
     fn parse(body: Value) -> Result<ExchangeRequest, ApiError> {

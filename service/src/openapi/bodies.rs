@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 
-use crate::config::Config;
+use crate::config::CredentialConfig;
 
 /// `POST /api/v1/fixes`: every field is optional, and so is the body.
 #[derive(ToSchema)]
@@ -151,18 +151,14 @@ pub fn optional_bodies_are_objects(document: &mut Value) {
 
 /// Fills in the parts of the document that are configuration: the credential providers and
 /// the bounds of a credential's lifetime.
-pub fn configure(document: &mut Value, config: &Config) {
+pub fn configure(document: &mut Value, config: &CredentialConfig) {
     let Some(properties) = document.pointer_mut("/components/schemas/CredentialsRequest/properties") else {
         return;
     };
-    let providers: Vec<&str> = config
-        .credential_providers
-        .iter()
-        .map(|provider| provider.trim())
-        .filter(|provider| !provider.is_empty())
-        .collect();
+    let providers: Vec<&str> =
+        config.providers.iter().map(|provider| provider.trim()).filter(|provider| !provider.is_empty()).collect();
     properties["providers"]["items"] = json!({ "type": "string", "enum": providers });
     properties["providers"]["uniqueItems"] = json!(true);
-    properties["ttl_seconds"]["minimum"] = json!(config.credential_min_ttl_secs);
-    properties["ttl_seconds"]["maximum"] = json!(config.credential_max_ttl_secs);
+    properties["ttl_seconds"]["minimum"] = json!(config.min_ttl_secs);
+    properties["ttl_seconds"]["maximum"] = json!(config.max_ttl_secs);
 }

@@ -68,12 +68,12 @@ const CLAIM_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
 /// Sends every e-mail due now (one batch) and records the outcome of each.
 pub async fn dispatch_due(state: &AppState) -> Result<DispatchReport, DispatchError> {
     let client = state.email.as_ref().ok_or(DispatchError::Disabled)?;
-    let policy = RetryPolicy::from_config(&state.config);
-    let batch = i64::from(state.config.outbox_batch.max(1));
+    let policy = RetryPolicy::from_config(&state.config.outbox);
+    let batch = i64::from(state.config.outbox.batch.max(1));
 
     let now = state.clock.now();
     let lease =
-        chrono::Duration::from_std(state.config.email_timeout() + CLAIM_MARGIN).unwrap_or(chrono::Duration::hours(1));
+        chrono::Duration::from_std(state.config.email.timeout() + CLAIM_MARGIN).unwrap_or(chrono::Duration::hours(1));
     let due = sqlx::query_as!(
         DueEmail,
         "UPDATE email_outbox o SET next_attempt_at = $3

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::OutboxConfig;
 
 /// The longest wait between two attempts.
 const MAX_DELAY: Duration = Duration::from_secs(60 * 60);
@@ -27,10 +27,10 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    pub fn from_config(config: &Config) -> RetryPolicy {
+    pub fn from_config(config: &OutboxConfig) -> RetryPolicy {
         RetryPolicy {
-            base_delay: Duration::from_millis(config.outbox_retry_base_ms),
-            max_attempts: config.outbox_max_attempts.max(1),
+            base_delay: Duration::from_millis(config.retry_base_ms),
+            max_attempts: config.max_attempts.max(1),
         }
     }
 

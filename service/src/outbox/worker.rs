@@ -44,8 +44,8 @@ impl OutboxWorker {
 }
 
 async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
-    let interval = state.config.outbox_poll_interval();
-    tracing::info!(poll = ?interval, batch = state.config.outbox_batch, "e-mail outbox dispatcher started");
+    let interval = state.config.outbox.poll_interval();
+    tracing::info!(poll = ?interval, batch = state.config.outbox.batch, "e-mail outbox dispatcher started");
     loop {
         dispatch_until_idle(&state, &stopped).await;
         tokio::select! {
@@ -63,7 +63,7 @@ async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
 
 /// Rounds until one claims less than a full batch (nothing more is due right now).
 async fn dispatch_until_idle(state: &AppState, stopped: &watch::Receiver<bool>) {
-    let batch = usize::try_from(state.config.outbox_batch.max(1)).unwrap_or(usize::MAX);
+    let batch = usize::try_from(state.config.outbox.batch.max(1)).unwrap_or(usize::MAX);
     while !*stopped.borrow() {
         match dispatch_due(state).await {
             Ok(report) if report.claimed >= batch => continue,

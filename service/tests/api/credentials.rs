@@ -134,8 +134,8 @@ async fn a_customer_without_credits_who_adds_a_payment_method_can_exchange_again
 async fn after_the_burst_an_exchange_is_429_with_retry_after_and_other_keys_are_unaffected() {
     let stack = Stack::start_with(StackOptions {
         configure: Box::new(|config| {
-            config.credential_burst = 3;
-            config.credential_rate_per_minute = 1;
+            config.credentials.burst = 3;
+            config.credentials.rate_per_minute = 1;
         }),
         ..Default::default()
     })

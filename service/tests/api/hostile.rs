@@ -69,7 +69,7 @@ async fn extreme_signature_timestamps_are_400_not_a_panic() {
 #[tokio::test]
 async fn a_slow_stripe_during_signups_does_not_starve_other_customers_of_connections() {
     let stack = Stack::start_with(StackOptions {
-        configure: Box::new(|config| config.db_max_connections = 5),
+        configure: Box::new(|config| config.database.max_connections = 5),
         ..Default::default()
     })
     .await
@@ -117,8 +117,8 @@ async fn read_until_closed(stream: &mut TcpStream, deadline: Duration) -> Option
 async fn impatient_server() -> Stack {
     Stack::start_with(StackOptions {
         configure: Box::new(|config| {
-            config.header_read_timeout_ms = 300;
-            config.body_read_timeout_ms = 300;
+            config.server.header_read_timeout_ms = 300;
+            config.server.body_read_timeout_ms = 300;
         }),
         ..Default::default()
     })
@@ -127,7 +127,7 @@ async fn impatient_server() -> Stack {
 }
 
 fn address(stack: &Stack) -> SocketAddr {
-    stack.config.bind_addr
+    stack.config.server.bind_addr
 }
 
 #[tokio::test]
@@ -255,7 +255,7 @@ async fn every_error_is_json_even_the_ones_axum_writes() {
 #[tokio::test]
 async fn signups_are_limited_per_client_ip_and_forwarded_for_counts_only_from_trusted_proxies() {
     let stack = Stack::start_with(StackOptions {
-        configure: Box::new(|config| config.signup_rate_per_minute = 3),
+        configure: Box::new(|config| config.signup.rate_per_minute = 3),
         ..Default::default()
     })
     .await
@@ -284,8 +284,8 @@ async fn signups_are_limited_per_client_ip_and_forwarded_for_counts_only_from_tr
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_signup_limit() {
     let stack = Stack::start_with(StackOptions {
         configure: Box::new(|config| {
-            config.signup_rate_per_minute = 1;
-            config.trusted_proxies = vec!["127.0.0.1".into()];
+            config.signup.rate_per_minute = 1;
+            config.signup.trusted_proxies = vec!["127.0.0.1".into()];
         }),
         ..Default::default()
     })
@@ -314,9 +314,9 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_signup_limit()
 async fn more_keys_do_not_buy_a_customer_more_credential_rate() {
     let stack = Stack::start_with(StackOptions {
         configure: Box::new(|config| {
-            config.credential_burst = 10;
-            config.credential_customer_burst = 4;
-            config.credential_customer_rate_per_minute = 1;
+            config.credentials.burst = 10;
+            config.credentials.customer_burst = 4;
+            config.credentials.customer_rate_per_minute = 1;
         }),
         ..Default::default()
     })
@@ -342,8 +342,8 @@ async fn more_keys_do_not_buy_a_customer_more_credential_rate() {
 async fn api_key_creation_is_limited_per_customer() {
     let stack = Stack::start_with(StackOptions {
         configure: Box::new(|config| {
-            config.api_key_create_burst = 2;
-            config.api_key_create_rate_per_hour = 1;
+            config.api_keys.create_burst = 2;
+            config.api_keys.create_rate_per_hour = 1;
         }),
         ..Default::default()
     })

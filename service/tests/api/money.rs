@@ -50,9 +50,9 @@ async fn charge_statuses(stack: &Stack) -> Vec<String> {
 async fn impatient_stack() -> Stack {
     Stack::start_with(StackOptions {
         configure: Box::new(|config| {
-            config.stripe_timeout_ms = 300;
-            config.reconcile_after_ms = 500;
-            config.reconcile_interval_ms = 100;
+            config.stripe.timeout_ms = 300;
+            config.reconciler.after_ms = 500;
+            config.reconciler.interval_ms = 100;
         }),
         ..Default::default()
     })
@@ -166,9 +166,9 @@ async fn without_a_key_the_unknown_outcome_points_to_the_fix_and_settles_by_itse
 async fn credits_arriving_before_a_keyed_retry_never_pay_for_a_fix_already_being_charged() {
     let stack = Stack::start_with(StackOptions {
         configure: Box::new(|config| {
-            config.stripe_timeout_ms = 300;
+            config.stripe.timeout_ms = 300;
             // The reconciler stays out of it: the retry itself must settle the charge.
-            config.reconcile_interval_ms = 0;
+            config.reconciler.interval_ms = 0;
         }),
         ..Default::default()
     })
@@ -330,8 +330,8 @@ async fn a_key_reused_with_another_body_is_refused_not_answered_with_the_first_r
 async fn stack_settled_by_webhooks_only() -> Stack {
     Stack::start_with(StackOptions {
         configure: Box::new(|config| {
-            config.stripe_timeout_ms = 300;
-            config.reconcile_interval_ms = 0;
+            config.stripe.timeout_ms = 300;
+            config.reconciler.interval_ms = 0;
         }),
         deliver_webhooks: false,
         ..Default::default()
@@ -403,7 +403,7 @@ async fn fix_id_of(stack: &Stack) -> String {
 async fn charge_left_pending_by(fault: Fault) -> (Stack, ManualClock, ApiClient) {
     let clock = ManualClock::starting_at(chrono::Utc::now());
     let stack = Stack::start_with(StackOptions {
-        configure: Box::new(|config| config.reconcile_interval_ms = 0),
+        configure: Box::new(|config| config.reconciler.interval_ms = 0),
         clock: std::sync::Arc::new(clock.clone()),
         deliver_webhooks: false,
         ..Default::default()

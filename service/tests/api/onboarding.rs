@@ -173,7 +173,7 @@ async fn stripe_customers_with(stack: &Stack, email: &str) -> Vec<String> {
 #[tokio::test]
 async fn when_stripe_answers_after_the_timeout_the_signup_asks_again_and_finishes_with_its_one_customer() {
     let stack = billing_stack::Stack::start_with(billing_stack::StackOptions {
-        configure: Box::new(|config| config.stripe_timeout_ms = 200),
+        configure: Box::new(|config| config.stripe.timeout_ms = 200),
         ..Default::default()
     })
     .await
@@ -206,7 +206,7 @@ async fn when_stripe_answers_after_the_timeout_the_signup_asks_again_and_finishe
 #[tokio::test]
 async fn a_signup_whose_answer_timed_out_and_is_retried_under_another_name_leaves_no_orphan_in_stripe() {
     let stack = billing_stack::Stack::start_with(billing_stack::StackOptions {
-        configure: Box::new(|config| config.request_timeout_ms = 300),
+        configure: Box::new(|config| config.server.request_timeout_ms = 300),
         ..Default::default()
     })
     .await

@@ -95,7 +95,7 @@ async fn wait_for_row(stack: &Stack, what: &str, template: &str, check: impl Fn(
 #[tokio::test]
 async fn a_signups_welcome_email_goes_out_at_once_to_the_customer_by_name_and_the_later_ones_wait() {
     // A poll far longer than the deadline: only the wake-up after the signup can be this prompt.
-    let (stack, _clock) = stack_on_manual_clock(|config| config.outbox_poll_ms = 600_000).await;
+    let (stack, _clock) = stack_on_manual_clock(|config| config.outbox.poll_ms = 600_000).await;
 
     stack.api().signup("ada@example.com", "Ada Lovelace", None).await.unwrap().unwrap();
 
@@ -151,9 +151,9 @@ async fn second_instance(
     batch: u32,
 ) -> (AppState, tokio::sync::oneshot::Sender<()>) {
     let mut config = Config::for_tests(&stack.database.url, &stack.stripe.base_url());
-    config.email_api_base = Some(stack.email.base_url());
-    config.outbox_poll_ms = 25;
-    config.outbox_batch = batch;
+    config.email.api_base = Some(stack.email.base_url());
+    config.outbox.poll_ms = 25;
+    config.outbox.batch = batch;
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let app = Application::build_on(config, Arc::new(clock.clone()), listener).await.unwrap();
     let state = app.state().clone();
@@ -168,7 +168,7 @@ async fn second_instance(
 async fn many_dispatchers_on_two_instances_send_each_message_exactly_once() {
     const CUSTOMERS: usize = 40;
     const BATCH: u32 = 3;
-    let (stack, clock) = stack_on_manual_clock(|config| config.outbox_batch = BATCH).await;
+    let (stack, clock) = stack_on_manual_clock(|config| config.outbox.batch = BATCH).await;
     let (other_instance, _stop_other) = second_instance(&stack, &clock, BATCH).await;
     let signups = (0..CUSTOMERS).map(|n| {
         let api = stack.api();
@@ -223,7 +223,7 @@ async fn many_dispatchers_on_two_instances_send_each_message_exactly_once() {
 
 #[tokio::test]
 async fn while_the_email_api_fails_the_welcome_is_retried_with_growing_waits_and_sent_once_it_recovers() {
-    let (stack, clock) = stack_on_manual_clock(|config| config.outbox_retry_base_ms = 30_000).await;
+    let (stack, clock) = stack_on_manual_clock(|config| config.outbox.retry_base_ms = 30_000).await;
     stack.email.inject_failures(2);
 
     stack.api().signup("ada@example.com", "Ada Lovelace", None).await.unwrap().unwrap();
@@ -253,8 +253,8 @@ async fn while_the_email_api_fails_the_welcome_is_retried_with_growing_waits_and
 #[tokio::test]
 async fn after_its_last_allowed_attempt_an_email_is_marked_failed_and_never_tried_again() {
     let (stack, clock) = stack_on_manual_clock(|config| {
-        config.outbox_max_attempts = 3;
-        config.outbox_retry_base_ms = 30_000;
+        config.outbox.max_attempts = 3;
+        config.outbox.retry_base_ms = 30_000;
     })
     .await;
     stack.email.inject_failures(1_000);
@@ -296,7 +296,7 @@ async fn a_signup_that_rolled_back_sends_no_email() {
 
 #[tokio::test]
 async fn without_an_email_api_the_outbox_only_queues() {
-    let (stack, _clock) = stack_on_manual_clock(|config| config.email_api_base = None).await;
+    let (stack, _clock) = stack_on_manual_clock(|config| config.email.api_base = None).await;
 
     stack.api().signup("ada@example.com", "Ada Lovelace", None).await.unwrap().unwrap();
 
@@ -309,7 +309,7 @@ async fn without_an_email_api_the_outbox_only_queues() {
 async fn a_graceful_shutdown_stops_the_dispatcher_too() {
     let stack = Stack::start().await.unwrap();
     let mut config = Config::for_tests(&stack.database.url, &stack.stripe.base_url());
-    config.email_api_base = Some(stack.email.base_url());
+    config.email.api_base = Some(stack.email.base_url());
     let app = Application::build(config).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until(async move {
@@ -324,7 +324,7 @@ async fn a_graceful_shutdown_stops_the_dispatcher_too() {
 
 #[tokio::test]
 async fn a_send_repeated_after_a_lost_commit_delivers_no_second_email() {
-    let (stack, _clock) = stack_on_manual_clock(|config| config.outbox_poll_ms = 600_000).await;
+    let (stack, _clock) = stack_on_manual_clock(|config| config.outbox.poll_ms = 600_000).await;
     stack.api().signup("ada@example.com", "Ada Lovelace", None).await.unwrap().unwrap();
     stack.email.wait_for_messages(1, DEADLINE).await.unwrap();
     wait_for_sent_rows(&stack, 1).await;
@@ -343,7 +343,7 @@ async fn a_send_repeated_after_a_lost_commit_delivers_no_second_email() {
 
 #[tokio::test]
 async fn a_message_with_an_unknown_template_is_marked_failed_at_once() {
-    let (stack, _clock) = stack_on_manual_clock(|config| config.outbox_poll_ms = 600_000).await;
+    let (stack, _clock) = stack_on_manual_clock(|config| config.outbox.poll_ms = 600_000).await;
     stack.api().signup("ada@example.com", "Ada Lovelace", None).await.unwrap().unwrap();
     wait_for_sent_rows(&stack, 1).await;
     sqlx::query(
@@ -369,11 +369,11 @@ async fn an_email_api_slower_than_its_timeout_holds_no_database_connection_and_e
     // One database connection: a dispatcher holding it across the e-mail API call would leave
     // none for anyone else, and they would get a 503 after half a second.
     let (stack, clock) = stack_on_manual_clock(|config| {
-        config.db_max_connections = 1;
-        config.db_acquire_timeout_ms = 500;
-        config.email_timeout_ms = 1_500;
-        config.outbox_retry_base_ms = 60_000;
-        config.outbox_poll_ms = 25;
+        config.database.max_connections = 1;
+        config.database.acquire_timeout_ms = 500;
+        config.email.timeout_ms = 1_500;
+        config.outbox.retry_base_ms = 60_000;
+        config.outbox.poll_ms = 25;
     })
     .await;
     let (_, first) = stack.signed_up_customer("first@example.com").await.unwrap();

@@ -119,7 +119,7 @@ async fn a_bad_stale_or_missing_signature_is_400_and_writes_nothing() {
 async fn during_a_secret_rotation_both_the_old_and_the_new_secret_are_accepted() {
     let stack = Stack::start_with(StackOptions {
         deliver_webhooks: false,
-        configure: Box::new(|config| config.stripe_webhook_secrets = vec!["whsec_old".into()]),
+        configure: Box::new(|config| config.webhooks.secrets = vec!["whsec_old".into()]),
         ..Default::default()
     })
     .await
