@@ -2,7 +2,7 @@
 //!
 //! 1. `DATABASE_URL` is set: use that server.
 //! 2. a Docker engine answers: run PostgreSQL in a container (`BILLING_TESTDB_IMAGE`, default `postgres:16-alpine`)
-//!    with testcontainers — when built with the `docker` feature; without it the chain skips this step.
+//!    through the Engine API; if the container cannot be started, the chain says why and goes on.
 //! 3. the PostgreSQL server binaries are installed: a throw-away cluster in a temporary directory, tuned for tests.
 //! 4. none: one error naming the three fixes.
 //!
@@ -17,10 +17,6 @@
 mod cargo_env;
 mod config;
 mod databases;
-#[cfg(feature = "docker")]
-mod docker;
-#[cfg(not(feature = "docker"))]
-#[path = "docker_off.rs"]
 mod docker;
 mod error;
 mod local;

@@ -106,8 +106,16 @@ impl PgServer {
         if let Some(url) = &config.database_url {
             return Self::use_database_url(url).await;
         }
+        // An engine that answers but cannot give us a container (no image and no registry, a full disk, an API this
+        // client does not speak) is passed over, as a missing one is: installed binaries may still serve.
         let docker_missing = match docker::engine_reachable(config).await {
-            Ok(()) => return Self::start_container(config).await,
+            Ok(()) => match Self::start_container(config).await {
+                Ok(server) => return Ok(server),
+                Err(error) => {
+                    tracing::warn!(%error, "the Docker engine answers but gave no PostgreSQL container; trying the next provider");
+                    error.to_string()
+                }
+            },
             Err(reason) => reason,
         };
         let binaries_missing = match local::find_binaries(config) {

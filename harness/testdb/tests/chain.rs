@@ -91,18 +91,6 @@ async fn a_forced_provider_that_is_missing_says_so() {
     }
 }
 
-/// Without the `docker` feature the chain skips Docker, says how to turn it on, and goes on to the local binaries.
-#[cfg(not(feature = "docker"))]
-#[tokio::test]
-async fn without_the_docker_feature_the_chain_says_how_to_turn_docker_on_and_goes_on() {
-    let forced = ProviderConfig { provider: Some(ProviderChoice::Docker), database_url: None, ..config() };
-    let message = PgServer::start_with(&forced).await.expect_err("no Docker provider in this build").to_string();
-    assert!(message.contains("--features billing-testdb/docker"), "{message}");
-
-    let chain = ProviderConfig { provider: None, database_url: None, ..config() };
-    assert_eq!(PgServer::start_with(&chain).await.expect("the local binaries").kind(), ProviderKind::LocalBinaries);
-}
-
 #[test]
 fn an_unknown_provider_value_is_refused_with_the_valid_ones() {
     let error = "podman".parse::<ProviderChoice>().expect_err("not a provider");
