@@ -43,13 +43,14 @@ use crate::api_keys::NewApiKey;
 use crate::client_ip::{client_ip, limit_key};
 use crate::domain::{CustomerId, CustomerName, Email, Plan, SignupSource};
 use crate::error::{ApiError, ErrorBody};
-use crate::idempotency::{self, ClientKey, OptionalClientKey};
+use crate::http::openapi::bodies::JsonBodyRejections;
+use crate::http::openapi::{IdempotencyKey, PaymentProviderFailed, RateLimited, ValidationFailed};
+use crate::http::request::OptionalClientKey;
+use crate::http::request::{Fields, JsonObject};
+use crate::idempotency::{self, ClientKey};
 use crate::ledger::CreditSource;
-use crate::openapi::bodies::JsonBodyRejections;
-use crate::openapi::{IdempotencyKey, PaymentProviderFailed, RateLimited, ValidationFailed};
 use crate::outbox;
 use crate::pricing::TRIAL_CREDITS;
-use crate::request::{Fields, JsonObject};
 use crate::state::AppState;
 use crate::stripe::{Form, StripeCustomer};
 use replay::{Earlier, ReplayKeys};
@@ -216,7 +217,7 @@ pub async fn create_customer(
 /// The per-client-IP signup limit.
 fn check_signup_limit(state: &AppState, request: &Request) -> Result<(), ApiError> {
     let Some(limiter) = state.signup_limiter.as_ref() else { return Ok(()) };
-    let Some(peer) = crate::server::peer_of(request.extensions()) else {
+    let Some(peer) = crate::http::server::peer_of(request.extensions()) else {
         // Not served through the server loop (a test calling the router directly): no peer.
         return Ok(());
     };

@@ -8,14 +8,14 @@ use axum::extract::State;
 use axum::http::Uri;
 use serde::Serialize;
 
-use crate::api_keys::Authenticated;
 use crate::billing::subscription::live_subscription;
 use crate::domain::{Cents, CustomerId, Plan};
 use crate::error::ApiError;
+use crate::http::auth::Authenticated;
+use crate::http::openapi::ValidationFailed;
+use crate::http::request::StrictQuery;
 use crate::ledger::{self, LedgerEntry};
-use crate::openapi::ValidationFailed;
 use crate::pricing::fix_price;
-use crate::request::StrictQuery;
 use crate::state::AppState;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;

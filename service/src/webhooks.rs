@@ -18,9 +18,9 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::error::ErrorBody;
-use crate::openapi::RequestTimeout;
-use crate::openapi::bodies::StripeEvent as StripeEventBody;
-use crate::request::read_body;
+use crate::http::openapi::RequestTimeout;
+use crate::http::openapi::bodies::StripeEvent as StripeEventBody;
+use crate::http::request::read_body;
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use events::Outcome;

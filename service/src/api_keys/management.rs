@@ -18,12 +18,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Authenticated, NewApiKey};
+use super::NewApiKey;
 use crate::error::{ApiError, ErrorBody};
+use crate::http::auth::Authenticated;
+use crate::http::openapi::bodies::{ApiKeyRequest, JsonBodyRejections, UndecodablePath};
+use crate::http::openapi::{RateLimited, ValidationFailed};
+use crate::http::request::{Fields, JsonObject};
 use crate::ledger::lock_customer;
-use crate::openapi::bodies::{ApiKeyRequest, JsonBodyRejections, UndecodablePath};
-use crate::openapi::{RateLimited, ValidationFailed};
-use crate::request::{Fields, JsonObject};
 use crate::state::AppState;
 
 /// Most active keys a customer may hold at once.

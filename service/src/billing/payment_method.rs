@@ -16,14 +16,15 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{BillingProfile, set_plan};
-use crate::api_keys::Authenticated;
 use crate::domain::Plan;
 use crate::error::{ApiError, ErrorBody};
-use crate::idempotency::{self, OptionalClientKey, Remembered};
-use crate::openapi::bodies::{JsonBodyRejections, PaymentMethodRequest};
-use crate::openapi::{IdempotencyKey, PaymentProviderFailed, ValidationFailed};
+use crate::http::auth::Authenticated;
+use crate::http::openapi::bodies::{JsonBodyRejections, PaymentMethodRequest};
+use crate::http::openapi::{IdempotencyKey, PaymentProviderFailed, ValidationFailed};
+use crate::http::request::OptionalClientKey;
+use crate::http::request::{Fields, JsonObject};
+use crate::idempotency::{self, Remembered};
 use crate::pricing;
-use crate::request::{Fields, JsonObject};
 use crate::state::AppState;
 use crate::stripe::StripeError;
 

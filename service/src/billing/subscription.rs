@@ -23,13 +23,13 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{BillingProfile, set_plan};
-use crate::api_keys::Authenticated;
 use crate::domain::{CustomerId, Plan};
 use crate::error::{ApiError, ErrorBody};
+use crate::http::auth::Authenticated;
+use crate::http::openapi::bodies::{JsonBodyRejections, SubscriptionRequest};
+use crate::http::openapi::{PaymentProviderFailed, ValidationFailed};
+use crate::http::request::{Fields, JsonObject, StrictQuery};
 use crate::ledger;
-use crate::openapi::bodies::{JsonBodyRejections, SubscriptionRequest};
-use crate::openapi::{PaymentProviderFailed, ValidationFailed};
-use crate::request::{Fields, JsonObject, StrictQuery};
 use crate::state::AppState;
 use crate::stripe::{Form, StripeError, StripeSubscription, path_segment};
 use utoipa::IntoParams;

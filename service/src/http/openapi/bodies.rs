@@ -1,7 +1,7 @@
 //! Schemas of the request bodies that the handlers read field by field, for the document only (a
 //! body parsed into a type of its own, as a signup is, carries its schema on that type).
 //!
-//! The handlers read a body with [`crate::request::Fields`] and parse each field into a domain
+//! The handlers read a body with [`crate::http::request::Fields`] and parse each field into a domain
 //! type, which reports every problem at once; these types say exactly what that accepts, so that
 //! a client (or a fuzzer) generating from the document sends only what the service takes, and
 //! what the document calls invalid is refused. Hence: unknown fields are refused
