@@ -19,9 +19,6 @@ use uuid::Uuid;
 use self::cache::KeyHash;
 
 use crate::domain::CustomerId;
-use crate::state::AppState;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Every key starts with this, so a leaked key is recognisable (secret scanners, logs).
 pub const KEY_PREFIX: &str = "bk_";
@@ -88,13 +85,6 @@ pub fn hash_key(secret: &str) -> Vec<u8> {
 /// The hash a key is stored and looked up by.
 pub fn key_hash(secret: &str) -> KeyHash {
     Sha256::digest(secret.as_bytes()).into()
-}
-
-/// `POST|GET /api/v1/api-keys`, `DELETE /api/v1/api-keys/{id}`.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(management::create_api_key, management::list_api_keys))
-        .routes(routes!(management::revoke_api_key))
 }
 
 #[cfg(test)]

@@ -9,11 +9,19 @@
 //! every request goes through ([`edge`]). Each file registers a route together with its OpenAPI
 //! documentation ([`openapi`]), and the merged document is served at `GET /openapi.json`.
 
+pub mod api_keys;
 pub mod auth;
+pub mod billing;
+pub mod credentials;
 pub mod edge;
+pub mod fixes;
+pub mod health;
+pub mod onboarding;
 pub mod openapi;
 pub mod request;
 pub mod server;
+pub mod usage;
+pub mod webhooks;
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +33,6 @@ use utoipa_axum::routes;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{api_keys, billing, credentials, fixes, health, onboarding, usage, webhooks};
 
 /// Every route of the service with its documentation: one `router()` per resource module, and
 /// `GET /openapi.json` (which serves nothing until [`openapi::Served::set`] is given the document).
@@ -39,7 +46,7 @@ fn documented_routes_serving(served: openapi::Served) -> OpenApiRouter<AppState>
         .merge(usage::router())
         .merge(fixes::router())
         .merge(billing::router())
-        .merge(credentials::exchange::router())
+        .merge(credentials::router())
         .merge(api_keys::router())
         .merge(webhooks::router())
         .merge(health::router())

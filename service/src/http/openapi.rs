@@ -3,9 +3,9 @@
 //! Each resource module's `router()` registers its routes with `utoipa-axum`'s `routes!`, which
 //! takes the path and method from the handler's `#[utoipa::path]`: the route and its
 //! documentation are one declaration, and `clippy.toml` forbids `OpenApiRouter::route`, the one
-//! way to add a route without documentation. The request bodies are described by the schema
-//! types in [`bodies`] (the handlers read bodies field by field with [`crate::http::request::Fields`],
-//! so that every problem is reported at once; the types say exactly what that accepts).
+//! way to add a route without documentation. A request body is described by the type its
+//! handler reads it into (read field by field with [`crate::http::request::Fields`], so that
+//! every problem is reported at once); [`bodies`] has what the bodies share.
 //!
 //! What a route answers because of the layers every request goes through, rather than its
 //! handler, is added here, in [`document`], from facts the document already states:

@@ -9,6 +9,10 @@
 //! [`StrictQuery`] does the same for a query string: every parameter known, none repeated,
 //! each value valid — `?at_period_end=true&at_period_end=true` is a 422, never a silent default
 //! that changes money.
+//!
+//! [`OptionalClientKey`] is the request's `Idempotency-Key`, validated, for a handler that honours
+//! it. Each handler file (`crate::http::fixes`, …) reads its body with [`Fields`] into its request
+//! type's `from_fields`.
 
 use std::collections::BTreeSet;
 

@@ -1,106 +1,20 @@
-//! Schemas of the request bodies that the handlers read field by field, for the document only (a
-//! body parsed into a type of its own, as a signup is, carries its schema on that type).
+//! What the request bodies share in the document: the answers of reading a JSON body
+//! ([`JsonBodyRejections`]) or a path ([`UndecodablePath`]), and the document's rewrites that
+//! make the bodies' schemas say exactly what the service accepts.
 //!
-//! The handlers read a body with [`crate::http::request::Fields`] and parse each field into a domain
-//! type, which reports every problem at once; these types say exactly what that accepts, so that
-//! a client (or a fuzzer) generating from the document sends only what the service takes, and
-//! what the document calls invalid is refused. Hence: unknown fields are refused
-//! (`additionalProperties: false`); `null` counts as absent, so optional fields are nullable;
-//! a text field's pattern is its parser's rule (trimmed of Unicode white space, no control
-//! characters, at most N characters once trimmed).
+//! Each body's schema is the type its handler reads it into (`FixRequest` in
+//! [`crate::http::fixes`], `SignupRequest` in [`crate::onboarding`], …), built field by field with
+//! [`crate::http::request::Fields`], which reports every problem at once; so a client (or a
+//! fuzzer) generating from the document sends only what the service takes, and what the document
+//! calls invalid is refused. Hence: unknown fields are refused (`additionalProperties: false`);
+//! `null` counts as absent, so optional fields are nullable; a text field's pattern is its
+//! parser's rule (trimmed of Unicode white space, no control characters, at most N characters
+//! once trimmed).
 
 use serde_json::{Value, json};
-use utoipa::ToSchema;
-use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
+use utoipa::openapi::RefOr;
 
 use crate::config::CredentialConfig;
-
-/// `POST /api/v1/fixes`: every field is optional, and so is the body.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FixRequest {
-    /// What was fixed: at most 2,000 characters; no control characters but line breaks and tabs.
-    #[schema(
-        example = "fixed the flaky build",
-        max_length = 2000,
-        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
-    )]
-    pub description: Option<String>,
-}
-
-/// `POST /api/v1/billing/payment-method`.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PaymentMethodRequest {
-    /// A Stripe payment method id (`pm_…`, or a test token such as `pm_card_visa`) that Stripe
-    /// knows; one it does not know is 422 naming this field.
-    #[schema(example = "pm_card_visa", max_length = 255, pattern = r"^pm_[A-Za-z0-9_]*$")]
-    pub payment_method_id: String,
-    /// Must be `true`: the customer agrees to be charged. Without it nothing is stored or sent.
-    #[schema(schema_with = must_be_true)]
-    pub billing_consent: bool,
-}
-
-fn must_be_true() -> impl Into<RefOr<Schema>> {
-    ObjectBuilder::new().schema_type(Type::Boolean).enum_values(Some([true])).build()
-}
-
-/// The one plan with a subscription.
-#[derive(ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SubscribablePlan {
-    Pro,
-}
-
-/// `POST /api/v1/billing/subscription`.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SubscriptionRequest {
-    pub plan: SubscribablePlan,
-}
-
-/// `POST /api/v1/credentials/exchange`. The providers and the lifetime bounds are the service's
-/// configuration (`CREDENTIAL_PROVIDERS`, `CREDENTIAL_MIN_TTL_SECS`, `CREDENTIAL_MAX_TTL_SECS`).
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CredentialsRequest {
-    /// The providers to vend for, each once.
-    #[schema(min_items = 1, example = json!(["github"]))]
-    pub providers: Vec<String>,
-    /// The credentials' lifetime in seconds; 900 (within the bounds) when absent.
-    #[schema(example = 900)]
-    pub ttl_seconds: Option<u64>,
-}
-
-/// `POST /api/v1/api-keys`: the body is optional.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeyRequest {
-    /// A name to recognise the key by: 1 to 100 characters once trimmed, no control characters.
-    #[schema(
-        example = "CI",
-        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
-    )]
-    pub name: Option<String>,
-}
-
-/// A Stripe event, as Stripe sends it (only these fields are read; the rest is kept by Stripe).
-#[derive(ToSchema)]
-pub struct StripeEvent {
-    #[schema(pattern = "^evt_")]
-    pub id: String,
-    #[schema(rename = "type", example = "invoice.paid")]
-    pub kind: String,
-    /// Unix seconds.
-    pub created: i64,
-    pub data: StripeEventData,
-}
-
-#[derive(ToSchema)]
-pub struct StripeEventData {
-    #[schema(value_type = Object)]
-    pub object: Value,
-}
 
 /// What reading a JSON body can answer before the handler looks at the fields.
 pub struct JsonBodyRejections;
