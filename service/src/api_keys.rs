@@ -1,4 +1,4 @@
-//! API keys: generation, hashing, and the extractor that authenticates a request.
+//! API keys: generation and hashing (a request authenticates with [`cache::ApiKeyCache`]).
 //!
 //! A key is `bk_` followed by 32 random bytes in URL-safe base64 (256 bits of entropy). It is
 //! shown once, when created, and stored only as its SHA-256 hash: with that much entropy a
@@ -6,25 +6,19 @@
 //! indexed lookup. A request presents the key as `Authorization: Bearer <key>` or `x-api-key`.
 //!
 //! Authentication goes through [`cache::ApiKeyCache`] (a key is looked up in PostgreSQL at most
-//! once a second per instance); [`management`] has the routes that create, list and revoke keys.
+//! once a second per instance); [`management`] creates, lists and revokes keys.
 
 pub mod cache;
 pub mod management;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use self::cache::{AuthenticatedKey, KeyHash};
+use self::cache::KeyHash;
 
 use crate::domain::CustomerId;
-use crate::error::ApiError;
-use crate::state::AppState;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Every key starts with this, so a leaked key is recognisable (secret scanners, logs).
 pub const KEY_PREFIX: &str = "bk_";
@@ -88,61 +82,9 @@ pub fn hash_key(secret: &str) -> Vec<u8> {
     key_hash(secret).to_vec()
 }
 
-fn key_hash(secret: &str) -> KeyHash {
+/// The hash a key is stored and looked up by.
+pub fn key_hash(secret: &str) -> KeyHash {
     Sha256::digest(secret.as_bytes()).into()
-}
-
-/// The customer (and key) a request authenticated as.
-#[derive(Debug, Clone, Copy)]
-pub struct Authenticated {
-    pub customer: CustomerId,
-    pub key_id: Uuid,
-}
-
-const MISSING_KEY: &str = "no API key: send it as `Authorization: Bearer <key>` or `x-api-key: <key>`";
-const UNKNOWN_KEY: &str =
-    "the API key is not valid or has been revoked: create a new one, or sign up with POST /api/v1/customers";
-
-impl FromRequestParts<AppState> for Authenticated {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let key = AuthenticatedKey::from_request_parts(parts, state).await?;
-        Ok(Authenticated { customer: key.customer, key_id: key.key_id })
-    }
-}
-
-/// The fuller answer (with the customer's billing standing), for handlers that need it.
-impl FromRequestParts<AppState> for AuthenticatedKey {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let secret = presented_key(parts).ok_or_else(|| ApiError::Unauthorized(MISSING_KEY.into()))?;
-        if !secret.starts_with(KEY_PREFIX) {
-            return Err(ApiError::Unauthorized(UNKNOWN_KEY.into()));
-        }
-        state
-            .api_key_cache
-            .authenticate(&state.pool, &key_hash(secret))
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized(UNKNOWN_KEY.into()))
-    }
-}
-
-fn presented_key(parts: &Parts) -> Option<&str> {
-    let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
-    if let Some(authorization) = header("authorization") {
-        let (scheme, token) = authorization.trim().split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty());
-    }
-    header("x-api-key").map(str::trim).filter(|key| !key.is_empty())
-}
-
-/// `POST|GET /api/v1/api-keys`, `DELETE /api/v1/api-keys/{id}`.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(management::create_api_key, management::list_api_keys))
-        .routes(routes!(management::revoke_api_key))
 }
 
 #[cfg(test)]

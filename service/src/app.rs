@@ -1,4 +1,4 @@
-//! The application: start-up, the router, and graceful shutdown.
+//! The application: start-up and graceful shutdown.
 //!
 //! [`Application::build`] connects to PostgreSQL, applies the embedded migrations and binds
 //! the listener; [`Application::run_until`] serves until the given future completes, then
@@ -7,7 +7,7 @@
 //! [`router`] merges one `router()` per resource module (onboarding, usage, fixes, billing,
 //! credentials, API keys, webhooks, health, metrics), so each list of routes lives beside the
 //! handlers that serve them, and adds the layers every request goes through. Each module
-//! registers a route together with its OpenAPI documentation ([`crate::openapi`]), and the
+//! registers a route together with its OpenAPI documentation ([`crate::http::openapi`]), and the
 //! merged document is served at `GET /openapi.json`.
 
 use std::future::Future;
@@ -15,24 +15,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Router};
+use axum::Router;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::router::UtoipaMethodRouterExt;
-use utoipa_axum::routes;
 
 use crate::billing::reconciler::Reconciler;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::http::edge::Edge;
+use crate::http::router;
+use crate::http::server::{ConnectionLimits, serve};
+use crate::onboarding;
 use crate::outbox::OutboxWorker;
-use crate::server::{ConnectionLimits, serve};
 use crate::state::{AppState, StartupError};
-use crate::{api_keys, billing, credentials, edge, fixes, health, onboarding, openapi, usage, webhooks};
 
 /// The embedded migrations (`service/migrations`).
 pub fn migrator() -> sqlx::migrate::Migrator {
@@ -128,7 +124,7 @@ impl Application {
             header_read_timeout: config.server.header_read_timeout(),
             shutdown_grace: config.server.request_timeout() + Duration::from_secs(1),
         };
-        let edge = edge::Edge::new(self.router, config.server.max_body_bytes);
+        let edge = Edge::new(self.router, config.server.max_body_bytes);
         let served = serve(self.listener, edge, limits, shutdown).await;
         if let Some(outbox) = outbox {
             outbox.stop().await;
@@ -139,49 +135,4 @@ impl Application {
         replay_sweeper.stop().await;
         served
     }
-}
-
-/// Every route of the service with its documentation: one `router()` per resource module, and
-/// `GET /openapi.json` (which serves nothing until [`openapi::Served::set`] is given the document).
-pub fn documented_routes() -> OpenApiRouter<AppState> {
-    documented_routes_serving(openapi::Served::default())
-}
-
-fn documented_routes_serving(served: openapi::Served) -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .merge(onboarding::router())
-        .merge(usage::router())
-        .merge(fixes::router())
-        .merge(billing::router())
-        .merge(credentials::exchange::router())
-        .merge(api_keys::router())
-        .merge(webhooks::router())
-        .merge(health::router())
-        .routes(routes!(openapi::openapi_json).layer(Extension(served)))
-}
-
-/// The OpenAPI document of the service under `config`, as `GET /openapi.json` serves it.
-pub fn openapi_document(config: &Config) -> serde_json::Value {
-    openapi::document(documented_routes().into_openapi(), config)
-}
-
-/// Every route of the service, each with the protections of [`edge::RouteLayer`] (invalid
-/// `Idempotency-Key`s refused, the request timeout, a panic made a JSON 500, metrics); what goes
-/// around the router for every request is [`edge::Edge`].
-pub fn router(state: AppState) -> Router {
-    let served = openapi::Served::default();
-    let (routes, document) = documented_routes_serving(served.clone()).split_for_parts();
-    served.set(serde_json::to_vec(&openapi::document(document, &state.config)).unwrap_or_default().into());
-    let per_route = edge::RouteLayer::new(state.metrics.clone(), state.config.server.request_timeout());
-    routes.fallback(not_found).method_not_allowed_fallback(method_not_allowed).layer(per_route).with_state(state)
-}
-
-async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound(format!("no route for {method} {}: see the README for the API", uri.path()))
-}
-
-async fn method_not_allowed(method: Method) -> Response {
-    let mut response = ApiError::MethodNotAllowed(method.to_string()).into_response();
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
 }

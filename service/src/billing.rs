@@ -16,10 +16,6 @@ use sqlx::PgConnection;
 
 use crate::domain::{CustomerId, Plan};
 use crate::error::ApiError;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
-use crate::state::AppState;
 
 /// What billing needs to know about a customer.
 #[derive(Debug, Clone)]
@@ -63,11 +59,4 @@ pub async fn set_plan(conn: &mut PgConnection, customer: CustomerId, plan: Plan)
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// `POST /api/v1/billing/payment-method`, `POST|DELETE /api/v1/billing/subscription`.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(payment_method::add_payment_method))
-        .routes(routes!(subscription::subscribe, subscription::cancel))
 }

@@ -1,6 +1,6 @@
 //! Domain types that can only hold valid values.
 //!
-//! Request bodies are turned into these at the edge (see [`crate::request`]); everything
+//! Request bodies are turned into these at the edge (see [`crate::http::request`]); everything
 //! inside the service takes them and so can never be handed an invalid e-mail, a negative
 //! amount or an unknown plan.
 

@@ -279,7 +279,7 @@ pub fn json_for_unparsed_request(head: &[u8]) -> Option<Vec<u8>> {
 
 /// An error response that is not JSON (axum's own rejections and fallbacks answer in plain
 /// text) becomes the JSON error shape, with the same status and headers; any other response is
-/// returned as it is. Every answer goes through it ([`crate::edge::Edge`]).
+/// returned as it is. Every answer goes through it ([`crate::http::edge::Edge`]).
 pub async fn errors_are_json(response: Response) -> Response {
     let status = response.status();
     let is_json = response

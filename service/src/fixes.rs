@@ -1,5 +1,5 @@
-//! Fixes: `POST /api/v1/fixes` records one deployed fix and pays for it; `GET
-//! /api/v1/fixes/{id}` says where a fix is (a client told "outcome unknown" looks here).
+//! Fixes: recording one deployed fix and paying for it (`POST /api/v1/fixes`), and where a fix
+//! is (`GET /api/v1/fixes/{id}`: a client told "outcome unknown" looks here).
 //!
 //! A fix is paid with one credit when the customer has any; beyond the credits it is charged
 //! to the default payment method at the plan's rate ($29 pay-as-you-go, $15 Pro); with
@@ -17,8 +17,6 @@
 //! with it — paid, or still being charged, in which case it settles the pending charge (never a
 //! credit instead) — and a retry with a different body under the same key is refused (422).
 
-use axum::Json;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -26,21 +24,14 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::api_keys::Authenticated;
 use crate::billing::BillingProfile;
 use crate::billing::charges::{self, Attempt, ChargeOutcome, NewCharge, SettledBy, failure};
 use crate::domain::{Cents, CustomerId};
 use crate::error::ApiError;
-use crate::error::ErrorBody;
-use crate::idempotency::{self, ClientKey, OptionalClientKey};
+use crate::idempotency::{self, ClientKey};
 use crate::ledger::{self, CreditSource};
-use crate::openapi::bodies::{FixRequest, JsonBodyRejections, UndecodablePath};
-use crate::openapi::{IdempotencyKey, ValidationFailed};
 use crate::pricing::fix_price;
-use crate::request::{Fields, JsonObject};
 use crate::state::AppState;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// The route, as idempotency keys record it.
 const ROUTE: &str = "POST /api/v1/fixes";
@@ -102,38 +93,19 @@ pub struct RecordedFix {
 
 pub const NO_CREDITS_NO_PAYMENT_METHOD: &str = "no credits left and no payment method on file: add a card with POST /api/v1/billing/payment-method (with \"billing_consent\": true) or subscribe to Pro with POST /api/v1/billing/subscription";
 
-/// `POST /api/v1/fixes`.
-#[utoipa::path(
-    post,
-    path = "/api/v1/fixes",
-    tag = "fixes",
-    params(IdempotencyKey),
-    request_body(content = Option<FixRequest>, description = "Optional: an empty body is `{}`"),
-    security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 201, description = "The fix is recorded and paid, with a credit or a charge", body = RecordedFix),
-        (status = 200, description = "A retry with the same `Idempotency-Key` of a fix already paid: the same fix, not paid again", body = RecordedFix),
-        (status = 402, description = "Not paid: no credits and no payment method (`payment_required`), the card was declined (`card_declined`, with `decline_code`), or the charge failed (`payment_failed`); nothing was charged", body = ErrorBody),
-        (status = 422, response = ValidationFailed),
-        (status = 502, description = "The charge was sent to Stripe, which did not say how it went (`payment_outcome_unknown`): it is recorded as pending and will be settled; retry with the same `Idempotency-Key`, or read it with `GET /api/v1/fixes/{id}`", body = ErrorBody),
-        JsonBodyRejections,
-    ),
-)]
+/// Records a fix of `customer` and pays for it (see the module documentation), counted in the
+/// metrics by how it went: 201 for a fix paid now, 200 for a keyed retry of one paid before.
 pub async fn record_fix(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    OptionalClientKey(key): OptionalClientKey,
-    body: JsonObject,
-) -> Result<(StatusCode, Json<RecordedFix>), ApiError> {
-    let mut fields = Fields::new(body);
-    let description = fields.optional_str("description");
-    let description = fields.parse("description", description, FixDescription::parse);
-    fields.finish()?;
-    let fix_id = match &key {
-        Some(key) => fix_id_for(auth.customer, key),
+    state: &AppState,
+    customer: CustomerId,
+    description: Option<&FixDescription>,
+    key: Option<&ClientKey>,
+) -> Result<(StatusCode, RecordedFix), ApiError> {
+    let fix_id = match key {
+        Some(key) => fix_id_for(customer, key),
         None => Uuid::new_v4(),
     };
-    let result = pay_for_fix(&state, auth.customer, fix_id, description.as_ref(), key.as_ref()).await;
+    let result = pay_for_fix(state, customer, fix_id, description, key).await;
     state.metrics.fix(match &result {
         Ok((_, fix)) if fix.paid_with == PaidWith::Credit => "credit",
         Ok(_) => "charge",
@@ -142,32 +114,16 @@ pub async fn record_fix(
         Err(ApiError::PaymentOutcomeUnknown(_)) => "pending",
         Err(_) => "failed",
     });
-    let (status, fix) = result?;
-    Ok((status, Json(fix)))
+    result
 }
 
-/// `GET /api/v1/fixes/{id}`: one of the customer's fixes, as it stands (404 for anything else).
-#[utoipa::path(
-    get,
-    path = "/api/v1/fixes/{id}",
-    tag = "fixes",
-    params(("id" = String, Path, description = "The fix's id (`fix_id`)")),
-    security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 200, description = "The fix as it stands", body = RecordedFix),
-        (status = 404, description = "This customer has no such fix (`not_found`)", body = ErrorBody),
-        UndecodablePath,
-    ),
-)]
-pub async fn get_fix(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    Path(id): Path<String>,
-) -> Result<Json<RecordedFix>, ApiError> {
+/// One of the customer's fixes as it stands, by the id the client gave; 404 for anything else.
+/// It only reads: a pending charge is settled elsewhere.
+pub async fn fix_as_it_stands(state: &AppState, customer: CustomerId, id: &str) -> Result<RecordedFix, ApiError> {
     let not_found = || ApiError::NotFound("no such fix for this customer".into());
-    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let fix = find_fix(&mut *state.pool.acquire().await?, auth.customer, id).await?.ok_or_else(not_found)?;
-    Ok(Json(fix.view))
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    let fix = find_fix(&mut *state.pool.acquire().await?, customer, id).await?.ok_or_else(not_found)?;
+    Ok(fix.view)
 }
 
 /// The same client key always names the same fix of the same customer.
@@ -394,11 +350,6 @@ async fn find_fix(conn: &mut PgConnection, customer: CustomerId, fix_id: Uuid) -
         },
         charge_id: record.charge_id,
     }))
-}
-
-/// `POST /api/v1/fixes`, `GET /api/v1/fixes/{id}`.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(record_fix)).routes(routes!(get_fix))
 }
 
 #[cfg(test)]

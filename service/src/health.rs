@@ -1,81 +1,28 @@
-//! The operations endpoints: liveness (`/healthz`: the process answers), readiness (`/readyz`:
-//! the database answers within a second) and the metrics (`/metrics`, the registry of
-//! [`crate::metrics`] in the OpenMetrics text format).
+//! Readiness: whether the database answers within a second (what `GET /readyz` reports; the
+//! process answering at all is `/healthz`, and the metrics are [`crate::metrics`]).
 
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use sqlx::PgPool;
 
-use crate::state::AppState;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
-/// The process answers.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Health {
-    /// Always `ok`.
-    pub status: &'static str,
+/// How the database answered the readiness probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseProbe {
+    Ok,
+    Error,
+    /// No answer within a second.
+    Timeout,
 }
 
-/// Whether the service can serve: its database answered within a second.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Readiness {
-    /// `ready` or `unavailable`.
-    pub status: &'static str,
-    /// `ok`, `error` or `timeout`.
-    pub database: &'static str,
-}
-
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    tag = "operations",
-    responses((status = 200, description = "The process answers", body = Health)),
-)]
-pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
-}
-
-#[utoipa::path(
-    get,
-    path = "/readyz",
-    tag = "operations",
-    responses(
-        (status = 200, description = "Ready: the database answers", body = Readiness),
-        (status = 503, description = "Not ready: the database failed or did not answer within a second", body = Readiness),
-    ),
-)]
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let probe =
-        tokio::time::timeout(Duration::from_secs(1), sqlx::query!("SELECT 1 AS ready").fetch_one(&state.pool)).await;
-    let unavailable = |database| (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "unavailable", database }));
+/// Asks the database for one row, waiting at most a second.
+pub async fn probe_database(pool: &PgPool) -> DatabaseProbe {
+    let probe = tokio::time::timeout(Duration::from_secs(1), sqlx::query!("SELECT 1 AS ready").fetch_one(pool)).await;
     match probe {
-        Ok(Ok(_)) => (StatusCode::OK, Json(Readiness { status: "ready", database: "ok" })),
+        Ok(Ok(_)) => DatabaseProbe::Ok,
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness probe: database error");
-            unavailable("error")
+            DatabaseProbe::Error
         }
-        Err(_) => unavailable("timeout"),
+        Err(_) => DatabaseProbe::Timeout,
     }
-}
-
-/// `GET /metrics`.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "operations",
-    responses((status = 200, description = "Every metric, in the OpenMetrics text format", body = String, content_type = "application/openmetrics-text")),
-)]
-pub async fn serve_metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
-        .into_response()
-}
-
-/// `GET /healthz`, `GET /readyz`, `GET /metrics`.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(serve_metrics))
 }

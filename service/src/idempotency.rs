@@ -9,9 +9,7 @@
 //! `idempotency_key_reused` (as the IETF draft "The Idempotency-Key HTTP Header Field" says;
 //! Stripe refuses it too), never answered with the first request's result.
 
-use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
-use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
@@ -61,17 +59,6 @@ impl ClientKey {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-/// The request's key (validated), for handlers that honour it.
-pub struct OptionalClientKey(pub Option<ClientKey>);
-
-impl<S: Send + Sync> FromRequestParts<S> for OptionalClientKey {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        ClientKey::from_headers(&parts.headers).map(OptionalClientKey)
     }
 }
 

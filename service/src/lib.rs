@@ -1,7 +1,7 @@
 //! The reference billing service: customer onboarding, API keys, a credit ledger, fixes paid
 //! with credits, and a usage summary, on axum + sqlx + PostgreSQL with Stripe behind it.
 //!
-//! Start it with [`app::Application`]; every route is in [`app::router`].
+//! Start it with [`app::Application`]; every route is in [`http::router`].
 
 pub mod api_keys;
 pub mod app;
@@ -11,21 +11,18 @@ pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod domain;
-pub mod edge;
 pub mod email;
 pub mod error;
 pub mod fixes;
 pub mod health;
+pub mod http;
 pub mod idempotency;
 pub mod ledger;
 pub mod metrics;
 pub mod onboarding;
-pub mod openapi;
 pub mod outbox;
 pub mod pricing;
 pub mod rate_limit;
-pub mod request;
-pub mod server;
 pub mod state;
 pub mod stripe;
 pub mod telemetry;

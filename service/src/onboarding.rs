@@ -1,4 +1,4 @@
-//! Onboarding: `POST /api/v1/customers`.
+//! Onboarding (`POST /api/v1/customers`).
 //!
 //! In order, and with no database transaction open across the Stripe call (a slow Stripe must
 //! not hold connections that other customers' requests need):
@@ -28,35 +28,26 @@
 
 pub mod replay;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderName, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::api_keys::NewApiKey;
-use crate::client_ip::{client_ip, limit_key};
 use crate::domain::{CustomerId, CustomerName, Email, Plan, SignupSource};
-use crate::error::{ApiError, ErrorBody};
-use crate::idempotency::{self, ClientKey, OptionalClientKey};
+use crate::error::ApiError;
+use crate::idempotency::{self, ClientKey};
 use crate::ledger::CreditSource;
-use crate::openapi::bodies::JsonBodyRejections;
-use crate::openapi::{IdempotencyKey, PaymentProviderFailed, RateLimited, ValidationFailed};
 use crate::outbox;
 use crate::pricing::TRIAL_CREDITS;
-use crate::request::{Fields, JsonObject};
 use crate::state::AppState;
 use crate::stripe::{Form, StripeCustomer};
 use replay::{Earlier, ReplayKeys};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-// The one type of this body: parsed by `SignupRequest::parse` into values that can only be valid,
+// The one type of this body: read by `SignupRequest::from_fields` (in `crate::http::onboarding`,
+// where every request is read) into values that can only be valid,
 // and documented (the doc comment below is the schema's description) as the wire form each
 // field's parser accepts: the parser's rule as a pattern, unknown fields refused.
 /// `POST /api/v1/customers`.
@@ -85,26 +76,6 @@ pub struct SignupRequest {
 }
 
 impl SignupRequest {
-    pub fn parse(body: JsonObject) -> Result<SignupRequest, ApiError> {
-        // Control characters are refused in every text field (the name's and the e-mail's
-        // parsers refuse them; the source is an identifier).
-        let mut fields = Fields::new(body);
-        let email = fields.required_str("email");
-        let email = fields.parse("email", email, Email::parse);
-        let name = fields.required_str("name");
-        let name = fields.parse("name", name, CustomerName::parse);
-        let source = fields.optional_str("source");
-        let source = match source {
-            Some(raw) => fields.parse("source", Some(raw), SignupSource::parse),
-            None => Some(SignupSource::direct()),
-        };
-        fields.finish()?;
-        match (email, name, source) {
-            (Some(email), Some(name), Some(source)) => Ok(SignupRequest { email, name, source }),
-            _ => Err(ApiError::Internal("field errors were not reported".into())),
-        }
-    }
-
     /// The key Stripe deduplicates on: the same request (and the same client
     /// `Idempotency-Key`, if one was sent) always gives the same key.
     fn idempotency_digest(&self, client_key: Option<&str>) -> [u8; 32] {
@@ -142,9 +113,6 @@ pub struct OnboardedCustomer {
 /// The route, as request fingerprints name it.
 const ROUTE: &str = "POST /api/v1/customers";
 
-/// The header that marks an answer as the replay of an earlier one (as Stripe marks its own).
-pub const REPLAYED_HEADER: &str = "idempotent-replayed";
-
 /// What a signup came to.
 pub enum Signup {
     /// Signed up now.
@@ -153,40 +121,9 @@ pub enum Signup {
     Replayed(Vec<u8>),
 }
 
-/// Signs a customer up: a Stripe customer, 5 trial credits, an API key and the welcome e-mails.
-#[utoipa::path(
-    post,
-    path = "/api/v1/customers",
-    tag = "customers",
-    params(IdempotencyKey),
-    request_body = SignupRequest,
-    responses(
-        (status = 201, description = "Signed up, on the trial plan with 5 credits; `api_key` is shown only here — and to a retry with the same `Idempotency-Key` and body, which gets this first answer again (with `Idempotent-Replayed: true`)", body = OnboardedCustomer),
-        (status = 409, description = "The e-mail address is taken (`email_taken`)", body = ErrorBody),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 502, response = PaymentProviderFailed),
-        JsonBodyRejections,
-    ),
-)]
-pub async fn create_customer(
-    State(state): State<AppState>,
-    OptionalClientKey(key): OptionalClientKey,
-    request: Request,
-) -> Result<Response, ApiError> {
-    if let Err(refused) = check_signup_limit(&state, &request) {
-        state.metrics.onboarding("rate_limited");
-        return Err(refused);
-    }
-    let body = JsonObject::from_request(request, &state).await;
-    let request = match body.and_then(SignupRequest::parse) {
-        Ok(request) => request,
-        Err(err) => {
-            state.metrics.onboarding("invalid");
-            return Err(err);
-        }
-    };
-    // On a task of its own, so that nothing can stop it between the Stripe customer and the rows.
+/// Signs a customer up on a task of its own, so that nothing can stop it between the Stripe
+/// customer and the rows; counted in the metrics by how it went.
+pub async fn sign_up(state: &AppState, request: SignupRequest, key: Option<ClientKey>) -> Result<Signup, ApiError> {
     let task = tokio::spawn({
         let state = state.clone();
         async move { onboard(&state, &request, key.as_ref()).await }
@@ -199,32 +136,7 @@ pub async fn create_customer(
         Err(ApiError::Stripe(_)) => "stripe_failed",
         Err(_) => "failed",
     });
-    match result? {
-        Signup::Created(customer) => {
-            tracing::info!(customer = %customer.customer_id, source = customer.source.as_str(), "customer onboarded");
-            Ok((StatusCode::CREATED, Json(customer)).into_response())
-        }
-        Signup::Replayed(answer) => {
-            tracing::info!("a keyed signup retried: its first answer replayed");
-            let headers =
-                [(header::CONTENT_TYPE, "application/json"), (HeaderName::from_static(REPLAYED_HEADER), "true")];
-            Ok((StatusCode::CREATED, headers, answer).into_response())
-        }
-    }
-}
-
-/// The per-client-IP signup limit.
-fn check_signup_limit(state: &AppState, request: &Request) -> Result<(), ApiError> {
-    let Some(limiter) = state.signup_limiter.as_ref() else { return Ok(()) };
-    let Some(peer) = crate::server::peer_of(request.extensions()) else {
-        // Not served through the server loop (a test calling the router directly): no peer.
-        return Ok(());
-    };
-    let client = client_ip(peer.ip(), request.headers(), &state.trusted_proxies);
-    limiter.try_acquire(limit_key(client), Instant::now()).map_err(|retry_after| {
-        tracing::info!(client = %client, "signup refused by the per-IP limit");
-        ApiError::rate_limited(&state.metrics, "signup_ip", retry_after)
-    })
+    result
 }
 
 /// Runs the whole onboarding (see the module documentation).
@@ -477,9 +389,4 @@ fn email_taken() -> ApiError {
                   address (a signup retried with the same Idempotency-Key and body gets its first answer instead)"
             .into(),
     }
-}
-
-/// `POST /api/v1/customers`.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_customer))
 }

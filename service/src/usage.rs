@@ -1,25 +1,16 @@
-//! The usage summary: `GET /api/v1/usage`.
+//! The usage summary (`GET /api/v1/usage`).
 //!
 //! Balance, plan, the price of a fix beyond the credits, the newest ledger entries (paginated
 //! with `limit` and `before`), and warnings a dashboard can show as they are.
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::Uri;
 use serde::Serialize;
 
-use crate::api_keys::Authenticated;
 use crate::billing::subscription::live_subscription;
 use crate::domain::{Cents, CustomerId, Plan};
 use crate::error::ApiError;
 use crate::ledger::{self, LedgerEntry};
-use crate::openapi::ValidationFailed;
 use crate::pricing::fix_price;
-use crate::request::StrictQuery;
 use crate::state::AppState;
-use utoipa::IntoParams;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Warning {
@@ -54,56 +45,34 @@ pub struct UsageSummary {
     pub warnings: Vec<Warning>,
 }
 
-const DEFAULT_PAGE: i64 = 50;
-const MAX_PAGE: i64 = 200;
+/// Ledger entries on a page when the client does not say.
+pub const DEFAULT_PAGE: i64 = 50;
+/// Most ledger entries on a page.
+pub const MAX_PAGE: i64 = 200;
 
-/// The query string of `GET /api/v1/usage` (any other parameter, or one given twice, is 422).
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct UsageQuery {
-    /// How many ledger entries to show, newest first (50 when absent).
-    #[param(nullable = false, minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// Show entries older than this one: the previous page's `next_before`.
-    #[param(nullable = false, minimum = 1)]
-    pub before: Option<i64>,
-}
-
-/// The customer's balance, plan, per-fix rate, subscription, ledger (paged) and warnings.
-#[utoipa::path(
-    get,
-    path = "/api/v1/usage",
-    tag = "usage",
-    params(UsageQuery),
-    security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 200, description = "The usage summary", body = UsageSummary),
-        (status = 422, response = ValidationFailed),
-    ),
-)]
-pub async fn usage_summary(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    uri: Uri,
-) -> Result<Json<UsageSummary>, ApiError> {
-    let query = StrictQuery::parse(uri.query(), &["limit", "before"])?;
-    let limit = query.integer("limit", 1..=MAX_PAGE)?.unwrap_or(DEFAULT_PAGE);
-    let before = query.integer("before", 1..=i64::MAX)?;
+/// The customer's balance, plan, per-fix rate, subscription, `limit` ledger entries (older than
+/// entry `before`, if given) and warnings.
+pub async fn summary(
+    state: &AppState,
+    customer: CustomerId,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<UsageSummary, ApiError> {
     let mut conn = state.pool.acquire().await?;
     let row = sqlx::query!(
         r#"SELECT email, source, plan AS "plan: Plan", default_payment_method IS NOT NULL AS "has_payment_method!"
            FROM customers WHERE id = $1"#,
-        auth.customer.0
+        customer.0
     )
     .fetch_one(&mut *conn)
     .await?;
     let plan = row.plan;
-    let balance = ledger::balance(&mut conn, auth.customer).await?;
-    let transactions = ledger::entries(&mut conn, auth.customer, limit + 1, before).await?;
+    let balance = ledger::balance(&mut conn, customer).await?;
+    let transactions = ledger::entries(&mut conn, customer, limit + 1, before).await?;
     let has_more = transactions.len() as i64 > limit;
     let transactions: Vec<LedgerEntry> = transactions.into_iter().take(limit as usize).collect();
     let has_payment_method = row.has_payment_method;
-    let subscription = live_subscription(&mut conn, auth.customer).await?.map(
+    let subscription = live_subscription(&mut conn, customer).await?.map(
         |(stripe_subscription_id, status, cancel_at_period_end, current_period_end)| SubscriptionState {
             stripe_subscription_id,
             status,
@@ -118,8 +87,8 @@ pub async fn usage_summary(
             message: "the last Pro renewal payment failed and the subscription is past due: update the payment method with POST /api/v1/billing/payment-method".into(),
         });
     }
-    Ok(Json(UsageSummary {
-        customer_id: auth.customer,
+    Ok(UsageSummary {
+        customer_id: customer,
         email: row.email,
         source: row.source,
         plan,
@@ -130,7 +99,7 @@ pub async fn usage_summary(
         next_before: if has_more { transactions.last().map(|entry| entry.id) } else { None },
         transactions,
         warnings,
-    }))
+    })
 }
 
 /// `critical` when nothing can pay for the next fix; `low_credits` when the balance is at or
@@ -146,11 +115,6 @@ pub fn warnings(balance: i32, has_payment_method: bool, low_threshold: i32) -> V
         warnings.push(Warning { code: "low_credits", message: format!("{balance} credit(s) left") });
     }
     warnings
-}
-
-/// `GET /api/v1/usage`.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(usage_summary))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Stripe webhooks: `POST /api/webhooks/stripe`.
+//! Stripe webhooks (`POST /api/webhooks/stripe`).
 //!
 //! The raw body is verified against `Stripe-Signature` ([`signature`]) before anything is
 //! parsed; a bad or stale signature is a 400 and writes nothing. Each event is then applied
@@ -10,23 +10,16 @@
 pub mod events;
 pub mod signature;
 
-use axum::Json;
-use axum::extract::{Request, State};
+use axum::body::Bytes;
+use axum::http::HeaderValue;
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::error::ErrorBody;
-use crate::openapi::RequestTimeout;
-use crate::openapi::bodies::StripeEvent as StripeEventBody;
-use crate::request::read_body;
 use crate::state::AppState;
-use axum::extract::DefaultBodyLimit;
 use events::Outcome;
 use signature::{SignatureError, SignatureHeader};
-use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
-use utoipa_axum::routes;
 
 /// Largest webhook body accepted (Stripe's events, an invoice with its lines, can outgrow the
 /// API's body limit).
@@ -45,38 +38,25 @@ pub struct WebhookReceipt {
     pub outcome: String,
 }
 
-/// Receives a Stripe event, signed with `Stripe-Signature`.
-#[utoipa::path(
-    post,
-    path = "/api/webhooks/stripe",
-    tag = "webhooks",
-    params(("Stripe-Signature" = String, Header, description = "`t=<unix time>,v1=<hex HMAC-SHA256 of `t.body`>`, as Stripe signs deliveries")),
-    request_body(content = StripeEventBody, description = "The event, exactly as Stripe sent it (the signature covers these bytes)"),
-    responses(
-        (status = 200, description = "Received: applied, a duplicate, or ignored", body = WebhookReceipt),
-        (status = 400, description = "A missing, malformed, stale or wrong signature (`invalid_signature`), or a body that is not a Stripe event (`malformed_json`); nothing is written", body = ErrorBody),
-        (status = 408, response = RequestTimeout),
-        (status = 413, description = "The body is larger than 1 MiB (`payload_too_large`)", body = ErrorBody),
-    ),
-)]
-pub async fn receive_stripe_event(
-    State(state): State<AppState>,
-    request: Request,
-) -> Result<Json<WebhookReceipt>, ApiError> {
-    let secrets = &state.config.webhooks.secrets;
-    if secrets.is_empty() {
-        return Err(refused(&state, SignatureError::NoSecrets));
+/// A delivery's `Stripe-Signature` header, parsed and checked before its body is read: a
+/// missing, malformed, oversized or stale one (or no secrets to check it with) is refused at
+/// once. Signatures are about real time, whatever the business clock says.
+pub fn check_signature_header(state: &AppState, header: Option<&HeaderValue>) -> Result<SignatureHeader, ApiError> {
+    if state.config.webhooks.secrets.is_empty() {
+        return Err(refused(state, SignatureError::NoSecrets));
     }
-    // The header first: a malformed, oversized or stale one is refused before the body is read.
-    // Signatures are about real time, whatever the business clock says.
-    let header = match request.headers().get("stripe-signature").map(|value| value.to_str()) {
+    let header = match header.map(|value| value.to_str()) {
         None => None,
         Some(Ok(text)) => Some(text),
-        Some(Err(_)) => return Err(refused(&state, SignatureError::Malformed)),
+        Some(Err(_)) => return Err(refused(state, SignatureError::Malformed)),
     };
-    let signature = SignatureHeader::parse(header, Utc::now().timestamp(), state.config.webhooks.tolerance_secs)
-        .map_err(|err| refused(&state, err))?;
-    let body = read_body(request, &state, BODY_LIMIT).await?;
+    SignatureHeader::parse(header, Utc::now().timestamp(), state.config.webhooks.tolerance_secs)
+        .map_err(|err| refused(state, err))
+}
+
+/// Verifies a delivery's `body` against its `signature`, then applies the event at most once.
+pub async fn receive(state: &AppState, signature: SignatureHeader, body: Bytes) -> Result<WebhookReceipt, ApiError> {
+    let secrets = &state.config.webhooks.secrets;
     let verified = if body.len() <= VERIFY_INLINE_UP_TO {
         signature.verify(&body, secrets)
     } else {
@@ -85,11 +65,11 @@ pub async fn receive_stripe_event(
             .await
             .map_err(|err| ApiError::Internal(format!("the signature check failed: {err}")))?
     };
-    verified.map_err(|err| refused(&state, err))?;
+    verified.map_err(|err| refused(state, err))?;
     let event: Value = serde_json::from_slice(&body).map_err(|err| ApiError::MalformedJson(err.to_string()))?;
     let event = events::StripeEvent::parse(&event)?;
 
-    let outcome = events::apply(&state, &event).await;
+    let outcome = events::apply(state, &event).await;
     let label = match &outcome {
         Ok(Outcome::Applied) => "applied",
         Ok(Outcome::Duplicate) => "duplicate",
@@ -104,7 +84,7 @@ pub async fn receive_stripe_event(
         }
         other => tracing::info!(event = %event.id, kind = %event.kind, outcome = ?other, "Stripe event"),
     }
-    Ok(Json(WebhookReceipt { received: true, event: event.id, outcome: label.to_string() }))
+    Ok(WebhookReceipt { received: true, event: event.id, outcome: label.to_string() })
 }
 
 /// A delivery refused for its signature: counted, logged, answered 400.
@@ -116,9 +96,4 @@ fn refused(state: &AppState, err: SignatureError) -> ApiError {
         tracing::warn!(error = %err, "refused a Stripe webhook");
     }
     ApiError::BadSignature(err.to_string())
-}
-
-/// `POST /api/webhooks/stripe`, with its own body limit.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(receive_stripe_event).layer(DefaultBodyLimit::max(BODY_LIMIT)))
 }

@@ -11,19 +11,14 @@
 //! Revoking forgets the customer's keys in this instance's auth cache after the commit, so the
 //! revoked key is refused at once here (and within the cache TTL on other instances).
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Authenticated, NewApiKey};
-use crate::error::{ApiError, ErrorBody};
+use super::NewApiKey;
+use crate::domain::CustomerId;
+use crate::error::ApiError;
 use crate::ledger::lock_customer;
-use crate::openapi::bodies::{ApiKeyRequest, JsonBodyRejections, UndecodablePath};
-use crate::openapi::{RateLimited, ValidationFailed};
-use crate::request::{Fields, JsonObject};
 use crate::state::AppState;
 
 /// Most active keys a customer may hold at once.
@@ -75,46 +70,23 @@ pub struct ApiKeySummary {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ApiKeyList {
-    pub api_keys: Vec<ApiKeySummary>,
-}
-
-/// `POST /api/v1/api-keys`.
-#[utoipa::path(
-    post,
-    path = "/api/v1/api-keys",
-    tag = "api-keys",
-    request_body(content = Option<ApiKeyRequest>, description = "Optional: an empty body is `{}`"),
-    security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 201, description = "The new key; `api_key` is shown only here", body = CreatedApiKey),
-        (status = 409, description = "The customer holds the most active keys allowed (`too_many_api_keys`): revoke one first", body = ErrorBody),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        JsonBodyRejections,
-    ),
-)]
-pub async fn create_api_key(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    body: JsonObject,
-) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
-    let mut fields = Fields::new(body);
-    let name = fields.optional_str("name");
-    let name = fields.parse("name", name, ApiKeyName::parse);
-    fields.finish()?;
-
+/// Makes a key for `customer`, named `name` (429 past the per-customer rate, 409 past
+/// [`MAX_ACTIVE_KEYS`]).
+pub async fn create_key(
+    state: &AppState,
+    customer: CustomerId,
+    name: Option<ApiKeyName>,
+) -> Result<CreatedApiKey, ApiError> {
     state
         .api_key_limiter
-        .try_acquire(auth.customer, std::time::Instant::now())
+        .try_acquire(customer, std::time::Instant::now())
         .map_err(|retry_after| ApiError::rate_limited(&state.metrics, "api_key_create", retry_after))?;
     let now = state.clock.now();
     let key = NewApiKey::generate();
     let mut tx = state.pool.begin().await?;
     // Serializes key changes of one customer, so the active-key count below stays true.
-    lock_customer(&mut tx, auth.customer).await?;
-    if count_active_keys(&mut tx, auth.customer).await? >= MAX_ACTIVE_KEYS {
+    lock_customer(&mut tx, customer).await?;
+    if count_active_keys(&mut tx, customer).await? >= MAX_ACTIVE_KEYS {
         return Err(ApiError::Conflict {
             code: "too_many_api_keys",
             message: format!(
@@ -122,82 +94,53 @@ pub async fn create_api_key(
             ),
         });
     }
-    key.insert_named(&mut tx, auth.customer, name.as_ref().map(ApiKeyName::as_str), now).await?;
+    key.insert_named(&mut tx, customer, name.as_ref().map(ApiKeyName::as_str), now).await?;
     tx.commit().await?;
-    tracing::info!(customer = %auth.customer, key = %key.id, "API key created");
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedApiKey {
-            id: key.id,
-            api_key: key.secret,
-            prefix: key.shown_prefix,
-            name: name.map(|name| name.0),
-            created_at: now,
-        }),
-    ))
+    tracing::info!(customer = %customer, key = %key.id, "API key created");
+    Ok(CreatedApiKey {
+        id: key.id,
+        api_key: key.secret,
+        prefix: key.shown_prefix,
+        name: name.map(|name| name.0),
+        created_at: now,
+    })
 }
 
-/// `GET /api/v1/api-keys`: oldest first, revoked ones included.
-#[utoipa::path(
-    get,
-    path = "/api/v1/api-keys",
-    tag = "api-keys",
-    security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "The customer's keys, oldest first, revoked ones included", body = ApiKeyList)),
-)]
-pub async fn list_api_keys(State(state): State<AppState>, auth: Authenticated) -> Result<Json<ApiKeyList>, ApiError> {
+/// The customer's keys, oldest first, revoked ones included.
+pub async fn list_keys(state: &AppState, customer: CustomerId) -> Result<Vec<ApiKeySummary>, ApiError> {
     let api_keys = sqlx::query_as!(
         ApiKeySummary,
         r#"SELECT id, key_prefix AS prefix, name, created_at, revoked_at FROM api_keys
            WHERE customer_id = $1 ORDER BY created_at, id"#,
-        auth.customer.0
+        customer.0
     )
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(ApiKeyList { api_keys }))
+    Ok(api_keys)
 }
 
-/// `DELETE /api/v1/api-keys/{id}`: 204, also when the key was already revoked.
-#[utoipa::path(
-    delete,
-    path = "/api/v1/api-keys/{id}",
-    tag = "api-keys",
-    params(("id" = String, Path, description = "The key's id")),
-    security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 204, description = "Revoked (also when it already was)"),
-        (status = 404, description = "This customer has no key with this id (`not_found`)", body = ErrorBody),
-        (status = 409, description = "It is the customer's last active key (`last_active_key`): create another first", body = ErrorBody),
-        UndecodablePath,
-    ),
-)]
-pub async fn revoke_api_key(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+/// Revokes the customer's key `id` (also when it already was); 404 for an id that is not one
+/// of the customer's keys, 409 for the last active one.
+pub async fn revoke_key(state: &AppState, customer: CustomerId, id: &str) -> Result<(), ApiError> {
     let not_found = || {
         ApiError::NotFound(format!(
             "you have no API key with id `{id}`: GET /api/v1/api-keys lists your keys and their ids"
         ))
     };
-    let key_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let key_id = Uuid::parse_str(id).map_err(|_| not_found())?;
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    lock_customer(&mut tx, auth.customer).await?;
-    let revoked_at: Option<Option<DateTime<Utc>>> = sqlx::query_scalar!(
-        "SELECT revoked_at FROM api_keys WHERE id = $1 AND customer_id = $2",
-        key_id,
-        auth.customer.0
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    lock_customer(&mut tx, customer).await?;
+    let revoked_at: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar!("SELECT revoked_at FROM api_keys WHERE id = $1 AND customer_id = $2", key_id, customer.0)
+            .fetch_optional(&mut *tx)
+            .await?;
     match revoked_at {
         None => return Err(not_found()),
-        Some(Some(_)) => return Ok(StatusCode::NO_CONTENT),
+        Some(Some(_)) => return Ok(()),
         Some(None) => {}
     }
-    if count_active_keys(&mut tx, auth.customer).await? <= 1 {
+    if count_active_keys(&mut tx, customer).await? <= 1 {
         return Err(ApiError::Conflict {
             code: "last_active_key",
             message: "this is your last active API key, and revoking it would lock you out: create another with POST /api/v1/api-keys first, then revoke this one".into(),
@@ -205,15 +148,12 @@ pub async fn revoke_api_key(
     }
     sqlx::query!("UPDATE api_keys SET revoked_at = $2 WHERE id = $1", key_id, now).execute(&mut *tx).await?;
     tx.commit().await?;
-    state.api_key_cache.invalidate_customer(auth.customer);
-    tracing::info!(customer = %auth.customer, key = %key_id, "API key revoked");
-    Ok(StatusCode::NO_CONTENT)
+    state.api_key_cache.invalidate_customer(customer);
+    tracing::info!(customer = %customer, key = %key_id, "API key revoked");
+    Ok(())
 }
 
-async fn count_active_keys(
-    conn: &mut sqlx::PgConnection,
-    customer: crate::domain::CustomerId,
-) -> Result<i64, sqlx::Error> {
+async fn count_active_keys(conn: &mut sqlx::PgConnection, customer: CustomerId) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
         r#"SELECT count(*) AS "active!" FROM api_keys WHERE customer_id = $1 AND revoked_at IS NULL"#,
         customer.0

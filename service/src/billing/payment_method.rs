@@ -1,4 +1,5 @@
-//! `POST /api/v1/billing/payment-method`: attach a card, make it the default, record consent.
+//! A payment method (`POST /api/v1/billing/payment-method`): attach a card, make it the default,
+//! record consent.
 //!
 //! Without `"billing_consent": true` nothing is stored and nothing is sent to Stripe. With it,
 //! the card is attached to the Stripe customer and made the default for invoices and
@@ -10,20 +11,14 @@
 //! a later change back to an earlier card (A, then B, then A again) really reaches Stripe. A key
 //! of a (customer, card) pair would make Stripe replay the first "make A the default" and keep B.
 
-use axum::Json;
-use axum::extract::State;
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::{BillingProfile, set_plan};
-use crate::api_keys::Authenticated;
-use crate::domain::Plan;
-use crate::error::{ApiError, ErrorBody};
-use crate::idempotency::{self, OptionalClientKey, Remembered};
-use crate::openapi::bodies::{JsonBodyRejections, PaymentMethodRequest};
-use crate::openapi::{IdempotencyKey, PaymentProviderFailed, ValidationFailed};
+use crate::domain::{CustomerId, Plan};
+use crate::error::ApiError;
+use crate::idempotency::{self, ClientKey, Remembered};
 use crate::pricing;
-use crate::request::{Fields, JsonObject};
 use crate::state::AppState;
 use crate::stripe::StripeError;
 
@@ -39,63 +34,38 @@ pub struct PaymentMethodAdded {
 const ROUTE: &str = "POST /api/v1/billing/payment-method";
 
 /// A payment method id or test token as Stripe writes them (`pm_…`).
-fn parse_payment_method_id(raw: &str) -> Result<String, String> {
+pub fn parse_payment_method_id(raw: &str) -> Result<String, String> {
     let valid =
         raw.starts_with("pm_") && raw.len() <= 255 && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if valid { Ok(raw.to_string()) } else { Err("must be a Stripe payment method id such as pm_1Nx…".into()) }
 }
 
-/// Attaches a card, makes it the default and records the customer's consent to be charged.
-#[utoipa::path(
-    post,
-    path = "/api/v1/billing/payment-method",
-    tag = "billing",
-    params(IdempotencyKey),
-    request_body = PaymentMethodRequest,
-    security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 200, description = "The card is the default; a trial customer is now pay-as-you-go", body = PaymentMethodAdded),
-        (status = 402, description = "Stripe refused the card (`card_declined`, with `decline_code`)", body = ErrorBody),
-        (status = 422, response = ValidationFailed),
-        (status = 502, response = PaymentProviderFailed),
-        JsonBodyRejections,
-    ),
-)]
+/// Attaches `payment_method` to the customer's Stripe customer, makes it the default and records
+/// the customer's consent to be charged (given: the request said so); a trial customer becomes
+/// pay-as-you-go. A client `key` makes a retry replay at Stripe and here.
 pub async fn add_payment_method(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    OptionalClientKey(key): OptionalClientKey,
-    body: JsonObject,
-) -> Result<Json<PaymentMethodAdded>, ApiError> {
-    let mut fields = Fields::new(body);
-    let payment_method = fields.required_str("payment_method_id");
-    let payment_method = fields.parse("payment_method_id", payment_method, parse_payment_method_id);
-    match fields.optional_bool("billing_consent") {
-        Some(true) => {}
-        Some(false) | None => fields.error(
-            "billing_consent",
-            "must be true: the customer has to agree to be charged before a payment method is stored",
-        ),
-    }
-    fields.finish()?;
-    let payment_method = payment_method.ok_or_else(|| ApiError::Internal("field errors were not reported".into()))?;
-    let fingerprint = idempotency::fingerprint(ROUTE, &[&payment_method]);
-    let scope = auth.customer.to_string();
-    if let Some(key) = &key {
+    state: &AppState,
+    customer: CustomerId,
+    payment_method: &str,
+    key: Option<&ClientKey>,
+) -> Result<PaymentMethodAdded, ApiError> {
+    let fingerprint = idempotency::fingerprint(ROUTE, &[payment_method]);
+    let scope = customer.to_string();
+    if let Some(key) = key {
         // Refuse a reused key before anything reaches Stripe.
         idempotency::check(&mut *state.pool.acquire().await?, &scope, key, ROUTE, &fingerprint).await?;
     }
 
-    let profile = BillingProfile::load(&mut *state.pool.acquire().await?, auth.customer).await?;
-    let intent = match &key {
+    let profile = BillingProfile::load(&mut *state.pool.acquire().await?, customer).await?;
+    let intent = match key {
         Some(key) => hex::encode(&idempotency::fingerprint(&scope, &[ROUTE, key.as_str()])[..16]),
         None => Uuid::new_v4().simple().to_string(),
     };
     let attached = state
         .stripe
-        .attach_payment_method(&payment_method, &profile.stripe_customer_id, &format!("pm-attach-{intent}"))
+        .attach_payment_method(payment_method, &profile.stripe_customer_id, &format!("pm-attach-{intent}"))
         .await
-        .map_err(|err| refused_payment_method(err, &payment_method))?;
+        .map_err(|err| refused_payment_method(err, payment_method))?;
     state
         .stripe
         .set_default_payment_method(&profile.stripe_customer_id, &attached.id, &format!("pm-default-{intent}"))
@@ -104,24 +74,24 @@ pub async fn add_payment_method(
     let now = state.clock.now();
     let consent_text = pricing::consent_text();
     let mut tx = state.pool.begin().await?;
-    crate::ledger::lock_customer(&mut tx, auth.customer).await?;
-    let repeated = match &key {
+    crate::ledger::lock_customer(&mut tx, customer).await?;
+    let repeated = match key {
         Some(key) => {
             idempotency::remember(&mut tx, &scope, key, ROUTE, &fingerprint, now).await? == Remembered::Repeated
         }
         None => false,
     };
-    let plan = BillingProfile::load(&mut tx, auth.customer).await?.plan;
+    let plan = BillingProfile::load(&mut tx, customer).await?.plan;
     let plan = if repeated {
         plan
     } else {
-        sqlx::query!("UPDATE customers SET default_payment_method = $2 WHERE id = $1", auth.customer.0, &attached.id)
+        sqlx::query!("UPDATE customers SET default_payment_method = $2 WHERE id = $1", customer.0, &attached.id)
             .execute(&mut *tx)
             .await?;
         sqlx::query!(
             "INSERT INTO billing_consents (id, customer_id, payment_method_id, consent_text, given_at) VALUES ($1, $2, $3, $4, $5)",
             Uuid::new_v4(),
-            auth.customer.0,
+            customer.0,
             &attached.id,
             &consent_text,
             now
@@ -129,24 +99,18 @@ pub async fn add_payment_method(
         .execute(&mut *tx)
         .await?;
         if plan == Plan::Trial {
-            set_plan(&mut tx, auth.customer, Plan::PayAsYouGo).await?;
+            set_plan(&mut tx, customer, Plan::PayAsYouGo).await?;
             Plan::PayAsYouGo
         } else {
             plan
         }
     };
     tx.commit().await?;
-    state.api_key_cache.invalidate_customer(auth.customer);
-    tracing::info!(customer = %auth.customer, plan = plan.as_str(), "payment method added");
+    state.api_key_cache.invalidate_customer(customer);
+    tracing::info!(customer = %customer, plan = plan.as_str(), "payment method added");
 
     let card = attached.card.unwrap_or_default();
-    Ok(Json(PaymentMethodAdded {
-        payment_method_id: attached.id,
-        brand: card.brand,
-        last4: card.last4,
-        plan,
-        consent_text,
-    }))
+    Ok(PaymentMethodAdded { payment_method_id: attached.id, brand: card.brand, last4: card.last4, plan, consent_text })
 }
 
 /// Stripe refusing the payment method itself (it does not exist, or belongs to another

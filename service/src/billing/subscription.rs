@@ -14,25 +14,17 @@
 //! here. Subscribing while a live subscription is stored asks Stripe the same way before
 //! answering 409, so an ended one does not block a new one.
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::{StatusCode, Uri};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{BillingProfile, set_plan};
-use crate::api_keys::Authenticated;
 use crate::domain::{CustomerId, Plan};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::ledger;
-use crate::openapi::bodies::{JsonBodyRejections, SubscriptionRequest};
-use crate::openapi::{PaymentProviderFailed, ValidationFailed};
-use crate::request::{Fields, JsonObject, StrictQuery};
 use crate::state::AppState;
 use crate::stripe::{Form, StripeError, StripeSubscription, path_segment};
-use utoipa::IntoParams;
 
 /// Statuses in which a subscription counts as the customer's live one: it can be cancelled,
 /// and the customer cannot start another beside it.
@@ -82,36 +74,11 @@ pub fn from_unix(seconds: Option<i64>) -> Option<DateTime<Utc>> {
     seconds.and_then(|s| Utc.timestamp_opt(s, 0).single())
 }
 
-/// Subscribes to Pro ($599 a month; 60 credits with each paid invoice, granted by the webhook).
-#[utoipa::path(
-    post,
-    path = "/api/v1/billing/subscription",
-    tag = "billing",
-    request_body = SubscriptionRequest,
-    security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 201, description = "Subscribed: the plan is Pro", body = SubscriptionView),
-        (status = 200, description = "A retry that Stripe answered with the subscription already made", body = SubscriptionView),
-        (status = 402, description = "No payment method (`payment_method_required`), or the first payment failed (`subscription_payment_failed`, `card_declined`)", body = ErrorBody),
-        (status = 409, description = "Already subscribed (`already_subscribed`)", body = ErrorBody),
-        (status = 422, response = ValidationFailed),
-        (status = 502, response = PaymentProviderFailed),
-        JsonBodyRejections,
-    ),
-)]
-pub async fn subscribe(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    body: JsonObject,
-) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
-    let mut fields = Fields::new(body);
-    let plan = fields.required_str("plan");
-    if plan.as_deref().is_some_and(|plan| plan != "pro") {
-        fields.error("plan", "must be \"pro\", the only plan with a subscription");
-    }
-    fields.finish()?;
-
-    let (profile, earlier) = ready_to_subscribe(&state, auth.customer).await?;
+/// Subscribes the customer to Pro ($599 a month; 60 credits with each paid invoice, granted by
+/// the webhook). Says whether Stripe made the subscription now (rather than replaying one a
+/// retried request made).
+pub async fn subscribe_to_pro(state: &AppState, customer: CustomerId) -> Result<(bool, SubscriptionView), ApiError> {
+    let (profile, earlier) = ready_to_subscribe(state, customer).await?;
 
     let price = state.pro_price.id(&state.stripe).await?;
     let form = Form::new()
@@ -120,13 +87,13 @@ pub async fn subscribe(
         // No `default_payment_method` on the subscription: renewals then charge the customer's
         // default, so a card changed later (POST /billing/payment-method) is the one used.
         .set("expand[0]", "latest_invoice")
-        .metadata("customer_id", auth.customer);
+        .metadata("customer_id", customer);
     // Same customer, same count of earlier subscriptions → same key: a retry replays.
-    let key = format!("subscribe-{}-{earlier}", auth.customer);
+    let key = format!("subscribe-{}-{earlier}", customer);
     let (subscription, replayed): (StripeSubscription, bool) =
         state.stripe.post_noting_replay("/v1/subscriptions", form, &key).await?;
 
-    let (_, plan) = record_subscription(&state, auth.customer, &subscription, profile.plan).await?;
+    let (_, plan) = record_subscription(state, customer, &subscription, profile.plan).await?;
     if !gives_pro_pricing(&subscription.status) {
         return Err(ApiError::PaymentRequired {
             code: "subscription_payment_failed",
@@ -138,18 +105,17 @@ pub async fn subscribe(
     }
     // Whether Stripe made it now, not whether the row is new here: Stripe's `customer.subscription.created` can
     // store it before this request does (issue 19: a first subscription was answered 200 on a busy machine).
-    let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
-    tracing::info!(customer = %auth.customer, subscription = %subscription.id, "subscribed to Pro");
+    tracing::info!(customer = %customer, subscription = %subscription.id, "subscribed to Pro");
     Ok((
-        status,
-        Json(SubscriptionView {
+        !replayed,
+        SubscriptionView {
             stripe_subscription_id: subscription.id.clone(),
             status: subscription.status.clone(),
             cancel_at_period_end: subscription.cancel_at_period_end,
             current_period_end: from_unix(subscription.period_end()),
             plan,
             note: "60 credits are granted when each invoice is paid".into(),
-        }),
+        },
     ))
 }
 
@@ -220,45 +186,19 @@ async fn record_subscription(
     Ok((inserted.rows_affected() == 1, plan))
 }
 
-/// The query string of `DELETE /api/v1/billing/subscription` (any other parameter, or one
-/// given twice, is 422).
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CancelQuery {
-    /// `true`: Pro until the period ends; `false` (the default): pay-as-you-go at once.
-    #[param(nullable = false)]
-    pub at_period_end: Option<bool>,
-}
-
-/// Cancels Pro, at once or at the end of the period.
-#[utoipa::path(
-    delete,
-    path = "/api/v1/billing/subscription",
-    tag = "billing",
-    params(CancelQuery),
-    security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 200, description = "Cancelled, or already ended (in Stripe, or by an earlier cancel): the subscription as it now stands", body = SubscriptionView),
-        (status = 404, description = "This customer never had a subscription (`not_found`)", body = ErrorBody),
-        (status = 422, response = ValidationFailed),
-        (status = 502, response = PaymentProviderFailed),
-    ),
-)]
-pub async fn cancel(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    uri: Uri,
-) -> Result<Json<SubscriptionView>, ApiError> {
-    let at_period_end = StrictQuery::parse(uri.query(), &["at_period_end"])?.bool("at_period_end", false)?;
-    let live = live_subscription(&mut *state.pool.acquire().await?, auth.customer).await?;
+/// Cancels the customer's Pro subscription: at once (pay-as-you-go from now), or, with
+/// `at_period_end`, when the period ends. Converges on Stripe's state: a subscription Stripe
+/// already ended is stored as ended and answered as such; 404 when there never was one.
+pub async fn cancel(state: &AppState, customer: CustomerId, at_period_end: bool) -> Result<SubscriptionView, ApiError> {
+    let live = live_subscription(&mut *state.pool.acquire().await?, customer).await?;
     let Some((subscription_id, _, _, _)) = live else {
         // Nothing live here. When the latest subscription has ended, the cancellation is done:
         // a retried cancel, or one of several sent at once, is told so.
-        let latest = latest_subscription(&mut *state.pool.acquire().await?, auth.customer).await?;
+        let latest = latest_subscription(&mut *state.pool.acquire().await?, customer).await?;
         return match latest {
             Some((subscription_id, status, cancel_at_period_end, period_end)) if status == "canceled" => {
-                let plan = BillingProfile::load(&mut *state.pool.acquire().await?, auth.customer).await?.plan;
-                Ok(Json(ended_view(subscription_id, cancel_at_period_end, period_end, plan)))
+                let plan = BillingProfile::load(&mut *state.pool.acquire().await?, customer).await?.plan;
+                Ok(ended_view(subscription_id, cancel_at_period_end, period_end, plan))
             }
             _ => Err(ApiError::NotFound("this customer has no live subscription to cancel".into())),
         };
@@ -274,7 +214,7 @@ pub async fn cancel(
     let subscription = match asked {
         Ok(subscription) => Some(subscription),
         // Refused (already canceled, say) or unanswered: what Stripe has now decides.
-        Err(error) => match fetch_subscription(&state, &subscription_id).await {
+        Err(error) => match fetch_subscription(state, &subscription_id).await {
             Ok(Some(current)) if current.status == "canceled" => Some(current),
             Ok(Some(current)) if at_period_end && current.cancel_at_period_end => Some(current),
             // Stripe has no such subscription: nothing bills the customer for it.
@@ -293,26 +233,26 @@ pub async fn cancel(
             )
             .execute(&state.pool)
             .await?;
-            tracing::info!(customer = %auth.customer, subscription = %subscription_id, "Pro cancelled at period end");
-            Ok(Json(SubscriptionView {
+            tracing::info!(customer = %customer, subscription = %subscription_id, "Pro cancelled at period end");
+            Ok(SubscriptionView {
                 stripe_subscription_id: subscription_id,
                 status: subscription.status.clone(),
                 cancel_at_period_end: true,
                 current_period_end: from_unix(subscription.period_end()),
                 plan: Plan::Pro,
                 note: "Pro pricing stays until the period ends, then pay-as-you-go".into(),
-            }))
+            })
         }
         Some(subscription) if subscription.status != "canceled" => Err(ApiError::Internal(format!(
             "Stripe answered the cancellation of {subscription_id} with status `{}`",
             subscription.status
         ))),
         ended => {
-            let plan = end_subscription(&state, auth.customer, &subscription_id, now).await?;
-            tracing::info!(customer = %auth.customer, subscription = %subscription_id, "Pro cancelled now");
+            let plan = end_subscription(state, customer, &subscription_id, now).await?;
+            tracing::info!(customer = %customer, subscription = %subscription_id, "Pro cancelled now");
             let (cancel_at_period_end, period_end) =
                 ended.map_or((false, None), |ended| (ended.cancel_at_period_end, from_unix(ended.period_end())));
-            Ok(Json(ended_view(subscription_id, cancel_at_period_end, period_end, plan)))
+            Ok(ended_view(subscription_id, cancel_at_period_end, period_end, plan))
         }
     }
 }

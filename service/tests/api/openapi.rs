@@ -55,7 +55,7 @@ async fn the_document_is_served_without_a_key_and_lists_exactly_the_services_ope
     assert_eq!(listed, OPERATIONS, "the document's operations differ from the expected list");
     assert_eq!(
         document,
-        billing_service::app::openapi_document(&stack.config),
+        billing_service::http::openapi_document(&stack.config),
         "the served document is the generated one"
     );
 }

@@ -5,15 +5,15 @@
 //! - **Header read timeout** (`HEADER_READ_TIMEOUT_MS`): a client that trickles its request
 //!   headers, or keeps an idle connection open without sending the next request, is cut off.
 //! - **Body read timeout** (`BODY_READ_TIMEOUT_MS`): applied where a body is read
-//!   ([`crate::request::read_body`]): 408.
+//!   ([`crate::http::request::read_body`]): 408.
 //! - **Request timeout** (`REQUEST_TIMEOUT_MS`): a request that takes longer is answered 503,
 //!   saying the outcome may still complete (work that moves money runs on tasks of its own and
-//!   is not cut short; see [`crate::billing::charges`]); [`crate::edge::RouteLayer`].
+//!   is not cut short; see [`crate::billing::charges`]); [`crate::http::edge::RouteLayer`].
 //! - The client's address is put into each request ([`axum::extract::ConnectInfo`]) for the
 //!   per-IP signup limit.
 //! - **Lingering close** ([`LingeringClose`]): a request refused before its body was read (over
 //!   the size limit, without a valid key) gets its answer with `Connection: close`
-//!   ([`crate::edge::Edge`]), not a reset connection.
+//!   ([`crate::http::edge::Edge`]), not a reset connection.
 //!
 //! axum's own `serve` sets none of the timeouts, hence this loop (hyper's HTTP/1 connection
 //! builder with tokio's timer, and hyper-util's graceful shutdown).
@@ -34,7 +34,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::edge::Edge;
+use crate::http::edge::Edge;
 
 /// Timeouts of the connections a server accepts.
 #[derive(Debug, Clone, Copy)]

@@ -3,9 +3,9 @@
 //! Each resource module's `router()` registers its routes with `utoipa-axum`'s `routes!`, which
 //! takes the path and method from the handler's `#[utoipa::path]`: the route and its
 //! documentation are one declaration, and `clippy.toml` forbids `OpenApiRouter::route`, the one
-//! way to add a route without documentation. The request bodies are described by the schema
-//! types in [`bodies`] (the handlers read bodies field by field with [`crate::request::Fields`],
-//! so that every problem is reported at once; the types say exactly what that accepts).
+//! way to add a route without documentation. A request body is described by the type its
+//! handler reads it into (read field by field with [`crate::http::request::Fields`], so that
+//! every problem is reported at once); [`bodies`] has what the bodies share.
 //!
 //! What a route answers because of the layers every request goes through, rather than its
 //! handler, is added here, in [`document`], from facts the document already states:
@@ -243,7 +243,7 @@ mod tests {
     use super::*;
 
     fn the_document() -> Value {
-        crate::app::openapi_document(&Config::for_tests("postgres://unused", "http://unused"))
+        crate::http::openapi_document(&Config::for_tests("postgres://unused", "http://unused"))
     }
 
     /// Every `"$ref"` string in the document.
@@ -318,7 +318,7 @@ mod tests {
         let mut config = Config::for_tests("postgres://unused", "http://unused");
         config.credentials.providers = vec!["npm".into(), " pypi ".into()];
         config.credentials.max_ttl_secs = 600;
-        let document = crate::app::openapi_document(&config);
+        let document = crate::http::openapi_document(&config);
         let request = &document["components"]["schemas"]["CredentialsRequest"]["properties"];
         assert_eq!(request["providers"]["items"]["enum"], serde_json::json!(["npm", "pypi"]));
         assert_eq!(request["ttl_seconds"]["maximum"], 600);

@@ -181,7 +181,7 @@ impl Edge {
         if body_finished.is_some_and(|finished| !finished.load(Ordering::Relaxed)) {
             // The server cannot read the next request on this connection (the rest of this
             // body is in the way), so it closes it after the answer (lingering, see
-            // `crate::server`). Saying so keeps the client from putting the connection back in
+            // `crate::http::server`). Saying so keeps the client from putting the connection back in
             // its pool and sending its next request into a closing socket.
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }

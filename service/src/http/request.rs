@@ -9,15 +9,21 @@
 //! [`StrictQuery`] does the same for a query string: every parameter known, none repeated,
 //! each value valid — `?at_period_end=true&at_period_end=true` is a 422, never a silent default
 //! that changes money.
+//!
+//! [`OptionalClientKey`] is the request's `Idempotency-Key`, validated, for a handler that honours
+//! it. Each handler file (`crate::http::fixes`, …) reads its body with [`Fields`] into its request
+//! type's `from_fields`.
 
 use std::collections::BTreeSet;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
+use axum::http::request::Parts;
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldErrors};
+use crate::idempotency::ClientKey;
 use crate::state::AppState;
 
 /// A request body that is a JSON object. An empty body reads as `{}`, so endpoints whose
@@ -68,6 +74,17 @@ pub async fn read_body(req: Request, state: &AppState, limit: usize) -> Result<B
             ApiError::MalformedJson(rejection.body_text())
         }
     })
+}
+
+/// The request's key (validated), for handlers that honour it.
+pub struct OptionalClientKey(pub Option<ClientKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for OptionalClientKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        ClientKey::from_headers(&parts.headers).map(OptionalClientKey)
+    }
 }
 
 /// A query string of known parameters, each at most once, percent-decoded.
