@@ -58,8 +58,15 @@ async fn a_blunt_slowdown_on_the_candidate_regresses_throughput_and_exits_1() {
     let (endpoint, throughput) =
         report.comparisons().find(|(_, c)| c.figure == Figure::Throughput).expect("throughput was compared");
     assert_eq!(endpoint, "POST /api/v1/credentials/exchange");
-    assert_eq!(throughput.verdict, Verdict::Regressed, "{throughput:?}");
-    assert!(throughput.high.unwrap() < 0.95 && throughput.estimate.unwrap() < 0.95, "{throughput:?}");
+    // The server's CPU per request is what the change moves (a key lookup and a hash check per exchange: about 8x),
+    // and a busy machine does not move it, so it must be called a regression every time. Throughput moves too, but
+    // on a machine already busy with other work (a flake hunt, a build beside it) its three pairs can honestly be
+    // inconclusive (0.85 with 0.70-1.30 was seen): it must lean worse, never be called no change or better.
+    let cpu = report.comparisons().find(|(_, c)| c.figure.label() == "CPU per request").expect("CPU was compared").1;
+    assert_eq!(cpu.verdict, Verdict::Regressed, "{cpu:?}");
+    assert!(cpu.estimate.unwrap() > 1.5, "{cpu:?}");
+    assert!(matches!(throughput.verdict, Verdict::Regressed | Verdict::Inconclusive), "{throughput:?}");
+    assert!(throughput.estimate.unwrap() < 0.95, "{throughput:?}");
     assert_eq!(report.rounds.len(), 6, "three pairs of rounds");
     for pair in 1..=3 {
         let positions: Vec<usize> = report.rounds.iter().filter(|r| r.pair == pair).map(|r| r.position).collect();
