@@ -51,7 +51,7 @@ pub struct ProviderConfig {
     pub provider: Option<ProviderChoice>,
     /// `DATABASE_URL`; an empty value counts as unset.
     pub database_url: Option<String>,
-    /// `DOCKER_HOST` (`unix://…`, `tcp://…`), which testcontainers reads too.
+    /// `DOCKER_HOST` (`unix://…`, `tcp://…`, `http://…`).
     pub docker_host: Option<String>,
     /// The local Docker socket, looked at when `docker_host` is unset.
     pub docker_socket: PathBuf,
