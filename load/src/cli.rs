@@ -193,7 +193,8 @@ p50, p95, p99 from the merged histograms; the error rate) is pooled over the rou
 candidate/base ratio gets a confidence interval from a paired bootstrap over the pairs. A figure is \
 REGRESSED when its whole interval lies beyond --min-effect in the bad direction, improved beyond it in \
 the good one, no change when it lies within it, INCONCLUSIVE otherwise (the report says how many rounds \
-would settle it).
+would settle it). A verdict needs at least 6 pairs at 95 % confidence (8 at 99 %): fewer pairs all leaning \
+one way by chance are too common to call anything.
 
 Exit codes: 0 nothing regressed and nothing inconclusive; 1 something regressed, or an after-run check \
 failed on either side; 3 inconclusive (nothing regressed); 2 a usage or set-up error.
@@ -247,7 +248,8 @@ pub struct CompareArgs {
     #[arg(long)]
     pub i_know_this_is_production: bool,
 
-    /// Pairs of rounds (each pair: one base round, one candidate round, in a random order).
+    /// Pairs of rounds (each pair: one base round, one candidate round, in a random order); at
+    /// least 6 at 95 % confidence (8 at 99 %): with fewer, every verdict would be inconclusive.
     #[arg(long, default_value_t = 8)]
     pub rounds: usize,
 

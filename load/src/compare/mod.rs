@@ -61,17 +61,20 @@ struct Plan {
 }
 
 fn plan(args: &CompareArgs) -> Result<Plan, LoadError> {
-    if args.rounds < 3 {
-        return Err(LoadError::Usage(format!(
-            "--rounds {}: a comparison needs at least 3 pairs of rounds for an interval (6 or more to settle small changes)",
-            args.rounds
-        )));
-    }
     if !(args.min_effect > 0.0 && args.min_effect < 100.0) {
         return Err(LoadError::Usage(format!("--min-effect {}: give a percentage above 0, e.g. 5", args.min_effect)));
     }
     if !(args.confidence >= 50.0 && args.confidence < 100.0) {
         return Err(LoadError::Usage(format!("--confidence {}: give a percentage from 50 to 99.9", args.confidence)));
+    }
+    let fewest = stats::min_pairs(args.confidence / 100.0);
+    if args.rounds < fewest {
+        return Err(LoadError::Usage(format!(
+            "--rounds {}: a verdict at {}% confidence needs at least {fewest} pairs of rounds (with fewer, pairs all \
+             leaning one way by chance are too common to call anything); give --rounds {fewest} or more, or a lower \
+             --confidence",
+            args.rounds, args.confidence
+        )));
     }
     if args.duplicates > 100 {
         return Err(LoadError::Usage(format!("--duplicates {}: give a percentage from 0 to 100", args.duplicates)));
@@ -411,7 +414,7 @@ mod tests {
     fn the_server_side_is_judged_on_its_cpu_per_request_alone() {
         let selection = Selection::parse("healthz").unwrap();
         let settings = Settings { resamples: 200, ..Settings::default() };
-        let cpu = [Some(0.5); 4];
+        let cpu = [Some(0.5); 6];
         let samples = BTreeMap::from([(SideName::Base, side_rounds(&cpu)), (SideName::Candidate, side_rounds(&cpu))]);
         let endpoints = comparisons(&selection, &samples, &settings);
         let names: Vec<&str> = endpoints.iter().map(|endpoint| endpoint.endpoint.as_str()).collect();

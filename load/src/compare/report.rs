@@ -48,6 +48,9 @@ pub fn describe(comparison: &Comparison, confidence: f64) -> String {
         format!("{:+.1} % (ratio {estimate:.3}, {level:.0} % interval {low:.3} to {high:.3})", (estimate - 1.0) * 100.0)
     };
     if comparison.verdict == Verdict::Inconclusive {
+        if let Some(note) = &comparison.note {
+            let _ = write!(text, "; {note}");
+        }
         match comparison.pairs_needed {
             Some(pairs) => {
                 let _ = write!(text, "; about {pairs} pairs of rounds would settle it at this noise");
