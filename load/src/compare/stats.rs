@@ -418,8 +418,11 @@ fn pairs_needed_by_pairs(per_pair: &[f64], pairs: usize, confidence: f64) -> u64
 /// downward): the chance, with every sign a fair coin, of a rank sum on that side at least the
 /// one seen. Zero effects are dropped; tied magnitudes share their mean rank.
 pub fn signed_rank_p(effects: &[f64], upward: bool) -> f64 {
-    let mut magnitudes: Vec<(f64, bool)> =
-        effects.iter().filter(|effect| **effect != 0.0).map(|effect| (effect.abs(), (*effect > 0.0) == upward)).collect();
+    let mut magnitudes: Vec<(f64, bool)> = effects
+        .iter()
+        .filter(|effect| **effect != 0.0)
+        .map(|effect| (effect.abs(), (*effect > 0.0) == upward))
+        .collect();
     if magnitudes.is_empty() {
         return 1.0;
     }
@@ -428,7 +431,8 @@ pub fn signed_rank_p(effects: &[f64], upward: bool) -> f64 {
     let mut ranks = vec![0usize; magnitudes.len()];
     let mut start = 0;
     while start < magnitudes.len() {
-        let end = (start..magnitudes.len()).take_while(|&i| magnitudes[i].0 == magnitudes[start].0).last().unwrap_or(start);
+        let end =
+            (start..magnitudes.len()).take_while(|&i| magnitudes[i].0 == magnitudes[start].0).last().unwrap_or(start);
         (start..=end).for_each(|i| ranks[i] = start + 1 + end + 1);
         start = end + 1;
     }
