@@ -6,7 +6,7 @@ Usage: python3 stripe_python_compat.py http://127.0.0.1:PORT
 A journey a billing service makes: webhook endpoint, customer, card attached and set as
 default, a monthly Pro price found by lookup key, a subscription paid at once, a declined
 off-session charge raising stripe.CardError with its decline_code and charge, idempotent
-retries, auto-pagination, a test clock advance, a partial refund, a SetupIntent and an
+retries, auto-pagination (also within a created[gte]/created[lt] window), a test clock advance, a partial refund, a SetupIntent and an
 off-session charge on the card it saved, a subscription update with prorations and its invoice
 preview, a declined renewal retried on the schedule until the subscription is unpaid and then
 paid by hand, a customer search, and every webhook verified with stripe.Webhook.construct_event.
@@ -144,6 +144,9 @@ def main(base_url):
 
     ids = [c.id for c in stripe.Customer.list(limit=1).auto_paging_iter()]
     check(len(ids) == 3 and len(set(ids)) == 3, ids)
+    newest = stripe.Customer.retrieve(ids[0]).created
+    window = [c.id for c in stripe.Customer.list(limit=1, created={"gte": newest, "lt": newest + 1}).auto_paging_iter()]
+    check(ids[0] in window and set(window) <= set(ids), window)
 
     clock = stripe.test_helpers.TestClock.create(frozen_time=1767225600)
     stripe.test_helpers.TestClock.advance(clock.id, frozen_time=1767225600 + 10 * 86400)
