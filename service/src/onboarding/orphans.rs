@@ -42,7 +42,10 @@
 //!   Stripe customer too. Only a customer that no row names in any way is deleted.
 //!
 //! With `STRIPE_TEST_CLOCK` (test mode), the list names the clock: Stripe leaves customers on test
-//! clocks out of a list that does not, and their `created` is the clock's time, not real time.
+//! clocks out of a list that does not, and their `created` is the clock's time, not real time. A
+//! clock moved ahead makes customers look younger (swept later); a clock frozen in the past makes
+//! them look older, so one may be swept within a day of its signup — a retry of that signup then
+//! gets a new customer (the replay check above), never a row naming a deleted one.
 
 use std::collections::HashSet;
 use std::time::Duration;
