@@ -307,6 +307,7 @@ mod tests {
                 "pro_renewal_grants_once_even_when_delivered_twice",
                 "cancelling_at_period_end_keeps_pro_until_it_ends",
                 "failed_renewal_is_past_due_with_a_warning",
+                "unpaid_after_the_last_retry_loses_pro_until_a_fixed_card_pays",
             ]
         );
     }

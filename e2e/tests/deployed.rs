@@ -28,6 +28,9 @@ fn junit_outcomes(xml: &str) -> BTreeMap<String, Option<String>> {
         .collect()
 }
 
+/// Flows added after the original 21; they run against a deployment too.
+const LATER_FLOWS: [&str; 1] = ["unpaid_after_the_last_retry_loses_pro_until_a_fixed_card_pays"];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_run_given_only_what_stack_up_prints_passes_at_least_18_of_the_21_original_journeys() {
     // Signups are limited to 10 a minute per address, as on a production-like staging.
@@ -48,11 +51,15 @@ async fn e2e_run_given_only_what_stack_up_prints_passes_at_least_18_of_the_21_or
     let all = journeys::all();
     assert_eq!(outcomes.len(), all.len(), "{outcomes:#?}");
 
-    let original: Vec<_> = all.iter().filter(|j| !j.requires(Need::Chaos)).collect();
+    let original: Vec<_> = all.iter().filter(|j| !j.requires(Need::Chaos) && !LATER_FLOWS.contains(&j.name)).collect();
     assert_eq!(original.len(), 21);
     let passed: Vec<&str> = original.iter().filter(|j| outcomes[j.name].is_none()).map(|j| j.name).collect();
     assert!(passed.len() >= 18, "only {} of 21 passed: {outcomes:#?}", passed.len());
     assert_eq!(passed.len(), 19, "{outcomes:#?}");
+    for later in LATER_FLOWS {
+        assert_eq!(outcomes[later], None, "{later} passes against a deployment: {outcomes:#?}");
+    }
+    let passed = 19 + LATER_FLOWS.len();
 
     for (name, outcome) in &outcomes {
         if let Some(reason) = outcome {
@@ -68,10 +75,10 @@ async fn e2e_run_given_only_what_stack_up_prints_passes_at_least_18_of_the_21_or
     assert!(inbox.contains("e-mail inbox"), "{inbox}");
     let clock = outcomes["the_welcome_sequence_follows_the_clock"].as_deref().expect("skipped: no service clock");
     assert!(clock.contains("own clock"), "{clock}");
-    let skipped = all.len() - 19;
+    let skipped = all.len() - passed;
     assert!(
         stdout.contains(&format!(
-            "journeys on {} (staging): 19 passed, 0 failed, {skipped} skipped",
+            "journeys on {} (staging): {passed} passed, 0 failed, {skipped} skipped",
             stack.service_url()
         )),
         "{stdout}"

@@ -39,6 +39,7 @@ journey_tests! {
     critical_warning,
     declined_card_on_a_payg_fix_changes_nothing,
     failed_renewal_is_past_due_with_a_warning,
+    unpaid_after_the_last_retry_loses_pro_until_a_fixed_card_pays,
     duplicate_and_out_of_order_webhooks_grant_once,
     api_key_rotation_and_revocation,
     credential_vending_and_its_rate_limit,

@@ -6,9 +6,10 @@ Usage: python3 stripe_python_compat.py http://127.0.0.1:PORT
 A journey a billing service makes: webhook endpoint, customer, card attached and set as
 default, a monthly Pro price found by lookup key, a subscription paid at once, a declined
 off-session charge raising stripe.CardError with its decline_code and charge, idempotent
-retries, auto-pagination, a test clock advance, a partial refund, a SetupIntent and an
+retries, auto-pagination (also within a created[gte]/created[lt] window), a test clock advance, a partial refund, a SetupIntent and an
 off-session charge on the card it saved, a subscription update with prorations and its invoice
-preview, a customer search, and every webhook verified with stripe.Webhook.construct_event.
+preview, a declined renewal retried on the schedule until the subscription is unpaid and then
+paid by hand, a customer search, and every webhook verified with stripe.Webhook.construct_event.
 Exit 0 on success; 3 if the `stripe` module is missing.
 """
 
@@ -143,6 +144,9 @@ def main(base_url):
 
     ids = [c.id for c in stripe.Customer.list(limit=1).auto_paging_iter()]
     check(len(ids) == 3 and len(set(ids)) == 3, ids)
+    newest = stripe.Customer.retrieve(ids[0]).created
+    window = [c.id for c in stripe.Customer.list(limit=1, created={"gte": newest, "lt": newest + 1}).auto_paging_iter()]
+    check(ids[0] in window and set(window) <= set(ids), window)
 
     clock = stripe.test_helpers.TestClock.create(frozen_time=1767225600)
     stripe.test_helpers.TestClock.advance(clock.id, frozen_time=1767225600 + 10 * 86400)
@@ -189,6 +193,28 @@ def main(base_url):
     pending = stripe.InvoiceItem.list(customer=on_clock.id, pending=True)
     check(sorted(i.amount for i in pending.data) == sorted(l.amount for l in preview.lines.data[:2]), pending)
 
+    # A renewal whose card declines: retried 3, 5 and 7 days apart, then unpaid; paying the open
+    # invoice with a fixed card makes the subscription active again.
+    dunning_clock = stripe.test_helpers.TestClock.create(frozen_time=1767225600)
+    dunning = stripe.Customer.create(
+        email="dunning@example.com",
+        test_clock=dunning_clock.id,
+        payment_method="pm_card_visa",
+        invoice_settings={"default_payment_method": "pm_card_visa"},
+    )
+    dunning_sub = stripe.Subscription.create(customer=dunning.id, items=[{"price": price.id}])
+    declining = stripe.PaymentMethod.attach("pm_card_chargeDeclinedInsufficientFunds", customer=dunning.id)
+    stripe.Customer.modify(dunning.id, invoice_settings={"default_payment_method": declining.id})
+    stripe.test_helpers.TestClock.advance(dunning_clock.id, frozen_time=1767225600 + 46 * 86400)
+    wait_until(lambda: stripe.test_helpers.TestClock.retrieve(dunning_clock.id).status == "ready", 10, "the retries")
+    unpaid = stripe.Subscription.retrieve(dunning_sub.id, expand=["latest_invoice"])
+    check(unpaid.status == "unpaid", unpaid.status)
+    check(unpaid.latest_invoice.attempt_count == 4 and unpaid.latest_invoice.next_payment_attempt is None, unpaid.latest_invoice)
+    fixed = stripe.PaymentMethod.attach("pm_card_visa", customer=dunning.id)
+    paid = stripe.Invoice.pay(unpaid.latest_invoice.id, payment_method=fixed.id)
+    check(paid.status == "paid", paid.status)
+    check(stripe.Subscription.retrieve(dunning_sub.id).status == "active", "active again once paid")
+
     found = stripe.Customer.search(query="email:'ada@example.com' AND metadata['app_customer']:'42'")
     check([c.id for c in found.data] == [again.id, customer.id], found)
 
@@ -200,6 +226,7 @@ def main(base_url):
         "charge.refunded",
         "setup_intent.succeeded",
         "invoiceitem.created",
+        "invoice.payment_failed",
     }
 
     def verified_types():

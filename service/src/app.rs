@@ -90,6 +90,7 @@ impl Application {
         clock: Arc<dyn Clock>,
         listener: TcpListener,
     ) -> Result<Application, StartupError> {
+        config.orphan_sweep.check().map_err(StartupError::Config)?;
         if config.stripe.test_clock.is_some() && !config.stripe.secret_key.starts_with("sk_test_") {
             return Err(StartupError::Config(
                 "STRIPE_TEST_CLOCK is for test mode only: unset it, or use an sk_test_ key".into(),
@@ -99,7 +100,8 @@ impl Application {
             connect_with(&config.database.url, config.database.max_connections, config.database.acquire_timeout())
                 .await?;
         migrator().run(&pool).await?;
-        let state = AppState::new(config, pool, clock)?;
+        let marker = onboarding::orphans::load_marker(&pool).await.map_err(StartupError::Database)?;
+        let state = AppState::new(config, pool, clock, marker)?;
         Ok(Application { listener, router: router(state.clone()), state })
     }
 
@@ -112,13 +114,14 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish. The e-mail
-    /// outbox dispatcher, the charge reconciler and the sweep of expired signup answers run
-    /// alongside, and stop after the last request.
+    /// outbox dispatcher, the charge reconciler, the sweep of expired signup answers and the sweep
+    /// of orphan Stripe customers run alongside, and stop after the last request.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr(), "billing service listening");
         let outbox = OutboxWorker::start(self.state.clone());
         let reconciler = Reconciler::start(self.state.clone());
         let replay_sweeper = onboarding::replay::Sweeper::start(self.state.clone());
+        let orphan_sweeper = onboarding::orphans::OrphanSweeper::start(self.state.clone());
         let config = &self.state.config;
         let limits = ConnectionLimits {
             header_read_timeout: config.server.header_read_timeout(),
@@ -133,6 +136,9 @@ impl Application {
             reconciler.stop().await;
         }
         replay_sweeper.stop().await;
+        if let Some(orphan_sweeper) = orphan_sweeper {
+            orphan_sweeper.stop().await;
+        }
         served
     }
 }

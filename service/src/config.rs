@@ -3,7 +3,7 @@
 //! Every setting is an environment variable with a documented default, and also a flag of the
 //! `billing-service` binary. The settings are grouped by what the code uses together — the HTTP
 //! server, the database, Stripe, webhooks, credentials, API keys, signups, e-mail, the outbox,
-//! the reconciler, usage and logging — each group a `clap::Args` struct flattened into [`Config`]
+//! the reconciler, the orphan sweep, usage and logging — each group a `clap::Args` struct flattened into [`Config`]
 //! under its own heading, so `billing-service --help` lists them group by group. A module that
 //! needs one group is handed that group (`CredentialVending::from_config(&config.credentials)`).
 //!
@@ -41,6 +41,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     #[command(flatten)]
     pub reconciler: ReconcilerConfig,
+    #[command(flatten)]
+    pub orphan_sweep: OrphanSweepConfig,
     #[command(flatten)]
     pub usage: UsageConfig,
     #[command(flatten)]
@@ -469,6 +471,67 @@ impl ReconcilerConfig {
     }
 }
 
+/// The sweep of Stripe customers that no customer row names (a crash between a signup's Stripe
+/// customer and its commit): see `onboarding::orphans`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Orphan sweep")]
+pub struct OrphanSweepConfig {
+    /// How often the sweep lists the Stripe customers old enough to be orphans, in milliseconds;
+    /// one instance sweeps per interval. 0 turns it off.
+    #[arg(
+        id = "orphan_sweep_interval_ms",
+        long = "orphan-sweep-interval-ms",
+        env = "ORPHAN_SWEEP_INTERVAL_MS",
+        default_value_t = 3_600_000
+    )]
+    pub interval_ms: u64,
+
+    /// Only Stripe customers older than this, in seconds, are deleted: more than Stripe's 24-hour
+    /// idempotency-key retention, within which a keyed retry of the signup adopts its customer
+    /// (at least 86460: the 24 hours and a minute; the default adds an hour).
+    #[arg(
+        id = "orphan_sweep_min_age_secs",
+        long = "orphan-sweep-min-age-secs",
+        env = "ORPHAN_SWEEP_MIN_AGE_SECS",
+        default_value_t = 90_000
+    )]
+    pub min_age_secs: u64,
+
+    /// How far back before the minimum age a round looks, in seconds (at least 1): an orphan
+    /// older than the minimum age and this is left alone, so a sweep that was off for longer
+    /// needs this raised once.
+    #[arg(
+        id = "orphan_sweep_lookback_secs",
+        long = "orphan-sweep-lookback-secs",
+        env = "ORPHAN_SWEEP_LOOKBACK_SECS",
+        default_value_t = 172_800
+    )]
+    pub lookback_secs: u64,
+}
+
+impl OrphanSweepConfig {
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+
+    /// Refuses a minimum age within Stripe's key retention (deleting a customer a keyed retry can
+    /// still be answered with) and an empty window.
+    pub fn check(&self) -> Result<(), String> {
+        const SMALLEST: u64 = 86_460;
+        if self.min_age_secs < SMALLEST {
+            return Err(format!(
+                "ORPHAN_SWEEP_MIN_AGE_SECS is {}: it must be at least {SMALLEST} (Stripe keeps idempotency keys 24 hours, \
+                 and a retried signup adopts its Stripe customer until then); the default is 90000",
+                self.min_age_secs
+            ));
+        }
+        if self.lookback_secs == 0 {
+            return Err("ORPHAN_SWEEP_LOOKBACK_SECS must be at least 1 (the default is 172800, two days)".into());
+        }
+        Ok(())
+    }
+}
+
 /// Usage reporting.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Usage")]
@@ -536,6 +599,7 @@ impl Config {
             },
             outbox: OutboxConfig { poll_ms: 1_000, batch: 20, max_attempts: 8, retry_base_ms: 30_000 },
             reconciler: ReconcilerConfig { interval_ms: 5_000, after_ms: 15_000 },
+            orphan_sweep: OrphanSweepConfig { interval_ms: 3_600_000, min_age_secs: 90_000, lookback_secs: 172_800 },
             usage: UsageConfig { low_credit_threshold: 2 },
             log: LogConfig { format: "text".to_string() },
         }
@@ -557,6 +621,7 @@ impl Config {
             email,
             outbox,
             reconciler,
+            orphan_sweep,
             usage,
             log,
         } = self;
@@ -597,6 +662,9 @@ impl Config {
             ("OUTBOX_RETRY_BASE_MS", outbox.retry_base_ms.to_string()),
             ("RECONCILE_INTERVAL_MS", reconciler.interval_ms.to_string()),
             ("RECONCILE_AFTER_MS", reconciler.after_ms.to_string()),
+            ("ORPHAN_SWEEP_INTERVAL_MS", orphan_sweep.interval_ms.to_string()),
+            ("ORPHAN_SWEEP_MIN_AGE_SECS", orphan_sweep.min_age_secs.to_string()),
+            ("ORPHAN_SWEEP_LOOKBACK_SECS", orphan_sweep.lookback_secs.to_string()),
             ("LOW_CREDIT_THRESHOLD", usage.low_credit_threshold.to_string()),
             ("LOG_FORMAT", log.format.clone()),
         ];
@@ -680,7 +748,7 @@ mod tests {
             with_every_option().to_env().into_iter().map(|(name, _)| name.into()).collect();
         let variables: BTreeSet<String> = pairs.iter().map(|(_, env)| env.clone()).collect();
         assert_eq!(variables, exported, "the variables clap reads are not those to_env writes");
-        assert_eq!(pairs.len(), 43, "a setting was added or lost: {pairs:?}");
+        assert_eq!(pairs.len(), 46, "a setting was added or lost: {pairs:?}");
         // Every flag is its variable in kebab case, but the webhook tolerance's (older than the rule).
         let odd: Vec<_> = pairs.iter().filter(|(long, env)| long.to_uppercase().replace('-', "_") != *env).collect();
         assert_eq!(
@@ -716,6 +784,9 @@ mod tests {
             ("EMAIL_FROM", "Billing <billing@example.com>"),
             ("OUTBOX_POLL_MS", "1000"),
             ("RECONCILE_AFTER_MS", "15000"),
+            ("ORPHAN_SWEEP_INTERVAL_MS", "3600000"),
+            ("ORPHAN_SWEEP_MIN_AGE_SECS", "90000"),
+            ("ORPHAN_SWEEP_LOOKBACK_SECS", "172800"),
             ("LOW_CREDIT_THRESHOLD", "2"),
             ("LOG_FORMAT", "text"),
         ];
@@ -725,11 +796,32 @@ mod tests {
     }
 
     #[test]
+    fn an_orphan_sweep_minimum_age_within_stripes_key_retention_is_refused() {
+        let mut sweep = Config::for_tests("postgres://x", "http://y").orphan_sweep;
+        assert_eq!(sweep.check(), Ok(()));
+        sweep.min_age_secs = 86_400;
+        let refused = sweep.check().unwrap_err();
+        assert!(refused.contains("ORPHAN_SWEEP_MIN_AGE_SECS") && refused.contains("24 hours"), "{refused}");
+        sweep.min_age_secs = 86_460;
+        assert_eq!(sweep.check(), Ok(()));
+        sweep.lookback_secs = 0;
+        assert!(sweep.check().unwrap_err().contains("ORPHAN_SWEEP_LOOKBACK_SECS"));
+    }
+
+    #[test]
     fn help_lists_the_settings_group_by_group() {
         let help = Config::command().render_help().to_string();
-        for heading in
-            ["Server:", "Database:", "Stripe:", "Webhooks:", "Credentials:", "API keys:", "Outbox:", "Logging:"]
-        {
+        for heading in [
+            "Server:",
+            "Database:",
+            "Stripe:",
+            "Webhooks:",
+            "Credentials:",
+            "API keys:",
+            "Outbox:",
+            "Orphan sweep:",
+            "Logging:",
+        ] {
             assert!(help.contains(heading), "no {heading} group in --help:\n{help}");
         }
     }

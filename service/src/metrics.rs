@@ -118,6 +118,7 @@ pub struct Metrics {
     webhooks: Family<OutcomeLabels, Counter>,
     charges: Family<SettledLabels, Counter>,
     pending_charges: Gauge,
+    orphan_customers_removed: Counter,
     credentials_vended: Family<ProviderLabels, Counter>,
     rate_limited: Family<LimitLabels, Counter>,
     emails_sent: Family<TemplateLabels, Counter>,
@@ -172,6 +173,12 @@ impl Metrics {
             "Charges whose outcome is not known yet, as the reconciler last counted them",
             pending_charges.clone(),
         );
+        let orphan_customers_removed = Counter::default();
+        registry.register(
+            "orphan_stripe_customers_removed",
+            "Stripe customers deleted by the orphan sweep: made by a signup whose rows were never committed",
+            orphan_customers_removed.clone(),
+        );
         let credentials_vended = Family::<ProviderLabels, Counter>::default();
         let rate_limited = Family::<LimitLabels, Counter>::default();
         registry.register("credentials_vended", "Credentials vended, by provider", credentials_vended.clone());
@@ -199,6 +206,7 @@ impl Metrics {
             webhooks,
             charges,
             pending_charges,
+            orphan_customers_removed,
             credentials_vended,
             rate_limited,
             emails_sent,
@@ -235,6 +243,11 @@ impl Metrics {
             ChargeStatus::Pending => return,
         };
         self.charges.get_or_create(&SettledLabels { outcome: outcome.into(), settled_by: by.into() }).inc();
+    }
+
+    /// A Stripe customer without a customer row, deleted by the orphan sweep.
+    pub fn orphan_customer_removed(&self) {
+        self.orphan_customers_removed.inc();
     }
 
     pub fn set_pending_charges(&self, count: i64) {

@@ -20,12 +20,15 @@
 //! deadline passes: Stripe replays the customer it made, and the signup is finished with it
 //! rather than leaving it behind for a retry under another name to duplicate. Only a crash of
 //! the process between 4 and 5, or a Stripe that stays unreachable, can still leave a Stripe
-//! customer with no charges, which the same signup retried adopts (Stripe replays it).
+//! customer with no charges, which the same signup retried adopts (Stripe replays it) while
+//! Stripe keeps its key; past that, the orphan sweep deletes it ([`orphans`]). A replayed
+//! customer that was deleted meanwhile is never adopted: the signup makes a new one.
 //!
 //! A retry with the same `Idempotency-Key` and body gets the first answer again, API key and
 //! all (see [`replay`] for how it is kept without storing a usable key); a signup without a key
 //! cannot be told from a second signup, and its retry is 409 once the first one finished.
 
+pub mod orphans;
 pub mod replay;
 
 use std::time::Duration;
@@ -43,7 +46,7 @@ use crate::ledger::CreditSource;
 use crate::outbox;
 use crate::pricing::TRIAL_CREDITS;
 use crate::state::AppState;
-use crate::stripe::{Form, StripeCustomer};
+use crate::stripe::{Form, StripeCustomer, StripeError};
 use replay::{Earlier, ReplayKeys};
 
 // The one type of this body: read by `SignupRequest::from_fields` (in `crate::http::onboarding`,
@@ -172,22 +175,7 @@ pub async fn onboard(
         return Err(email_taken());
     }
 
-    let digest = request.idempotency_digest(client_key.map(ClientKey::as_str));
-    // The id is derived from the request too, so that a retry sends Stripe identical
-    // parameters (Stripe refuses a reused key with different ones).
-    let customer =
-        CustomerId(uuid::Builder::from_random_bytes(digest[..16].try_into().unwrap_or_default()).into_uuid());
-    let form = Form::new()
-        .set("email", request.email.as_str())
-        .set("name", request.name.as_str())
-        .metadata("customer_id", customer)
-        .metadata("source", request.source.as_str());
-    let form = match &state.config.stripe.test_clock {
-        Some(clock) => form.set("test_clock", clock),
-        None => form,
-    };
-    let stripe_key = format!("onboarding-{}", hex::encode(&digest[..20]));
-    let stripe_customer = create_stripe_customer(state, form, &stripe_key).await?;
+    let (customer, stripe_customer) = create_signup_stripe_customer(state, request, client_key).await?;
 
     let now = state.clock.now();
     let key = NewApiKey::generate();
@@ -245,6 +233,60 @@ async fn earlier_answer(
     }
 }
 
+/// Step 4 of a signup: its Stripe customer, and the customer id it was made for. The id and
+/// Stripe's idempotency key are derived from the request (and the client's `Idempotency-Key`), so
+/// a retry sends Stripe identical parameters under the same key (Stripe refuses a reused key with
+/// different ones) and gets the same customer back. The customer carries this database's marker
+/// (`metadata[made_by]`), by which the orphan sweep knows it ([`orphans`]).
+///
+/// A customer Stripe *replays* may have been deleted since (a failed signup's undo, or the orphan
+/// sweep once it was old enough): a signup never adopts a deleted customer; it makes a new one
+/// under a key of its own (`…-2`, `…-3`), which its retries derive alike.
+pub async fn create_signup_stripe_customer(
+    state: &AppState,
+    request: &SignupRequest,
+    client_key: Option<&ClientKey>,
+) -> Result<(CustomerId, StripeCustomer), ApiError> {
+    let digest = request.idempotency_digest(client_key.map(ClientKey::as_str));
+    let customer =
+        CustomerId(uuid::Builder::from_random_bytes(digest[..16].try_into().unwrap_or_default()).into_uuid());
+    let form = Form::new()
+        .set("email", request.email.as_str())
+        .set("name", request.name.as_str())
+        .metadata("customer_id", customer)
+        .metadata("source", request.source.as_str())
+        .metadata(orphans::MADE_BY_KEY, &state.stripe_marker);
+    let form = match &state.config.stripe.test_clock {
+        Some(clock) => form.set("test_clock", clock),
+        None => form,
+    };
+    let stripe_key = format!("onboarding-{}", hex::encode(&digest[..20]));
+    for generation in 1..=CUSTOMER_GENERATIONS {
+        let key = if generation == 1 { stripe_key.clone() } else { format!("{stripe_key}-{generation}") };
+        let (stripe_customer, replayed) = create_stripe_customer(state, form.clone(), &key).await?;
+        if !replayed || !deleted_in_stripe(state, &stripe_customer.id).await? {
+            return Ok((customer, stripe_customer));
+        }
+        tracing::info!(stripe_customer = %stripe_customer.id, %customer, generation, "Stripe replayed a signup's customer that was deleted since: making a new one");
+    }
+    Err(ApiError::Stripe(StripeError::Transport(format!(
+        "Stripe answered this signup {CUSTOMER_GENERATIONS} times with a customer deleted since"
+    ))))
+}
+
+/// How many Stripe customers a signup makes at most, one after another was deleted.
+const CUSTOMER_GENERATIONS: u32 = 3;
+
+/// Whether Stripe says the customer is deleted (or has none by that id).
+async fn deleted_in_stripe(state: &AppState, stripe_customer: &str) -> Result<bool, ApiError> {
+    let path = format!("/v1/customers/{}", crate::stripe::path_segment(stripe_customer));
+    match state.stripe.get::<serde_json::Value>(&path).await {
+        Ok(customer) => Ok(customer["deleted"] == true),
+        Err(error) if error.is_not_found() => Ok(true),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Most times a signup sends its Stripe customer's creation (the first time, then with the
 /// same key while Stripe's answer is lost).
 pub const CREATE_CUSTOMER_ATTEMPTS: u32 = 4;
@@ -258,13 +300,18 @@ const CREATE_CUSTOMER_RESEND_FOR: Duration = Duration::from_secs(2);
 /// times within a deadline: Stripe replays the customer it made (or makes it now), so the
 /// signup finishes with it instead of leaving it orphaned for a retry under another name to
 /// duplicate. A definite refusal is answered at once.
-async fn create_stripe_customer(state: &AppState, form: Form, stripe_key: &str) -> Result<StripeCustomer, ApiError> {
+/// Says whether the answer was a replay.
+async fn create_stripe_customer(
+    state: &AppState,
+    form: Form,
+    stripe_key: &str,
+) -> Result<(StripeCustomer, bool), ApiError> {
     let deadline = tokio::time::Instant::now() + state.config.stripe.timeout() + CREATE_CUSTOMER_RESEND_FOR;
     let mut pause = Duration::from_millis(50);
     let mut attempt = 1;
     loop {
         match state.stripe.create_customer(form.clone(), stripe_key).await {
-            Ok(customer) => return Ok(customer),
+            Ok(answer) => return Ok(answer),
             Err(error)
                 if error.outcome_unknown()
                     && attempt < CREATE_CUSTOMER_ATTEMPTS

@@ -68,11 +68,20 @@ pub struct Shared {
     pub trusted_proxies: Arc<TrustedProxies>,
     /// API keys created per customer (`API_KEY_CREATE_RATE_PER_HOUR`).
     pub api_key_limiter: Arc<RateLimiter<CustomerId>>,
+    /// The marker a signup writes on its Stripe customer (`metadata[made_by]`): this database's,
+    /// so the orphan sweep deletes only customers made for it.
+    pub stripe_marker: String,
 }
 
 impl AppState {
-    /// The state for `config`, on `pool` (migrated), telling time by `clock`.
-    pub fn new(config: Config, pool: PgPool, clock: Arc<dyn Clock>) -> Result<AppState, StartupError> {
+    /// The state for `config`, on `pool` (migrated), telling time by `clock`, marking its Stripe
+    /// customers with `stripe_marker`.
+    pub fn new(
+        config: Config,
+        pool: PgPool,
+        clock: Arc<dyn Clock>,
+        stripe_marker: String,
+    ) -> Result<AppState, StartupError> {
         let stripe = StripeClient::new(
             &config.stripe.api_base,
             &config.stripe.secret_key,
@@ -106,6 +115,7 @@ impl AppState {
                 config.api_keys.create_rate_per_hour,
                 config.api_keys.create_burst,
             )),
+            stripe_marker,
             config: Arc::new(config),
         })))
     }

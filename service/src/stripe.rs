@@ -311,9 +311,13 @@ impl StripeClient {
         })
     }
 
-    /// `POST /v1/customers`.
-    pub async fn create_customer(&self, form: Form, idempotency_key: &str) -> Result<StripeCustomer, StripeError> {
-        self.post("/v1/customers", form, idempotency_key).await
+    /// `POST /v1/customers`; says whether Stripe replayed an earlier answer under the key.
+    pub async fn create_customer(
+        &self,
+        form: Form,
+        idempotency_key: &str,
+    ) -> Result<(StripeCustomer, bool), StripeError> {
+        self.post_noting_replay("/v1/customers", form, idempotency_key).await
     }
 
     /// `POST /v1/payment_methods/{id}/attach`, under the caller's idempotency key (one key per

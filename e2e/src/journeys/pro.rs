@@ -1,11 +1,13 @@
 //! The Pro subscription across Stripe's clock: grants, renewals, cancellation at period end,
-//! failed renewals, and webhooks that come twice or out of order.
+//! failed renewals (past_due, then unpaid once Stripe's retries run out, then paid), and
+//! webhooks that come twice or out of order.
 //!
 //! Time moves on the Stripe test clock the service put the customer on; events are found in
 //! Stripe's `/v1/events` and delivered by the journey, signed as Stripe signs them.
 
 use std::time::Duration;
 
+use anyhow::Context;
 use rand::seq::SliceRandom;
 
 use super::world::World;
@@ -114,6 +116,64 @@ pub async fn failed_renewal_is_past_due_with_a_warning(w: &World) -> anyhow::Res
     check!(usage["credit_balance"] == 65, "no credits for an unpaid invoice: {usage}");
     let warned = usage["warnings"].as_array().is_some_and(|ws| ws.iter().any(|w| w["code"] == "payment_failed"));
     check!(warned, "a payment_failed warning: {usage}");
+    Ok(())
+}
+
+/// How far past the failed renewal Stripe's retries run out: the fake's default schedule (3, 5
+/// and 7 days apart) ends 15 days after it; a deployed account's retry settings must end within
+/// it too, and in "mark the subscription as unpaid".
+const RETRIES_RUN_OUT: Duration = Duration::from_secs(16 * 24 * 3600);
+
+pub async fn unpaid_after_the_last_retry_loses_pro_until_a_fixed_card_pays(w: &World) -> anyhow::Result<()> {
+    let (signup, customer) = w.signup("unpaid", None).await?;
+    let clock = w.test_clock_of(&signup).await?;
+    customer.become_pro().await?;
+    customer.add_payment_method("pm_card_chargeDeclinedInsufficientFunds", true).await??;
+
+    // Each wait is for the state the events settle on: while Stripe's events are being applied, an
+    // older one (its subscription fetched before the clock moved on) may commit after a newer one
+    // and be put right at once, and a usage summary read meanwhile can show a status and a plan of
+    // two moments.
+    w.advance_stripe_clock(&clock, ONE_PERIOD).await?;
+    let usage = w
+        .usage_becomes(&customer, "past_due, and still Pro, after the renewal failed", |usage| {
+            usage["subscription"]["status"] == "past_due" && usage["plan"] == "pro"
+        })
+        .await?;
+    check!(usage["per_fix_rate_cents"] == 1500, "past_due keeps Pro pricing: {usage}");
+    let subscription = usage["subscription"]["stripe_subscription_id"].as_str().unwrap_or_default().to_string();
+
+    w.advance_stripe_clock(&clock, RETRIES_RUN_OUT).await?;
+    let usage = w
+        .usage_becomes(
+            &customer,
+            "unpaid and pay-as-you-go once Stripe's retries ran out (the account's retry settings must end in unpaid)",
+            |usage| usage["subscription"]["status"] == "unpaid" && usage["plan"] == "payg",
+        )
+        .await?;
+    check!(usage["per_fix_rate_cents"] == 2900, "unpaid ends Pro pricing: {usage}");
+    check!(usage["credit_balance"] == 65, "nothing granted for the unpaid invoice: {usage}");
+    let open = w.stripe()?.list("/v1/invoices", &[("subscription", &subscription), ("status", "open")]).await?;
+    let invoice = open.first().with_context(|| format!("no open invoice of {subscription} in Stripe"))?;
+    let attempts = invoice["attempt_count"].as_i64().unwrap_or_default();
+    check!(attempts > 1 && invoice["next_payment_attempt"].is_null(), "retried, then no try left: {invoice}");
+
+    customer.add_payment_method("pm_card_visa", true).await??;
+    customer.use_all_credits().await?;
+    let fix = customer.record_fix("while unpaid").await??;
+    check!(fix["charged_cents"] == 2900, "while unpaid a fix costs the pay-as-you-go price: {fix}");
+
+    // The customer pays the open invoice with the fixed card (what Stripe's hosted invoice page
+    // does): a retry of its payment, which makes the subscription active again.
+    let invoice_id = invoice["id"].as_str().unwrap_or_default();
+    let paid = w.stripe()?.post(&format!("/v1/invoices/{invoice_id}/pay"), &[]).await?;
+    check!(paid["status"] == "paid", "the retry with the fixed card pays the invoice: {paid}");
+    let usage = w
+        .usage_becomes(&customer, "active and Pro again, with the paid invoice's credits", |usage| {
+            usage["subscription"]["status"] == "active" && usage["plan"] == "pro" && usage["credit_balance"] == 60
+        })
+        .await?;
+    check!(usage["per_fix_rate_cents"] == 1500, "Pro pricing again: {usage}");
     Ok(())
 }
 

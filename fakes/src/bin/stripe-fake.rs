@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use anyhow::Context;
 use billing_fakes::StripeFake;
+use billing_fakes::stripe::{AfterFinalRetry, InvoiceRetries};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -45,6 +46,14 @@ struct Args {
     /// answering them in the shapes of the nearest older release it knows.
     #[arg(long, env = "STRIPE_FAKE_STRICT_API_VERSIONS")]
     strict_api_versions: bool,
+    /// Days after the previous attempt at which a failed subscription invoice is tried again
+    /// (comma-separated; `none` for no retries).
+    #[arg(long, env = "STRIPE_FAKE_INVOICE_RETRY_DAYS", default_value = "3,5,7")]
+    invoice_retry_days: String,
+    /// What a subscription becomes when the last retry of its invoice failed: unpaid, canceled or
+    /// past_due.
+    #[arg(long, env = "STRIPE_FAKE_AFTER_FINAL_RETRY", default_value = "unpaid", value_parser = AfterFinalRetry::parse)]
+    after_final_retry: AfterFinalRetry,
 }
 
 /// The fake keeps every object it creates, so under load its heap only grows. glibc grows a
@@ -84,7 +93,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .addr(SocketAddr::new(args.host, args.port))
         .api_version(&args.api_version)
         .context("--api-version / STRIPE_FAKE_API_VERSION")?
-        .strict_api_versions(args.strict_api_versions);
+        .strict_api_versions(args.strict_api_versions)
+        .invoice_retries(
+            InvoiceRetries::parse_days(&args.invoice_retry_days)
+                .and_then(|days| InvoiceRetries::new(days, args.after_final_retry))
+                .map_err(|problem| {
+                    anyhow::anyhow!("--invoice-retry-days / STRIPE_FAKE_INVOICE_RETRY_DAYS: {problem}")
+                })?,
+        );
     if let Some(n) = args.retain.filter(|n| *n > 0) {
         builder = builder.retain(n);
     }

@@ -10,7 +10,7 @@
 //! | `GET /_fake/events` | every event retained |
 //! | `GET /_fake/deliveries` | webhook delivery attempts |
 //! | `GET /_fake/stats` | objects per kind; retained and dropped events, requests, keys, deliveries |
-//! | `POST /_fake/settings` | delivery switches, retry policy, request logging, `retain` |
+//! | `POST /_fake/settings` | delivery switches, retry policy, request logging, `retain`, invoice retries |
 //! | `POST /_fake/webhook_endpoints` | `{"url", "secret"?}` → `{id, secret, url}` |
 //! | `GET /_fake/objects/{id}` | any stored object |
 //! | `POST /_fake/wait_for_deliveries` | `{"timeout_ms"}`: 200 once no delivery is pending, else 504 |
@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use super::domain::webhook_endpoints::{NewEndpoint, register};
 use super::fault::{Fault, FaultEffect};
+use super::invoice_retries::{AfterFinalRetry, InvoiceRetries};
 use super::response::{HttpResponse, json_response, to_bytes};
 use super::shared::Shared;
 use super::stats::stats;
@@ -81,6 +82,10 @@ struct SettingsRequest {
     strict_api_versions: Option<bool>,
     /// Keep at most this many events, requests, idempotency results and deliveries; `0` keeps all.
     retain: Option<usize>,
+    /// Days after the previous attempt at which a failed subscription invoice is tried again.
+    invoice_retry_days: Option<Vec<u32>>,
+    /// `unpaid`, `canceled` or `past_due`: the subscription after the last try failed.
+    after_final_retry: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,6 +190,12 @@ fn add_endpoint(shared: &Shared, request: EndpointRequest) -> HttpResponse {
 }
 
 fn apply_settings(shared: &Shared, settings: SettingsRequest) -> HttpResponse {
+    // Checked first: a bad schedule is refused and changes nothing else either.
+    let retries = match invoice_retries(shared, settings.invoice_retry_days, settings.after_final_retry) {
+        Ok(retries) => retries,
+        Err(message) => return bad_request(format!("Invalid invoice retries: {message}.")),
+    };
+    shared.lock().invoice_retries = retries;
     if let Some(on) = settings.duplicate_deliveries {
         shared.webhooks.set_duplicate(on);
     }
@@ -222,8 +233,20 @@ fn apply_settings(shared: &Shared, settings: SettingsRequest) -> HttpResponse {
             "log_requests": shared.log_requests(),
             "strict_api_versions": shared.lock().versions.strict,
             "retain": shared.lock().retention(),
+            "invoice_retry_days": shared.lock().invoice_retries.days,
+            "after_final_retry": shared.lock().invoice_retries.after_final_retry.as_str(),
         }),
     )
+}
+
+/// The invoice retry settings a request asks for (what it leaves out stays as it is).
+fn invoice_retries(shared: &Shared, days: Option<Vec<u32>>, after: Option<String>) -> Result<InvoiceRetries, String> {
+    let current = shared.lock().invoice_retries.clone();
+    let after = match after {
+        Some(text) => AfterFinalRetry::parse(&text)?,
+        None => current.after_final_retry,
+    };
+    InvoiceRetries::new(days.unwrap_or(current.days), after)
 }
 
 async fn wait_for_deliveries(shared: &Shared, request: WaitRequest) -> HttpResponse {

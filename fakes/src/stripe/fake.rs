@@ -17,6 +17,7 @@ use super::domain::clocks::begin_advance;
 use super::domain::webhook_endpoints::{NewEndpoint, register};
 use super::error::ApiError;
 use super::fault::Fault;
+use super::invoice_retries::InvoiceRetries;
 use super::request_log::RecordedRequest;
 use super::server;
 use super::shared::Shared;
@@ -52,6 +53,7 @@ pub struct StripeFakeBuilder {
     api_version: ApiVersion,
     strict_api_versions: bool,
     retain: Option<usize>,
+    invoice_retries: InvoiceRetries,
 }
 
 impl StripeFakeBuilder {
@@ -84,6 +86,13 @@ impl StripeFakeBuilder {
         self
     }
 
+    /// When failed subscription invoices are tried again and what their subscription becomes
+    /// after the last try (default: 3, 5 and 7 days after the attempt before, then `unpaid`).
+    pub fn invoice_retries(mut self, retries: InvoiceRetries) -> Self {
+        self.invoice_retries = retries;
+        self
+    }
+
     /// Binds and starts the fake. Fails on a port that is taken, and on an account version the
     /// fake does not know when it is strict (`InvalidInput`, saying which versions it knows).
     pub async fn start(self) -> std::io::Result<StripeFake> {
@@ -93,6 +102,7 @@ impl StripeFakeBuilder {
         {
             let mut store = shared.lock();
             store.versions.strict = self.strict_api_versions;
+            store.invoice_retries = self.invoice_retries;
             // Refused when strict; otherwise logged once with the shapes that will answer it.
             store.account_version = store
                 .versions
@@ -109,13 +119,14 @@ impl StripeFakeBuilder {
 }
 
 impl StripeFake {
-    /// Options before starting (address, API version and strictness, retention).
+    /// Options before starting (address, API version and strictness, retention, invoice retries).
     pub fn builder() -> StripeFakeBuilder {
         StripeFakeBuilder {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_version: ApiVersion::LATEST,
             strict_api_versions: false,
             retain: None,
+            invoice_retries: InvoiceRetries::default(),
         }
     }
 
@@ -139,8 +150,8 @@ impl StripeFake {
         format!("http://{}", self.addr)
     }
 
-    /// Forgets every object, event, fault, idempotency key, request and delivery (the API version
-    /// and retention limit stay).
+    /// Forgets every object, event, fault, idempotency key, request and delivery (the API version,
+    /// invoice retries and retention limit stay).
     pub fn reset(&self) {
         self.shared.reset();
     }
@@ -216,6 +227,17 @@ impl StripeFake {
         self.shared.webhooks.set_policy(policy);
     }
 
+    /// Changes when failed subscription invoices are tried again and what follows the last try;
+    /// invoices already waiting keep the `next_payment_attempt` they have.
+    pub fn set_invoice_retries(&self, retries: InvoiceRetries) {
+        self.shared.lock().invoice_retries = retries;
+    }
+
+    /// The retry schedule in force.
+    pub fn invoice_retries(&self) -> InvoiceRetries {
+        self.shared.lock().invoice_retries.clone()
+    }
+
     /// Logs each request through `tracing` (off by default: it costs throughput).
     pub fn set_log_requests(&self, on: bool) {
         self.shared.set_log_requests(on);
@@ -241,8 +263,8 @@ impl StripeFake {
         }
     }
 
-    /// Advances a test clock to `to` (unix seconds), running renewals and cancellations that fall
-    /// due, and returns the clock once it is `ready`.
+    /// Advances a test clock to `to` (unix seconds), running the renewals, cancellations and
+    /// invoice retries that fall due, and returns the clock once it is `ready`.
     pub async fn advance_clock(&self, clock_id: &str, to: i64) -> Result<Value, WaitError> {
         let followup = {
             let mut store = self.shared.lock();

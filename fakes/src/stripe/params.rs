@@ -206,6 +206,45 @@ impl MetadataPatch {
     }
 }
 
+/// A list's `created` filter, as Stripe takes it: `created=T` (exactly `T`), or any of
+/// `created[gt]`, `created[gte]`, `created[lt]`, `created[lte]` (unix seconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CreatedRange {
+    /// Lowest `created` kept.
+    pub from: Option<i64>,
+    /// Highest `created` kept.
+    pub to: Option<i64>,
+}
+
+impl CreatedRange {
+    /// Reads `created`, in either form.
+    pub fn take(params: &mut Params) -> Result<CreatedRange, ApiError> {
+        if let Some(Value::String(_)) = params.fields.get("created") {
+            let exact = params.integer("created")?;
+            return Ok(CreatedRange { from: exact, to: exact });
+        }
+        let Some(mut bounds) = params.object("created")? else { return Ok(CreatedRange::default()) };
+        let (gt, gte) = (bounds.integer("gt")?, bounds.integer("gte")?);
+        let (lt, lte) = (bounds.integer("lt")?, bounds.integer("lte")?);
+        bounds.finish()?;
+        let highest = |a: Option<i64>, b: Option<i64>| a.into_iter().chain(b).max();
+        let lowest = |a: Option<i64>, b: Option<i64>| a.into_iter().chain(b).min();
+        Ok(CreatedRange {
+            from: highest(gt.map(|t| t.saturating_add(1)), gte),
+            to: lowest(lt.map(|t| t.saturating_sub(1)), lte),
+        })
+    }
+
+    /// Whether an object created at `created` is in the range.
+    pub fn contains(&self, created: Option<i64>) -> bool {
+        let (from, to) = (self.from.unwrap_or(i64::MIN), self.to.unwrap_or(i64::MAX));
+        match created {
+            Some(created) => (from..=to).contains(&created),
+            None => self.from.is_none() && self.to.is_none(),
+        }
+    }
+}
+
 /// Cursor pagination, as every Stripe list endpoint takes it.
 #[derive(Debug, Clone, Default)]
 pub struct Page {

@@ -24,6 +24,7 @@ use super::error::ApiError;
 use super::event_log::EventLog;
 use super::fault::Fault;
 use super::idempotency::IdempotencyResults;
+use super::invoice_retries::InvoiceRetries;
 use super::kinds::{IndexedField, Kind};
 use super::params::Page;
 use super::request_log::RequestLog;
@@ -130,6 +131,8 @@ pub struct Store {
     pub account_version: ApiVersion,
     /// Whether versions the fake does not know are answered or refused, and which were logged.
     pub versions: VersionPolicy,
+    /// When failed subscription invoices are tried again, and what follows the last try.
+    pub invoice_retries: InvoiceRetries,
     retention: Option<usize>,
 }
 
@@ -149,6 +152,7 @@ impl Default for Store {
             outbox: Vec::new(),
             account_version: ApiVersion::LATEST,
             versions: VersionPolicy::default(),
+            invoice_retries: InvoiceRetries::default(),
             retention: None,
         }
     }
@@ -192,13 +196,15 @@ fn postings_remove(index: &mut Sharded<Box<str>, Postings>, key: &str, position:
 
 impl Store {
     /// Forgets every object, event, request, key, fault and endpoint; keeps the settings
-    /// (account version, version policy, retention limit).
+    /// (account version, version policy, invoice retries, retention limit).
     pub fn reset(&mut self) {
         let (version, versions, retention) =
             (std::mem::take(&mut self.account_version), std::mem::take(&mut self.versions), self.retention);
+        let invoice_retries = std::mem::take(&mut self.invoice_retries);
         *self = Store::default();
         self.account_version = version;
         self.versions = versions;
+        self.invoice_retries = invoice_retries;
         self.set_retention(retention);
     }
 

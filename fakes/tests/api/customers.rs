@@ -135,3 +135,42 @@ async fn reset_forgets_everything() {
     assert!(stripe.fake.events().is_empty());
     assert!(stripe.fake.requests().is_empty());
 }
+
+#[tokio::test]
+async fn the_list_filters_by_created_range_and_pages_within_it() {
+    let stripe = TestStripe::start().await;
+    const T: i64 = 1_767_225_600;
+    // One customer per day on a test clock: created T, T+1d, …, T+5d.
+    let clock = stripe.post("/v1/test_helpers/test_clocks", &[("frozen_time", &T.to_string())]).await.id();
+    let mut ids = Vec::new();
+    for day in 0..6 {
+        if day > 0 {
+            stripe.fake.advance_clock(&clock, T + day * 86_400).await.unwrap();
+        }
+        let customer = stripe.post("/v1/customers", &[("email", "d@example.com"), ("test_clock", &clock)]).await;
+        assert_eq!(customer.body["created"], T + day * 86_400);
+        ids.push(customer.id());
+    }
+    let ids_of = |answer: &crate::helpers::Answer| -> Vec<String> {
+        answer.body["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+    };
+    let (from, to) = ((T + 86_400).to_string(), (T + 4 * 86_400).to_string());
+    let window = format!("/v1/customers?created[gte]={from}&created[lt]={to}&limit=2");
+    let first = stripe.get(&window).await;
+    assert_eq!(ids_of(&first), [ids[3].clone(), ids[2].clone()], "newest first, T+4d left out");
+    assert_eq!(first.body["has_more"], true);
+    let second = stripe.get(&format!("{window}&starting_after={}", ids[2])).await;
+    assert_eq!(ids_of(&second), [ids[1].clone()], "T+1d in, T left out");
+    assert_eq!(second.body["has_more"], false);
+
+    let open = stripe.get(&format!("/v1/customers?created[gt]={from}&created[lte]={to}")).await;
+    assert_eq!(ids_of(&open), [ids[4].clone(), ids[3].clone(), ids[2].clone()]);
+    let exact = stripe.get(&format!("/v1/customers?created={to}")).await;
+    assert_eq!(ids_of(&exact), [ids[4].clone()]);
+
+    let bad = stripe.get("/v1/customers?created[gte]=soon").await;
+    assert_eq!((bad.status, bad.error_param()), (400, "created[gte]"));
+    let unknown = stripe.get("/v1/customers?created[after]=1").await;
+    assert_eq!(unknown.status, 400, "{}", unknown.raw);
+    assert!(unknown.raw.contains("created[after]"), "{}", unknown.raw);
+}

@@ -198,6 +198,35 @@ impl TestStripe {
         .await
     }
 
+    /// Advances a test clock through the API (`POST .../advance`) and polls, with a deadline,
+    /// until it is `ready` again; returns the clock.
+    pub async fn advance_clock_over_http(&self, clock: &str, to: i64) -> Value {
+        let advanced = self
+            .post(&format!("/v1/test_helpers/test_clocks/{clock}/advance"), &[("frozen_time", &to.to_string())])
+            .await;
+        assert_eq!(advanced.status, 200, "{}", advanced.raw);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let fetched = self.get(&format!("/v1/test_helpers/test_clocks/{clock}")).await;
+            if fetched.body["status"] == "ready" {
+                return fetched.body;
+            }
+            assert!(std::time::Instant::now() < deadline, "clock {clock} not ready after 10 s: {}", fetched.raw);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Makes `token` the customer's default payment method for invoices; returns the `pm_...`.
+    pub async fn switch_default_card(&self, customer: &str, token: &str) -> String {
+        let pm = self.post(&format!("/v1/payment_methods/{token}/attach"), &[("customer", customer)]).await;
+        assert_eq!(pm.status, 200, "{}", pm.raw);
+        let pm = pm.id();
+        let updated =
+            self.post(&format!("/v1/customers/{customer}"), &[("invoice_settings[default_payment_method]", &pm)]).await;
+        assert_eq!(updated.status, 200, "{}", updated.raw);
+        pm
+    }
+
     pub fn event_types(&self) -> Vec<String> {
         self.fake.events().iter().map(|e| e["type"].as_str().unwrap_or_default().to_string()).collect()
     }

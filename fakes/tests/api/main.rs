@@ -12,6 +12,7 @@ mod idempotency;
 mod invoice_preview;
 mod payment_intents;
 mod payment_methods;
+mod payment_retries;
 mod refunds;
 mod retention;
 mod robustness;

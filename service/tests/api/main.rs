@@ -11,6 +11,7 @@ mod hostile;
 mod money;
 mod onboarding;
 mod openapi;
+mod orphans;
 mod outbox;
 mod schemathesis;
 mod usage;

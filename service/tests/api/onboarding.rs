@@ -284,7 +284,7 @@ async fn an_email_within_254_characters_but_beyond_stripes_bytes_is_422_and_noth
 }
 
 /// A keyed signup: the status and the body.
-async fn keyed_signup(stack: &Stack, key: &str, email: &str, name: &str) -> (StatusCode, serde_json::Value) {
+pub async fn keyed_signup(stack: &Stack, key: &str, email: &str, name: &str) -> (StatusCode, serde_json::Value) {
     stack
         .api()
         .send_with_headers(

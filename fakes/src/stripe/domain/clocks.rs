@@ -1,10 +1,11 @@
 //! Test clocks moving: what one advance runs, in time order (renewals and period-end
-//! cancellations of the subscriptions on the clock), each stamped at the moment it would have
-//! happened. The API answers `advance` at once with `status: "advancing"`; [`finish_advance`]
+//! cancellations of the subscriptions on the clock, and retries of their failed invoices), each
+//! stamped at the moment it would have happened. The API answers `advance` at once with `status: "advancing"`; [`finish_advance`]
 //! runs right after (see `clock_runner`) and leaves the clock `ready`.
 
 use serde_json::{Value, json};
 
+use super::payment_retries::{after_final_retry, next_retry, retry};
 use super::subscription_cycle::{cancel_now, current_period, renew};
 use crate::stripe::context::{Ctx, Followup, unix_now};
 use crate::stripe::error::ApiError;
@@ -13,7 +14,7 @@ use crate::stripe::kinds::Kind;
 /// Latest time a clock may show (end of year 9999), so period arithmetic cannot overflow.
 pub const MAX_TIME: i64 = 253_402_300_799;
 
-/// Renewals and cancellations one advance may run; Stripe itself allows only two intervals.
+/// Renewals, cancellations and retries one advance may run; Stripe itself allows only two intervals.
 const MAX_STEPS: usize = 10_000;
 
 /// `time` if a clock can show it, else the error naming `frozen_time`.
@@ -49,32 +50,62 @@ pub fn begin_advance(ctx: &mut Ctx<'_>, id: &str, to: i64) -> Result<Value, ApiE
     Ok(clock)
 }
 
-/// The subscription on clock `id` whose period ends first, if it ends by `to`.
-fn next_due(ctx: &Ctx<'_>, id: &str, to: i64) -> Option<(i64, String)> {
-    ctx.store
+/// Something on a clock that falls due at a moment; at one moment, ends of periods run before
+/// retries (a renewal's own attempt comes first).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    /// A subscription's period ends: it renews, or ends if set to cancel at period end.
+    PeriodEnd(String),
+    /// A failed invoice's next payment attempt.
+    Retry(String),
+}
+
+/// Subscription statuses that move to a next period at its end (`unpaid` ones too: their
+/// invoices are issued, not charged).
+const RENEWING: [&str; 4] = ["active", "past_due", "trialing", "unpaid"];
+
+/// What falls due first on clock `id`, if it does by `to`.
+fn next_due(ctx: &Ctx<'_>, id: &str, to: i64) -> Option<(i64, Due)> {
+    let period_end = ctx
+        .store
         .ids(Kind::Subscription, Some(("test_clock", id)))
         .iter()
         .filter_map(|sub| ctx.store.get(sub))
-        .filter(|s| matches!(s["status"].as_str(), Some("active" | "past_due" | "trialing")))
-        .map(|s| (current_period(&s).1, s["id"].as_str().unwrap_or_default().to_string()))
+        .filter(|s| s["status"].as_str().is_some_and(|status| RENEWING.contains(&status)))
+        .map(|s| (current_period(&s).1, Due::PeriodEnd(s["id"].as_str().unwrap_or_default().to_string())))
         .filter(|(end, _)| *end <= to)
-        .min()
+        .min();
+    let retry = next_retry(ctx.store, id, to).map(|(at, invoice)| (at, Due::Retry(invoice)));
+    period_end.into_iter().chain(retry).min()
+}
+
+/// A period ends at `at`: the subscription ends (cancel at period end) or renews; a renewal that
+/// failed with no retry in the schedule is the final failure at once.
+fn end_period(ctx: &mut Ctx<'_>, subscription: &str, at: i64) {
+    let cancels = ctx.store.get(subscription).is_some_and(|s| s["cancel_at_period_end"] == true);
+    if cancels {
+        cancel_now(ctx, subscription, at);
+        return;
+    }
+    let Some(outcome) = renew(ctx, subscription, at) else { return };
+    if let Some(invoice) = ctx.store.get(&outcome.id).filter(|i| !outcome.paid && i["next_payment_attempt"].is_null()) {
+        after_final_retry(ctx, &invoice, at);
+    }
 }
 
 /// Runs everything due up to `to` in time order, then marks the clock `ready` at `to`.
 pub fn finish_advance(ctx: &mut Ctx<'_>, id: &str, to: i64) {
-    // Each step moves a period forward by at least a day; the cap bounds even absurd advances.
+    // Each period end moves a period forward by at least a day, and each retry moves its invoice's
+    // next attempt forward by at least a day or clears it; the cap bounds even absurd advances.
     for _ in 0..MAX_STEPS {
-        let Some((at, subscription)) = next_due(ctx, id, to) else { break };
+        let Some((at, due)) = next_due(ctx, id, to) else { break };
         if let Some(mut clock) = ctx.store.get(id) {
             clock["frozen_time"] = json!(at);
             ctx.store.replace(&clock);
         }
-        let cancels = ctx.store.get(&subscription).is_some_and(|s| s["cancel_at_period_end"] == true);
-        if cancels {
-            cancel_now(ctx, &subscription, at);
-        } else {
-            renew(ctx, &subscription, at);
+        match due {
+            Due::PeriodEnd(subscription) => end_period(ctx, &subscription, at),
+            Due::Retry(invoice) => retry(ctx, &invoice, at),
         }
     }
     let Some(mut clock) = ctx.store.get(id) else { return };

@@ -289,14 +289,20 @@ pub fn issue(ctx: &mut Ctx<'_>, mut invoice: Value, attempt_payment: bool) -> In
         mark_paid(ctx, &mut invoice, at);
         return Invoiced { id, paid: true, decline: None };
     }
-    let customer = invoice["customer"].as_str().unwrap_or_default().to_string();
-    let subscription_pm = invoice["parent"]["subscription_details"]["subscription"]
-        .as_str()
-        .and_then(|s| ctx.store.get(s))
-        .and_then(|s| s["default_payment_method"].as_str().map(str::to_string));
-    let payment_method = subscription_pm.or_else(|| default_payment_method(ctx.store, &customer));
-    let attempt = attempt_payment && payment_method.is_some();
+    let payment_method = invoice_payment_method(ctx.store, &invoice);
+    let attempt = if attempt_payment && payment_method.is_some() { Attempt::Scheduled } else { Attempt::NotNow };
     pay(ctx, &mut invoice, payment_method, attempt, at)
+}
+
+/// The payment method Stripe charges an invoice with now: its subscription's
+/// `default_payment_method`, else the customer's `invoice_settings.default_payment_method`.
+pub fn invoice_payment_method(store: &Store, invoice: &Value) -> Option<String> {
+    let customer = invoice["customer"].as_str().unwrap_or_default();
+    invoice["parent"]["subscription_details"]["subscription"]
+        .as_str()
+        .and_then(|s| store.get(s))
+        .and_then(|s| s["default_payment_method"].as_str().map(str::to_string))
+        .or_else(|| default_payment_method(store, customer))
 }
 
 fn mark_items_invoiced(ctx: &mut Ctx<'_>, invoice: &Value) {
@@ -344,9 +350,30 @@ fn finalize(ctx: &mut Ctx<'_>, invoice: &mut Value, at: i64) {
     ctx.emit_text("invoice.finalized", text, Some(json!({ "status": "draft" })), at);
 }
 
-/// Charges an open invoice's amount due; a decline leaves it open with `invoice.payment_failed`.
-pub fn pay(ctx: &mut Ctx<'_>, invoice: &mut Value, payment_method: Option<String>, attempt: bool, at: i64) -> Invoiced {
+/// How an invoice's payment is tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Not now (`default_incomplete`, no payment method): a PaymentIntent waits unconfirmed.
+    NotNow,
+    /// Stripe's own attempt: the first one, or a retry of the schedule.
+    Scheduled,
+    /// Asked for (`POST /v1/invoices/{id}/pay`). As with Stripe, only a first attempt counts in
+    /// `attempt_count`; later manual ones leave the retry schedule as it is.
+    Manual,
+}
+
+/// Charges an open invoice's amount due; a decline leaves it open with `invoice.payment_failed`
+/// and, when the account's retry schedule has a try left, `next_payment_attempt` set to it
+/// (`domain::payment_retries` runs it); after the last try `next_payment_attempt` is `null`.
+pub fn pay(
+    ctx: &mut Ctx<'_>,
+    invoice: &mut Value,
+    payment_method: Option<String>,
+    attempt: Attempt,
+    at: i64,
+) -> Invoiced {
     let id = invoice["id"].as_str().unwrap_or_default().to_string();
+    let attempting = attempt != Attempt::NotNow;
     let result = charge(
         ctx,
         ChargeRequest {
@@ -354,7 +381,7 @@ pub fn pay(ctx: &mut Ctx<'_>, invoice: &mut Value, payment_method: Option<String
             currency: invoice["currency"].as_str().unwrap_or("usd").to_string(),
             customer: invoice["customer"].as_str().map(str::to_string),
             payment_method,
-            confirm: attempt,
+            confirm: attempting,
             off_session: true,
             description: Some(match invoice["billing_reason"].as_str() {
                 Some("subscription_create") => "Subscription creation".to_string(),
@@ -370,10 +397,13 @@ pub fn pay(ctx: &mut Ctx<'_>, invoice: &mut Value, payment_method: Option<String
         Err(ApiError::Card { payment_intent: Some(intent), .. }) => intent["id"].clone(),
         Err(_) => Value::Null,
     };
-    if attempt {
-        let attempts = invoice["attempt_count"].as_i64().unwrap_or_default() + 1;
+    let made = invoice["attempt_count"].as_i64().unwrap_or_default();
+    let counted = attempt == Attempt::Scheduled || (attempting && made == 0);
+    if attempting {
         invoice["attempted"] = json!(true);
-        invoice["attempt_count"] = json!(attempts);
+    }
+    if counted {
+        invoice["attempt_count"] = json!(made + 1);
     }
     match result {
         Ok(intent) if intent["status"] == "succeeded" => {
@@ -381,11 +411,11 @@ pub fn pay(ctx: &mut Ctx<'_>, invoice: &mut Value, payment_method: Option<String
             Invoiced { id, paid: true, decline: None }
         }
         other => {
-            if attempt {
-                invoice["next_payment_attempt"] = json!(at + 3 * 86_400);
+            if counted {
+                invoice["next_payment_attempt"] = json!(ctx.store.invoice_retries.next_attempt(made + 1, at));
             }
             let text = ctx.store.replace(invoice).unwrap_or_default();
-            if attempt {
+            if attempting {
                 ctx.emit_text("invoice.payment_failed", text, None, at);
             }
             Invoiced { id, paid: false, decline: other.err() }

@@ -6,7 +6,8 @@
 //! - `cards`: how each test card behaves; `wallet`: payment methods and their owners;
 //! - `charging`: a PaymentIntent and its Charge;
 //! - `invoicing`: invoices from draft to paid, and the customer's credit balance;
-//! - `subscription_cycle`: periods, items, renewals, cancellation;
+//! - `subscription_cycle`: periods, items, renewals, cancellation; `payment_retries`: failed
+//!   renewals tried again on the account's schedule, then `unpaid` (or `canceled`);
 //! - `item_changes` and `proration`: changing items mid-period and what it costs;
 //! - `catalog`: products; `webhook_endpoints`: registering endpoints; `clocks`: test clock advances.
 
@@ -16,6 +17,7 @@ pub mod charging;
 pub mod clocks;
 pub mod invoicing;
 pub mod item_changes;
+pub mod payment_retries;
 pub mod proration;
 pub mod subscription_cycle;
 pub mod wallet;

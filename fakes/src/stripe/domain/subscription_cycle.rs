@@ -5,7 +5,7 @@
 use chrono::{DateTime, Months, TimeDelta};
 use serde_json::{Value, json};
 
-use super::invoicing::{InvoiceRequest, draft, issue, line_from_invoice_item, pending_items, period_line};
+use super::invoicing::{InvoiceRequest, Invoiced, draft, issue, line_from_invoice_item, pending_items, period_line};
 use crate::stripe::context::{Ctx, previous_attributes};
 use crate::stripe::ids::new_id;
 use crate::stripe::plans::plan_from;
@@ -81,9 +81,11 @@ pub fn next_invoice_lines(ctx: &Ctx<'_>, subscription: &Value, invoice_id: &str,
     lines
 }
 
-/// Moves a subscription into its next period at `at` and bills it; a decline makes it `past_due`.
-pub fn renew(ctx: &mut Ctx<'_>, subscription_id: &str, at: i64) {
-    let Some(before) = ctx.store.get(subscription_id) else { return };
+/// Moves a subscription into its next period at `at` and bills it; a decline makes it `past_due`
+/// (its retries are `payment_retries`'s). An `unpaid` subscription's invoice is issued but not
+/// charged, and the subscription stays `unpaid`, as Stripe does. Returns the invoice's outcome.
+pub fn renew(ctx: &mut Ctx<'_>, subscription_id: &str, at: i64) -> Option<Invoiced> {
+    let before = ctx.store.get(subscription_id)?;
     let (old_start, old_end) = current_period(&before);
     let (interval, count) = interval_of(&before);
     let new_end = period_end(old_end, &interval, count);
@@ -104,10 +106,16 @@ pub fn renew(ctx: &mut Ctx<'_>, subscription_id: &str, at: i64) {
             invoice_id,
         },
     );
-    let outcome = issue(ctx, invoice, true);
-    after["status"] = json!(if outcome.paid { "active" } else { "past_due" });
+    let unpaid = before["status"] == "unpaid";
+    let outcome = issue(ctx, invoice, !unpaid);
+    after["status"] = json!(match (outcome.paid, unpaid) {
+        (true, _) => "active",
+        (false, true) => "unpaid",
+        (false, false) => "past_due",
+    });
     let text = ctx.store.replace(&after).unwrap_or_default();
     ctx.emit_text("customer.subscription.updated", text, previous_attributes(&before, &after), at);
+    Some(outcome)
 }
 
 /// Ends a subscription at `at` and emits `customer.subscription.deleted`.

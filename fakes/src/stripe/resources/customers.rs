@@ -1,5 +1,5 @@
 //! `/v1/customers`: create, retrieve, update, list (with the indexed `email` and `test_clock`
-//! filters), search, and delete.
+//! filters, and `created`), search, and delete.
 //!
 //! A customer created with `test_clock` lives on that clock: its `created`, and every object
 //! billed to it later, use the clock's frozen time. `payment_method` on create attaches it,
@@ -16,7 +16,7 @@ use crate::stripe::error::ApiError;
 use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
 use crate::stripe::kinds::Kind;
-use crate::stripe::params::{MetadataPatch, Params};
+use crate::stripe::params::{CreatedRange, MetadataPatch, Params};
 use crate::stripe::response::{Reply, shared_bytes, to_text};
 use crate::stripe::search::{self, SearchPage};
 use crate::stripe::store::first_given;
@@ -226,15 +226,18 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Reply, ApiEr
     Ok(Reply::Json(after))
 }
 
-/// `GET /v1/customers` (`email` and `test_clock` are indexed)
+/// `GET /v1/customers` (`email` and `test_clock` are indexed; `created`, exact or as a range
+/// of `gt`/`gte`/`lt`/`lte`, is checked on each customer)
 pub fn list(ctx: &mut Ctx<'_>, mut p: Params) -> Result<Reply, ApiError> {
     let email = p.string("email")?;
     let test_clock = p.string("test_clock")?;
+    let created = CreatedRange::take(&mut p)?;
     let filter = first_given(&[("email", email.as_deref()), ("test_clock", test_clock.as_deref())]);
     expand::list(ctx.store, Kind::Customer, "/v1/customers", p, filter, |c| {
         // The email index ignores case; Stripe's filter does not.
         email.as_ref().is_none_or(|e| c["email"] == e.as_str())
             && test_clock.as_ref().is_none_or(|t| c["test_clock"] == t.as_str())
+            && created.contains(c["created"].as_i64())
     })
     .map(Reply::Json)
 }

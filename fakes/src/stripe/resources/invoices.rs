@@ -5,14 +5,16 @@
 
 use serde_json::{Value, json};
 
-use crate::stripe::context::{Ctx, previous_attributes};
+use crate::stripe::context::Ctx;
 use crate::stripe::domain::invoicing::{
-    InvoiceRequest, draft, line_from_invoice_item, pay as pay_invoice, pending_items, period_line,
+    Attempt, InvoiceRequest, draft, invoice_payment_method, line_from_invoice_item, pay as pay_invoice, pending_items,
+    period_line,
 };
 use crate::stripe::domain::item_changes::{self, ItemChange, recurring_price};
+use crate::stripe::domain::payment_retries::reactivate;
 use crate::stripe::domain::proration::{self, proration_date};
 use crate::stripe::domain::subscription_cycle::{current_period, interval_of, period_end};
-use crate::stripe::domain::wallet::{default_payment_method, require_attached, resolve};
+use crate::stripe::domain::wallet::{require_attached, resolve};
 use crate::stripe::error::ApiError;
 use crate::stripe::expand::{self, expand};
 use crate::stripe::ids::new_id;
@@ -66,7 +68,9 @@ pub fn lines(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiErr
 }
 
 /// `POST /v1/invoices/{id}/pay`: charges an open invoice again (after a decline, with the
-/// default payment method or `payment_method`); paid, its subscription becomes `active`.
+/// default payment method or `payment_method`); paid, its `past_due`, `unpaid` or `incomplete`
+/// subscription becomes `active`. As with Stripe, only a first attempt counts in
+/// `attempt_count`: a manual one after it leaves the retry schedule as it is.
 pub fn pay(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError> {
     let payment_method = p.string("payment_method")?.filter(|s| !s.is_empty());
     let _ = p.boolean("off_session")?;
@@ -91,13 +95,7 @@ pub fn pay(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError
             require_attached(ctx.store, &pm, &customer, "payment_method")?;
             Some(pm)
         }
-        None => {
-            let subscription = invoice["parent"]["subscription_details"]["subscription"].as_str();
-            subscription
-                .and_then(|s| ctx.store.get(s))
-                .and_then(|s| s["default_payment_method"].as_str().map(str::to_string))
-                .or_else(|| default_payment_method(ctx.store, &customer))
-        }
+        None => invoice_payment_method(ctx.store, &invoice),
     };
     if payment_method.is_none() {
         return Err(ApiError::InvalidRequest(
@@ -105,25 +103,13 @@ pub fn pay(ctx: &mut Ctx<'_>, id: &str, mut p: Params) -> Result<Value, ApiError
         ));
     }
     let at = ctx.time_for_customer(Some(&customer));
-    let outcome = pay_invoice(ctx, &mut invoice, payment_method, true, at);
+    let outcome = pay_invoice(ctx, &mut invoice, payment_method, Attempt::Manual, at);
     if let Some(decline) = outcome.decline {
         return Err(decline);
     }
-    reactivate_subscription(ctx, &invoice, at);
+    reactivate(ctx, &invoice, at);
     expand(ctx.store, &mut invoice, &expansions);
     Ok(invoice)
-}
-
-fn reactivate_subscription(ctx: &mut Ctx<'_>, invoice: &Value, at: i64) {
-    let Some(id) = invoice["parent"]["subscription_details"]["subscription"].as_str() else { return };
-    let Some(before) = ctx.store.get(id) else { return };
-    if !matches!(before["status"].as_str(), Some("past_due" | "incomplete")) {
-        return;
-    }
-    let mut after = before.clone();
-    after["status"] = json!("active");
-    let text = ctx.store.replace(&after).unwrap_or_default();
-    ctx.emit_text("customer.subscription.updated", text, previous_attributes(&before, &after), at);
 }
 
 /// What `subscription_details` of a preview asked for.
