@@ -197,3 +197,23 @@ async fn one_round_sweeps_per_lease_whatever_the_number_of_instances() {
     clock.advance(chrono::Duration::seconds(3_240));
     assert!(orphans::sweep_round(stack.state(), lease).await.unwrap().is_some(), "once it has passed, a round sweeps");
 }
+
+#[tokio::test]
+async fn the_sweeper_runs_by_itself_every_interval() {
+    let clock = ManualClock::starting_at(chrono::Utc::now());
+    let stack = Stack::start_with(StackOptions {
+        configure: Box::new(|config| config.orphan_sweep.interval_ms = 200),
+        clock: Arc::new(clock.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let old = orphan(&stack, "by-itself@example.com", "key-by-itself").await;
+    clock.advance(hours(26));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !is_deleted(&stack, &old).await {
+        assert!(tokio::time::Instant::now() < deadline, "no round of the background sweep removed the orphan in 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(removed_metric(&stack).await.ends_with(" 1"), "{}", removed_metric(&stack).await);
+}
