@@ -58,7 +58,10 @@ pub async fn summary(
     limit: i64,
     before: Option<i64>,
 ) -> Result<UsageSummary, ApiError> {
-    let mut conn = state.pool.acquire().await?;
+    // One snapshot for every read: in autocommit each statement saw its own moment, so a summary
+    // read while a subscription event committed could show the plan of one moment and the
+    // subscription's status of another (`unpaid` with plan `pro`, seen by the unpaid journey).
+    let mut conn = state.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
     let row = sqlx::query!(
         r#"SELECT email, source, plan AS "plan: Plan", default_payment_method IS NOT NULL AS "has_payment_method!"
            FROM customers WHERE id = $1"#,
@@ -80,6 +83,7 @@ pub async fn summary(
             current_period_end,
         },
     );
+    conn.commit().await?;
     let mut warnings = warnings(balance, has_payment_method, state.config.usage.low_credit_threshold);
     if subscription.as_ref().is_some_and(|s| s.status == "past_due") {
         warnings.push(Warning {

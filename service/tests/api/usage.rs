@@ -84,3 +84,56 @@ async fn low_credits_warn_at_the_threshold_and_no_credits_without_a_card_is_crit
     }
     assert_eq!(codes(customer.usage().await.unwrap().unwrap()), ["critical"]);
 }
+
+#[tokio::test]
+async fn the_summary_reads_plan_and_subscription_of_one_moment() {
+    // A subscription event changes the plan and the subscription's status in one transaction; a summary must never
+    // show one of them before it and the other after (the unpaid journey once saw `unpaid` with plan `pro`).
+    let stack = Stack::start().await.unwrap();
+    let customer = stack.pro_customer("moment@example.com").await.unwrap();
+    let id = customer.usage().await.unwrap().unwrap()["customer_id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let (pool, stop) = (stack.pool.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut flips = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query(
+                    "UPDATE customers SET plan = CASE plan WHEN 'pro' THEN 'payg' ELSE 'pro' END WHERE id = $1",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                sqlx::query(
+                    "UPDATE subscriptions SET status = CASE status WHEN 'active' THEN 'unpaid' ELSE 'active' END
+                     WHERE customer_id = $1",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                tx.commit().await.unwrap();
+                flips += 1;
+            }
+            flips
+        })
+    };
+    let mut seen = std::collections::BTreeMap::new();
+    for _ in 0..300 {
+        let usage = customer.usage().await.unwrap().unwrap();
+        let pair = (
+            usage["plan"].as_str().unwrap().to_string(),
+            usage["subscription"]["status"].as_str().unwrap().to_string(),
+        );
+        *seen.entry(pair).or_insert(0) += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let flips = flipper.await.unwrap();
+    assert!(flips > 30, "the plan changed only {flips} times while the summaries were read");
+    let consistent = |(plan, status): &(String, String)| {
+        matches!((plan.as_str(), status.as_str()), ("pro", "active") | ("payg", "unpaid"))
+    };
+    assert!(seen.keys().all(consistent), "summaries of two moments: {seen:?}");
+}
