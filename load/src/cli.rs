@@ -194,7 +194,8 @@ candidate/base ratio gets a confidence interval from a paired bootstrap over the
 REGRESSED when its whole interval lies beyond --min-effect in the bad direction, improved beyond it in \
 the good one, no change when it lies within it, INCONCLUSIVE otherwise (the report says how many rounds \
 would settle it). A verdict needs at least 6 pairs at 95 % confidence (8 at 99 %): fewer pairs all leaning \
-one way by chance are too common to call anything.
+one way by chance are too common to call anything; and a regression (or improvement) must also be where the \
+pairs lean, by an exact signed-rank test of each pair's own ratio, or it is INCONCLUSIVE.
 
 Exit codes: 0 nothing regressed and nothing inconclusive; 1 something regressed, or an after-run check \
 failed on either side; 3 inconclusive (nothing regressed); 2 a usage or set-up error.
