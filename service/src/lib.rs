@@ -5,6 +5,7 @@
 
 pub mod api_keys;
 pub mod app;
+pub mod background;
 pub mod billing;
 pub mod client_ip;
 pub mod clock;

@@ -23,10 +23,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::charges::{self, Charge, ChargeOutcome, SettledBy};
+use crate::background::{Background, Stop};
 use crate::domain::ChargeStatus;
 use crate::domain::Plan;
 use crate::state::AppState;
@@ -95,10 +94,7 @@ async fn claim_due(state: &AppState, now: DateTime<Utc>) -> Result<Vec<Charge>, 
 }
 
 /// The running reconciler.
-pub struct Reconciler {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
+pub struct Reconciler(Background);
 
 impl Reconciler {
     /// Starts the reconciler, or says that it is off (`RECONCILE_INTERVAL_MS=0`) and returns `None`.
@@ -109,29 +105,22 @@ impl Reconciler {
             );
             return None;
         }
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(state, stopped));
-        Some(Reconciler { stop, task })
+        Some(Reconciler(Background::spawn("charge reconciler", |stop| run(state, stop))))
     }
 
     /// Asks the reconciler to stop and waits until it has (a round in progress finishes).
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        if let Err(err) = self.task.await
-            && err.is_panic()
-        {
-            tracing::error!("the charge reconciler panicked: {err}");
-        }
+        self.0.stop().await;
     }
 }
 
-async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
+async fn run(state: AppState, mut stop: Stop) {
     let interval = Duration::from_millis(state.config.reconciler.interval_ms);
     tracing::info!(?interval, after_ms = state.config.reconciler.after_ms, "charge reconciler started");
     loop {
         loop {
             match reconcile_due(&state).await {
-                Ok(report) if report.claimed as i64 >= BATCH && !*stopped.borrow() => continue,
+                Ok(report) if report.claimed as i64 >= BATCH && !stop.requested() => continue,
                 Ok(_) => break,
                 Err(error) => {
                     tracing::warn!(%error, "reconciler round failed; trying again at the next interval");
@@ -139,11 +128,7 @@ async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
                 }
             }
         }
-        tokio::select! {
-            _ = stopped.changed() => break,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        if *stopped.borrow() {
+        if stop.pause(interval).await {
             break;
         }
     }

@@ -54,10 +54,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use sqlx::PgPool;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::background::{Background, Stop};
 use crate::state::AppState;
 use crate::stripe::{StripeError, StripeList, path_segment};
 
@@ -258,10 +257,7 @@ async fn remove(state: &AppState, orphan: &Ours) -> bool {
 }
 
 /// The running sweep.
-pub struct OrphanSweeper {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
+pub struct OrphanSweeper(Background);
 
 impl OrphanSweeper {
     /// Starts the sweep (a round now, then every interval), or says it is off
@@ -271,23 +267,16 @@ impl OrphanSweeper {
             tracing::info!("ORPHAN_SWEEP_INTERVAL_MS=0: the sweep of orphan Stripe customers is off");
             return None;
         }
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(state, stopped));
-        Some(OrphanSweeper { stop, task })
+        Some(OrphanSweeper(Background::spawn("orphan sweep", |stop| run(state, stop))))
     }
 
     /// Asks the sweep to stop and waits until it has (a round in progress finishes).
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        if let Err(err) = self.task.await
-            && err.is_panic()
-        {
-            tracing::error!("the orphan sweep panicked: {err}");
-        }
+        self.0.stop().await;
     }
 }
 
-async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
+async fn run(state: AppState, mut stop: Stop) {
     let interval = state.config.orphan_sweep.interval();
     tracing::info!(
         ?interval,
@@ -300,11 +289,7 @@ async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "orphan sweep round failed; trying again at the next interval"),
         }
-        tokio::select! {
-            _ = stopped.changed() => break,
-            () = tokio::time::sleep(interval) => {}
-        }
-        if *stopped.borrow() {
+        if stop.pause(interval).await {
             break;
         }
     }

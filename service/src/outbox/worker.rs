@@ -5,17 +5,12 @@
 //! [`Application::run_until`](crate::app::Application::run_until) starts it and stops it after
 //! the server's graceful shutdown; a round in progress finishes first.
 
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-
 use super::dispatch::{DispatchError, dispatch_due};
+use crate::background::{Background, Stop};
 use crate::state::AppState;
 
 /// The running dispatcher.
-pub struct OutboxWorker {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
+pub struct OutboxWorker(Background);
 
 impl OutboxWorker {
     /// Starts the dispatcher, or says once that it is off (no `EMAIL_API_BASE`) and returns
@@ -27,34 +22,21 @@ impl OutboxWorker {
             );
             return None;
         }
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(state, stopped));
-        Some(OutboxWorker { stop, task })
+        Some(OutboxWorker(Background::spawn("e-mail outbox dispatcher", |stop| run(state, stop))))
     }
 
     /// Asks the dispatcher to stop and waits until it has.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        if let Err(err) = self.task.await
-            && err.is_panic()
-        {
-            tracing::error!("the e-mail outbox dispatcher panicked: {err}");
-        }
+        self.0.stop().await;
     }
 }
 
-async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
+async fn run(state: AppState, mut stop: Stop) {
     let interval = state.config.outbox.poll_interval();
     tracing::info!(poll = ?interval, batch = state.config.outbox.batch, "e-mail outbox dispatcher started");
     loop {
-        dispatch_until_idle(&state, &stopped).await;
-        tokio::select! {
-            // A dropped sender (the application gone) stops it too.
-            _ = stopped.changed() => break,
-            _ = state.outbox_wake.notified() => {}
-            _ = tokio::time::sleep(interval) => {}
-        }
-        if *stopped.borrow() {
+        dispatch_until_idle(&state, &stop).await;
+        if stop.pause_unless_woken(interval, state.outbox_wake.notified()).await {
             break;
         }
     }
@@ -62,9 +44,9 @@ async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
 }
 
 /// Rounds until one claims less than a full batch (nothing more is due right now).
-async fn dispatch_until_idle(state: &AppState, stopped: &watch::Receiver<bool>) {
+async fn dispatch_until_idle(state: &AppState, stop: &Stop) {
     let batch = usize::try_from(state.config.outbox.batch.max(1)).unwrap_or(usize::MAX);
-    while !*stopped.borrow() {
+    while !stop.requested() {
         match dispatch_due(state).await {
             Ok(report) if report.claimed >= batch => continue,
             Ok(_) => return,
