@@ -22,9 +22,14 @@ use crate::onboarding::keyed_signup;
 const NAME: &str = "Orphan Annie";
 
 async fn stack_on_a_manual_clock() -> (Stack, ManualClock) {
+    stack_sweeping_every(0).await
+}
+
+/// A stack on a manual clock whose background sweep runs every `interval_ms` (0: off).
+async fn stack_sweeping_every(interval_ms: u64) -> (Stack, ManualClock) {
     let clock = ManualClock::starting_at(chrono::Utc::now());
     let stack = Stack::start_with(StackOptions {
-        configure: Box::new(|config| config.orphan_sweep.interval_ms = 0),
+        configure: Box::new(move |config| config.orphan_sweep.interval_ms = interval_ms),
         clock: Arc::new(clock.clone()),
         ..Default::default()
     })
@@ -200,14 +205,7 @@ async fn one_round_sweeps_per_lease_whatever_the_number_of_instances() {
 
 #[tokio::test]
 async fn the_sweeper_runs_by_itself_every_interval() {
-    let clock = ManualClock::starting_at(chrono::Utc::now());
-    let stack = Stack::start_with(StackOptions {
-        configure: Box::new(|config| config.orphan_sweep.interval_ms = 200),
-        clock: Arc::new(clock.clone()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let (stack, clock) = stack_sweeping_every(200).await;
     let old = orphan(&stack, "by-itself@example.com", "key-by-itself").await;
     clock.advance(hours(26));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
