@@ -1,5 +1,5 @@
 //! The service's background tasks (the e-mail outbox dispatcher, the charge reconciler, the
-//! orphan sweep): each runs its loop on a task of its own until asked to stop, and stopping waits
+//! sweep of expired signup answers, the orphan sweep): each runs its loop on a task of its own until asked to stop, and stopping waits
 //! for the round in progress to finish. [`Application::run_until`](crate::app::Application::run_until)
 //! starts them and stops them after the server's graceful shutdown.
 

@@ -28,6 +28,7 @@ use ring::hkdf::{HKDF_SHA256, KeyType, Prk, Salt};
 use ring::rand::{SecureRandom, SystemRandom};
 use sqlx::{PgConnection, PgPool};
 
+use crate::background::Background;
 use crate::domain::CustomerId;
 use crate::error::ApiError;
 use crate::idempotency::ClientKey;
@@ -155,35 +156,28 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The running sweep of expired answers.
-pub struct Sweeper {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
+pub struct Sweeper(Background);
 
 impl Sweeper {
     /// Sweeps now, then every ten minutes, until stopped.
     pub fn start(state: AppState) -> Sweeper {
-        let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(async move {
+        Sweeper(Background::spawn("sweep of expired signup answers", |mut stop| async move {
             loop {
                 match sweep(&state.pool, state.clock.now()).await {
                     Ok(0) => {}
                     Ok(swept) => tracing::info!(swept, "expired signup answers deleted"),
                     Err(error) => tracing::warn!(%error, "could not delete expired signup answers; trying again later"),
                 }
-                tokio::select! {
-                    _ = stopped.changed() => break,
-                    () = tokio::time::sleep(SWEEP_EVERY) => {}
+                if stop.pause(SWEEP_EVERY).await {
+                    break;
                 }
             }
-        });
-        Sweeper { stop, task }
+        }))
     }
 
     /// Stops the sweep (a sweep in progress finishes).
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
+        self.0.stop().await;
     }
 }
 
