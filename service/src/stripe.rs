@@ -143,6 +143,22 @@ pub struct StripeList<T> {
     pub has_more: bool,
 }
 
+impl<T> StripeList<T> {
+    /// The cursor of the next page (`starting_after`): the last object's id, while Stripe says
+    /// there is more.
+    pub fn next_after(&self, id: impl Fn(&T) -> &str) -> Option<String> {
+        self.data.last().filter(|_| self.has_more).map(|last| id(last).to_string())
+    }
+}
+
+/// The page of the list at `path` (with its query) after the object `after`, or its first page.
+pub fn page_path(path: &str, after: Option<&str>) -> String {
+    match after {
+        Some(after) => format!("{path}&starting_after={}", path_segment(after)),
+        None => path.to_string(),
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct StripePrice {
     pub id: String,
@@ -448,6 +464,17 @@ impl StripeClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_pages_on_from_its_last_object_while_stripe_has_more() {
+        let page =
+            |ids: &[&str], has_more| StripeList { data: ids.iter().map(|id| id.to_string()).collect(), has_more };
+        assert_eq!(page(&["cus_1", "cus_2"], true).next_after(|id| id), Some("cus_2".to_string()));
+        assert_eq!(page(&["cus_1", "cus_2"], false).next_after(|id| id), None);
+        assert_eq!(page(&[], true).next_after(|id| id), None, "an empty page ends the list");
+        assert_eq!(page_path("/v1/customers?limit=100", None), "/v1/customers?limit=100");
+        assert_eq!(page_path("/v1/customers?limit=100", Some("cus_2")), "/v1/customers?limit=100&starting_after=cus_2");
+    }
 
     #[test]
     fn path_segments_cannot_escape_their_place_in_the_path() {

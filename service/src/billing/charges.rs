@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::domain::{Cents, ChargeStatus, CustomerId, Plan};
 use crate::state::AppState;
-use crate::stripe::{Form, StripeError, StripeList, StripePaymentIntent, path_segment};
+use crate::stripe::{Form, StripeError, StripeList, StripePaymentIntent, page_path, path_segment};
 
 /// A charge as stored.
 #[derive(Debug, Clone)]
@@ -241,14 +241,11 @@ pub async fn ask_stripe(state: &AppState, charge: Charge, now: DateTime<Utc>, by
 async fn find_intent(state: &AppState, charge: &Charge) -> Result<Option<StripePaymentIntent>, StripeError> {
     let Some(customer) = &charge.stripe_customer_id else { return Ok(None) };
     let wanted = charge.id.to_string();
-    let mut starting_after: Option<String> = None;
+    let list = format!("/v1/payment_intents?limit=100&customer={}", path_segment(customer));
+    let mut after: Option<String> = None;
     loop {
-        let mut path = format!("/v1/payment_intents?limit=100&customer={}", path_segment(customer));
-        if let Some(after) = &starting_after {
-            path.push_str(&format!("&starting_after={}", path_segment(after)));
-        }
-        let page: StripeList<StripePaymentIntent> = state.stripe.get(&path).await?;
-        let last = page.data.last().map(|intent| intent.id.clone());
+        let page: StripeList<StripePaymentIntent> = state.stripe.get(&page_path(&list, after.as_deref())).await?;
+        let next = page.next_after(|intent| &intent.id);
         let found = page.data.into_iter().find(|intent| intent.metadata.get("charge_id") == Some(&wanted));
         if let Some(found) = found {
             return match charge.check_intent(&found) {
@@ -259,9 +256,9 @@ async fn find_intent(state: &AppState, charge: &Charge) -> Result<Option<StripeP
                 }
             };
         }
-        match (page.has_more, last) {
-            (true, Some(last)) => starting_after = Some(last),
-            _ => return Ok(None),
+        match next {
+            Some(next) => after = Some(next),
+            None => return Ok(None),
         }
     }
 }

@@ -58,7 +58,7 @@ use uuid::Uuid;
 
 use crate::background::{Background, Stop};
 use crate::state::AppState;
-use crate::stripe::{StripeError, StripeList, path_segment};
+use crate::stripe::{StripeError, StripeList, page_path, path_segment};
 
 /// The metadata key of the marker this service writes on the Stripe customers it creates.
 pub const MADE_BY_KEY: &str = "made_by";
@@ -128,14 +128,12 @@ impl Window {
         Window { from: until.saturating_sub(i64::try_from(lookback_secs).unwrap_or(i64::MAX)), until }
     }
 
-    fn page_path(&self, test_clock: Option<&str>, after: Option<&str>) -> String {
+    /// The list of the customers created in the window (on `test_clock`, if any).
+    fn list_path(&self, test_clock: Option<&str>) -> String {
         let mut path =
             format!("/v1/customers?limit={PAGE}&created%5Bgte%5D={}&created%5Blt%5D={}", self.from, self.until);
         if let Some(clock) = test_clock {
             path.push_str(&format!("&test_clock={}", path_segment(clock)));
-        }
-        if let Some(after) = after {
-            path.push_str(&format!("&starting_after={}", path_segment(after)));
         }
         path
     }
@@ -178,11 +176,12 @@ pub async fn sweep_round(state: &AppState, lease: Duration) -> Result<Option<Orp
 pub async fn sweep_orphans(state: &AppState) -> Result<OrphanSweepReport, SweepError> {
     let config = &state.config.orphan_sweep;
     let window = Window::ending_before(state.clock.now(), config.min_age_secs, config.lookback_secs);
-    let test_clock = state.config.stripe.test_clock.as_deref();
+    let list = window.list_path(state.config.stripe.test_clock.as_deref());
     let mut report = OrphanSweepReport::default();
     let mut after: Option<String> = None;
     for _ in 0..MAX_PAGES {
-        let page: StripeList<Listed> = state.stripe.get(&window.page_path(test_clock, after.as_deref())).await?;
+        let page: StripeList<Listed> = state.stripe.get(&page_path(&list, after.as_deref())).await?;
+        let next = page.next_after(|customer| &customer.id);
         report.listed += page.data.len();
         let ours: Vec<Ours> = page.data.iter().filter_map(|c| Ours::of(c, &state.stripe_marker, window)).collect();
         let count = ours.len();
@@ -194,10 +193,10 @@ pub async fn sweep_orphans(state: &AppState) -> Result<OrphanSweepReport, SweepE
                 report.removed += 1;
             }
         }
-        after = page.data.last().map(|customer| customer.id.clone());
-        if !page.has_more || after.is_none() {
+        if next.is_none() {
             return Ok(report);
         }
+        after = next;
     }
     tracing::warn!(pages = MAX_PAGES, ?report, "the orphan sweep stopped at its page limit; the next round goes on");
     Ok(report)
@@ -310,7 +309,7 @@ mod tests {
         let now = DateTime::from_timestamp(1_000_000, 0).unwrap();
         let window = Window::ending_before(now, 90_000, 172_800);
         assert_eq!(window, Window { from: 1_000_000 - 90_000 - 172_800, until: 1_000_000 - 90_000 });
-        let path = window.page_path(Some("clock_1"), Some("cus_9"));
+        let path = page_path(&window.list_path(Some("clock_1")), Some("cus_9"));
         assert_eq!(
             path,
             "/v1/customers?limit=100&created%5Bgte%5D=737200&created%5Blt%5D=910000&test_clock=clock_1&starting_after=cus_9"
